@@ -1,0 +1,226 @@
+"""What every command shares: output (human on stderr, ``--json`` on stdout), errors,
+progress and the common options.
+
+A command body looks like::
+
+    with command("inspect", json_output, config=...) as out:
+        report = inspect_model(...)
+        out.result(report.to_dict(), render=lambda console: ...)
+
+``command`` records whether ``--json`` was asked for, so that an error raised inside the
+body is written as a JSON document too; ``out.result`` prints exactly one JSON document
+on stdout with ``--json``, or calls ``render`` with a stderr console otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from edgepipe.errors import EdgepipeError
+
+SCHEMA_VERSION = 1
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class _State:
+    json_output: bool = False
+    debug: bool = bool(os.environ.get("EDGEPIPE_DEBUG"))
+    command: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+state = _State()
+
+# ---------------------------------------------------------------- common options
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
+]
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Run directory for artifacts and manifest.json.")
+]
+InputShapeOption = Annotated[
+    str | None,
+    typer.Option("--input-shape", help="Shape of the one float input, e.g. 1x3x224x224."),
+]
+InputOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        help="NAME:SHAPE:DTYPE for each input of a model with several (-1 or a name for a "
+        "dynamic dimension), e.g. input_ids:1x128:int64.",
+    ),
+]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option("--weights", help="State dict for the model: .pt/.pth (weights only) or .safetensors."),
+]
+ModelArgOption = Annotated[
+    list[str] | None,
+    typer.Option("--model-arg", help="KEY=VALUE passed to the model factory, e.g. num_classes=10."),
+]
+TrustPickleOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-pickle",
+        help="Allow loading pickled Python objects (this runs code from the file).",
+    ),
+]
+
+
+def parse_model_args(items: list[str] | None) -> dict[str, Any]:
+    """``["num_classes=10", "width=0.5"]`` -> ``{"num_classes": 10, "width": 0.5}``."""
+    from edgepipe.errors import InputError
+
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"Cannot read --model-arg {item!r}.",
+                             hint="write KEY=VALUE, e.g. --model-arg num_classes=10.",
+                             reference="bad-model-arg")
+        try:
+            result[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            result[key.strip()] = value
+    return result
+
+
+def model_options(
+    model: str,
+    *,
+    input_shape: str | None,
+    inputs: list[str] | None,
+    weights: Path | None,
+    model_args: list[str] | None,
+    trust_pickle: bool,
+) -> dict[str, Any]:
+    """The keyword arguments of ``load_model`` from the common command-line options."""
+    from edgepipe.tensors import parse_input_option, parse_shape
+
+    return {
+        "spec": model,
+        "input_shape": parse_shape(input_shape) if input_shape else None,
+        "inputs": [parse_input_option(text) for text in inputs] if inputs else None,
+        "weights": weights,
+        "model_args": parse_model_args(model_args),
+        "trust_pickle": trust_pickle,
+    }
+
+
+# ---------------------------------------------------------------- output
+
+
+class Output:
+    """Collects one command's result and prints it the way the user asked."""
+
+    def __init__(self, name: str, json_output: bool, config: dict[str, Any]) -> None:
+        self.name = name
+        self.json_output = json_output
+        self.config = config
+        self.done = False
+
+    def result(self, result: dict[str, Any], render: Callable[[Console], None]) -> None:
+        """Print ``result``: a JSON document on stdout, or ``render`` on stderr.
+
+        Human output goes to stderr like logs and progress, so stdout carries only the
+        machine-readable document.
+        """
+        self.done = True
+        if self.json_output:
+            write_json({"schema_version": SCHEMA_VERSION, "command": self.name, "ok": True,
+                        "config": self.config, "result": result})
+        else:
+            render(stderr)
+
+
+def write_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+@contextmanager
+def command(name: str, json_output: bool, config: dict[str, Any] | None = None) -> Iterator[Output]:
+    """Run a command body; errors inside it are rendered by :func:`report_error`."""
+    state.json_output = json_output
+    state.command = name
+    state.config = config or {}
+    setup_logging()
+    yield Output(name, json_output, state.config)
+
+
+def report_error(error: EdgepipeError) -> None:
+    """Print an expected failure: ``error: <reference>``, the message and a hint."""
+    stderr.print(f"[bold red]error:[/] {error.reference}", highlight=False)
+    stderr.print(error.message, markup=False, highlight=False)
+    if error.hint:
+        stderr.print(f"[bold]hint:[/] {_escape(error.hint)}")
+    if state.json_output:
+        write_json({"schema_version": SCHEMA_VERSION, "command": state.command, "ok": False,
+                    "config": state.config, "error": error.to_dict()})
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def setup_logging() -> None:
+    """Route the ``edgepipe`` logger (and warnings) to stderr through Rich."""
+    logger = logging.getLogger("edgepipe")
+    if any(getattr(h, "_edgepipe", False) for h in logger.handlers):
+        return
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=stderr, show_time=False, show_path=False,
+                          rich_tracebacks=False, markup=False)
+    handler._edgepipe = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if state.debug else logging.INFO)
+    logger.propagate = False
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr (off when stderr is not a terminal).
+
+    Yields ``advance(n)``. Without a terminal it is silent; the step's summary line is
+    printed by the command.
+    """
+    if not stderr.is_terminal:
+        yield lambda n=1: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=stderr, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

@@ -1,0 +1,103 @@
+"""The ``edgepipe`` command: one Typer app per command group, joined here.
+
+Exit codes: 0 success; 1 an expected failure (``EdgepipeError``); 2 a usage error;
+130 interrupted. Heavy libraries are imported inside the commands so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated
+
+import click
+import typer
+
+from edgepipe import __version__
+from edgepipe.cli import common
+from edgepipe.cli.env_cmd import env
+from edgepipe.cli.inspect_cmd import inspect
+from edgepipe.errors import EdgepipeError
+
+app = typer.Typer(
+    name="edgepipe",
+    help="Take a trained neural network to the edge: compress, split, export, profile.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"edgepipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """edgepipe: compress, split, export and profile models for edge devices."""
+    if debug:
+        common.state.debug = True
+
+
+app.command("inspect")(inspect)
+app.command("env")(env)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) the process exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if "--debug" in args:
+        common.state.debug = True
+    code = _dispatch(args)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _dispatch(args: list[str]) -> int:
+    try:
+        result = app(args=args, prog_name="edgepipe", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except EdgepipeError as error:
+        if common.state.debug:
+            traceback.print_exc()
+        common.report_error(error)
+        return error.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        common.stderr.print("[bold red]interrupted[/]")
+        return 130
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except click.ClickException as error:  # usage errors
+        if "--json" in args:
+            common.write_json({"schema_version": common.SCHEMA_VERSION, "ok": False,
+                               "error": {"type": "UsageError", "reference": "usage",
+                                         "message": error.format_message(), "hint": None}})
+        error.show()
+        return error.exit_code
+    except Exception as error:  # a bug in edgepipe or in a backend
+        if common.state.debug:
+            traceback.print_exc()
+        common.report_error(
+            EdgepipeError(
+                f"Unexpected {type(error).__name__}: {error}",
+                hint="this is a bug in edgepipe or a backend; rerun with --debug for the "
+                "traceback and report it.",
+                reference="internal-error",
+            )
+        )
+        return 1
+
+
+if __name__ == "__main__":  # python -m edgepipe.cli.main
+    run()

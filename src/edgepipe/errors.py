@@ -1,0 +1,112 @@
+"""The errors edgepipe raises on purpose.
+
+Every expected failure is an :class:`EdgepipeError` with a short ``reference`` (a stable,
+kebab-case slug users can search for), a ``message`` that says what is wrong and a
+``hint`` that says what to do instead. The CLI prints them as::
+
+    error: model-not-found
+    No file at 'nets/missing.onnx'.
+    hint: check the path, or use torchvision:NAME for a torchvision architecture.
+
+and exits with status 1. This module imports nothing from edgepipe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EdgepipeError(Exception):
+    """An expected failure: bad input, unsupported op, tolerance exceeded, and so on."""
+
+    reference: str = "edgepipe-error"
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        reference: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if reference is not None:
+            self.reference = reference
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as a JSON-ready mapping (used by ``--json``)."""
+        return {
+            "type": type(self).__name__,
+            "reference": self.reference,
+            "message": self.message,
+            "hint": self.hint,
+            "details": self.details,
+        }
+
+    def __str__(self) -> str:
+        text = f"{self.reference}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class InputError(EdgepipeError):
+    """The user gave something edgepipe cannot use (a path, a spec, an option value)."""
+
+    reference = "bad-input"
+
+
+class ModelError(InputError):
+    """A MODEL spec that cannot be loaded, or a model that fails when run."""
+
+    reference = "model-error"
+
+
+class WeightsError(ModelError):
+    """Weights that cannot be loaded into the model (wrong keys, shapes, or format)."""
+
+    reference = "weights-mismatch"
+
+
+class UnsafePickleError(ModelError):
+    """A pickled whole module, refused unless the user trusts it explicitly."""
+
+    reference = "pickle-refused"
+
+
+class ShapeError(InputError):
+    """An input shape that does not fit the model or the spec."""
+
+    reference = "shape-mismatch"
+
+
+class DataError(InputError):
+    """A DATA spec that cannot be loaded, or data that is unusable (NaN, bad labels)."""
+
+    reference = "data-error"
+
+
+class UnsupportedError(EdgepipeError):
+    """An operator, format or method that a backend cannot handle."""
+
+    reference = "unsupported"
+
+
+class ToleranceError(EdgepipeError):
+    """A result outside its tolerance (parity check, accuracy budget)."""
+
+    reference = "tolerance-exceeded"
+
+
+class TargetError(EdgepipeError):
+    """A target that is unknown, unreachable, or that the artifact does not fit."""
+
+    reference = "target-error"
+
+
+class BackendMissingError(EdgepipeError):
+    """An optional backend (a runtime or converter) that is not installed."""
+
+    reference = "backend-missing"

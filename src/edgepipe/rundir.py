@@ -1,0 +1,185 @@
+"""The run directory (``-o OUT``) and its ``manifest.json``.
+
+Every step that writes an artifact writes it through :meth:`RunDir.stage`: the file is
+made under a temporary name in OUT and renamed into place only when the step succeeds, so
+an interrupted or failed step never leaves a half-written file under a name that looks
+whole. ``manifest.json`` itself is rewritten atomically (temp file + ``os.replace``) under
+a lock file, so concurrent steps cannot lose each other's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgepipe.errors import InputError
+from edgepipe.tensors import TensorSpec
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, document: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(document, indent=2, default=str) + "\n").encode())
+
+
+@dataclass
+class ArtifactRecord:
+    """One artifact in the manifest: what it is, how it was made and how it checked out."""
+
+    name: str
+    path: str  # relative to the run directory
+    format: str  # onnx | tflite | openvino | pt2 | safetensors | ...
+    precision: str  # fp32 | fp16 | int8 | w4a8 | binary | mixed
+    size_bytes: int
+    sha256: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    files: list[str] = field(default_factory=list)  # every file (e.g. .xml and .bin)
+    source: dict[str, Any] = field(default_factory=dict)  # the model it came from
+    config: dict[str, Any] = field(default_factory=dict)  # the config that made it
+    tool: dict[str, Any] = field(default_factory=dict)  # exporter / quantizer and version
+    parity: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    layout: dict[str, str] = field(default_factory=dict)  # per tensor: NCHW / NHWC
+    created: str = field(default_factory=lambda: _now())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def tensor_list(specs: list[TensorSpec]) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in specs]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+class RunDir:
+    """A run directory: artifacts, ``manifest.json``, profiles and reports of one run."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(
+                f"The output path '{self.path}' is a file, not a folder.",
+                hint="give -o a folder (new or existing) for the run's artifacts.",
+                reference="out-not-a-folder",
+            )
+        if create:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(
+                    f"Cannot create the output folder '{self.path}': {exc.strerror}.",
+                    hint="choose a folder you can write to.",
+                    reference="out-not-writable",
+                ) from exc
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    # ------------------------------------------------------------ manifest
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest, or an empty one if none was written yet."""
+        if not self.manifest_path.exists():
+            return {"schema_version": MANIFEST_SCHEMA, "artifacts": [], "steps": []}
+        try:
+            document = json.loads(self.manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"'{self.manifest_path}' is not valid JSON ({exc.msg} at line {exc.lineno}).",
+                hint="it was edited by hand or by another tool; fix or remove it.",
+                reference="manifest-invalid",
+            ) from exc
+        if document.get("schema_version", 0) > MANIFEST_SCHEMA:
+            raise InputError(
+                f"'{self.manifest_path}' was written by a newer edgepipe "
+                f"(schema {document['schema_version']}).",
+                hint="upgrade edgepipe, or use a new output folder.",
+                reference="manifest-too-new",
+            )
+        document.setdefault("artifacts", [])
+        document.setdefault("steps", [])
+        return document
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.path / ".manifest.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def add_artifact(self, record: ArtifactRecord) -> None:
+        """Add (or replace, by name) an artifact entry in the manifest."""
+        with self._locked():
+            document = self.read_manifest()
+            document["artifacts"] = [a for a in document["artifacts"] if a["name"] != record.name]
+            document["artifacts"].append(record.to_dict())
+            atomic_write_json(self.manifest_path, document)
+
+    def add_step(self, step: str, config: dict[str, Any], result: dict[str, Any]) -> None:
+        """Record that a step ran, with its config and a short result."""
+        with self._locked():
+            document = self.read_manifest()
+            document["steps"].append({"step": step, "config": config, "result": result,
+                                      "finished": _now()})
+            atomic_write_json(self.manifest_path, document)
+
+    def artifact(self, name: str) -> dict[str, Any] | None:
+        return next((a for a in self.read_manifest()["artifacts"] if a["name"] == name), None)
+
+    # ------------------------------------------------------------ files
+
+    @contextlib.contextmanager
+    def stage(self, filename: str) -> Iterator[Path]:
+        """Yield a temporary path in OUT; rename it to ``filename`` only if the block succeeds.
+
+        On failure the temporary file is removed and nothing appears under ``filename``.
+        """
+        final = self.path / filename
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+
+    def reject(self, path: Path, suffix: str = ".failed") -> Path:
+        """Rename a produced file that failed its check so it is not taken for a good one."""
+        target = path.with_name(path.name + suffix)
+        os.replace(path, target)
+        return target

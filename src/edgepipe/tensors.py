@@ -1,0 +1,169 @@
+"""Tensor specifications: names, shapes (with dynamic dimensions) and dtypes.
+
+``TensorSpec`` is how every part of edgepipe describes a model input or output, in the
+manifest, in ``inspect`` and when making sample inputs. Shapes are tuples whose items are
+ints, or strings for dynamic dimensions (``"batch"``, ``"seq"``); ``-1`` on the command
+line becomes a named dynamic dimension.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgepipe.errors import InputError, ShapeError
+
+Dim = int | str
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float64": "float64",
+    "double": "float64",
+    "int64": "int64",
+    "long": "int64",
+    "int32": "int32",
+    "int": "int32",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+}
+
+
+def normalize_dtype(text: str) -> str:
+    """A numpy dtype name for ``text`` (``fp32`` -> ``float32``), or an InputError."""
+    key = str(text).strip().lower().removeprefix("torch.")
+    if key not in _DTYPES:
+        raise InputError(
+            f"Unknown dtype {text!r}.",
+            hint=f"use one of: {', '.join(sorted(set(_DTYPES.values())))}.",
+            reference="bad-dtype",
+        )
+    return _DTYPES[key]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output: its name, shape and dtype (a numpy dtype name)."""
+
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_static(self) -> bool:
+        return all(isinstance(d, int) for d in self.shape)
+
+    def concrete_shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The shape with dynamic dimensions filled: the first one by ``batch``.
+
+        A dynamic dimension other than the first cannot be guessed; it raises a
+        ShapeError asking for an explicit shape.
+        """
+        dims: list[int] = []
+        for i, d in enumerate(self.shape):
+            if isinstance(d, int):
+                dims.append(d)
+            elif i == 0:
+                dims.append(batch)
+            else:
+                raise ShapeError(
+                    f"Input {self.name!r} has a dynamic dimension {d!r} at position {i} "
+                    f"(shape {format_shape(self.shape)}).",
+                    hint=f"give a concrete shape, e.g. --input {self.name}:"
+                    f"{'x'.join(str(x if isinstance(x, int) else 1) for x in self.shape)}:"
+                    f"{self.dtype}.",
+                )
+        return tuple(dims)
+
+    def bytes(self, batch: int = 1) -> int:
+        """Size in bytes of one tensor of this spec (dynamic batch filled by ``batch``)."""
+        return int(np.prod(self.concrete_shape(batch), dtype=np.int64)) * np.dtype(
+            self.dtype
+        ).itemsize
+
+    def sample(self, batch: int = 1, seed: int = 0) -> np.ndarray:
+        """A seeded random tensor of this spec: N(0, 1) for floats, small ints otherwise."""
+        rng = np.random.default_rng(seed)
+        shape = self.concrete_shape(batch)
+        dtype = np.dtype(self.dtype)
+        if dtype.kind == "f":
+            return rng.standard_normal(shape).astype(dtype)
+        if dtype.kind == "b":
+            return rng.integers(0, 2, shape).astype(dtype)
+        return rng.integers(0, 100, shape).astype(dtype)
+
+    def with_shape(self, shape: tuple[Dim, ...]) -> TensorSpec:
+        return TensorSpec(self.name, tuple(shape), self.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        return cls(str(data["name"]), tuple(data["shape"]), normalize_dtype(data["dtype"]))
+
+
+def format_shape(shape: tuple[Dim, ...] | list[Dim]) -> str:
+    """``(1, 3, 224, 224)`` -> ``1x3x224x224``."""
+    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+_DIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_shape(text: str, *, allow_dynamic: bool = False) -> tuple[Dim, ...]:
+    """Parse ``1x3x224x224`` (also ``1,3,224,224``) into a shape tuple.
+
+    With ``allow_dynamic``, ``-1`` or a name (``batch``) marks a dynamic dimension;
+    ``-1`` becomes ``dim{i}``.
+    """
+    raw = str(text).strip().lower().replace(",", "x").replace("*", "x")
+    example = "1x3x224x224"
+    if not raw:
+        raise ShapeError("The input shape is empty.", hint=f"write it like {example}.")
+    dims: list[Dim] = []
+    for i, part in enumerate(raw.split("x")):
+        part = part.strip()
+        if re.fullmatch(r"-?\d+", part):
+            value = int(part)
+            if value > 0:
+                dims.append(value)
+                continue
+            if value == -1 and allow_dynamic:
+                dims.append(f"dim{i}")
+                continue
+        elif allow_dynamic and _DIM_NAME.match(part):
+            dims.append(part)
+            continue
+        raise ShapeError(
+            f"Cannot read the shape {text!r}: dimension {i} is {part!r}.",
+            hint=f"write positive integers joined by 'x', like {example}"
+            + (" (-1 or a name for a dynamic dimension)." if allow_dynamic else "."),
+        )
+    return tuple(dims)
+
+
+def parse_input_option(text: str) -> TensorSpec:
+    """Parse ``--input NAME:SHAPE[:DTYPE]`` (e.g. ``input_ids:1x128:int64``)."""
+    parts = str(text).split(":")
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise InputError(
+            f"Cannot read --input {text!r}.",
+            hint="write NAME:SHAPE:DTYPE, e.g. --input input_ids:1x128:int64 "
+            "(-1 or a name for a dynamic dimension).",
+            reference="bad-input-option",
+        )
+    dtype = normalize_dtype(parts[2]) if len(parts) == 3 else "float32"
+    return TensorSpec(parts[0], parse_shape(parts[1], allow_dynamic=True), dtype)
