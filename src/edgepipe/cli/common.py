@@ -173,7 +173,12 @@ def command(name: str, json_output: bool, config: dict[str, Any] | None = None) 
     state.command = name
     state.config = config or {}
     setup_logging()
-    yield Output(name, json_output, state.config)
+    try:
+        yield Output(name, json_output, state.config)
+    except KeyboardInterrupt:
+        # Typer would turn this into "Aborted!" and exit 1; DESIGN.md says 130.
+        stderr.print("[bold red]interrupted[/]")
+        raise SystemExit(130) from None
 
 
 def report_error(error: EdgepipeError) -> None:

@@ -10,7 +10,6 @@ import sys
 import traceback
 from typing import Annotated
 
-import click
 import typer
 
 from edgepipe import __version__
@@ -54,8 +53,12 @@ app.command("env")(env)
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Console-script entry point; returns (and exits with) the process exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    """Console-script entry point; returns (and, from the shell, exits with) the exit code.
+
+    Typer handles usage errors itself (exit 2, with its own message); expected failures
+    (``EdgepipeError``) are rendered here without a traceback unless ``--debug``.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
     if "--debug" in args:
         common.state.debug = True
     code = _dispatch(args)
@@ -66,25 +69,18 @@ def run(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: list[str]) -> int:
     try:
-        result = app(args=args, prog_name="edgepipe", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        app(args=args, prog_name="edgepipe", standalone_mode=True)
+        return 0
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except EdgepipeError as error:
         if common.state.debug:
             traceback.print_exc()
         common.report_error(error)
         return error.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except KeyboardInterrupt:
         common.stderr.print("[bold red]interrupted[/]")
         return 130
-    except click.exceptions.Exit as exit_:
-        return exit_.exit_code
-    except click.ClickException as error:  # usage errors
-        if "--json" in args:
-            common.write_json({"schema_version": common.SCHEMA_VERSION, "ok": False,
-                               "error": {"type": "UsageError", "reference": "usage",
-                                         "message": error.format_message(), "hint": None}})
-        error.show()
-        return error.exit_code
     except Exception as error:  # a bug in edgepipe or in a backend
         if common.state.debug:
             traceback.print_exc()

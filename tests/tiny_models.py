@@ -1,0 +1,64 @@
+"""Tiny models built in tests: fast, deterministic, covering the shapes edgepipe must handle."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def mlp(in_features: int = 64, hidden: int = 32, classes: int = 10) -> nn.Module:
+    """Two Linear layers with a ReLU: the smallest classifier."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+
+class ResidualCNN(nn.Module):
+    """Conv-BN-ReLU, a residual block (so a tensor lives across layers), pooling and a head."""
+
+    def __init__(self, channels: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.BatchNorm2d(channels),
+                                  nn.ReLU())
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        y = self.conv2(self.relu(self.conv1(x)))
+        x = self.relu(x + y)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class TwoInputModel(nn.Module):
+    """Token ids (int64) and a float mask: a model with several, non-float inputs."""
+
+    def __init__(self, vocab: int = 50, dim: int = 16, classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(vocab, dim)
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.embed(input_ids) * mask.unsqueeze(-1)
+        return self.fc(h.sum(1) / mask.sum(1, keepdim=True).clamp(min=1))
+
+
+def residual_cnn() -> nn.Module:
+    return ResidualCNN()
+
+
+def two_input_model() -> nn.Module:
+    return TwoInputModel()
+
+
+def broken_factory() -> nn.Module:
+    """A factory that raises, as user code sometimes does."""
+    raise ValueError("width must be positive")
+
+
+def not_a_module() -> dict:
+    return {"not": "a module"}
