@@ -140,18 +140,22 @@ def load_model(
         )
 
     kind, target = _classify(spec)
-    if kind == "onnx":
+    if kind in ("onnx", "pt2"):
         if weights_path is not None:
             raise InputError(
-                "--weights does not apply to an ONNX model (its weights are in the file).",
+                f"--weights does not apply to a {kind} model (its weights are in the file).",
                 hint="drop --weights.",
                 reference="conflicting-options",
             )
-        return _load_onnx(spec, Path(target), inputs)
-
-    if kind == "pt2":
+        if kind == "onnx":
+            return _load_onnx(spec, Path(target), inputs)
+        # An exported program is already specialised to eval or train mode; it has no eval().
         loaded = _load_pt2(spec, Path(target), inputs)
-    elif kind == "pickle":
+        if check:
+            check_forward(loaded)
+        return loaded
+
+    if kind == "pickle":
         loaded = _load_pickled_module(spec, Path(target), inputs, trust_pickle)
     elif kind == "torchvision":
         loaded = _load_torchvision(spec, target, inputs, model_args)

@@ -1,0 +1,69 @@
+"""Run directory: atomic artifacts and a manifest that survives concurrent steps."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from edgepipe.errors import InputError
+from edgepipe.rundir import ArtifactRecord, RunDir
+
+
+def _record(name: str) -> ArtifactRecord:
+    return ArtifactRecord(name=name, path=f"{name}.onnx", format="onnx", precision="fp32",
+                          size_bytes=3, sha256="0" * 64, inputs=[], outputs=[])
+
+
+def test_stage_renames_only_on_success(tmp_path):
+    run = RunDir(tmp_path / "out")
+    with run.stage("model.onnx") as tmp:
+        tmp.write_bytes(b"abc")
+        assert not (run.path / "model.onnx").exists()
+    assert (run.path / "model.onnx").read_bytes() == b"abc"
+
+    with pytest.raises(RuntimeError), run.stage("broken.onnx") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("converter died")
+    assert sorted(p.name for p in run.path.iterdir()) == ["model.onnx"]
+
+
+def test_manifest_entries_replace_by_name_and_keep_others(tmp_path):
+    run = RunDir(tmp_path)
+    run.add_artifact(_record("a"))
+    run.add_artifact(_record("b"))
+    updated = _record("a")
+    updated.precision = "int8"
+    run.add_artifact(updated)
+    document = json.loads((tmp_path / "manifest.json").read_text())
+    assert document["schema_version"] == 1
+    assert [(a["name"], a["precision"]) for a in document["artifacts"]] == [
+        ("b", "fp32"), ("a", "int8")]
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    run = RunDir(tmp_path)
+    threads = [threading.Thread(target=run.add_artifact, args=(_record(f"m{i}"),))
+               for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(run.read_manifest()["artifacts"]) == 16
+
+
+def test_output_path_that_is_a_file(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder") as info:
+        RunDir(target)
+    assert info.value.reference == "out-not-a-folder"
+
+
+def test_reject_renames_a_failed_artifact(tmp_path):
+    run = RunDir(tmp_path)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"x")
+    rejected = run.reject(path)
+    assert rejected.name == "model.tflite.failed" and not path.exists()

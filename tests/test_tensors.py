@@ -1,0 +1,43 @@
+"""Shape and input-option parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgepipe.errors import InputError, ShapeError
+from edgepipe.tensors import TensorSpec, parse_input_option, parse_shape
+
+
+def test_parse_shape_forms():
+    assert parse_shape("1x3x224x224") == (1, 3, 224, 224)
+    assert parse_shape("1,3,32,32") == (1, 3, 32, 32)
+    assert parse_shape("-1x128", allow_dynamic=True) == ("dim0", 128)
+    assert parse_shape("batchx128", allow_dynamic=True) == ("batch", 128)
+
+
+@pytest.mark.parametrize("text", ["", "1x3xfoo", "1x0x4", "1x-1x4", "axb"])
+def test_parse_shape_rejects(text):
+    with pytest.raises(ShapeError) as info:
+        parse_shape(text)
+    assert "1x3x224x224" in info.value.hint
+
+
+def test_input_option():
+    spec = parse_input_option("input_ids:-1x128:int64")
+    assert spec == TensorSpec("input_ids", ("dim0", 128), "int64")
+    assert parse_input_option("x:1x8").dtype == "float32"
+    with pytest.raises(InputError, match="Cannot read --input"):
+        parse_input_option("1x8")
+    with pytest.raises(InputError, match="Unknown dtype 'int7'"):
+        parse_input_option("x:1x8:int7")
+
+
+def test_concrete_shape_and_samples():
+    spec = TensorSpec("ids", ("batch", 16), "int64")
+    assert spec.concrete_shape(4) == (4, 16)
+    assert spec.bytes(4) == 4 * 16 * 8
+    a, b = spec.sample(2, seed=3), spec.sample(2, seed=3)
+    assert a.dtype == np.int64 and np.array_equal(a, b)
+    with pytest.raises(ShapeError, match="dynamic dimension 'seq'"):
+        TensorSpec("ids", (1, "seq"), "int64").concrete_shape()
