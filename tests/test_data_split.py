@@ -28,6 +28,15 @@ def test_split_is_deterministic_disjoint_and_stratified():
     assert first.describe()["eval_sha256"] == again.describe()["eval_sha256"]
 
 
+def test_split_pins_the_seed_zero_indices():
+    # The bundled models' records name this split; a change here would silently move them.
+    from edgepipe.zoo import training_record
+
+    parts = split(load_data("builtin:digits"), seed=0)
+    recorded = training_record("digits-cnn")["data"]["split"]
+    assert parts.describe() == recorded
+
+
 def test_split_without_labels_and_small_calib():
     data = Dataset({"x": np.zeros((10, 2), np.float32)})
     parts = split(data, seed=3, eval_fraction=0.3, calib_size=4)
