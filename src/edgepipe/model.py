@@ -473,10 +473,13 @@ def _load_builtin(
             + (f" (did you mean {close[0]}?)" if close else "."),
             reference="unknown-builtin-model",
         )
-    from edgepipe.zoo import builtin_model
+    from edgepipe.zoo import builtin_model, weights_path
 
-    module, default_shape = builtin_model(name, pretrained=weights is None)
-    return _torch_loaded(spec, module, inputs, default_shape, files=[])
+    pretrained = weights is None
+    module, default_shape = builtin_model(name, pretrained=pretrained)
+    # The bundled weights file goes into files so that source_sha256 tells versions apart.
+    files = [weights_path(name)] if pretrained else []
+    return _torch_loaded(spec, module, inputs, default_shape, files=files)
 
 
 def _load_factory(

@@ -1,0 +1,309 @@
+"""DATA specs -> in-memory datasets for calibration, training and evaluation.
+
+Specs (DESIGN.md §3):
+
+- ``path/data.npz``      array ``x`` (float32, NCHW or N x features) and optional ``y`` (int
+                         labels); for a model with several inputs, one array per input name
+- ``path/folder/``       one sub-folder per class, holding images (resized, normalized)
+- ``builtin:digits``     scikit-learn's bundled 8x8 digits (no download): N x 64 values in
+                         0..1, or upsampled to N x C x H x W for CNN-shaped models
+
+Everything is loaded into memory: these are calibration and evaluation sets, not training
+corpora. File readers live in :mod:`edgepipe.data_readers` and the seeded train / calib /
+eval splits in :mod:`edgepipe.data_split` (re-exported here); this module holds the dataset
+and the checks against a model's inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.data_readers import (
+    BUILTIN_DATA,
+    DIGITS_SIZE,
+    NORMALIZATIONS,
+    read_builtin,
+    read_image_folder,
+    read_npz,
+)
+from edgepipe.data_split import Splits, split  # re-exported
+from edgepipe.errors import DataError, ShapeError
+from edgepipe.tensors import TensorSpec, format_shape
+
+LAYOUTS = ("NCHW", "NHWC")
+__all__ = ["Dataset", "Splits", "check_data_fits", "load_data", "load_data_for_model", "split"]
+
+
+@dataclass
+class Dataset:
+    """Samples for a model: one array per input name (first axis = samples), optional labels.
+
+    A single-input dataset names its array ``"x"`` until it is matched to a model
+    (:func:`load_data_for_model` renames it to the model's input name).
+    """
+
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None = None
+    source: str = ""
+    class_names: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise DataError(f"The data from '{self.source}' has no arrays.",
+                            hint="give at least one input array.", reference="data-empty")
+        counts = {name: len(a) for name, a in self.inputs.items()}
+        if self.labels is not None:
+            counts["labels"] = len(self.labels)
+        if len(set(counts.values())) > 1:
+            raise DataError(
+                f"The arrays of '{self.source}' hold different numbers of samples: "
+                + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".",
+                hint="every array (and y) needs the same length along its first axis.",
+                reference="data-length-mismatch",
+            )
+
+    def __len__(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    @property
+    def num_classes(self) -> int | None:
+        """The number of classes: from the class names, else the largest label + 1."""
+        if self.class_names:
+            return len(self.class_names)
+        if self.labels is not None and len(self.labels):
+            return int(self.labels.max()) + 1
+        return None
+
+    @property
+    def x(self) -> np.ndarray:
+        """The array of a single-input dataset."""
+        if len(self.inputs) != 1:
+            raise DataError(
+                f"The data has {len(self.inputs)} inputs ({', '.join(self.inputs)}).",
+                hint="pick one with dataset.inputs[NAME].", reference="data-several-inputs")
+        return next(iter(self.inputs.values()))
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        """The samples at ``indices`` (in that order), as a new Dataset."""
+        index = np.asarray(indices, dtype=np.int64)
+        return Dataset(
+            inputs={name: a[index] for name, a in self.inputs.items()},
+            labels=None if self.labels is None else self.labels[index],
+            source=self.source,
+            class_names=self.class_names,
+        )
+
+    def batches(
+        self, batch_size: int
+    ) -> Iterator[tuple[list[np.ndarray], np.ndarray | None]]:
+        """Consecutive batches: (arrays in input order, labels or None); the last may be short."""
+        if batch_size < 1:
+            raise DataError(f"The batch size must be at least 1, not {batch_size}.",
+                            hint="pass a positive batch size.", reference="bad-batch-size")
+        for start in range(0, len(self), batch_size):
+            stop = start + batch_size
+            arrays = [a[start:stop] for a in self.inputs.values()]
+            yield arrays, None if self.labels is None else self.labels[start:stop]
+
+    def describe(self) -> dict[str, Any]:
+        """The dataset as loaded, for manifests and ``--json`` output."""
+        return {
+            "source": self.source,
+            "count": len(self),
+            "shapes": {name: list(a.shape) for name, a in self.inputs.items()},
+            "dtypes": {name: a.dtype.name for name, a in self.inputs.items()},
+            "labelled": self.labels is not None,
+            "num_classes": self.num_classes,
+            "classes": self.class_names,
+        }
+
+
+def load_data(
+    spec: str | Path,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    normalize: str = "unit",
+    layout: str = "NCHW",
+    input_names: Sequence[str] | None = None,
+) -> Dataset:
+    """Load a DATA spec (see the module docstring).
+
+    ``image_size``, ``channels``, ``normalize`` ("none": values as stored, "unit": 0..1,
+    "imagenet": ImageNet mean/std) and ``layout`` apply to image sources (a folder,
+    ``builtin:digits``); an ``.npz`` is taken as stored. ``input_names`` are the model's
+    input names, which a multi-input ``.npz`` must hold.
+    """
+    if normalize not in NORMALIZATIONS:
+        raise DataError(f"Unknown normalization {normalize!r}.",
+                        hint=f"use one of: {', '.join(NORMALIZATIONS)}.",
+                        reference="bad-normalize")
+    if layout not in LAYOUTS:
+        raise DataError(f"Unknown layout {layout!r}.", hint=f"use {' or '.join(LAYOUTS)}.",
+                        reference="bad-layout")
+    size = _image_size(image_size)
+    text = str(spec).strip()
+    if text.lower().startswith("builtin:"):
+        inputs, labels, names = read_builtin(text.split(":", 1)[1], size, channels, normalize,
+                                             layout)
+        return Dataset(inputs, labels, source=f"builtin:{text.split(':', 1)[1].lower()}",
+                       class_names=names)
+    path = Path(text)
+    if not path.exists():
+        raise DataError(
+            f"No file or folder at '{text}'.",
+            hint="give a .npz file, a folder of class sub-folders of images, or "
+            f"{', '.join('builtin:' + n for n in BUILTIN_DATA)}.",
+            reference="data-not-found",
+        )
+    if path.is_dir():
+        inputs, labels, names = read_image_folder(path, size, channels, normalize, layout)
+        return Dataset(inputs, labels, source=text, class_names=names)
+    if path.suffix.lower() == ".npz":
+        inputs, labels = read_npz(path, input_names)
+        return Dataset(inputs, labels, source=text)
+    raise DataError(
+        f"edgepipe cannot read data from '{text}' ({path.suffix or 'no suffix'}).",
+        hint="save the arrays with numpy.savez(path, x=..., y=...) as a .npz file, or give a "
+        "folder of class sub-folders of images.",
+        reference="data-format",
+    )
+
+
+def _image_size(value: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    size = (value, value) if isinstance(value, int) else tuple(value)
+    if len(size) != 2 or not all(isinstance(d, int) and d > 0 for d in size):
+        raise DataError(f"Cannot use image size {value!r}.",
+                        hint="give one positive int (32) or a pair (height, width).",
+                        reference="bad-image-size")
+    return size  # type: ignore[return-value]
+
+
+def load_data_for_model(
+    spec: str | Path,
+    inputs: list[TensorSpec],
+    num_classes: int | None = None,
+    **options: Any,
+) -> Dataset:
+    """Load a DATA spec shaped for a model with these ``inputs``, and check that it fits.
+
+    For image sources the image size, channels and layout come from a 4-D model input
+    (``builtin:digits`` gives N x 64 to a 2-D input); explicit ``options`` win. A single
+    array is renamed to the model's single input name, and floats are cast to its dtype.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    builtin = str(spec).strip().lower().startswith("builtin:")
+    if (builtin or Path(str(spec)).is_dir()) and len(inputs) == 1:
+        native = DIGITS_SIZE if builtin else None
+        options = {**_image_options(inputs[0].shape, native), **options}
+    dataset = load_data(spec, input_names=[s.name for s in inputs], **options)
+    if len(dataset.inputs) == 1 and len(inputs) == 1:
+        dataset.inputs = {inputs[0].name: dataset.x}
+    check_data_fits(dataset, inputs, num_classes)
+    for tensor in inputs:
+        array = dataset.inputs[tensor.name]
+        if array.dtype != np.dtype(tensor.dtype):
+            dataset.inputs[tensor.name] = array.astype(tensor.dtype)
+    return dataset
+
+
+def _image_options(
+    shape: tuple[int | str, ...], native: tuple[int, int] | None
+) -> dict[str, Any]:
+    """Image size, channels and layout that make images fit a model input of ``shape``.
+
+    A dynamic height or width keeps the images' ``native`` size (None: as stored).
+    """
+    if len(shape) == 2:
+        return {"image_size": None}  # builtin:digits as 64 features
+    if len(shape) != 4:
+        return {}
+    nhwc = shape[3] in (1, 3) and shape[1] not in (1, 3)
+    c, h, w = (shape[3], shape[1], shape[2]) if nhwc else shape[1:]
+    options: dict[str, Any] = {"layout": "NHWC" if nhwc else "NCHW"}
+    if isinstance(c, int):
+        options["channels"] = c
+    options["image_size"] = (h, w) if isinstance(h, int) and isinstance(w, int) else native
+    return options
+
+
+def check_data_fits(
+    dataset: Dataset, inputs: list[TensorSpec], num_classes: int | None = None
+) -> None:
+    """Raise a ShapeError or DataError unless the data fits the model's inputs and classes.
+
+    Per-sample shapes must match the input shapes without their batch dimension (dynamic
+    dimensions take any size), dtype kinds must agree, and labels must lie in
+    [0, num_classes).
+    """
+    arrays = _match_inputs(dataset, inputs)
+    for tensor, array in zip(inputs, arrays, strict=True):
+        want, got = tuple(tensor.shape[1:]), array.shape[1:]
+        fits = len(want) == len(got) and all(
+            isinstance(w, str) or w == g for w, g in zip(want, got, strict=True))
+        if not fits:
+            raise ShapeError(
+                f"The data from '{dataset.source}' has samples of shape {format_shape(got)} "
+                f"(arrays {format_shape(array.shape)}); the model input {tensor.name!r} takes "
+                f"{format_shape(tensor.shape)}, i.e. samples of {format_shape(want)}.",
+                hint=_shape_hint(dataset.source, tensor),
+                reference="data-shape-mismatch",
+            )
+        if not _dtype_fits(array.dtype, np.dtype(tensor.dtype)):
+            raise DataError(
+                f"The data for input {tensor.name!r} is {array.dtype.name}; the model takes "
+                f"{tensor.dtype}.",
+                hint=f"save the array as {tensor.dtype} (floats scaled as the model expects).",
+                reference="data-dtype-mismatch",
+            )
+    if num_classes is not None and dataset.labels is not None and len(dataset.labels):
+        outside = dataset.labels >= num_classes
+        if outside.any():
+            raise DataError(
+                f"{int(outside.sum())} labels of '{dataset.source}' are outside 0..{num_classes - 1} "
+                f"(the largest is {int(dataset.labels.max())}, first at sample "
+                f"{int(np.argmax(outside))}); the model has {num_classes} classes.",
+                hint="check that the labels are class indices for this model (0-based).",
+                reference="labels-out-of-range",
+            )
+
+
+def _match_inputs(dataset: Dataset, inputs: list[TensorSpec]) -> list[np.ndarray]:
+    if len(inputs) == 1 and len(dataset.inputs) == 1:
+        return [dataset.x]
+    missing = [t.name for t in inputs if t.name not in dataset.inputs]
+    if missing or len(inputs) != len(dataset.inputs):
+        raise ShapeError(
+            f"The model takes {len(inputs)} input(s) ({', '.join(t.name for t in inputs)}); "
+            f"the data from '{dataset.source}' has {len(dataset.inputs)} "
+            f"({', '.join(dataset.inputs)}).",
+            hint="save one array per model input name in the .npz (plus y for labels).",
+            reference="data-inputs-mismatch",
+        )
+    return [dataset.inputs[t.name] for t in inputs]
+
+
+def _dtype_fits(data: np.dtype, model: np.dtype) -> bool:
+    if model.kind == "f":
+        return data.kind == "f"
+    if model.kind in "iu":
+        return data.kind in "iu"
+    return data.kind == model.kind
+
+
+def _shape_hint(source: str, tensor: TensorSpec) -> str:
+    if source.startswith("builtin:digits"):
+        return ("builtin:digits makes N x 64 for a 2-D input (like 1x64) or N x C x H x W "
+                "images for a 4-D input (like 1x3x32x32); check --input-shape.")
+    if Path(source).is_dir():
+        return ("an image folder makes 4-D batches sized from a 4-D model input; give "
+                "--input-shape like 1x3x224x224.")
+    return (f"save arrays of shape (N, {', '.join(str(d) for d in tensor.shape[1:])}) for "
+            f"input {tensor.name!r}, or check --input-shape.")

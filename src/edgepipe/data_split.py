@@ -1,0 +1,87 @@
+"""Seeded train / calibration / evaluation splits of a :class:`~edgepipe.data.Dataset`.
+
+Deterministic from the seed alone: the same seed gives the same indices on every run and
+machine, so a record that names a seed and an index digest names the samples exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgepipe.errors import DataError
+
+if TYPE_CHECKING:
+    from edgepipe.data import Dataset
+
+
+@dataclass
+class Splits:
+    """Seeded train / calibration / evaluation parts of one dataset.
+
+    ``eval`` is disjoint from ``train``; ``calib`` is a subset of ``train`` (calibrating on
+    training samples keeps the evaluation set unseen by every step).
+    """
+
+    train: Dataset
+    calib: Dataset
+    eval: Dataset
+    train_indices: np.ndarray
+    calib_indices: np.ndarray
+    eval_indices: np.ndarray
+    seed: int
+
+    def describe(self) -> dict[str, Any]:
+        """Counts, seed and index digests, so a record can show which samples were used."""
+        parts = {"train": self.train_indices, "calib": self.calib_indices,
+                 "eval": self.eval_indices}
+        return {"seed": self.seed,
+                **{f"{k}_count": len(v) for k, v in parts.items()},
+                **{f"{k}_sha256": _index_digest(v) for k, v in parts.items()}}
+
+
+def split(
+    dataset: Dataset, *, seed: int = 0, eval_fraction: float = 0.2, calib_size: int = 256
+) -> Splits:
+    """Split ``dataset`` into train, calib (drawn from train) and eval parts.
+
+    Stratified by label when labelled (each class gives ``round(eval_fraction * count)``
+    samples to eval). The draw uses only ``seed`` and numpy's PCG64 stream of doubles, so
+    the same seed gives the same indices on every run and machine. Indices are sorted.
+    """
+    if not 0.0 <= eval_fraction < 1.0:
+        raise DataError(f"eval_fraction must be in [0, 1), not {eval_fraction}.",
+                        hint="pass a fraction such as 0.2.", reference="bad-split")
+    if calib_size < 0:
+        raise DataError(f"calib_size must be >= 0, not {calib_size}.",
+                        hint="pass a sample count such as 256.", reference="bad-split")
+    rng = np.random.default_rng(seed)
+    n = len(dataset)
+    groups = ([np.flatnonzero(dataset.labels == c) for c in np.unique(dataset.labels)]
+              if dataset.labels is not None else [np.arange(n)])
+    eval_parts = []
+    for members in groups:
+        shuffled = members[_permutation(rng, len(members))]
+        eval_parts.append(shuffled[: int(round(eval_fraction * len(members)))])
+    eval_idx = np.sort(np.concatenate(eval_parts)).astype(np.int64)
+    train_idx = np.setdiff1d(np.arange(n), eval_idx).astype(np.int64)
+    if len(train_idx) == 0:
+        raise DataError(f"'{dataset.source}' has too few samples ({n}) to split.",
+                        hint="give more samples or a smaller eval_fraction.",
+                        reference="bad-split")
+    calib_idx = np.sort(train_idx[_permutation(rng, len(train_idx))[:calib_size]])
+    return Splits(dataset.subset(train_idx), dataset.subset(calib_idx),
+                  dataset.subset(eval_idx), train_idx, calib_idx, eval_idx, seed)
+
+
+def _permutation(rng: np.random.Generator, n: int) -> np.ndarray:
+    # argsort of raw doubles rather than rng.permutation: numpy may change how Generator
+    # methods use the stream between versions, the doubles of PCG64 it keeps stable.
+    return np.argsort(rng.random(n), kind="stable")
+
+
+def _index_digest(indices: np.ndarray) -> str:
+    return hashlib.sha256(np.asarray(indices, dtype="<i8").tobytes()).hexdigest()[:16]
