@@ -44,7 +44,6 @@ ModelKind = Literal["torch", "onnx"]
 
 # Default input sizes for torchvision architectures that do not take 224x224.
 _TORCHVISION_SIZES = {"inception_v3": 299}
-_BUILTIN_MODELS = ("digits-cnn", "digits-mlp")
 
 
 @dataclass
@@ -465,16 +464,16 @@ def _load_torchvision(
 def _load_builtin(
     spec: str, name: str, inputs: list[TensorSpec] | None, weights: Path | None
 ) -> LoadedModel:
-    if name not in _BUILTIN_MODELS:
-        close = difflib.get_close_matches(name, _BUILTIN_MODELS, n=3, cutoff=0.3)
+    from edgepipe.zoo import MODELS, builtin_model, weights_path
+
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, list(MODELS), n=3, cutoff=0.3)
         raise ModelError(
             f"No built-in model named {name!r}.",
-            hint=f"built-in models: {', '.join(_BUILTIN_MODELS)}"
+            hint=f"built-in models: {', '.join(MODELS)}"
             + (f" (did you mean {close[0]}?)" if close else "."),
             reference="unknown-builtin-model",
         )
-    from edgepipe.zoo import builtin_model, weights_path
-
     pretrained = weights is None
     module, default_shape = builtin_model(name, pretrained=pretrained)
     # The bundled weights file goes into files so that source_sha256 tells versions apart.

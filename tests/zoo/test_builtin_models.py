@@ -66,10 +66,6 @@ def test_records_describe_the_training():
         json.dumps(record)
 
 
-def test_zoo_and_model_agree_on_the_names():
-    assert tuple(zoo.MODELS) == model_module._BUILTIN_MODELS
-
-
 def test_unknown_builtin_model():
     with pytest.raises(ModelError) as info:
         zoo.builtin_model("digits-vit")
