@@ -62,3 +62,73 @@ def broken_factory() -> nn.Module:
 
 def not_a_module() -> dict:
     return {"not": "a module"}
+
+
+class ConvZoo(nn.Module):
+    """Plain, depthwise and transposed convolutions, a residual add and a Linear; no
+    BatchNorm, so an ONNX export keeps exactly the torch weights."""
+
+    def __init__(self, channels: int = 4, classes: int = 5) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+        self.depthwise = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
+        self.up = nn.ConvTranspose2d(channels, 2, 2, stride=2)
+        self.fc = nn.Linear(2 * 16 * 16, classes)  # for a 1x3x16x16 input
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv(x))
+        x = x + self.depthwise(x)
+        return self.fc(torch.flatten(self.up(x), 1))
+
+
+class DataDependentModel(nn.Module):
+    """Branches on tensor data (``if x.sum() > 0``), which torch.fx cannot trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.positive = nn.Linear(8, 4)
+        self.negative = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:
+            return self.positive(x)
+        return self.negative(x)
+
+
+def conv_zoo() -> nn.Module:
+    return ConvZoo()
+
+
+def data_dependent_model() -> nn.Module:
+    return DataDependentModel()
+
+
+class SharedLinear(nn.Module):
+    """One Linear applied twice: its weights must be counted once."""
+
+    def __init__(self, features: int = 6) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(features, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.fc(x)))
+
+
+class SelfAttention(nn.Module):
+    """``nn.MultiheadAttention`` (a tuple-returning leaf module) over a sequence."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+def many_layers(count: int = 50) -> nn.Module:
+    """A long chain of cheap layers, to exercise tables that cap their rows."""
+    return nn.Sequential(*[nn.Tanh() for _ in range(count)])

@@ -1,10 +1,144 @@
-"""``edgepipe inspect MODEL`` (filled in by the analysis work)."""
+"""``edgepipe inspect MODEL``: parameters, MACs, per-layer activations, peak activation memory."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
+from edgepipe.cli.common import (
+    InputOption,
+    InputShapeOption,
+    JsonOption,
+    ModelArgOption,
+    TrustPickleOption,
+    WeightsOption,
+    command,
+    model_options,
+)
 
-def inspect(model: str = typer.Argument(..., help="MODEL spec")) -> None:
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from edgepipe.analysis import ModelSummary
+
+DEFAULT_ROWS = 40
+
+
+def inspect(
+    model: Annotated[str, typer.Argument(help="MODEL spec: a .onnx/.pt2 file, torchvision:NAME, "
+                                         "package.module:factory.")],
+    input_shape: InputShapeOption = None,
+    input_: InputOption = None,
+    weights: WeightsOption = None,
+    model_arg: ModelArgOption = None,
+    trust_pickle: TrustPickleOption = False,
+    all_layers: Annotated[
+        bool, typer.Option("--all", help=f"Show every layer (default: the first {DEFAULT_ROWS}).")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
     """Parameters, MACs, per-layer activations and peak activation memory of a model."""
-    raise typer.Exit(0)
+    config = {"model": model, "input_shape": input_shape, "input": input_, "weights": weights,
+              "model_arg": model_arg, "trust_pickle": trust_pickle, "all": all_layers}
+    with command("inspect", json_output, config) as out:
+        from edgepipe.analysis import inspect_model
+        from edgepipe.model import load_model
+
+        loaded = load_model(**model_options(model, input_shape=input_shape, inputs=input_,
+                                            weights=weights, model_args=model_arg,
+                                            trust_pickle=trust_pickle))
+        summary = inspect_model(loaded)
+        rows = None if all_layers else DEFAULT_ROWS
+        out.result(summary.to_dict(), render=lambda console: render(console, summary, rows))
+
+
+def render(console: Console, summary: ModelSummary, max_rows: int | None) -> None:
+    """The layer table (``max_rows`` of it, plus the peak row) and the summary lines."""
+    from rich.table import Table
+
+    table = Table(title=f"{summary.model} ({summary.method})", title_justify="left")
+    for header in ("#", "layer", "op", "output", "bytes", "params", "MACs", "live"):
+        text = header in ("layer", "op", "output")
+        # Numbers never wrap; names and shapes fold when the terminal is narrow.
+        table.add_column(header, justify="left" if text else "right", no_wrap=not text,
+                         overflow="fold")
+    layers = summary.layers
+    shown = layers if max_rows is None else layers[:max_rows]
+    for layer in shown:
+        table.add_row(*_row(layer.__dict__, layer.index == summary.peak_layer_index))
+    hidden = len(layers) - len(shown)
+    captions = ["* a view or in-place op: no new buffer", "◀ peak"]
+    if hidden:
+        table.add_row("…", f"+{hidden} more", *[""] * 6)
+        captions.append(f"{hidden} more layers; --all shows every one")
+        peak = summary.peak_layer_index
+        if peak is not None and peak >= len(shown):
+            table.add_row(*_row(layers[peak].__dict__, True))
+    table.caption = "; ".join(captions)
+    table.caption_justify = "left"
+    console.print(table)
+    peak_where = (f" at {summary.peak_layer} (#{summary.peak_layer_index})"
+                  if summary.peak_layer is not None else " (the inputs; no ops)")
+    lines = [
+        ("inputs", ", ".join(f"{i['name']} {_shape(i['shape'])} {i['dtype']}"
+                             for i in summary.inputs)),
+        ("parameters", _count_text(summary.total_params)),
+        ("MACs", _count_text(summary.total_macs)),
+        ("MACs counted", summary.macs_counted),
+        ("size", f"{format_bytes(summary.size_bytes)} ({summary.size_source})"),
+        ("peak activations", f"{format_bytes(summary.peak_activation_bytes)}{peak_where}"),
+        ("graph", summary.method),
+    ]
+    for label, text in lines:
+        console.print(f"[bold]{label + ':':<18}[/] {_escape(text)}")
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/] {_escape(note)}")
+
+
+def _row(layer: dict[str, Any], is_peak: bool) -> list[str]:
+    shapes = ", ".join(_shape(s) for s in layer["output_shapes"]) or "?"
+    out_bytes = format_bytes(layer["output_bytes"])
+    if not layer["allocates"]:
+        out_bytes += "*"
+    live = format_bytes(layer["live_bytes"])
+    cells = [str(layer["index"]), layer["name"], layer["op_type"], shapes, out_bytes,
+             f"{layer['params']:,}" if layer["params"] else "",
+             format_count(layer["macs"]) if layer["macs"] else "",
+             f"[bold red]{live}◀[/]" if is_peak else live]
+    # Markup only in the live cell, which holds no user text.
+    return [_escape(c) if i != 7 else c for i, c in enumerate(cells)]
+
+
+def _count_text(value: int) -> str:
+    """``1.81 G (1,814,073,344)``, or just ``64`` for a small count."""
+    short = format_count(value)
+    return short if short == str(value) else f"{short} ({value:,})"
+
+
+def _shape(shape: list[int]) -> str:
+    from edgepipe.tensors import format_shape
+
+    return format_shape(shape)
+
+
+def format_count(value: int) -> str:
+    """``1814073344`` -> ``1.81 G``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return str(value)
+
+
+def format_bytes(value: int) -> str:
+    """``6422528`` -> ``6.12 MiB`` (three significant digits)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value} B"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

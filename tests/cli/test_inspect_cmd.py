@@ -1,0 +1,75 @@
+"""``edgepipe inspect`` through the real CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_resnet18_json_end_to_end(cli) -> None:
+    result = cli("inspect", "torchvision:resnet18", "--input-shape", "1x3x224x224", "--json")
+    assert result.code == 0, result
+    document = result.json()  # exactly one JSON document on stdout
+    assert document["ok"] is True and document["command"] == "inspect"
+    summary = document["result"]
+    assert summary["total_params"] == 11_689_512
+    assert 1.80e9 < summary["total_macs"] < 1.84e9
+    assert summary["method"] == "torch.fx"
+    assert summary["peak_activation_bytes"] > 0
+    assert summary["layers"][summary["peak_layer_index"]]["name"] == summary["peak_layer"]
+    assert max(layer["live_bytes"] for layer in summary["layers"]) == (
+        summary["peak_activation_bytes"])
+
+
+def test_human_output_has_table_and_summary(cli) -> None:
+    result = cli("inspect", "tiny_models:residual_cnn", "--input-shape", "1x3x16x16")
+    assert result.code == 0, result
+    assert result.stdout == ""  # human output goes to stderr
+    # The first relu (#4) is the first op with three 8 KiB maps live: skip, conv1, relu.
+    for text in ("stem.0", "Conv2d", "parameters:", "1,498", "MACs:", "peak activations:",
+                 "24 KiB at relu (#4)"):
+        assert text in result.stderr, text
+
+
+def test_rows_are_capped_unless_all(cli) -> None:
+    capped = cli("inspect", "tiny_models:many_layers", "--input-shape", "1x4")
+    full = cli("inspect", "tiny_models:many_layers", "--input-shape", "1x4", "--all")
+    assert capped.code == full.code == 0, (capped, full)
+    assert "+10 more" in capped.stderr and "--all shows every one" in capped.stderr
+    assert "│ 49 " in full.stderr and "more" not in full.stderr
+
+
+def test_several_inputs_from_the_command_line(cli) -> None:
+    result = cli("inspect", "tiny_models:two_input_model", "--input", "input_ids:1x7:int64",
+                 "--input", "mask:1x7:float32", "--json")
+    assert result.code == 0, result
+    summary = result.json()["result"]
+    assert [i["dtype"] for i in summary["inputs"]] == ["int64", "float32"]
+    assert summary["total_params"] == 50 * 16 + 16 * 3 + 3
+
+
+def test_empty_onnx_file_is_an_expected_error(cli, tmp_path: Path) -> None:
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    result = cli("inspect", path)
+    assert result.code == 1, result
+    assert "error: onnx-invalid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_truncated_onnx_file_is_an_expected_error(cli, tmp_path: Path) -> None:
+    import onnx
+    import tiny_models
+    import torch
+
+    whole = tmp_path / "whole.onnx"
+    torch.onnx.export(tiny_models.mlp().eval(), (torch.randn(1, 64),), str(whole), dynamo=True,
+                      external_data=False, verbose=False)
+    onnx.checker.check_model(str(whole))  # the untruncated file is valid
+    data = whole.read_bytes()
+    path = tmp_path / "truncated.onnx"
+    path.write_bytes(data[: len(data) // 2])
+    result = cli("inspect", path, "--json")
+    assert result.code == 1, result
+    assert "error: onnx-invalid" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.json()["error"]["reference"] == "onnx-invalid"
