@@ -15,7 +15,6 @@ never run unless the user passes the trust flag.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import importlib
@@ -169,9 +168,7 @@ def load_model(
         load_weights(loaded.module, weights_path, trust_pickle=trust_pickle)
         loaded.weights = weights_path
     assert loaded.module is not None
-    # A torch.export (.pt2) module refuses eval(); it keeps the mode it was exported in.
-    with contextlib.suppress(NotImplementedError):
-        loaded.module.eval()
+    loaded.module.eval()
     if check:
         check_forward(loaded)
     return loaded
