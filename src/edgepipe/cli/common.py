@@ -31,7 +31,9 @@ from edgepipe.errors import EdgepipeError
 
 SCHEMA_VERSION = 1
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# Off a terminal (logs, CI) Rich would wrap tables at 80 columns; 120 keeps rows whole.
+stderr = Console(stderr=True, highlight=False, soft_wrap=True,
+                 width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 120)
 
 
 @dataclass
@@ -72,6 +74,16 @@ ModelArgOption = Annotated[
     list[str] | None,
     typer.Option("--model-arg", help="KEY=VALUE passed to the model factory, e.g. num_classes=10."),
 ]
+DataOption = Annotated[
+    str | None,
+    typer.Option("--data", help="DATA spec: data.npz, a folder of class sub-folders of images, "
+                 "or builtin:digits."),
+]
+NormalizeOption = Annotated[
+    str | None,
+    typer.Option("--normalize", help="For image folders: none (0..255), unit (0..1) or imagenet."),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed for splits and sample inputs.")]
 TrustPickleOption = Annotated[
     bool,
     typer.Option(

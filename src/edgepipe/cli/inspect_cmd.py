@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from edgepipe.cli.common import (
+    DataOption,
     InputOption,
     InputShapeOption,
     JsonOption,
     ModelArgOption,
+    NormalizeOption,
+    SeedOption,
     TrustPickleOption,
     WeightsOption,
     command,
@@ -33,14 +36,22 @@ def inspect(
     weights: WeightsOption = None,
     model_arg: ModelArgOption = None,
     trust_pickle: TrustPickleOption = False,
+    data: DataOption = None,
+    normalize: NormalizeOption = None,
+    seed: SeedOption = 0,
     all_layers: Annotated[
         bool, typer.Option("--all", help=f"Show every layer (default: the first {DEFAULT_ROWS}).")
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Parameters, MACs, per-layer activations and peak activation memory of a model."""
+    """Parameters, MACs, per-layer activations and peak activation memory of a model.
+
+    With --data, also checks that the data fits the model (shapes, dtypes, label range)
+    and shows the seeded train / calibration / eval split it would use.
+    """
     config = {"model": model, "input_shape": input_shape, "input": input_, "weights": weights,
-              "model_arg": model_arg, "trust_pickle": trust_pickle, "all": all_layers}
+              "model_arg": model_arg, "trust_pickle": trust_pickle, "data": data,
+              "normalize": normalize, "seed": seed, "all": all_layers}
     with command("inspect", json_output, config) as out:
         from edgepipe.analysis import inspect_model
         from edgepipe.model import load_model
@@ -49,8 +60,51 @@ def inspect(
                                             weights=weights, model_args=model_arg,
                                             trust_pickle=trust_pickle))
         summary = inspect_model(loaded)
+        result = summary.to_dict()
+        data_info = None
+        if data is not None:
+            data_info = check_data(data, loaded, summary, normalize=normalize, seed=seed)
+            result["data"] = data_info
         rows = None if all_layers else DEFAULT_ROWS
-        out.result(summary.to_dict(), render=lambda console: render(console, summary, rows))
+
+        def show(console: Console) -> None:
+            render(console, summary, rows)
+            if data_info is not None:
+                render_data(console, data_info)
+
+        out.result(result, render=show)
+
+
+def check_data(spec: str, loaded: Any, summary: ModelSummary, *, normalize: str | None,
+               seed: int) -> dict[str, Any]:
+    """Load DATA for the model (raising on anything that does not fit) and describe it."""
+    from edgepipe.data import load_data_for_model, split
+
+    num_classes = classifier_classes(summary.outputs)
+    dataset = load_data_for_model(spec, loaded.inputs, num_classes=num_classes,
+                                  normalize=normalize)
+    splits = split(dataset, seed=seed)
+    return {**dataset.describe(), "model_classes": num_classes, "split": splits.describe()}
+
+
+def classifier_classes(outputs: list[dict[str, Any]]) -> int | None:
+    """The class count of a classifier: the last dim of its single 2-D output, else None."""
+    if len(outputs) == 1 and len(outputs[0]["shape"]) == 2:
+        classes = outputs[0]["shape"][-1]
+        return classes if isinstance(classes, int) and classes > 1 else None
+    return None
+
+
+def render_data(console: Console, info: dict[str, Any]) -> None:
+    """One paragraph on the data: count, shapes, labels, and the split sizes."""
+    shapes = ", ".join(f"{name} {_shape(shape)}" for name, shape in info["shapes"].items())
+    labels = (f"labelled, {info['num_classes']} classes" if info["labelled"] else "unlabelled")
+    split_info = info["split"]
+    console.print(f"[bold]{'data:':<18}[/] {_escape(str(info['source']))}: {info['count']} samples "
+                  f"({_escape(shapes)}), {labels}; fits the model")
+    console.print(f"[bold]{'split (seed ' + str(split_info['seed']) + '):':<18}[/] "
+                  f"train {split_info['train_count']}, calib {split_info['calib_count']} "
+                  f"(from train), eval {split_info['eval_count']}")
 
 
 def render(console: Console, summary: ModelSummary, max_rows: int | None) -> None:
