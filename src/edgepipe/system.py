@@ -198,8 +198,8 @@ def int8_verdict(cpu: CpuInfo) -> Int8Verdict:
             "No VNNI or AMX: int8 dot products take several instructions on this CPU.",
             warning="int8 will probably not be faster than fp32 here: without AVX-512 VNNI, "
             "AVX-VNNI or AMX, x86 int8 kernels emulate the dot product (and ONNX Runtime's s8s8 "
-            "can be slower than fp32). int8 still cuts model size by ~4x; measure latency with "
-            "'edgepipe profile' before choosing it for speed.",
+            "can be slower than fp32). int8 still cuts model size by ~4x; measure latency on this "
+            "machine before choosing it for speed.",
         )
     if cpu.arch in ("aarch64", "arm64") or cpu.arch.startswith("arm"):
         fp16 = f.get("asimdhp", False) or f.get("fphp", False)
@@ -214,7 +214,7 @@ def int8_verdict(cpu: CpuInfo) -> Int8Verdict:
             "No dotprod or i8mm: int8 arithmetic uses widening multiplies.",
             warning="int8 may give only a small speed-up here (no dotprod/i8mm, as on Cortex-A53 "
             "and A72 cores such as the Raspberry Pi 4); the ~4x size saving is still real. "
-            "Measure with 'edgepipe profile'.",
+            "Measure latency on the device before choosing it for speed.",
         )
     return Int8Verdict(False, False, [], f"Unknown architecture {cpu.arch!r}: not assessed.",
                        warning="edgepipe cannot tell whether int8 is accelerated on this CPU.")
