@@ -12,12 +12,12 @@ from typing import Any
 
 from edgepipe.errors import UnsupportedError
 from edgepipe.export.base import Exported, ExportJob, first_line, operator_names, quiet_stdout
+from edgepipe.runtime.openvino_runtime import import_openvino
 
 
 def export(job: ExportJob) -> Exported:
     """Write ``job.path`` (.xml, with its .bin beside it)."""
-    import openvino as ov
-
+    ov = import_openvino()
     try:
         with quiet_stdout("openvino"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -53,8 +53,7 @@ def _input_shapes(job: ExportJob) -> dict[str, Any]:
 
     Without it the IR gets every dimension dynamic, which hides shape errors until run time.
     """
-    import openvino as ov
-
+    ov = import_openvino()
     specs = []
     for array in job.sample:
         shape = [-1, *array.shape[1:]] if job.dynamic_batch and array.ndim else list(array.shape)

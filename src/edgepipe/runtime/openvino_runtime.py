@@ -26,8 +26,7 @@ class OpenVINOSession(Session):
 
     def __init__(self, path: Path, threads: int | None = None, precision: str = "f32",
                  extra_outputs: list[str] | None = None) -> None:
-        import openvino as ov
-
+        ov = import_openvino()
         self.version = ov.get_version().split("-")[0]
         core = ov.Core()
         model = core.read_model(str(path))
@@ -47,6 +46,30 @@ class OpenVINOSession(Session):
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         result = self._request.infer(arrays, share_inputs=False)
         return [np.array(result[port]) for port in self._compiled.outputs]
+
+
+def import_openvino() -> Any:
+    """``import openvino``, with its usage telemetry declined for this process.
+
+    OpenVINO's telemetry is opt-out: importing the package and each ``convert_model`` post
+    events to Google Analytics from a forked process, unless the user ran its opt-out tool.
+    edgepipe sends nothing anywhere; and a fork after litert-torch has started JAX's
+    threads can deadlock. The consent check is answered "declined" before OpenVINO asks
+    it; nothing is written to the user's files.
+    """
+    import sys
+
+    if "openvino" not in sys.modules:
+        try:
+            from openvino_telemetry.utils import opt_in_checker
+        except ImportError:  # telemetry not installed: nothing to decline
+            pass
+        else:
+            declined = opt_in_checker.ConsentCheckResult.DECLINED
+            opt_in_checker.OptInChecker.check = lambda self, *a, **k: declined
+    import openvino
+
+    return openvino
 
 
 def _spec(port: Any, index: int, kind: str) -> TensorSpec:
