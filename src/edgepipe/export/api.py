@@ -118,11 +118,17 @@ def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, 
         check_seconds = time.perf_counter() - started
         parity_dict = {**parity.to_dict(), "inputs": described, "runtime": session.describe()}
         if not parity.passed:
+            layers = _diagnose(exported, job)
             moved = run_dir.publish(exported.files, suffix=".failed")
-            log.debug("rejected %s", moved[0])
+            lines = [o.line() for o in parity.outputs]
+            if layers.get("first_divergent"):
+                row = next(r for r in layers["layers"] if r["layer"] == layers["first_divergent"])
+                lines.append(f"first layer over the tolerance: {row['layer']} (max|diff| "
+                             f"{row['max_abs_diff']:.3g}, limit {row['limit']:.3g}; "
+                             f"{layers['compared']} layers compared)")
             result.failed.append({"format": fmt, "path": str(moved[0]), "parity": parity_dict,
                                   "reason": "outputs differ from the reference",
-                                  "lines": [o.line() for o in parity.outputs]})
+                                  "layers": layers, "lines": lines})
             return
         sizes = {f.name: f.stat().st_size for f in exported.files}
         hashes = {f.name: file_sha256(f) for f in exported.files}
@@ -146,6 +152,22 @@ def _check(exported: Exported, job: ExportJob) -> tuple[ParityReport, Any]:
                for i, a in enumerate(outputs)]
     atol = job.config.tolerance(exported.precision)
     return compare_outputs(job.reference, outputs, job.output_names, atol), session
+
+
+def _diagnose(exported: Exported, job: ExportJob) -> dict[str, Any]:
+    """Per-layer comparison for a failed artifact; a diagnosis that fails only says so."""
+    if job.source.kind != "torch" or job.source.module is None:
+        return {"available": False, "reason": "the source is not a torch model"}
+    if exported.channel_last_inputs or exported.channel_last_outputs:
+        return {"available": False, "reason": "channel-last artifacts are not compared per layer"}
+    from edgepipe.export.layers import compare_layers
+
+    try:
+        return compare_layers(job.source.module, job.sample, exported.path,
+                              job.config.tolerance(exported.precision), job.config.threads)
+    except Exception as exc:  # a diagnosis must never hide the parity failure itself
+        log.debug("per-layer comparison failed", exc_info=True)
+        return {"available": False, "reason": f"{type(exc).__name__}: {first_line(exc)}"}
 
 
 def _record(fmt: str, files: list[Path], sizes: dict[str, int], hashes: dict[str, str],

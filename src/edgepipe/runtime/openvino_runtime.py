@@ -24,14 +24,11 @@ class OpenVINOSession(Session):
 
     name = "openvino"
 
-    def __init__(self, path: Path, threads: int | None = None, precision: str = "f32",
-                 extra_outputs: list[str] | None = None) -> None:
+    def __init__(self, path: Path, threads: int | None = None, precision: str = "f32") -> None:
         ov = import_openvino()
         self.version = ov.get_version().split("-")[0]
         core = ov.Core()
         model = core.read_model(str(path))
-        if extra_outputs:
-            model.add_outputs(extra_outputs)
         config = {"INFERENCE_NUM_THREADS": threads or default_threads(),
                   "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
         self._compiled = core.compile_model(model, "CPU", config)
