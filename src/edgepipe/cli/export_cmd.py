@@ -79,7 +79,7 @@ def export(
             formats=tuple(config["formats"]), opset=opset, dynamic_batch=dynamic_batch,
             simplify=simplify, nhwc=nhwc, fp16=fp16, atol=atol, batch=batch, seed=seed,
             threads=threads)
-        RunDir(out)  # a bad -o fails here, before the model is loaded
+        RunDir(out, create=False)  # an -o that is a file fails here, before loading
         loaded = load_model(**model_options(model, input_shape=input_shape, inputs=inputs,
                                             weights=weights, model_args=model_args,
                                             trust_pickle=trust_pickle))
