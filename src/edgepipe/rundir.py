@@ -14,6 +14,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -177,6 +178,34 @@ class RunDir:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """Yield a temporary folder in OUT for an artifact made of several files.
+
+        Formats such as OpenVINO IR (.xml + .bin) or ONNX with external data name their
+        files after each other, so they cannot be written under temporary names one by one
+        as :meth:`stage` does. They are written here under their final names, checked, and
+        moved into OUT with :meth:`publish`; whatever is left is removed at the end.
+        """
+        tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.path))
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def publish(self, files: list[Path], suffix: str = "") -> list[Path]:
+        """Move staged files into OUT, main file (the first) last, each name plus ``suffix``.
+
+        With ``suffix=".failed"`` this rejects an artifact as :meth:`reject` does, without
+        it ever appearing under its normal name.
+        """
+        moved = []
+        for file in [*files[1:], files[0]]:
+            target = self.path / (file.name + suffix)
+            os.replace(file, target)
+            moved.append(target)
+        return [moved[-1], *moved[:-1]]
 
     def reject(self, path: Path, suffix: str = ".failed") -> Path:
         """Rename a produced file that failed its check so it is not taken for a good one."""

@@ -15,6 +15,7 @@ import typer
 from edgepipe import __version__
 from edgepipe.cli import common
 from edgepipe.cli.env_cmd import env
+from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.errors import EdgepipeError
 
@@ -50,6 +51,7 @@ def main(
 
 app.command("inspect")(inspect)
 app.command("env")(env)
+app.command("export")(export)
 
 
 def run(argv: list[str] | None = None) -> int:

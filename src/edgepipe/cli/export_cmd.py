@@ -1,0 +1,116 @@
+"""``edgepipe export MODEL --format F -o OUT``: a thin shell over ``export_model``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgepipe.cli.common import (
+    InputOption,
+    InputShapeOption,
+    JsonOption,
+    ModelArgOption,
+    OutOption,
+    TrustPickleOption,
+    WeightsOption,
+    command,
+    model_options,
+)
+
+
+class Format(StrEnum):
+    """Export formats (kept in step with ``edgepipe.export.FORMATS``)."""
+
+    onnx = "onnx"
+    tflite = "tflite"
+    openvino = "openvino"
+
+
+def export(
+    model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
+                                         "package.module:factory, builtin:NAME.")],
+    out: OutOption,
+    formats: Annotated[list[Format] | None, typer.Option(
+        "--format", "-f", help="Format to export (repeat for several). Default: onnx.")] = None,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (default: the exporter's).")] = None,
+    dynamic_batch: Annotated[bool, typer.Option(
+        "--dynamic-batch", help="Make the batch dimension dynamic (ONNX, OpenVINO).")] = False,
+    simplify: Annotated[bool, typer.Option(
+        "--simplify", help="Simplify the ONNX graph with onnxslim; kept only if the outputs "
+        "do not change.")] = False,
+    nhwc: Annotated[bool, typer.Option(
+        "--nhwc", help="TFLite: channel-last 4-D inputs and outputs, no TRANSPOSE at the "
+        "edges.")] = False,
+    fp16: Annotated[bool, typer.Option(
+        "--fp16", help="OpenVINO: compress weights to fp16.")] = False,
+    atol: Annotated[float | None, typer.Option(
+        help="Parity tolerance: max |artifact - reference| per output as a fraction of "
+        "max(1, max|reference|). Default: 1e-4 for fp32, 1e-2 for fp16.")] = None,
+    batch: Annotated[int, typer.Option(help="Batch size of the parity inputs.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the random parity inputs.")] = 0,
+    threads: Annotated[int | None, typer.Option(
+        help="Runtime threads for the parity check (default: every usable core).")] = None,
+    input_shape: InputShapeOption = None,
+    inputs: InputOption = None,
+    weights: WeightsOption = None,
+    model_args: ModelArgOption = None,
+    trust_pickle: TrustPickleOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Export MODEL to ONNX, TFLite and/or OpenVINO IR; every artifact is run in its own
+    runtime and compared with the original before it is kept."""
+    config: dict[str, Any] = {
+        "model": model, "out": str(out), "formats": [f.value for f in formats or [Format.onnx]],
+        "opset": opset, "dynamic_batch": dynamic_batch, "simplify": simplify, "nhwc": nhwc,
+        "fp16": fp16, "atol": atol, "batch": batch, "seed": seed, "threads": threads,
+        "input_shape": input_shape, "inputs": inputs, "weights": weights,
+        "model_args": model_args,
+    }
+    with command("export", json_output, config) as output:
+        from edgepipe.export import ExportConfig, export_model
+        from edgepipe.model import load_model
+        from edgepipe.rundir import RunDir
+
+        export_config = ExportConfig(
+            formats=tuple(config["formats"]), opset=opset, dynamic_batch=dynamic_batch,
+            simplify=simplify, nhwc=nhwc, fp16=fp16, atol=atol, batch=batch, seed=seed,
+            threads=threads)
+        RunDir(out, create=False)  # an -o that is a file fails here, before loading
+        loaded = load_model(**model_options(model, input_shape=input_shape, inputs=inputs,
+                                            weights=weights, model_args=model_args,
+                                            trust_pickle=trust_pickle))
+        result = export_model(loaded, out, export_config)
+        document = result.to_dict()
+        output.result(document, render=lambda console: _render(console, document))
+
+
+def _render(console: Console, document: dict[str, Any]) -> None:
+    table = Table(show_edge=False, title_justify="left")
+    for column in ("artifact", "format", "precision", "size", "export", "max|diff|", "SQNR",
+                   "top-1"):
+        table.add_column(column)
+    for artifact in document["artifacts"]:
+        worst = max(artifact["parity"]["outputs"], key=lambda o: o["max_abs_diff"] or 0.0)
+        sqnr = worst["sqnr_db"]
+        top1 = worst["top1_agreement"]
+        table.add_row(
+            artifact["name"], artifact["format"], artifact["precision"],
+            _size(artifact["size_bytes"]), f"{artifact['metrics']['export_seconds']:.1f} s",
+            f"{worst['max_abs_diff']:.2g}", "identical" if sqnr is None else f"{sqnr:.0f} dB",
+            "" if top1 is None else f"{top1:.0%}")
+    console.print(table)
+    names = ", ".join(a["name"] for a in document["artifacts"])
+    console.print(f"Exported {names} to {document['out']}; each matched the reference in its "
+                  "runtime.")
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return f"{size} B"

@@ -1,0 +1,233 @@
+"""``export_model``: every requested format, each checked in its own runtime, then recorded.
+
+For each format: the exporter writes into a staging folder in OUT; the artifact is opened
+in the runtime it will be deployed with and run on the parity inputs; its outputs are
+compared with the reference (the torch module, or ONNX Runtime on an ONNX source). A good
+artifact is moved into OUT and recorded in ``manifest.json``; one that fails its check is
+moved in as ``NAME.failed`` so it is not taken for a good one, and a ToleranceError lists
+each output's worst difference once every format has been tried.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.errors import EdgepipeError, ModelError, ShapeError, ToleranceError
+from edgepipe.export.base import (
+    Exported,
+    ExportJob,
+    first_line,
+    layout_name,
+    log,
+    to_channel_first,
+    to_channel_last,
+)
+from edgepipe.export.config import ExportConfig
+from edgepipe.export.validate import ParityReport, compare_outputs
+from edgepipe.model import LoadedModel, file_sha256, load_model, run_torch
+from edgepipe.rundir import ArtifactRecord, RunDir
+from edgepipe.tensors import format_shape
+
+SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
+
+
+@dataclass
+class ExportResult:
+    """What an export run produced: good artifacts (manifest records) and failed ones."""
+
+    out: Path
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "artifacts": self.artifacts, "failed": self.failed}
+
+
+def export_model(
+    model: LoadedModel | str,
+    out: str | Path,
+    config: ExportConfig | None = None,
+    *,
+    inputs: list[np.ndarray] | None = None,
+    **options: Any,
+) -> ExportResult:
+    """Export ``model`` to each format of ``config`` under ``out``, parity-checking each.
+
+    ``options`` build the config when none is given (``formats=("onnx", "tflite")``,
+    ``atol=1e-3``, ...). ``inputs`` are the arrays parity runs on (one per model input);
+    by default seeded random ones of the model's input specs. Raises ToleranceError when an
+    artifact's outputs differ from the reference beyond the tolerance.
+    """
+    config = config or ExportConfig(**options)
+    loaded = load_model(model) if isinstance(model, str) else model
+    run_dir = RunDir(out)
+    sample, described = _parity_inputs(loaded, config, inputs)
+    reference, output_names = _reference(loaded, sample)
+    result = ExportResult(run_dir.path)
+    for fmt in config.formats:
+        job = ExportJob(loaded, Path(), config, sample, reference, output_names)
+        _export_one(fmt, job, run_dir, described, result)
+    run_dir.add_step("export", config.to_dict(), {
+        "artifacts": [a["name"] for a in result.artifacts],
+        "failed": [{"format": f["format"], "path": f["path"]} for f in result.failed],
+    })
+    if result.failed:
+        lines = []
+        for failure in result.failed:
+            lines.append(f"{failure['format']} ({failure['path']}): {failure['reason']}")
+            lines += [f"  {line}" for line in failure.get("lines", [])]
+        raise ToleranceError(
+            "Parity check failed; the artifact was kept renamed:\n" + "\n".join(lines),
+            hint="each failed artifact is kept as NAME.failed for inspection. Loosen the "
+            "check with --atol (a fraction of the output scale) only if the difference is "
+            "acceptable for your use; otherwise export another format or opset.",
+            details=result.to_dict(),
+        )
+    return result
+
+
+def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, Any],
+                result: ExportResult) -> None:
+    exporter = importlib.import_module(f"edgepipe.export.{fmt}")
+    with run_dir.staging() as staging:
+        job.path = staging / f"{job.source.name}{SUFFIXES[fmt]}"
+        started = time.perf_counter()
+        exported: Exported = exporter.export(job)
+        export_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            parity, session = _check(exported, job)
+        except EdgepipeError:
+            raise
+        except Exception as exc:  # the runtime refused the artifact: it is not usable
+            moved = run_dir.publish(exported.files, suffix=".failed")
+            result.failed.append({"format": fmt, "path": str(moved[0]), "reason":
+                                  f"the artifact does not run in its runtime: "
+                                  f"{type(exc).__name__}: {first_line(exc)}", "lines": []})
+            return
+        check_seconds = time.perf_counter() - started
+        parity_dict = {**parity.to_dict(), "inputs": described, "runtime": session.describe()}
+        if not parity.passed:
+            layers = _diagnose(exported, job)
+            moved = run_dir.publish(exported.files, suffix=".failed")
+            lines = [o.line() for o in parity.outputs]
+            if layers.get("first_divergent"):
+                row = next(r for r in layers["layers"] if r["layer"] == layers["first_divergent"])
+                lines.append(f"first layer over the tolerance: {row['layer']} (max|diff| "
+                             f"{row['max_abs_diff']:.3g}, limit {row['limit']:.3g}; "
+                             f"{layers['compared']} layers compared)")
+            result.failed.append({"format": fmt, "path": str(moved[0]), "parity": parity_dict,
+                                  "reason": "outputs differ from the reference",
+                                  "layers": layers, "lines": lines})
+            return
+        sizes = {f.name: f.stat().st_size for f in exported.files}
+        hashes = {f.name: file_sha256(f) for f in exported.files}
+        moved = run_dir.publish(exported.files)
+    record = _record(fmt, moved, sizes, hashes, exported, job, session, parity_dict,
+                     {"export_seconds": round(export_seconds, 3),
+                      "check_seconds": round(check_seconds, 3)})
+    run_dir.add_artifact(record)
+    result.artifacts.append(record.to_dict())
+
+
+def _check(exported: Exported, job: ExportJob) -> tuple[ParityReport, Any]:
+    """Run the artifact in its runtime on the parity inputs; compare with the reference."""
+    from edgepipe.runtime import open_artifact
+
+    session = open_artifact(exported.path, threads=job.config.threads)
+    arrays = [to_channel_last(a) if i in exported.channel_last_inputs else a
+              for i, a in enumerate(job.sample)]
+    outputs = session.run(arrays)
+    outputs = [to_channel_first(a) if i in exported.channel_last_outputs else a
+               for i, a in enumerate(outputs)]
+    atol = job.config.tolerance(exported.precision)
+    return compare_outputs(job.reference, outputs, job.output_names, atol), session
+
+
+def _diagnose(exported: Exported, job: ExportJob) -> dict[str, Any]:
+    """Per-layer comparison for a failed artifact; a diagnosis that fails only says so."""
+    if job.source.kind != "torch" or job.source.module is None:
+        return {"available": False, "reason": "the source is not a torch model"}
+    if exported.channel_last_inputs or exported.channel_last_outputs:
+        return {"available": False, "reason": "channel-last artifacts are not compared per layer"}
+    from edgepipe.export.layers import compare_layers
+
+    try:
+        return compare_layers(job.source.module, job.sample, exported.path,
+                              job.config.tolerance(exported.precision), job.config.threads)
+    except Exception as exc:  # a diagnosis must never hide the parity failure itself
+        log.debug("per-layer comparison failed", exc_info=True)
+        return {"available": False, "reason": f"{type(exc).__name__}: {first_line(exc)}"}
+
+
+def _record(fmt: str, files: list[Path], sizes: dict[str, int], hashes: dict[str, str],
+            exported: Exported, job: ExportJob, session: Any, parity: dict[str, Any],
+            metrics: dict[str, Any]) -> ArtifactRecord:
+    layout = {}
+    for i, spec in enumerate(session.inputs):
+        layout[spec.name] = layout_name(spec.rank, i in exported.channel_last_inputs)
+    for i, spec in enumerate(session.outputs):
+        layout[spec.name] = layout_name(spec.rank, i in exported.channel_last_outputs)
+    main = files[0]
+    return ArtifactRecord(
+        name=main.name, path=main.name, format=fmt, precision=exported.precision,
+        size_bytes=sum(sizes.values()), sha256=hashes[main.name],
+        inputs=ArtifactRecord.tensor_list(session.inputs),
+        outputs=ArtifactRecord.tensor_list(session.outputs),
+        files=[f.name for f in files], source=job.source.describe(),
+        config=job.config.to_dict(),
+        tool={**exported.tool, "files": {name: {"size_bytes": sizes[name], "sha256": hashes[name]}
+                                         for name in sizes}},
+        parity=parity, metrics=metrics, layout=layout,
+    )
+
+
+def _parity_inputs(loaded: LoadedModel, config: ExportConfig,
+                   inputs: list[np.ndarray] | None) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """The arrays parity runs on, and how they were made (for the manifest)."""
+    if inputs is None:
+        sample = loaded.sample_inputs(config.batch, config.seed)
+        return sample, {"kind": "random", "distribution": "N(0,1) floats, ints in [0, 100)",
+                        "batch": config.batch, "seed": config.seed,
+                        "shapes": [list(a.shape) for a in sample]}
+    arrays = [np.asarray(a) for a in inputs]
+    if len(arrays) != len(loaded.inputs):
+        raise ShapeError(
+            f"The model takes {len(loaded.inputs)} input(s) "
+            f"({', '.join(s.name for s in loaded.inputs)}); {len(arrays)} array(s) were given.",
+            hint="give one array per model input, in order.", reference="parity-inputs")
+    arrays = [a.astype(spec.dtype, copy=False) for a, spec in zip(arrays, loaded.inputs,
+                                                                   strict=True)]
+    return arrays, {"kind": "given", "shapes": [list(a.shape) for a in arrays]}
+
+
+def _reference(loaded: LoadedModel, sample: list[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
+    """The source model's outputs on the parity inputs, and the names outputs get."""
+    if loaded.kind == "onnx":
+        from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
+
+        assert loaded.onnx_path is not None
+        session = OnnxRuntimeSession(loaded.onnx_path)
+        return session.run(sample), [s.name for s in session.outputs]
+    assert loaded.module is not None
+    try:
+        outputs = run_torch(loaded.module, sample)
+    except Exception as exc:
+        shapes = ", ".join(format_shape(a.shape) for a in sample)
+        raise ModelError(
+            f"'{loaded.spec}' raised {type(exc).__name__} on inputs of shape {shapes}: "
+            f"{first_line(exc)}",
+            hint="check the input shapes against what the model takes; --debug shows the "
+            "model's traceback.", reference="forward-failed") from exc
+    names = ["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
+    return outputs, names

@@ -1,0 +1,141 @@
+"""The shape every format's exporter shares, and helpers they all use.
+
+A format module has one function ``export(job) -> Exported``: it writes the artifact's
+files under ``job.path`` (in a staging folder) and says what it wrote. Checking the
+artifact and recording it is :mod:`edgepipe.export.api`'s work, the same for every format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.export.config import ExportConfig
+from edgepipe.model import LoadedModel
+
+log = logging.getLogger("edgepipe")
+
+
+@dataclass
+class ExportJob:
+    """What a format's exporter gets: the model, where to write, the options, and samples.
+
+    ``sample`` are the inputs parity will use (already made); ``reference`` the source
+    model's outputs on them; ``output_names`` the names outputs get in the artifact.
+    """
+
+    source: LoadedModel
+    path: Path
+    config: ExportConfig
+    sample: list[np.ndarray]
+    reference: list[np.ndarray]
+    output_names: list[str]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [spec.name for spec in self.source.inputs]
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """Asked for, or already dynamic in the source's first input dimension."""
+        return self.config.dynamic_batch or any(
+            spec.rank and not isinstance(spec.shape[0], int) for spec in self.source.inputs)
+
+    def torch_args(self) -> tuple[Any, ...]:
+        import torch
+
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in self.sample)
+
+
+@dataclass
+class Exported:
+    """What an exporter wrote: the main file, every file, and how it was made.
+
+    ``channel_last_inputs`` / ``channel_last_outputs`` list the tensors (by position) that
+    the artifact takes or gives channel-last, so parity can transpose around them.
+    """
+
+    path: Path
+    files: list[Path]
+    precision: str
+    tool: dict[str, Any]
+    channel_last_inputs: list[int] = field(default_factory=list)
+    channel_last_outputs: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def layout_name(rank: int, channel_last: bool) -> str:
+    """``NCHW`` / ``NHWC`` for 4-D tensors, ``NC`` for 2-D, ``NCW``/``NWC``, ``NCDHW``..."""
+    spatial = {3: "W", 4: "HW", 5: "DHW"}.get(rank)
+    if rank == 2:
+        return "NC"
+    if spatial is None:
+        return f"{rank}-D"
+    return f"N{spatial}C" if channel_last else f"NC{spatial}"
+
+
+def to_channel_last(array: np.ndarray) -> np.ndarray:
+    """(N, C, ...) -> (N, ..., C)."""
+    return np.ascontiguousarray(np.moveaxis(array, 1, -1))
+
+
+def to_channel_first(array: np.ndarray) -> np.ndarray:
+    """(N, ..., C) -> (N, C, ...)."""
+    return np.ascontiguousarray(np.moveaxis(array, -1, 1))
+
+
+@contextlib.contextmanager
+def quiet_stdout(tool: str) -> Iterator[None]:
+    """Keep a converter's progress prints off stdout (``--json`` owns it); log them at debug."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        text = buffer.getvalue().strip()
+        if text:
+            log.debug("%s said:\n%s", tool, text)
+
+
+_OP_PATTERNS = (
+    re.compile(r"aten[.:]{1,2}[A-Za-z_][\w.]*"),
+    re.compile(r"torchvision[.:]{1,2}\w+"),
+    re.compile(r"operator\s+'?([A-Za-z_][\w.:]*)"),
+)
+
+
+def operator_names(text: str) -> list[str]:
+    """Operator names mentioned in a converter's error message (``aten::foo``, ...)."""
+    names: list[str] = []
+    for pattern in _OP_PATTERNS:
+        for match in pattern.finditer(text):
+            name = match.group(1) if pattern.groups else match.group(0)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, without terminal colour codes."""
+    text = _ANSI.sub("", str(exc)).strip() or type(exc).__name__
+    return text.splitlines()[0][:limit]
+
+
+def root_cause(exc: BaseException) -> str:
+    """``Type: first line`` of the innermost exception in a ``raise ... from`` chain."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return f"{type(exc).__name__}: {first_line(exc)}"

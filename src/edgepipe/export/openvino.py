@@ -1,0 +1,69 @@
+"""OpenVINO IR export (``.xml`` + ``.bin``) with ``openvino.convert_model``.
+
+From the torch module (traced with the sample inputs), or from the ``.onnx`` file when the
+source is ONNX. ``ov.save_model`` compresses weights to fp16 unless told not to; edgepipe
+tells it, so an IR is fp32 unless ``--fp16`` asks for fp16 weights.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from edgepipe.errors import UnsupportedError
+from edgepipe.export.base import Exported, ExportJob, first_line, operator_names, quiet_stdout
+from edgepipe.runtime.openvino_runtime import import_openvino
+
+
+def export(job: ExportJob) -> Exported:
+    """Write ``job.path`` (.xml, with its .bin beside it)."""
+    ov = import_openvino()
+    try:
+        with quiet_stdout("openvino"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if job.source.kind == "onnx":
+                assert job.source.onnx_path is not None
+                model = ov.convert_model(str(job.source.onnx_path))
+            else:
+                model = ov.convert_model(job.source.module, example_input=job.torch_args(),
+                                         **_input_shapes(job))
+                _name_ports(model, job.input_names, job.output_names)
+            ov.save_model(model, str(job.path), compress_to_fp16=job.config.fp16)
+    except Exception as exc:
+        ops = operator_names(str(exc))
+        raise UnsupportedError(
+            f"OpenVINO could not convert the model: {type(exc).__name__}: {first_line(exc)}",
+            hint=(f"operators named in the error: {', '.join(ops)}. " if ops else "")
+            + "export ONNX first and convert that (edgepipe export MODEL.onnx --format "
+            "openvino), or rewrite the failing part of forward(). --debug shows the traceback.",
+            reference="openvino-export-failed",
+            details={"operators": ops},
+        ) from exc
+    tool: dict[str, Any] = {
+        "exporter": "openvino.convert_model", "version": ov.get_version().split("-")[0],
+        "from": "onnx file" if job.source.kind == "onnx" else "torch module",
+        "compress_to_fp16": job.config.fp16,
+    }
+    files = [job.path, job.path.with_suffix(".bin")]
+    return Exported(job.path, files, "fp16" if job.config.fp16 else "fp32", tool)
+
+
+def _input_shapes(job: ExportJob) -> dict[str, Any]:
+    """``input=`` for convert_model: the sample's shapes and dtypes, batch -1 when dynamic.
+
+    Without it the IR gets every dimension dynamic, which hides shape errors until run time.
+    """
+    ov = import_openvino()
+    specs = []
+    for array in job.sample:
+        shape = [-1, *array.shape[1:]] if job.dynamic_batch and array.ndim else list(array.shape)
+        specs.append((ov.PartialShape(shape), ov.Type(array.dtype)))
+    return {"input": specs}
+
+
+def _name_ports(model: Any, inputs: list[str], outputs: list[str]) -> None:
+    """Give the IR's inputs and outputs the names the other formats use."""
+    for port, name in zip(model.inputs, inputs, strict=False):
+        port.get_tensor().set_names({name})
+    for port, name in zip(model.outputs, outputs, strict=False):
+        port.get_tensor().set_names({name})

@@ -1,0 +1,88 @@
+"""The one shape every runtime takes: a :class:`Session` that runs numpy arrays.
+
+Export checks its artifacts through a Session, and so will ``eval`` and ``profile``: the
+number a step reports always comes from the runtime the artifact will be deployed with.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.errors import ShapeError
+from edgepipe.tensors import TensorSpec, format_shape
+
+
+def default_threads() -> int:
+    """The cores this process may use (cgroup/affinity aware where the OS says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Session(ABC):
+    """A loaded artifact (or module) ready to run: inputs and outputs in a fixed order.
+
+    ``name`` and ``version`` identify the runtime; ``options`` records the settings it
+    runs with (threads, precision hints) so that a report can say exactly what ran.
+    """
+
+    name: str = "runtime"
+    version: str = ""
+
+    def __init__(self, path: Path | None, inputs: list[TensorSpec],
+                 outputs: list[TensorSpec], options: dict[str, Any]) -> None:
+        self.path = path
+        self.inputs = inputs
+        self.outputs = outputs
+        self.options = options
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """Run on one array per input (in ``inputs`` order); return one array per output."""
+        return self._run(self.prepare(arrays))
+
+    @abstractmethod
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """Run on arrays already checked and cast by :meth:`prepare`."""
+
+    def prepare(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """Check count and shapes against ``inputs``; cast each array to the input's dtype.
+
+        A cast is needed where a converter narrowed a dtype (LiteRT turns int64 into int32).
+        """
+        if len(arrays) != len(self.inputs):
+            names = ", ".join(s.name for s in self.inputs)
+            raise ShapeError(
+                f"The {self.name} model takes {len(self.inputs)} input(s) ({names}); "
+                f"{len(arrays)} were given.",
+                hint="give one array per input, in the order listed.",
+            )
+        prepared = []
+        for spec, array in zip(self.inputs, arrays, strict=True):
+            array = np.asarray(array)
+            fits = len(array.shape) == spec.rank and all(
+                not isinstance(d, int) or d == n for d, n in zip(spec.shape, array.shape, strict=True)
+            )
+            if not fits:
+                raise ShapeError(
+                    f"Input {spec.name!r} of the {self.name} model has shape "
+                    f"{format_shape(spec.shape)}; the array given has shape "
+                    f"{format_shape(array.shape)}.",
+                    hint="give arrays of the model's input shapes (dynamic dimensions may vary).",
+                )
+            prepared.append(np.ascontiguousarray(array, dtype=np.dtype(spec.dtype)))
+        return prepared
+
+    def describe(self) -> dict[str, Any]:
+        """The runtime as it was set up, for manifests and reports."""
+        return {"runtime": self.name, "version": self.version, "options": self.options,
+                "inputs": [s.to_dict() for s in self.inputs],
+                "outputs": [s.to_dict() for s in self.outputs]}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path or ''} {self.name} {self.version}>"

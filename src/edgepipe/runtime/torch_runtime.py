@@ -1,0 +1,50 @@
+"""torch as a runtime: an ``nn.Module`` (the reference) or a ``.pt2`` ExportedProgram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.runtime.base import Session
+from edgepipe.tensors import TensorSpec
+
+
+class TorchSession(Session):
+    """A torch module run on numpy arrays; outputs flattened as ``model.run_torch`` does."""
+
+    name = "torch"
+
+    def __init__(self, module: Any, inputs: list[TensorSpec], path: Path | None = None,
+                 threads: int | None = None) -> None:
+        import torch
+
+        from edgepipe.model import run_torch
+
+        self.version = torch.__version__.split("+")[0]
+        self._module = module
+        self._run_torch = run_torch
+        if threads:
+            torch.set_num_threads(threads)
+        outputs = [TensorSpec(f"output_{i}" if i else "output", tuple(a.shape), a.dtype.name)
+                   for i, a in enumerate(self._probe(inputs))]
+        super().__init__(path, inputs, outputs, {"num_threads": torch.get_num_threads()})
+
+    def _probe(self, inputs: list[TensorSpec]) -> list[np.ndarray]:
+        try:
+            arrays = [s.sample(1, i) for i, s in enumerate(inputs)]
+        except Exception:
+            return []
+        return self._run_torch(self._module, arrays)
+
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return self._run_torch(self._module, arrays)
+
+
+def open_pt2(path: Path, threads: int | None = None) -> TorchSession:
+    """A ``.pt2`` ExportedProgram as a session."""
+    from edgepipe.model import load_model
+
+    loaded = load_model(str(path), check=False)
+    return TorchSession(loaded.module, loaded.inputs, path=Path(path), threads=threads)
