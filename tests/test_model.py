@@ -5,9 +5,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-import tiny_models
 import torch
 
+import tiny_models
 from edgepipe.errors import ModelError, ShapeError, UnsafePickleError, WeightsError
 from edgepipe.model import load_model, run_torch
 from edgepipe.tensors import TensorSpec

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import tiny_models
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+import tiny_models
 from edgepipe.analysis import inspect_model
 from edgepipe.model import load_model
 

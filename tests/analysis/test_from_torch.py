@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tiny_models
-
 from edgepipe.analysis import build_graph, inspect_model
 from edgepipe.model import LoadedModel, load_model
 from edgepipe.tensors import TensorSpec

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tiny_models
 import torch
+
+import tiny_models
 
 CNN = "builtin:digits-cnn"  # takes 1x3x32x32, 10 classes
 

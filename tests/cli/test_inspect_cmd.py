@@ -58,8 +58,9 @@ def test_empty_onnx_file_is_an_expected_error(cli, tmp_path: Path) -> None:
 
 def test_truncated_onnx_file_is_an_expected_error(cli, tmp_path: Path) -> None:
     import onnx
-    import tiny_models
     import torch
+
+    import tiny_models
 
     whole = tmp_path / "whole.onnx"
     torch.onnx.export(tiny_models.mlp().eval(), (torch.randn(1, 64),), str(whole), dynamo=True,

@@ -1,8 +1,4 @@
-"""Exit codes and error rendering shared by every command.
-
-The failing command is ``export`` on a missing model: ``inspect`` is still a stub on this
-branch (the analysis work fills it in) and exits 0 whatever it is given.
-"""
+"""Exit codes and error rendering shared by every command."""
 
 from __future__ import annotations
 
@@ -21,7 +17,7 @@ def test_version(cli):
 
 
 def test_expected_failure_exits_1_without_traceback(cli, tmp_path):
-    result = cli("export", tmp_path / "missing.onnx", "-o", tmp_path / "out")
+    result = cli("inspect", tmp_path / "missing.onnx")
     assert result.code == 1, result
     assert "error: model-not-found" in result.stderr
     assert "hint:" in result.stderr
@@ -29,7 +25,7 @@ def test_expected_failure_exits_1_without_traceback(cli, tmp_path):
 
 
 def test_json_error_document(cli, tmp_path):
-    result = cli("export", tmp_path / "missing.onnx", "-o", tmp_path / "out", "--json")
+    result = cli("inspect", tmp_path / "missing.onnx", "--json")
     assert result.code == 1
     document = result.json()
     assert document["ok"] is False and document["schema_version"] == 1
@@ -37,15 +33,14 @@ def test_json_error_document(cli, tmp_path):
 
 
 def test_debug_shows_the_traceback(cli, tmp_path):
-    result = cli("--debug", "export", tmp_path / "missing.onnx", "-o", tmp_path / "out")
+    result = cli("--debug", "inspect", tmp_path / "missing.onnx")
     assert result.code == 1
     assert "Traceback" in result.stderr
 
 
-def test_console_script_runs_as_a_process(tmp_path):
+def test_console_script_runs_as_a_process():
     """The installed entry point, as a user runs it: exit code and streams."""
-    proc = subprocess.run([sys.executable, "-m", "edgepipe", "export", "nope.onnx", "-o",
-                           str(tmp_path / "out")],
+    proc = subprocess.run([sys.executable, "-m", "edgepipe", "inspect", "nope.onnx"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stdout == ""
