@@ -13,7 +13,24 @@ and exits with status 1. This module imports nothing from edgepipe.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (no terminal colour codes), for error text."""
+    text = _ANSI.sub("", str(exc)).strip() or type(exc).__name__
+    return text.splitlines()[0][:limit]
+
+def root_cause(exc: BaseException) -> str:
+    """``Type: first line`` of the innermost exception in a ``raise ... from`` chain."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 class EdgepipeError(Exception):

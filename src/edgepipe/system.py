@@ -291,8 +291,9 @@ def runtime_details_report(versions: dict[str, str | None]) -> dict[str, Any]:
             details["onnxruntime"] = {"error": str(exc)}
     if versions.get("openvino"):
         try:
-            import openvino
+            from edgepipe.runtime.openvino_runtime import import_openvino
 
+            openvino = import_openvino()  # with its telemetry declined
             details["openvino"] = {"devices": openvino.Core().available_devices}
         except Exception as exc:
             details["openvino"] = {"error": str(exc)}

@@ -10,7 +10,7 @@ import numpy as np
 from edgepipe.analysis.graph import Graph
 from edgepipe.analysis.lifetimes import plan_memory
 from edgepipe.analysis.summary import ModelSummary, layer_rows
-from edgepipe.errors import EdgepipeError, UnsupportedError
+from edgepipe.errors import EdgepipeError, UnsupportedError, root_cause
 from edgepipe.model import LoadedModel
 
 
@@ -64,7 +64,7 @@ def build_graph(loaded: LoadedModel) -> Graph:
         except EdgepipeError:
             raise
         except Exception as exc:  # the model's own failure on these values
-            errors.append(f"on {label} inputs: {_describe(exc)}")
+            errors.append(f"on {label} inputs: {root_cause(exc)}")
             continue
         if errors:
             graph.notes.append(f"Shapes taken on zero inputs; the model failed {errors[0]}.")
@@ -97,7 +97,7 @@ def _torch_graph(module: Any, arrays: list[np.ndarray]) -> Graph:
     try:
         traced = trace_fx(module)
     except Exception as exc:  # data-dependent control flow, mostly
-        reason = _describe(exc)
+        reason = root_cause(exc)
     else:
         method = GRAPH_MODULE_METHOD if traced is module else FX_METHOD
         return fx_graph(traced, tensors, method)
@@ -124,15 +124,3 @@ def model_size(loaded: LoadedModel) -> tuple[int, str]:
     assert loaded.module is not None
     tensors = [*loaded.module.parameters(), *loaded.module.buffers()]
     return sum(t.numel() * t.element_size() for t in tensors), "in-memory-parameters-and-buffers"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
-
-
-def _describe(exc: BaseException) -> str:
-    """``Type: first line`` of the innermost cause (ShapeProp wraps the model's own error)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return f"{type(exc).__name__}: {_first_line(exc)}"

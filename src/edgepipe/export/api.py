@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.errors import EdgepipeError, ModelError, ShapeError, ToleranceError
+from edgepipe.errors import EdgepipeError, ModelError, ShapeError, ToleranceError, first_line
 from edgepipe.export.base import (
     Exported,
     ExportJob,
-    first_line,
     layout_name,
     log,
     to_channel_first,

@@ -123,19 +123,3 @@ def operator_names(text: str) -> list[str]:
     return names
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message, without terminal colour codes."""
-    text = _ANSI.sub("", str(exc)).strip() or type(exc).__name__
-    return text.splitlines()[0][:limit]
-
-
-def root_cause(exc: BaseException) -> str:
-    """``Type: first line`` of the innermost exception in a ``raise ... from`` chain."""
-    seen = {id(exc)}
-    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
-        exc = exc.__cause__
-        seen.add(id(exc))
-    return f"{type(exc).__name__}: {first_line(exc)}"

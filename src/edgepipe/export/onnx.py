@@ -14,15 +14,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from edgepipe.errors import UnsupportedError
+from edgepipe.errors import UnsupportedError, first_line, root_cause
 from edgepipe.export.base import (
     Exported,
     ExportJob,
-    first_line,
     log,
     operator_names,
     quiet_stdout,
-    root_cause,
 )
 
 # Weights above this go to external data; below it the file stays self-contained.

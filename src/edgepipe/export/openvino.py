@@ -10,8 +10,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from edgepipe.errors import UnsupportedError
-from edgepipe.export.base import Exported, ExportJob, first_line, operator_names, quiet_stdout
+from edgepipe.errors import UnsupportedError, first_line
+from edgepipe.export.base import Exported, ExportJob, operator_names, quiet_stdout
 from edgepipe.runtime.openvino_runtime import import_openvino
 
 

@@ -11,11 +11,10 @@ import warnings
 from importlib.metadata import version
 from typing import Any
 
-from edgepipe.errors import UnsupportedError
+from edgepipe.errors import UnsupportedError, first_line
 from edgepipe.export.base import (
     Exported,
     ExportJob,
-    first_line,
     log,
     operator_names,
     quiet_stdout,

@@ -1,0 +1,44 @@
+"""MODEL specs -> a loaded model (a torch ``nn.Module`` or an ONNX file) and its inputs.
+
+Specs (DESIGN.md §3):
+
+- ``path/model.onnx``                 an ONNX file (external data beside it is fine)
+- ``path/model.pt2``                  a ``torch.export`` ExportedProgram
+- ``torchvision:NAME``                a torchvision architecture, random weights unless ``weights``
+- ``package.module:factory``          a callable returning an ``nn.Module`` (cwd and PYTHONPATH)
+- ``builtin:digits-cnn``              edgepipe's bundled digits CNN with its trained weights
+- ``path/model.pt`` / ``.pth``        a pickled whole module: refused unless ``trust_pickle``
+
+State dicts are read with ``weights_only=True`` or from ``.safetensors``; pickled code is
+never run unless the user passes the trust flag.
+"""
+
+from edgepipe.model.load import load_model
+from edgepipe.model.loaded import (
+    SPEC_HINT,
+    TRUST_FLAG,
+    LoadedModel,
+    check_forward,
+    file_sha256,
+    flatten_outputs,
+    merge_inputs,
+    run_torch,
+)
+from edgepipe.model.onnx_source import onnx_input_specs, onnx_output_specs
+from edgepipe.model.weights import load_weights, read_state_dict
+
+__all__ = [
+    "SPEC_HINT",
+    "TRUST_FLAG",
+    "LoadedModel",
+    "check_forward",
+    "file_sha256",
+    "flatten_outputs",
+    "load_model",
+    "load_weights",
+    "merge_inputs",
+    "onnx_input_specs",
+    "onnx_output_specs",
+    "read_state_dict",
+    "run_torch",
+]

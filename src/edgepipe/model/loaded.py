@@ -1,0 +1,166 @@
+"""A loaded model (a torch module or an ONNX file) with its input specs, and the helpers
+that run it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from edgepipe.errors import ShapeError, first_line
+from edgepipe.tensors import TensorSpec, format_shape
+
+if TYPE_CHECKING:
+    import torch
+
+TRUST_FLAG = "--trust-pickle"
+ModelKind = Literal["torch", "onnx"]
+
+SPEC_HINT = (
+    "give a path to a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, "
+    "or package.module:factory."
+)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to use: a torch module or an ONNX file, plus its input specs."""
+
+    spec: str
+    kind: ModelKind
+    inputs: list[TensorSpec]
+    module: torch.nn.Module | None = None
+    onnx_path: Path | None = None
+    weights: Path | None = None
+    files: list[Path] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """A short name for file names and reports (``resnet18``, ``model``)."""
+        tail = re.split(r"[:/\\]", self.spec.rstrip("/\\"))[-1]
+        stem = tail.rsplit(".", 1)[0] if "." in tail and not tail.startswith(".") else tail
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "model"
+
+    def sample_inputs(self, batch: int = 1, seed: int = 0) -> list[np.ndarray]:
+        """Seeded random inputs, one array per input, dynamic batch filled by ``batch``."""
+        return [spec.sample(batch, seed + i) for i, spec in enumerate(self.inputs)]
+
+    def source_sha256(self) -> str:
+        """A hash that identifies the model: its files, or its spec, options and weights."""
+        digest = hashlib.sha256()
+        digest.update(json.dumps({"spec": self.spec, "options": self.options}, sort_keys=True,
+                                 default=str).encode())
+        for path in [*self.files, *([self.weights] if self.weights else [])]:
+            digest.update(file_sha256(path).encode())
+        return digest.hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        """The model as it was loaded, for manifests and ``--json`` output."""
+        return {
+            "spec": self.spec,
+            "kind": self.kind,
+            "weights": str(self.weights) if self.weights else None,
+            "inputs": [s.to_dict() for s in self.inputs],
+            "options": self.options,
+            "sha256": self.source_sha256(),
+        }
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def merge_inputs(
+    graph: list[TensorSpec], given: list[TensorSpec] | None, *, source: str
+) -> list[TensorSpec]:
+    """Fill or override the graph's input specs with the user's, checking rank and count."""
+    if not given:
+        return graph
+    if len(given) == 1 and len(graph) == 1:
+        pairs = [(graph[0], given[0])]
+    else:
+        by_name = {g.name: g for g in given}
+        unknown = sorted(set(by_name) - {g.name for g in graph})
+        if unknown or len(given) != len(graph):
+            raise ShapeError(
+                f"The model has {len(graph)} input(s) "
+                f"({', '.join(g.name for g in graph)}); the options name "
+                f"{', '.join(g.name for g in given)}.",
+                hint="give --input NAME:SHAPE:DTYPE once for each input, with the names above.",
+            )
+        pairs = [(g, by_name[g.name]) for g in graph]
+    merged = []
+    for graph_spec, user_spec in pairs:
+        if graph_spec.rank != user_spec.rank:
+            raise ShapeError(
+                f"Input {graph_spec.name!r} has rank {graph_spec.rank} in {source} "
+                f"({format_shape(graph_spec.shape)}); the shape given has rank "
+                f"{user_spec.rank} ({format_shape(user_spec.shape)}).",
+                hint=f"give a shape of {graph_spec.rank} dimensions, like "
+                f"{format_shape([d if isinstance(d, int) else 1 for d in graph_spec.shape])}.",
+            )
+        for i, (g, u) in enumerate(zip(graph_spec.shape, user_spec.shape, strict=True)):
+            if isinstance(g, int) and isinstance(u, int) and g != u:
+                raise ShapeError(
+                    f"Input {graph_spec.name!r} has dimension {i} fixed to {g} in {source}; "
+                    f"the shape given says {u} ({format_shape(user_spec.shape)}).",
+                    hint=f"use {format_shape(graph_spec.shape)}, or re-export the model with "
+                    "that dimension dynamic.",
+                )
+        merged.append(TensorSpec(graph_spec.name, user_spec.shape, graph_spec.dtype))
+    return merged
+
+
+def check_forward(loaded: LoadedModel) -> None:
+    """Run a torch model once on zeros of its input shapes; wrap a failure as an error."""
+    import torch
+
+    assert loaded.module is not None
+    try:
+        args = [torch.zeros(s.concrete_shape(1), dtype=getattr(torch, s.dtype))
+                for s in loaded.inputs]
+    except ShapeError:
+        return  # a dynamic non-batch dimension: nothing concrete to try
+    try:
+        with torch.inference_mode():
+            loaded.module(*args)
+    except Exception as exc:
+        shapes = ", ".join(format_shape(s.shape) for s in loaded.inputs)
+        raise ShapeError(
+            f"'{loaded.spec}' failed on an input of shape {shapes}: "
+            f"{type(exc).__name__}: {first_line(exc)}",
+            hint="check --input-shape (rank, channels, spatial size) against what the model "
+            "takes; --debug shows the model's traceback.",
+            reference="forward-failed",
+        ) from exc
+
+
+def run_torch(module: torch.nn.Module, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Run a torch module on numpy inputs; return its outputs as numpy arrays (flattened)."""
+    import torch
+
+    with torch.inference_mode():
+        out = module(*[torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])
+    return [t.detach().cpu().numpy() for t in flatten_outputs(out)]
+
+
+def flatten_outputs(out: Any) -> list[Any]:
+    """Tensors of a model output (a tensor, tuple/list, or dict of them) in a fixed order."""
+    if isinstance(out, (list, tuple)):
+        return [t for item in out for t in flatten_outputs(item)]
+    if isinstance(out, dict):
+        return [t for key in out for t in flatten_outputs(out[key])]
+    if hasattr(out, "logits") and not hasattr(out, "shape"):
+        return flatten_outputs(out.logits)
+    return [out]
