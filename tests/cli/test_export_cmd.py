@@ -131,3 +131,16 @@ def test_tflite_from_an_onnx_source_is_unsupported(cli, tmp_path):
     result = cli("export", tmp_path / "mlp.onnx", "-f", "tflite", "-o", tmp_path / "again")
     assert result.code == 1, result
     assert "error: tflite-from-onnx" in result.stderr and "hint:" in result.stderr
+
+
+def test_parity_data_that_does_not_fit_or_zero_samples(cli, tmp_path):
+    import numpy as np
+
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.zeros((4, 1, 8, 8), np.float32))
+    result = cli("export", "builtin:digits-cnn", "--data", data, "-o", tmp_path / "out")
+    assert result.code == 1 and "error: data-shape-mismatch" in result.stderr, result
+    result = cli("export", "builtin:digits-cnn", "--data", "builtin:digits", "--samples", "0",
+                 "-o", tmp_path / "out2")
+    assert result.code == 1 and "error: bad-samples" in result.stderr, result
+    assert not (tmp_path / "out2" / "digits-cnn.onnx").exists()

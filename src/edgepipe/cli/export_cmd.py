@@ -10,10 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from edgepipe.cli.common import (
+    DataOption,
     InputOption,
     InputShapeOption,
     JsonOption,
     ModelArgOption,
+    NormalizeOption,
     OutOption,
     TrustPickleOption,
     WeightsOption,
@@ -51,7 +53,12 @@ def export(
         help="Parity tolerance: max |artifact - reference| per output as a fraction of "
         "max(1, max|reference|). Default: 1e-4 for fp32, 1e-2 for fp16.")] = None,
     batch: Annotated[int, typer.Option(help="Batch size of the parity inputs.")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed of the random parity inputs.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the random parity inputs, or of the "
+                                      "split --data samples are drawn from.")] = 0,
+    data: DataOption = None,
+    samples: Annotated[int, typer.Option(
+        help="With --data: how many eval-split samples parity runs on.")] = 64,
+    normalize: NormalizeOption = None,
     threads: Annotated[int | None, typer.Option(
         help="Runtime threads for the parity check (default: every usable core).")] = None,
     input_shape: InputShapeOption = None,
@@ -67,6 +74,7 @@ def export(
         "model": model, "out": str(out), "formats": [f.value for f in formats or [Format.onnx]],
         "opset": opset, "dynamic_batch": dynamic_batch, "simplify": simplify, "nhwc": nhwc,
         "fp16": fp16, "atol": atol, "batch": batch, "seed": seed, "threads": threads,
+        "data": data, "samples": samples, "normalize": normalize,
         "input_shape": input_shape, "inputs": inputs, "weights": weights,
         "model_args": model_args,
     }
@@ -83,9 +91,30 @@ def export(
         loaded = load_model(**model_options(model, input_shape=input_shape, inputs=inputs,
                                             weights=weights, model_args=model_args,
                                             trust_pickle=trust_pickle))
-        result = export_model(loaded, out, export_config)
+        arrays, source = (parity_data(data, loaded, samples=samples, seed=seed,
+                                      normalize=normalize) if data else (None, None))
+        result = export_model(loaded, out, export_config, inputs=arrays, inputs_source=source)
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
+
+
+def parity_data(spec: str, loaded: Any, *, samples: int, seed: int,
+                normalize: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """The first ``samples`` of the seeded eval split of DATA, one array per model input."""
+    from edgepipe.data import load_data_for_model, split
+    from edgepipe.errors import InputError
+
+    if samples < 1:
+        raise InputError(f"--samples {samples} must be at least 1.",
+                         hint="give how many data samples parity should run on, e.g. 64.",
+                         reference="bad-samples")
+    dataset = load_data_for_model(spec, loaded.inputs, normalize=normalize)
+    part = split(dataset, seed=seed).eval
+    part = part if len(part) else dataset  # too few samples to split: use them all
+    count = min(samples, len(part))
+    arrays = [part.inputs[s.name][:count] for s in loaded.inputs]
+    return arrays, {"kind": "data", "source": str(spec), "split": "eval", "seed": seed,
+                    "count": count}
 
 
 def _render(console: Console, document: dict[str, Any]) -> None:

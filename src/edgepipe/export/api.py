@@ -22,8 +22,10 @@ from edgepipe.errors import EdgepipeError, ModelError, ShapeError, ToleranceErro
 from edgepipe.export.base import (
     Exported,
     ExportJob,
+    chunk_size,
     layout_name,
     log,
+    run_chunked,
     to_channel_first,
     to_channel_last,
 )
@@ -58,23 +60,29 @@ def export_model(
     config: ExportConfig | None = None,
     *,
     inputs: list[np.ndarray] | None = None,
+    inputs_source: dict[str, Any] | None = None,
     **options: Any,
 ) -> ExportResult:
     """Export ``model`` to each format of ``config`` under ``out``, parity-checking each.
 
     ``options`` build the config when none is given (``formats=("onnx", "tflite")``,
-    ``atol=1e-3``, ...). ``inputs`` are the arrays parity runs on (one per model input);
-    by default seeded random ones of the model's input specs. Raises ToleranceError when an
+    ``atol=1e-3``, ...). ``inputs`` are the arrays parity runs on (one per model input, any
+    number of samples: they run in chunks of the model's batch), described in the manifest
+    by ``inputs_source``; by default seeded random ones of the model's input specs. Raises ToleranceError when an
     artifact's outputs differ from the reference beyond the tolerance.
     """
     config = config or ExportConfig(**options)
     loaded = load_model(model) if isinstance(model, str) else model
     run_dir = RunDir(out)
-    sample, described = _parity_inputs(loaded, config, inputs)
-    reference, output_names = _reference(loaded, sample)
+    parity_inputs, described = _parity_inputs(loaded, config, inputs)
+    described.update(inputs_source or {})
+    size = chunk_size(loaded, parity_inputs)
+    sample = [a[:size] for a in parity_inputs]  # the example converters trace with
+    reference, output_names = _reference(loaded, parity_inputs, size)
     result = ExportResult(run_dir.path)
     for fmt in config.formats:
-        job = ExportJob(loaded, Path(), config, sample, reference, output_names)
+        job = ExportJob(loaded, Path(), config, sample, reference, output_names,
+                        parity_inputs=parity_inputs)
         _export_one(fmt, job, run_dir, described, result)
     run_dir.add_step("export", config.to_dict(), {
         "artifacts": [a["name"] for a in result.artifacts],
@@ -145,8 +153,8 @@ def _check(exported: Exported, job: ExportJob) -> tuple[ParityReport, Any]:
 
     session = open_artifact(exported.path, threads=job.config.threads)
     arrays = [to_channel_last(a) if i in exported.channel_last_inputs else a
-              for i, a in enumerate(job.sample)]
-    outputs = session.run(arrays)
+              for i, a in enumerate(job.parity_inputs)]
+    outputs = run_chunked(session.run, arrays, job.chunk)
     outputs = [to_channel_first(a) if i in exported.channel_last_outputs else a
                for i, a in enumerate(outputs)]
     atol = job.config.tolerance(exported.precision)
@@ -210,17 +218,18 @@ def _parity_inputs(loaded: LoadedModel, config: ExportConfig,
     return arrays, {"kind": "given", "shapes": [list(a.shape) for a in arrays]}
 
 
-def _reference(loaded: LoadedModel, sample: list[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
+def _reference(loaded: LoadedModel, sample: list[np.ndarray],
+               size: int) -> tuple[list[np.ndarray], list[str]]:
     """The source model's outputs on the parity inputs, and the names outputs get."""
     if loaded.kind == "onnx":
         from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
 
         assert loaded.onnx_path is not None
         session = OnnxRuntimeSession(loaded.onnx_path)
-        return session.run(sample), [s.name for s in session.outputs]
+        return run_chunked(session.run, sample, size), [s.name for s in session.outputs]
     assert loaded.module is not None
     try:
-        outputs = run_torch(loaded.module, sample)
+        outputs = run_chunked(lambda chunk: run_torch(loaded.module, chunk), sample, size)
     except Exception as exc:
         shapes = ", ".join(format_shape(a.shape) for a in sample)
         raise ModelError(

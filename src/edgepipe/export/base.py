@@ -28,8 +28,10 @@ log = logging.getLogger("edgepipe")
 class ExportJob:
     """What a format's exporter gets: the model, where to write, the options, and samples.
 
-    ``sample`` are the inputs parity will use (already made); ``reference`` the source
-    model's outputs on them; ``output_names`` the names outputs get in the artifact.
+    ``sample`` is one model batch of inputs, the example converters trace with;
+    ``parity_inputs`` every input parity runs on (``sample`` and more, from --data), fed
+    in model-batch chunks; ``reference`` the source model's outputs on ``parity_inputs``;
+    ``output_names`` the names outputs get in the artifact.
     """
 
     source: LoadedModel
@@ -38,6 +40,12 @@ class ExportJob:
     sample: list[np.ndarray]
     reference: list[np.ndarray]
     output_names: list[str]
+    parity_inputs: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def chunk(self) -> int:
+        """How many samples the artifact takes per run: its static batch, else all."""
+        return chunk_size(self.source, self.parity_inputs or self.sample)
 
     @property
     def input_names(self) -> list[str]:
@@ -53,6 +61,21 @@ class ExportJob:
         import torch
 
         return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in self.sample)
+
+
+def chunk_size(source: LoadedModel, arrays: list[np.ndarray]) -> int:
+    """The source's static batch (first dim of its first input), else every sample at once."""
+    first = source.inputs[0].shape[0] if source.inputs and source.inputs[0].rank else None
+    return first if isinstance(first, int) else max(1, len(arrays[0]) if arrays else 1)
+
+
+def run_chunked(run: Any, arrays: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """``run`` over ``arrays`` in chunks of ``size`` samples; outputs concatenated."""
+    count = len(arrays[0]) if arrays else 0
+    if count <= size:
+        return list(run(arrays))
+    parts = [run([a[start:start + size] for a in arrays]) for start in range(0, count, size)]
+    return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
 
 
 @dataclass
