@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 an expected failure (``EdgepipeError``); 2 a usage erro
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Annotated
@@ -63,6 +64,9 @@ def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if "--debug" in args:
         common.state.debug = True
+    else:
+        # TensorFlow Lite's converter logs INFO lines from C++ straight to stderr.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     code = _dispatch(args)
     if argv is None:
         sys.exit(code)
