@@ -7,6 +7,7 @@ converter's own, leaving no TRANSPOSE op at the model's edges (checked, and reco
 
 from __future__ import annotations
 
+import logging
 import warnings
 from importlib.metadata import version
 from typing import Any
@@ -32,6 +33,9 @@ def export(job: ExportJob) -> Exported:
             ".pt2 file) to export TFLite; ONNX and OpenVINO export work from the .onnx file.",
             reference="tflite-from-onnx",
         )
+    # litert-torch's import registers an Enum with torch's pytree, which logs a deprecation
+    # warning that is torch's business, not the user's.
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     import litert_torch
     import torch
 
