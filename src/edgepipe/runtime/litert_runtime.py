@@ -52,11 +52,29 @@ class LiteRTSession(Session):
             out_names = [details[i]["name"] for i in self.output_indices]
         inputs = [_spec(details[i], n) for i, n in zip(self.input_indices, in_names, strict=True)]
         outputs = [_spec(details[i], n) for i, n in zip(self.output_indices, out_names, strict=True)]
+        # Fully-int8 models take and give int8 tensors; callers work in float. The model's
+        # own scale and zero point convert at the edges, and the options say so.
+        self.input_quant = [_quantization(details[i]) for i in self.input_indices]
+        self.output_quant = [_quantization(details[i]) for i in self.output_indices]
+        quantized = {spec.name: {"scale": q[0], "zero_point": q[1]}
+                     for spec, q in zip([*inputs, *outputs], [*self.input_quant,
+                                                              *self.output_quant], strict=True)
+                     if q is not None}
         super().__init__(Path(path), inputs, outputs, {
             "num_threads": threads or default_threads(),
             "delegate": "xnnpack (default)" if delegate else "none (builtin kernels)",
             "preserve_all_tensors": preserve_all_tensors,
+            **({"quantized_io": quantized} if quantized else {}),
         })
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """Run on float (or integer) arrays; int8 inputs are quantized and int8 outputs
+        dequantized to float32 with the model's own parameters."""
+        arrays = [_quantize(np.asarray(a), spec.dtype, q) if q is not None else a
+                  for a, spec, q in zip(arrays, self.inputs, self.input_quant, strict=False)]
+        outputs = super().run(arrays)
+        return [(o.astype(np.float32) - q[1]) * np.float32(q[0]) if q is not None else o
+                for o, q in zip(outputs, self.output_quant, strict=True)]
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         current = {d["index"]: tuple(d["shape"]) for d in self.interpreter.get_input_details()}
@@ -80,6 +98,23 @@ class LiteRTSession(Session):
     def op_details(self) -> list[dict[str, Any]]:
         """Each op's name and its input and output tensor indices."""
         return [op for op in self.interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+
+
+def _quantization(detail: dict[str, Any]) -> tuple[float, int] | None:
+    """(scale, zero point) of an integer tensor with per-tensor quantization, else None."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if np.dtype(detail["dtype"]).kind in "iu" and scale:
+        return float(scale), int(zero_point)
+    return None
+
+
+def _quantize(array: np.ndarray, dtype: str, quant: tuple[float, int]) -> np.ndarray:
+    """Float -> the tensor's integer type with its scale and zero point (ints pass through)."""
+    if array.dtype.kind != "f":
+        return array
+    info = np.iinfo(np.dtype(dtype))
+    scaled = np.round(array / quant[0]) + quant[1]
+    return np.clip(scaled, info.min, info.max).astype(dtype)
 
 
 def _order(item: tuple[str, int]) -> tuple[int, str]:
