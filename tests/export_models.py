@@ -55,3 +55,44 @@ def data_dependent_branch() -> nn.Module:
 
 def raising_model() -> nn.Module:
     return RaisingModel()
+
+
+class BagOfWords(nn.Module):
+    """``nn.EmbeddingBag``: ONNX and OpenVINO convert it; litert-torch has no lowering for
+    ``aten._embedding_bag`` (the conversion fails with "Lowering not found")."""
+
+    def __init__(self, vocab: int = 20, dim: int = 8, classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.bag = nn.EmbeddingBag(vocab, dim, mode="mean")
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.bag(tokens))
+
+
+class CumulativeProduct(nn.Module):
+    """``torch.cumprod`` inside a layer: no ONNX translation (dynamo or TorchScript), no
+    LiteRT lowering and no OpenVINO conversion rule."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(8, 4)
+        self.gate = Cumprod()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gate(torch.tanh(self.fc(x)))
+
+
+class Cumprod(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumprod(x, dim=-1)
+
+
+def bag_of_words() -> nn.Module:
+    return BagOfWords()
+
+
+def cumulative_product() -> nn.Module:
+    return CumulativeProduct()

@@ -74,3 +74,36 @@ def test_truncated_onnx_file_is_an_expected_error(cli, tmp_path: Path) -> None:
     assert "error: onnx-invalid" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.json()["error"]["reference"] == "onnx-invalid"
+
+
+def test_format_check_lists_unsupported_ops_per_format(cli) -> None:
+    result = cli("inspect", "export_models:bag_of_words", "--input", "tokens:2x5:int64",
+                 "--format", "onnx", "-f", "tflite", "-f", "openvino", "--json")
+    assert result.code == 0, result
+    support = result.json()["result"]["support"]
+    assert list(support["formats"]) == ["onnx", "tflite", "openvino"]
+    assert support["all_supported"] is False
+    tflite = support["formats"]["tflite"]
+    assert tflite["status"] == "unsupported" and tflite["supported"] is False
+    assert [(op["op"], op["layers"], op["modules"]) for op in tflite["unsupported"]] == [
+        ("aten._embedding_bag.default", ["bag"], ["EmbeddingBag"])]
+    assert support["formats"]["onnx"]["status"] == "supported"
+    assert support["formats"]["openvino"]["status"] == "supported"
+
+
+def test_format_check_human_output_and_plain_inspect_unchanged(cli) -> None:
+    checked = cli("inspect", "export_models:cumulative_product", "--input-shape", "1x8",
+                  "-f", "tflite")
+    assert checked.code == 0, checked
+    assert "tflite:" in checked.stderr and "1 unsupported op(s)" in checked.stderr
+    assert "aten.cumprod.default used by gate (Cumprod)" in checked.stderr
+    plain = cli("inspect", "export_models:cumulative_product", "--input-shape", "1x8", "--json")
+    assert plain.code == 0, plain
+    assert "support" not in plain.json()["result"]
+    assert "formats" in plain.json()["config"] and plain.json()["config"]["formats"] == []
+
+
+def test_unknown_format_is_a_usage_error(cli) -> None:
+    result = cli("inspect", "tiny_models:mlp", "--input-shape", "1x64", "-f", "coreml")
+    assert result.code == 2, result
+    assert "coreml" in result.stderr and "onnx" in result.stderr

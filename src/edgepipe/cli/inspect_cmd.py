@@ -19,6 +19,7 @@ from edgepipe.cli.common import (
     command,
     model_options,
 )
+from edgepipe.cli.export_cmd import Format
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,16 +43,21 @@ def inspect(
     all_layers: Annotated[
         bool, typer.Option("--all", help=f"Show every layer (default: the first {DEFAULT_ROWS}).")
     ] = False,
+    formats: Annotated[list[Format] | None, typer.Option(
+        "--format", "-f", help="Check every op against this export format's converter "
+        "(repeat for several), as export does before converting.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Parameters, MACs, per-layer activations and peak activation memory of a model.
 
     With --data, also checks that the data fits the model (shapes, dtypes, label range)
-    and shows the seeded train / calibration / eval split it would use.
+    and shows the seeded train / calibration / eval split it would use. With --format,
+    also shows per format whether its converter supports every op, and which it does not.
     """
     config = {"model": model, "input_shape": input_shape, "input": input_, "weights": weights,
               "model_arg": model_arg, "trust_pickle": trust_pickle, "data": data,
-              "normalize": normalize, "seed": seed, "all": all_layers}
+              "normalize": normalize, "seed": seed, "all": all_layers,
+              "formats": [f.value for f in formats or []]}
     with command("inspect", json_output, config) as out:
         from edgepipe.analysis import inspect_model
         from edgepipe.model import load_model
@@ -65,12 +71,20 @@ def inspect(
         if data is not None:
             data_info = check_data(data, loaded, summary, normalize=normalize, seed=seed)
             result["data"] = data_info
+        support = None
+        if formats:
+            from edgepipe.export.support import check_support
+
+            support = check_support(loaded, list(dict.fromkeys(f.value for f in formats)))
+            result["support"] = support.to_dict()
         rows = None if all_layers else DEFAULT_ROWS
 
         def show(console: Console) -> None:
             render(console, summary, rows)
             if data_info is not None:
                 render_data(console, data_info)
+            if support is not None:
+                render_support(console, result["support"])
 
         out.result(result, render=show)
 
@@ -105,6 +119,31 @@ def render_data(console: Console, info: dict[str, Any]) -> None:
     console.print(f"[bold]{'split (seed ' + str(split_info['seed']) + '):':<18}[/] "
                   f"train {split_info['train_count']}, calib {split_info['calib_count']} "
                   f"(from train), eval {split_info['eval_count']}")
+
+
+def render_support(console: Console, support: dict[str, Any]) -> None:
+    """One line per format (supported / not / not checked), then each unsupported op."""
+    styles = {"supported": "green", "unsupported": "bold red", "not-checked": "yellow"}
+    for fmt, verdict in support["formats"].items():
+        tool = verdict["tool"]
+        label = f"{tool.get('tool', '')} {tool.get('version', '')}".strip()
+        status = verdict["status"]
+        if status == "supported":
+            text = f"every op supported ({verdict['ops']} distinct ops)"
+        elif status == "unsupported":
+            text = f"{len(verdict['unsupported'])} unsupported op(s)"
+        else:
+            text = "not checked"
+        console.print(f"[bold]{fmt + ':':<18}[/] [{styles[status]}]{text}[/]"
+                      + (f" ({_escape(label)})" if label else ""))
+        for op in verdict["unsupported"]:
+            via = [v for v in op["via"] if v != op["op"]]
+            modules = f" ({', '.join(op['modules'])})" if op["modules"] else ""
+            console.print(f"  {_escape(op['op'])}"
+                          + (f" (from {_escape(', '.join(via))})" if via else "")
+                          + f" used by {_escape(', '.join(op['layers']))}{_escape(modules)}")
+        for note in verdict["notes"]:
+            console.print(f"  [yellow]note:[/] {_escape(note)}")
 
 
 def render(console: Console, summary: ModelSummary, max_rows: int | None) -> None:

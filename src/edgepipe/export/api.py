@@ -45,13 +45,15 @@ class ExportResult:
     out: Path
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    support: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out": str(self.out), "artifacts": self.artifacts, "failed": self.failed}
+        return {"out": str(self.out), "artifacts": self.artifacts, "failed": self.failed,
+                "support": self.support}
 
 
 def export_model(
@@ -68,8 +70,11 @@ def export_model(
     ``options`` build the config when none is given (``formats=("onnx", "tflite")``,
     ``atol=1e-3``, ...). ``inputs`` are the arrays parity runs on (one per model input, any
     number of samples: they run in chunks of the model's batch), described in the manifest
-    by ``inputs_source``; by default seeded random ones of the model's input specs. Raises ToleranceError when an
-    artifact's outputs differ from the reference beyond the tolerance.
+    by ``inputs_source``; by default seeded random ones of the model's input specs. Before
+    any format is converted, every op is checked against each format's converter
+    (:mod:`edgepipe.export.support`): UnsupportedError ``unsupported-operators`` names the
+    ops, their layers and formats. Raises ToleranceError when an artifact's outputs differ
+    from the reference beyond the tolerance.
     """
     config = config or ExportConfig(**options)
     loaded = load_model(model) if isinstance(model, str) else model
@@ -79,12 +84,13 @@ def export_model(
     size = chunk_size(loaded, parity_inputs)
     sample = [a[:size] for a in parity_inputs]  # the example converters trace with
     reference, output_names = _reference(loaded, parity_inputs, size)
-    result = ExportResult(run_dir.path)
+    result = ExportResult(run_dir.path, support=_check_support(loaded, config, sample))
     for fmt in config.formats:
         job = ExportJob(loaded, Path(), config, sample, reference, output_names,
                         parity_inputs=parity_inputs)
         _export_one(fmt, job, run_dir, described, result)
     run_dir.add_step("export", config.to_dict(), {
+        "support": {fmt: v["status"] for fmt, v in result.support.get("formats", {}).items()},
         "artifacts": [a["name"] for a in result.artifacts],
         "failed": [{"format": f["format"], "path": f["path"]} for f in result.failed],
     })
@@ -101,6 +107,20 @@ def export_model(
             details=result.to_dict(),
         )
     return result
+
+
+def _check_support(loaded: LoadedModel, config: ExportConfig,
+                   sample: list[np.ndarray]) -> dict[str, Any]:
+    """Refuse, before converting anything, a model with ops a requested format lacks."""
+    from edgepipe.export.support import check_support
+
+    report = check_support(loaded, config.formats, sample, config.opset)
+    report.raise_if_unsupported()
+    for verdict in report.formats:
+        for note in verdict.notes:
+            log.debug("operator check, %s: %s", verdict.format, note)
+    log.debug("operator check took %.2f s", report.seconds)
+    return report.to_dict()
 
 
 def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, Any],
@@ -165,13 +185,12 @@ def _diagnose(exported: Exported, job: ExportJob) -> dict[str, Any]:
     """Per-layer comparison for a failed artifact; a diagnosis that fails only says so."""
     if job.source.kind != "torch" or job.source.module is None:
         return {"available": False, "reason": "the source is not a torch model"}
-    if exported.channel_last_inputs or exported.channel_last_outputs:
-        return {"available": False, "reason": "channel-last artifacts are not compared per layer"}
     from edgepipe.export.layers import compare_layers
 
     try:
         return compare_layers(job.source.module, job.sample, exported.path,
-                              job.config.tolerance(exported.precision), job.config.threads)
+                              job.config.tolerance(exported.precision), job.config.threads,
+                              exported.channel_last_inputs)
     except Exception as exc:  # a diagnosis must never hide the parity failure itself
         log.debug("per-layer comparison failed", exc_info=True)
         return {"available": False, "reason": f"{type(exc).__name__}: {first_line(exc)}"}

@@ -9,8 +9,8 @@ kept); the artifact exposes the same boundaries where its graph names them:
 
 Those tensors are added as extra outputs and compared in the order torch ran the layers.
 Boundaries a converter fused away (a BatchNorm folded into its conv) or whose shape differs
-are skipped. TFLite is not covered: litert-torch's tensor names hold class paths that do
-not map back to module paths reliably.
+are skipped. TFLite (LiteRT's preserved tensors, matched by name or shape, channel-last
+artifacts included) is in :mod:`edgepipe.export.layers_tflite`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,22 @@ from edgepipe.export.validate import compare_one
 
 
 def compare_layers(module: Any, sample: list[np.ndarray], artifact: Path, atol: float,
-                   threads: int | None = None) -> dict[str, Any]:
-    """Layer-by-layer differences between ``module`` and ``artifact``; the first over ``atol``."""
+                   threads: int | None = None,
+                   channel_last_inputs: list[int] | None = None) -> dict[str, Any]:
+    """Layer-by-layer differences between ``module`` and ``artifact``; the first over ``atol``.
+
+    ``sample`` is channel-first; ``channel_last_inputs`` lists the inputs the artifact takes
+    channel-last (they are transposed before it runs).
+    """
     suffix = artifact.suffix.lower()
+    if suffix == ".tflite":
+        from edgepipe.export.layers_tflite import compare_tflite_layers
+
+        return compare_tflite_layers(module, sample, artifact, atol, threads,
+                                     channel_last_inputs)
+    if channel_last_inputs:
+        return {"available": False, "reason": f"channel-last {suffix} artifacts are not "
+                "compared per layer"}
     if suffix == ".onnx":
         boundaries = onnx_boundaries(artifact)
     elif suffix == ".xml":
