@@ -15,7 +15,9 @@ import typer
 
 from edgepipe import __version__
 from edgepipe.cli import common
+from edgepipe.cli.compress_cmd import compress
 from edgepipe.cli.env_cmd import env
+from edgepipe.cli.eval_cmd import eval_artifact
 from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.errors import EdgepipeError
@@ -53,6 +55,8 @@ def main(
 app.command("inspect")(inspect)
 app.command("env")(env)
 app.command("export")(export)
+app.command("compress")(compress)
+app.command("eval")(eval_artifact)
 
 
 def run(argv: list[str] | None = None) -> int:

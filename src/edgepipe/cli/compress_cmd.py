@@ -1,0 +1,151 @@
+"""``edgepipe compress MODEL --method M [--data D] -o OUT``: a thin shell over ``compress``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgepipe.cli.common import (
+    DataOption,
+    InputOption,
+    InputShapeOption,
+    JsonOption,
+    ModelArgOption,
+    NormalizeOption,
+    OutOption,
+    TrustPickleOption,
+    WeightsOption,
+    command,
+    model_options,
+)
+from edgepipe.cli.export_cmd import Format, _size
+
+
+class Method(StrEnum):
+    """Compression methods (kept in step with ``edgepipe.compress.METHODS``)."""
+
+    int8 = "int8"
+    int8_dynamic = "int8-dynamic"
+    fp16 = "fp16"
+
+
+class Calibration(StrEnum):
+    """How static int8 sets activation ranges from the calibration samples."""
+
+    minmax = "minmax"
+    percentile = "percentile"
+    entropy = "entropy"
+
+
+def compress(
+    model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
+                                         "package.module:factory, builtin:NAME.")],
+    method: Annotated[Method, typer.Option("--method", "-m", help="Compression method.")],
+    out: OutOption,
+    data: DataOption = None,
+    formats: Annotated[list[Format] | None, typer.Option(
+        "--format", "-f", help="Format to write (repeat for several). Default: onnx.")] = None,
+    calibration: Annotated[Calibration | None, typer.Option(
+        help="int8: activation ranges from minmax, percentile or entropy (default minmax).")
+    ] = None,
+    calib_size: Annotated[int | None, typer.Option(
+        help="int8: calibration samples, drawn from the training part of --data (default "
+        "256).")] = None,
+    per_channel: Annotated[bool | None, typer.Option(
+        "--per-channel/--per-tensor", help="int8: one weight scale per output channel "
+        "(default) or one per tensor.")] = None,
+    reduce_range: Annotated[bool | None, typer.Option(
+        "--reduce-range/--no-reduce-range", help="int8: 7-bit weights, which x86 CPUs "
+        "without VNNI need to avoid overflow (default on for int8, off for int8-dynamic).")
+    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        help="int8: a node (layer) to keep in float; repeat for several.")] = None,
+    allow_random_calibration: Annotated[bool, typer.Option(
+        "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
+        "inputs (activation ranges will not match real data).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the data split and random inputs.")] = 0,
+    threads: Annotated[int | None, typer.Option(
+        help="Runtime threads for checks and metrics (default: every usable core).")] = None,
+    normalize: NormalizeOption = None,
+    input_shape: InputShapeOption = None,
+    inputs: InputOption = None,
+    weights: WeightsOption = None,
+    model_args: ModelArgOption = None,
+    trust_pickle: TrustPickleOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Compress MODEL (int8, int8-dynamic, fp16); each artifact and its float counterpart
+    are measured on the eval split of --data and recorded with the drop in manifest.json."""
+    options: dict[str, Any] = {
+        "formats": [f.value for f in formats or [Format.onnx]], "seed": seed,
+        "calibration": calibration.value if calibration else None, "calib_size": calib_size,
+        "per_channel": per_channel, "reduce_range": reduce_range, "exclude": exclude,
+        "allow_random_calibration": allow_random_calibration or None,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    config = {"model": model, "method": method.value, "out": str(out), "data": data,
+              **options, "threads": threads, "normalize": normalize,
+              "input_shape": input_shape, "inputs": inputs, "weights": weights,
+              "model_args": model_args}
+    with command("compress", json_output, config) as output:
+        from edgepipe.compress import compress as compress_model
+        from edgepipe.compress import make_config
+        from edgepipe.data import load_data_for_model, split
+        from edgepipe.model import load_model
+        from edgepipe.rundir import RunDir
+
+        compress_config = make_config(method.value, **options)
+        RunDir(out, create=False)  # an -o that is a file fails here, before loading
+        loaded = load_model(**model_options(model, input_shape=input_shape, inputs=inputs,
+                                            weights=weights, model_args=model_args,
+                                            trust_pickle=trust_pickle))
+        splits = None
+        if data is not None:
+            dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
+            splits = split(dataset, seed=seed,
+                           calib_size=getattr(compress_config, "calib_size", 256))
+        result = compress_model(loaded, compress_config, out, splits, threads=threads)
+        document = result.to_dict()
+        output.result(document, render=lambda console: _render(console, document))
+
+
+def _render(console: Console, document: dict[str, Any]) -> None:
+    table = Table(show_edge=False, title_justify="left")
+    for column in ("artifact", "precision", "size (vs float)", "metric", "float", "drop", "SQNR vs source",
+                   "left in float"):
+        table.add_column(column, no_wrap=column in ("artifact", "size (vs float)"))
+    floats = {a["name"]: a for a in document["float_artifacts"]}
+    for artifact in document["artifacts"]:
+        metrics = artifact["metrics"]
+        float_size = floats[artifact["tool"]["from"]]["size_bytes"]
+        outputs = metrics["eval"]["outputs"]
+        sqnr = [o["sqnr_db"] for o in outputs]
+        table.add_row(
+            artifact["name"], artifact["precision"],
+            f"{_size(artifact['size_bytes'])} (1/{float_size / artifact['size_bytes']:.1f})",
+            format_metric(metrics["metric"], metrics["value"]),
+            format_metric(metrics["metric"], metrics["float_value"]),
+            "" if metrics["drop"] is None else f"{100 * metrics['drop']:.2f} pts",
+            ", ".join("identical" if s is None else f"{s:.1f} dB" for s in sqnr),
+            str(len(artifact["tool"]["left_in_float"]) or ""))
+    console.print(table)
+    data = document["data"]
+    calibration = next((a["config"]["calibration_used"] for a in document["artifacts"]
+                        if a["config"].get("calibration_used")), None)
+    line = (f"Compressed to {document['method']}: {len(document['artifacts'])} artifact(s) in "
+            f"{document['out']}; measured on {data['samples']} samples ({data['part']}, "
+            f"{data['source']})")
+    if calibration:
+        line += f"; calibrated on {calibration['samples']} samples ({calibration['method']})"
+    console.print(line + ". The drop is against the float artifact of the same format.")
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """``98.33%`` for top-1, ``41.2 dB`` for SQNR, ``identical`` for infinite SQNR."""
+    if value is None:
+        return "identical" if metric == "sqnr_db" else ""
+    return f"{100 * value:.2f}%" if metric == "top1" else f"{value:.1f} dB"

@@ -1,0 +1,314 @@
+"""``compress``: one verb that applies any compression config, for every format it names.
+
+For each format: the float model is exported and parity-checked by the export layer (into
+a staging folder in OUT); the backend of (config type, format) writes the compressed
+artifact beside it; both are run in their runtime on the eval split (or, without data, on
+seeded random inputs) and scored against the source model; then both are moved into OUT
+and recorded in ``manifest.json`` with the metric, the drop against the float artifact
+(same run, same samples), and the calibration that was used. Any failure leaves OUT as it
+was: nothing is published until every format has succeeded.
+
+compress/ computes; the files are written by the export layer, by the backends into the
+staging folder they are handed (the quantizers work file to file), and by RunDir.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.compress.base import Compressed, CompressJob
+from edgepipe.compress.config import (
+    CompressConfig,
+    Fp16Config,
+    Int8DynamicConfig,
+    Int8StaticConfig,
+)
+from edgepipe.data import Dataset, Splits, check_data_fits
+from edgepipe.errors import InputError, ToleranceError, UnsupportedError, first_line
+from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
+from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_model
+from edgepipe.export.api import SUFFIXES
+from edgepipe.export.base import log
+from edgepipe.model import LoadedModel, file_sha256, load_model
+from edgepipe.rundir import ArtifactRecord, RunDir
+
+# (config type, format) -> the backend module that does it (imported only when used).
+BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
+    (Int8StaticConfig, "onnx"): "edgepipe.compress.ort_quant",
+    (Int8DynamicConfig, "onnx"): "edgepipe.compress.ort_quant",
+    (Fp16Config, "onnx"): "edgepipe.compress.ort_quant",
+    (Fp16Config, "openvino"): "edgepipe.compress.openvino_quant",
+    (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
+}
+# Combinations with a designed slot but no code yet: said plainly, before any work starts.
+PLANNED: dict[tuple[type[CompressConfig], str], str] = {
+    (Int8StaticConfig, "openvino"): "NNCF post-training quantization (compress/openvino_quant.py)",
+    (Int8StaticConfig, "tflite"): "litert-torch's PT2E quantizer (compress/litert_quant.py)",
+}
+RANDOM_CHECK_SAMPLES = 8
+
+
+@dataclass
+class CompressResult:
+    """What a compress run produced: float and compressed records, and the baseline."""
+
+    out: Path
+    method: str
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    float_artifacts: list[dict[str, Any]] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "method": self.method, "artifacts": self.artifacts,
+                "float_artifacts": self.float_artifacts, "baseline": self.baseline,
+                "data": self.data}
+
+
+def compress(
+    model: LoadedModel | str,
+    config: CompressConfig,
+    out: str | Path,
+    data: Splits | None = None,
+    *,
+    threads: int | None = None,
+) -> CompressResult:
+    """Apply ``config`` to ``model`` for each of its formats; write and record under ``out``.
+
+    ``data``: calibration comes from ``data.calib`` (its first ``calib_size`` samples), the
+    metric from ``data.eval``. Static int8 without data raises an InputError unless the
+    config allows random calibration.
+    """
+    loaded = load_model(model) if isinstance(model, str) else model
+    backends = [_backend(config, fmt) for fmt in config.formats]
+    if data is not None:
+        for part in (data.calib, data.eval):
+            if len(part):
+                check_data_fits(part, loaded.inputs)
+    calibration, calib_info = _calibration(loaded, config, data)
+    check_set, data_info = _check_set(loaded, config, data)
+    run_dir = RunDir(out)
+    result = CompressResult(run_dir.path, config.method, data=data_info)
+    with run_dir.staging() as staging:
+        float_dir = staging / "float"
+        export_model(loaded, float_dir, ExportConfig(formats=config.formats, seed=config.seed,
+                                                     threads=threads))
+        float_records = {r["format"]: r for r in RunDir(float_dir).read_manifest()["artifacts"]}
+        reference, baseline = _reference(loaded, check_set, threads)
+        result.baseline = baseline.to_dict() if baseline else None
+        staged: list[tuple[list[Path], ArtifactRecord]] = []
+        for fmt, backend in zip(config.formats, backends, strict=True):
+            float_record = float_records[fmt]
+            float_path = float_dir / float_record["path"]
+            float_eval = _evaluate(float_path, check_set, reference, loaded.spec, threads)
+            float_record["metrics"]["eval"] = _summary(float_eval)
+            job = CompressJob(loaded, config, fmt, float_path,
+                              staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
+                              calibration, threads)
+            started = time.perf_counter()
+            compressed: Compressed = importlib.import_module(backend).compress(job)
+            seconds = time.perf_counter() - started
+            evaluation, parity, session = _check(compressed, check_set, reference, loaded.spec,
+                                                 threads)
+            record = _record(loaded, config, fmt, compressed, session, evaluation, float_eval,
+                             float_record, baseline, parity, calib_info, data_info, seconds)
+            for line in _left_lines(compressed):
+                log.warning("%s: %s", record.name, line)
+            staged.append(([float_dir / f for f in float_record["files"]],
+                           ArtifactRecord(**float_record)))
+            staged.append((compressed.files, record))
+        for files, record in staged:
+            run_dir.publish(files)
+            run_dir.add_artifact(record)
+            target = result.artifacts if record.precision != "fp32" else result.float_artifacts
+            target.append(record.to_dict())
+    run_dir.add_step("compress", config.to_dict(), {
+        "artifacts": [a["name"] for a in result.artifacts],
+        "float_artifacts": [a["name"] for a in result.float_artifacts],
+        "calibration": calib_info, "data": data_info})
+    return result
+
+
+def _backend(config: CompressConfig, fmt: str) -> str:
+    key = (type(config), fmt)
+    if key in BACKENDS:
+        return BACKENDS[key]
+    available = [f for (kind, f) in BACKENDS if kind is type(config)]
+    if key in PLANNED:
+        raise UnsupportedError(
+            f"--method {config.method} for {fmt} ({PLANNED[key]}) is designed but not "
+            "available yet.",
+            hint=f"--method {config.method} works for: {', '.join(available)}.",
+            reference="method-not-available")
+    raise UnsupportedError(f"--method {config.method} is not available for {fmt}.",
+                           hint=f"--method {config.method} works for: {', '.join(available)}.",
+                           reference="method-not-available")
+
+
+def _calibration(loaded: LoadedModel, config: CompressConfig,
+                 data: Splits | None) -> tuple[list[np.ndarray] | None, dict[str, Any] | None]:
+    """The calibration arrays (one per input) and how they were made, for methods that need it."""
+    if not isinstance(config, Int8StaticConfig):
+        return None, None
+    if data is not None and len(data.calib):
+        calib = data.calib.subset(np.arange(min(config.calib_size, len(data.calib))))
+        if len(calib) < config.calib_size:
+            log.warning("Calibrating on %d samples: the data's calibration split has only %d "
+                        "(calib_size %d).", len(calib), len(calib), config.calib_size)
+        arrays = ([calib.x] if len(calib.inputs) == 1
+                  else [calib.inputs[s.name] for s in loaded.inputs])
+        return arrays, {"method": config.calibration, "samples": len(calib),
+                        "source": f"{data.calib.source}: calibration split (from train), "
+                        f"seed {data.seed}"}
+    if not config.allow_random_calibration:
+        raise InputError(
+            "Static int8 needs calibration data, and none was given.",
+            hint="give --data (a .npz, an image folder or builtin:digits) with samples like "
+            "the model's real inputs; --allow-random-calibration calibrates on random N(0,1) "
+            "inputs instead, which sets activation ranges that real data will not match.",
+            reference="calibration-data-missing")
+    log.warning("CALIBRATING ON RANDOM DATA (--allow-random-calibration): %d N(0,1) samples. "
+                "Activation ranges will not match real inputs; expect a large accuracy drop.",
+                config.calib_size)
+    arrays = _random_inputs(loaded, config.calib_size, config.seed)
+    return arrays, {"method": config.calibration, "samples": config.calib_size,
+                    "source": f"random N(0,1), seed {config.seed}", "random": True}
+
+
+def _random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray]:
+    return [s.with_shape(("batch", *s.shape[1:])).sample(count, seed + i)
+            for i, s in enumerate(loaded.inputs)]
+
+
+def _check_set(loaded: LoadedModel, config: CompressConfig,
+               data: Splits | None) -> tuple[Dataset, dict[str, Any]]:
+    """The samples every artifact is measured on: the eval split, else seeded random ones."""
+    if data is not None and len(data.eval):
+        return data.eval, {"source": data.eval.source, "part": "eval split",
+                           "samples": len(data.eval), "labelled": data.eval.labels is not None,
+                           "split": data.describe()}
+    arrays = _random_inputs(loaded, RANDOM_CHECK_SAMPLES, config.seed)
+    dataset = Dataset({s.name: a for s, a in zip(loaded.inputs, arrays, strict=True)},
+                      source="random N(0,1)")
+    return dataset, {"source": "random N(0,1)", "part": "no data given",
+                     "samples": RANDOM_CHECK_SAMPLES, "labelled": False, "seed": config.seed}
+
+
+def _reference(loaded: LoadedModel, dataset: Dataset,
+               threads: int | None) -> tuple[list[np.ndarray], EvalResult | None]:
+    """The source model's outputs on the check set, and its metric when the data is labelled."""
+    if loaded.kind == "onnx":
+        from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
+
+        assert loaded.onnx_path is not None
+        session: Any = OnnxRuntimeSession(loaded.onnx_path, threads)
+    else:
+        from edgepipe.runtime.torch_runtime import TorchSession
+
+        specs = [s.with_shape(("batch", *s.shape[1:])) for s in loaded.inputs]
+        session = TorchSession(loaded.module, specs, threads=threads)
+    outputs, batch, layout = predict(session, dataset)
+    baseline = None
+    if dataset.labels is not None:
+        baseline = score(session, outputs, dataset, batch=batch, layout=layout,
+                         name=loaded.spec)
+    return outputs, baseline
+
+
+def _evaluate(path: Path, dataset: Dataset, reference: list[np.ndarray], reference_name: str,
+              threads: int | None) -> EvalResult:
+    from edgepipe.runtime import open_artifact
+
+    session = open_artifact(path, threads=threads)
+    result = evaluate_session(session, dataset, reference=reference, threads=threads,
+                              name=path.name)
+    result.reference = reference_name
+    return result
+
+
+def _check(compressed: Compressed, dataset: Dataset, reference: list[np.ndarray],
+           reference_name: str, threads: int | None) -> tuple[EvalResult, dict[str, Any], Any]:
+    """Measure the compressed artifact; fp16 must also pass the fp16 parity tolerance."""
+    from edgepipe.runtime import open_artifact
+
+    try:
+        session = open_artifact(compressed.path, threads=threads)
+        started = time.perf_counter()
+        outputs, batch, layout = predict(session, dataset)
+        seconds = time.perf_counter() - started
+    except InputError:
+        raise
+    except Exception as exc:
+        raise UnsupportedError(
+            f"The compressed artifact does not run in its runtime: {type(exc).__name__}: "
+            f"{first_line(exc)}",
+            hint="this is a bug in the backend or a layer its runtime cannot run; try another "
+            "method or format, or exclude the layer. --debug shows the traceback.",
+            reference="compressed-artifact-failed") from exc
+    result = score(session, outputs, dataset, reference_outputs=reference,
+                   reference_name=reference_name, batch=batch, layout=layout,
+                   seconds=seconds, name=compressed.path.name)
+    names = [s.name for s in session.outputs]
+    if compressed.precision == "fp16":
+        report = compare_outputs(reference, outputs, names, DEFAULT_ATOL["fp16"])
+        if not report.passed:
+            raise ToleranceError(
+                f"{compressed.path.name} differs from the float model beyond the fp16 "
+                "tolerance:\n" + "\n".join(o.line() for o in report.outputs),
+                hint="the model has values fp16 cannot hold (over 65504, or tiny weights); "
+                "keep it in fp32, or use int8 with calibration.",
+                reference="tolerance-exceeded", details=report.to_dict())
+        return result, {**report.to_dict(), "gated": True, "reference": reference_name}, session
+    return result, {
+        "gated": False, "passed": True, "reference": reference_name,
+        "rule": "int8 is judged by its metric and drop (see metrics), not by a tolerance",
+        "outputs": [o.to_dict() for o in result.outputs]}, session
+
+
+def _summary(result: EvalResult) -> dict[str, Any]:
+    document = result.to_dict()
+    document.pop("host", None)
+    return document
+
+
+def _record(loaded: LoadedModel, config: CompressConfig, fmt: str, compressed: Compressed,
+            session: Any, evaluation: EvalResult, float_eval: EvalResult, float_record: dict[str, Any],
+            baseline: EvalResult | None, parity: dict[str, Any],
+            calib_info: dict[str, Any] | None, data_info: dict[str, Any],
+            seconds: float) -> ArtifactRecord:
+    sizes = {f.name: f.stat().st_size for f in compressed.files}
+    hashes = {f.name: file_sha256(f) for f in compressed.files}
+    drop = None
+    if evaluation.metric == "top1" and float_eval.metric == "top1":
+        drop = float_eval.value - evaluation.value
+    metrics = {
+        "metric": evaluation.metric, "value": evaluation.to_dict()["value"],
+        "float_value": float_eval.to_dict()["value"], "float_artifact": float_record["name"],
+        "source_value": baseline.value if baseline else None, "drop": drop,
+        "samples": evaluation.samples, "data": data_info, "eval": _summary(evaluation),
+        "host": evaluation.host, "compress_seconds": round(seconds, 3),
+    }
+    main = compressed.files[0]
+    return ArtifactRecord(
+        name=main.name, path=main.name, format=fmt, precision=compressed.precision,
+        size_bytes=sum(sizes.values()), sha256=hashes[main.name],
+        inputs=ArtifactRecord.tensor_list(session.inputs),
+        outputs=ArtifactRecord.tensor_list(session.outputs),
+        files=[f.name for f in compressed.files], source=loaded.describe(),
+        config={**config.to_dict(), "calibration_used": calib_info},
+        tool={**compressed.tool, "from": float_record["name"],
+              "left_in_float": compressed.left_in_float, "notes": compressed.notes,
+              "files": {n: {"size_bytes": sizes[n], "sha256": hashes[n]} for n in sizes}},
+        parity=parity, metrics=metrics, layout=float_record.get("layout", {}),
+    )
+
+
+def _left_lines(compressed: Compressed) -> list[str]:
+    return [f"{item['layer']} ({item['op']}) left in float: {item['reason']}"
+            for item in compressed.left_in_float]
