@@ -84,8 +84,7 @@ def test_calibration_data_of_the_wrong_shape(cli, tmp_path):
 
 @pytest.mark.parametrize("args, reference, words", [
     (["-m", "fp16", "--calibration", "entropy"], "option-not-for-method", ["calibration"]),
-    (["-m", "int8", "--format", "openvino", "--data", "builtin:digits"], "method-not-available",
-     ["NNCF"]),
+    (["-m", "int8-dynamic", "--format", "tflite"], "method-not-available", ["tflite"]),
     (["-m", "int8", "--calib-size", "0", "--data", "builtin:digits"], "bad-calib-size", []),
     (["-m", "int8", "--data", "builtin:digits", "--exclude", "no_such_node"], "unknown-layer",
      ["no_such_node"]),

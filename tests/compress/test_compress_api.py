@@ -180,12 +180,12 @@ def test_wrong_shaped_calibration_data_fails_before_any_work(digits_cnn, digits_
     assert not out.exists()
 
 
-def test_a_planned_backend_is_refused_before_any_work(digits_mlp, tmp_path):
+def test_a_method_a_format_lacks_is_refused_before_any_work(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     with pytest.raises(UnsupportedError) as info:
-        compress(loaded, Int8StaticConfig(formats=("openvino",)), tmp_path / "run", splits)
+        compress(loaded, Int8DynamicConfig(formats=("openvino",)), tmp_path / "run", splits)
     assert info.value.reference == "method-not-available"
-    assert "NNCF" in info.value.message and "onnx" in info.value.hint
+    assert "openvino" in info.value.message and "onnx" in info.value.hint
     assert not (tmp_path / "run").exists()
 
 

@@ -5,7 +5,7 @@ static, int8 dynamic, fp16), ``openvino_quant`` (fp16; NNCF int8 later), ``liter
 (fp16; PT2E int8 later).
 """
 
-from edgepipe.compress.api import BACKENDS, PLANNED, CompressResult, compress
+from edgepipe.compress.api import BACKENDS, CompressResult, compress
 from edgepipe.compress.config import (
     CALIBRATIONS,
     METHODS,
@@ -17,6 +17,6 @@ from edgepipe.compress.config import (
     make_config,
 )
 
-__all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "PLANNED", "CompressConfig",
+__all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "CompressConfig",
            "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig", "compress",
            "config_from_dict", "make_config"]

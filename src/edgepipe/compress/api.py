@@ -44,12 +44,9 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (Int8DynamicConfig, "onnx"): "edgepipe.compress.ort_quant",
     (Fp16Config, "onnx"): "edgepipe.compress.ort_quant",
     (Fp16Config, "openvino"): "edgepipe.compress.openvino_quant",
+    (Int8StaticConfig, "openvino"): "edgepipe.compress.openvino_quant",
+    (Int8StaticConfig, "tflite"): "edgepipe.compress.litert_quant",
     (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
-}
-# Combinations with a designed slot but no code yet: said plainly, before any work starts.
-PLANNED: dict[tuple[type[CompressConfig], str], str] = {
-    (Int8StaticConfig, "openvino"): "NNCF post-training quantization (compress/openvino_quant.py)",
-    (Int8StaticConfig, "tflite"): "litert-torch's PT2E quantizer (compress/litert_quant.py)",
 }
 RANDOM_CHECK_SAMPLES = 8
 
@@ -140,12 +137,6 @@ def _backend(config: CompressConfig, fmt: str) -> str:
     if key in BACKENDS:
         return BACKENDS[key]
     available = [f for (kind, f) in BACKENDS if kind is type(config)]
-    if key in PLANNED:
-        raise UnsupportedError(
-            f"--method {config.method} for {fmt} ({PLANNED[key]}) is designed but not "
-            "available yet.",
-            hint=f"--method {config.method} works for: {', '.join(available)}.",
-            reference="method-not-available")
     raise UnsupportedError(f"--method {config.method} is not available for {fmt}.",
                            hint=f"--method {config.method} works for: {', '.join(available)}.",
                            reference="method-not-available")
