@@ -50,7 +50,6 @@ def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
     import litert_torch
     import torch
     from litert_torch.quantize import pt2e_quantizer, quant_config
-    from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     assert job.calibration is not None
@@ -70,10 +69,10 @@ def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
                     prepared(*[torch.from_numpy(np.ascontiguousarray(a[start:start + step]))
                                for a in job.calibration])
             quantized = convert_pt2e(prepared, fold_quantize=False)
-            # The graph was exported from an eval-mode module; mark the GraphModule so too
-            # (torchao's way), or litert-torch warns that it converts a training model.
-            allow_exported_model_train_eval(quantized)
-            quantized.eval()
+            # The graph was exported from an eval-mode module, so its ops are eval ops; the
+            # GraphModule's own flag still says training, and litert-torch warns on it.
+            for module in quantized.modules():
+                module.training = False
             converted = litert_torch.convert(
                 quantized, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer))
             converted.export(str(job.path))

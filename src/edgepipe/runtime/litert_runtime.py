@@ -52,27 +52,32 @@ class LiteRTSession(Session):
             out_names = [details[i]["name"] for i in self.output_indices]
         inputs = [_spec(details[i], n) for i, n in zip(self.input_indices, in_names, strict=True)]
         outputs = [_spec(details[i], n) for i, n in zip(self.output_indices, out_names, strict=True)]
-        # Fully-int8 models take and give int8 tensors; callers work in float. The model's
-        # own scale and zero point convert at the edges, and the options say so.
+        # Fully-int8 models take and give int8 tensors; callers work in float. The session
+        # shows the float view (inputs/outputs as float32) and converts at the edges with the
+        # model's own scale and zero point; the options record the int8 types.
         self.input_quant = [_quantization(details[i]) for i in self.input_indices]
         self.output_quant = [_quantization(details[i]) for i in self.output_indices]
-        quantized = {spec.name: {"scale": q[0], "zero_point": q[1]}
+        quantized = {spec.name: {"dtype": spec.dtype, "scale": q[0], "zero_point": q[1]}
                      for spec, q in zip([*inputs, *outputs], [*self.input_quant,
                                                               *self.output_quant], strict=True)
                      if q is not None}
+        inputs = [_float_view(s, q) for s, q in zip(inputs, self.input_quant, strict=True)]
+        outputs = [_float_view(s, q) for s, q in zip(outputs, self.output_quant, strict=True)]
         super().__init__(Path(path), inputs, outputs, {
             "num_threads": threads or default_threads(),
             "delegate": "xnnpack (default)" if delegate else "none (builtin kernels)",
             "preserve_all_tensors": preserve_all_tensors,
             **({"quantized_io": quantized} if quantized else {}),
         })
+        self._raw_dtypes = {name: q["dtype"] for name, q in quantized.items()}
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        """Run on float (or integer) arrays; int8 inputs are quantized and int8 outputs
-        dequantized to float32 with the model's own parameters."""
-        arrays = [_quantize(np.asarray(a), spec.dtype, q) if q is not None else a
-                  for a, spec, q in zip(arrays, self.inputs, self.input_quant, strict=False)]
-        outputs = super().run(arrays)
+        """Run on arrays of the (float) input specs; int8 inputs are quantized and int8
+        outputs dequantized to float32 with the model's own parameters."""
+        prepared = self.prepare(arrays)
+        raw = [_quantize(a, self._raw_dtypes[spec.name], q) if q is not None else a
+               for a, spec, q in zip(prepared, self.inputs, self.input_quant, strict=True)]
+        outputs = self._run(raw)
         return [(o.astype(np.float32) - q[1]) * np.float32(q[0]) if q is not None else o
                 for o, q in zip(outputs, self.output_quant, strict=True)]
 
@@ -108,10 +113,12 @@ def _quantization(detail: dict[str, Any]) -> tuple[float, int] | None:
     return None
 
 
+def _float_view(spec: TensorSpec, quant: tuple[float, int] | None) -> TensorSpec:
+    return TensorSpec(spec.name, spec.shape, "float32") if quant is not None else spec
+
+
 def _quantize(array: np.ndarray, dtype: str, quant: tuple[float, int]) -> np.ndarray:
-    """Float -> the tensor's integer type with its scale and zero point (ints pass through)."""
-    if array.dtype.kind != "f":
-        return array
+    """Float -> the tensor's integer type with its scale and zero point."""
     info = np.iinfo(np.dtype(dtype))
     scaled = np.round(array / quant[0]) + quant[1]
     return np.clip(scaled, info.min, info.max).astype(dtype)
