@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 an expected failure (``EdgepipeError``); 2 a usage erro
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -69,8 +70,10 @@ def run(argv: list[str] | None = None) -> int:
     if "--debug" in args:
         common.state.debug = True
     else:
-        # TensorFlow Lite's converter logs INFO lines from C++ straight to stderr.
+        # TensorFlow Lite's converter logs INFO lines from C++ straight to stderr, and
+        # torch's CUDA build warns on CPU-only hosts when torchao loads its extensions.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     code = _dispatch(args)
     if argv is None:
         sys.exit(code)
