@@ -98,3 +98,37 @@ def test_unknown_method_is_a_usage_error_listing_the_methods(cli, tmp_path):
     result = cli("compress", MLP, "-m", "int3", "-o", tmp_path)
     assert result.code == 2
     assert all(name in result.stderr for name in ("int8", "int8-dynamic", "fp16"))
+
+
+def test_sensitivity_prints_the_ranked_table_and_json_carries_it(cli, tmp_path):
+    result = cli("compress", MLP, "-m", "int8", "--data", "builtin:digits", "--sensitivity",
+                 "-o", tmp_path, "--json")
+    assert result.code == 0, result
+    table = result.json()["result"]["sensitivity"]["onnx"]
+    assert [r["op"] for r in table["layers"]] == ["Gemm"] * 3 and table["metric"] == "top1"
+    assert json.loads((tmp_path / "sensitivity.json").read_text())["layers"] == table["layers"]
+    human = cli("compress", MLP, "-m", "int8", "--data", "builtin:digits", "--sensitivity",
+                "-o", tmp_path / "human")
+    assert human.code == 0, human
+    assert "Per-layer sensitivity" in human.stderr
+    assert all(r["layer"] in human.stderr for r in table["layers"])
+
+
+def test_a_negative_max_drop_is_a_usage_error(cli, tmp_path):
+    result = cli("compress", MLP, "-m", "int8", "--data", "builtin:digits", "--max-drop", "-1",
+                 "-o", tmp_path / "out")
+    assert result.code == 2, result
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unmet_budget_exits_1_and_keeps_the_best_artifact(cli, tmp_path):
+    """Random calibration and no labels: cosine points, which int8 never brings to 0."""
+    result = cli("compress", MLP, "-m", "int8", "--allow-random-calibration", "--max-drop", "0",
+                 "-o", tmp_path, "--json")
+    assert result.code == 1, result
+    document = result.json()
+    assert document["ok"] is False
+    assert document["error"]["reference"] == "budget-not-met"
+    assert "digits-mlp.int8.over-budget.onnx" in document["error"]["message"]
+    assert _artifacts(tmp_path) == ["digits-mlp.int8.over-budget.onnx", "digits-mlp.onnx",
+                                    "manifest.json", "sensitivity.json"]

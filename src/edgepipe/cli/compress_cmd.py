@@ -67,6 +67,13 @@ def compress(
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).")] = False,
+    sensitivity: Annotated[bool, typer.Option(
+        "--sensitivity", help="int8: quantize one layer at a time, print the ranked drops and "
+        "save them as sensitivity.json in OUT.")] = False,
+    max_drop: Annotated[float | None, typer.Option(
+        min=0.0, help="int8: largest drop allowed (top-1 points with labels, cosine points "
+        "without); the most sensitive layers stay in float until it is met, else exit 1 "
+        "keeping the best artifact as *.over-budget.*.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the data split and random inputs.")] = 0,
     threads: Annotated[int | None, typer.Option(
         help="Runtime threads for checks and metrics (default: every usable core).")] = None,
@@ -90,15 +97,17 @@ def compress(
     config = {"model": model, "method": method.value, "out": str(out), "data": data,
               **options, "threads": threads, "normalize": normalize,
               "input_shape": input_shape, "inputs": inputs, "weights": weights,
-              "model_args": model_args}
+              "model_args": model_args, "sensitivity": sensitivity, "max_drop": max_drop}
     with command("compress", json_output, config) as output:
         from edgepipe.compress import compress as compress_model
         from edgepipe.compress import make_config
+        from edgepipe.compress.budget import AccuracyBudget
         from edgepipe.data import load_data_for_model, split
         from edgepipe.model import load_model
         from edgepipe.rundir import RunDir
 
         compress_config = make_config(method.value, **options)
+        budget = AccuracyBudget(max_drop, sensitivity)
         RunDir(out, create=False)  # an -o that is a file fails here, before loading
         loaded = load_model(**model_options(model, input_shape=input_shape, inputs=inputs,
                                             weights=weights, model_args=model_args,
@@ -108,7 +117,8 @@ def compress(
             dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
             splits = split(dataset, seed=seed,
                            calib_size=getattr(compress_config, "calib_size", 256))
-        result = compress_model(loaded, compress_config, out, splits, threads=threads)
+        result = compress_model(loaded, compress_config, out, splits, threads=threads,
+                                budget=budget)
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
 
@@ -142,6 +152,36 @@ def _render(console: Console, document: dict[str, Any]) -> None:
     if calibration:
         line += f"; calibrated on {calibration['samples']} samples ({calibration['method']})"
     console.print(line + ". The drop is against the float artifact of the same format.")
+    for fmt, table in (document.get("sensitivity") or {}).items():
+        console.print(sensitivity_table(fmt, table))
+    for fmt, budget in (document.get("budget") or {}).items():
+        if budget["max_drop"] is not None:
+            console.print(budget_line(fmt, budget))
+
+
+def sensitivity_table(fmt: str, table: dict[str, Any]) -> Table:
+    """The per-layer drops, most sensitive first."""
+    unit = "pts" if table["metric"] == "top1" else "cos pts"
+    view = Table(show_edge=False, title_justify="left", title=(
+        f"Per-layer sensitivity ({fmt}): one layer quantized, the rest float; drop in "
+        f"{table['unit']}; {table['samples']} samples, {table['seconds']:.1f} s"))
+    for column in ("rank", "layer", "op", "drop", "metric", "SQNR vs source"):
+        view.add_column(column, justify="right" if column in ("rank", "drop") else "left")
+    for row in table["layers"]:
+        metric = (format_metric("top1", row["value"]) if table["metric"] == "top1"
+                  else f"cos {row['value']:.6f}")
+        view.add_row(str(row["rank"]), row["layer"], row["op"], f"{row['drop']:.3f} {unit}",
+                     metric, format_metric("sqnr_db", row["sqnr_db"]))
+    return view
+
+
+def budget_line(fmt: str, budget: dict[str, Any]) -> str:
+    """``Budget --max-drop 0.5 met: 5.571 -> 0.000 pts; kept in float: a, b``."""
+    path = " -> ".join(f"{step['drop']:.3f}" for step in budget["steps"])
+    kept = ", ".join(budget["kept_in_float"]) or "none"
+    state = "met" if budget["met"] else "NOT met"
+    return (f"Budget --max-drop {budget['max_drop']:g} ({fmt}) {state} by {budget['artifact']}: "
+            f"drop {path} {budget['steps'][0]['metric']} points; kept in float: {kept}.")
 
 
 def format_metric(metric: str, value: float | None) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.compress.base import Compressed, CompressJob
+from edgepipe.compress.budget import AccuracyBudget, tune
 from edgepipe.compress.config import (
     CompressConfig,
     Fp16Config,
@@ -36,7 +37,7 @@ from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_
 from edgepipe.export.api import SUFFIXES
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel, file_sha256, load_model
-from edgepipe.rundir import ArtifactRecord, RunDir
+from edgepipe.rundir import ArtifactRecord, RunDir, atomic_write_json
 
 # (config type, format) -> the backend module that does it (imported only when used).
 BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
@@ -61,11 +62,13 @@ class CompressResult:
     float_artifacts: list[dict[str, Any]] = field(default_factory=list)
     baseline: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    sensitivity: dict[str, Any] | None = None  # per format: the ranked per-layer table
+    budget: dict[str, Any] | None = None  # per format: max_drop, met, steps, layer precisions
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "method": self.method, "artifacts": self.artifacts,
                 "float_artifacts": self.float_artifacts, "baseline": self.baseline,
-                "data": self.data}
+                "data": self.data, "sensitivity": self.sensitivity, "budget": self.budget}
 
 
 def compress(
@@ -75,15 +78,21 @@ def compress(
     data: Splits | None = None,
     *,
     threads: int | None = None,
+    budget: AccuracyBudget | None = None,
 ) -> CompressResult:
     """Apply ``config`` to ``model`` for each of its formats; write and record under ``out``.
 
     ``data``: calibration comes from ``data.calib`` (its first ``calib_size`` samples), the
     metric from ``data.eval``. Static int8 without data raises an InputError unless the
-    config allows random calibration.
+    config allows random calibration. ``budget``: per-layer sensitivity (saved as
+    ``sensitivity.json``) and a maximum drop, met by keeping the most sensitive layers in
+    float; a budget no step meets keeps the best artifact as ``*.over-budget.*`` and raises
+    a ToleranceError.
     """
     loaded = load_model(model) if isinstance(model, str) else model
     backends = [_backend(config, fmt) for fmt in config.formats]
+    budget = budget or AccuracyBudget()
+    budget.check_supported(config, config.formats)
     if data is not None:
         for part in (data.calib, data.eval):
             if len(part):
@@ -100,6 +109,7 @@ def compress(
         reference, baseline = _reference(loaded, check_set, threads)
         result.baseline = baseline.to_dict() if baseline else None
         staged: list[tuple[list[Path], ArtifactRecord]] = []
+        missed: list[str] = []
         for fmt, backend in zip(config.formats, backends, strict=True):
             float_record = float_records[fmt]
             float_path = float_dir / float_record["path"]
@@ -111,10 +121,16 @@ def compress(
             started = time.perf_counter()
             compressed: Compressed = importlib.import_module(backend).compress(job)
             seconds = time.perf_counter() - started
-            evaluation, parity, session = _check(compressed, check_set, reference, loaded.spec,
-                                                 threads)
+            tuned = tune(job, compressed, lambda c: _check(c, check_set, reference,
+                                                           loaded.spec, threads),
+                         float_eval, budget)
+            compressed, evaluation, session = tuned.compressed, tuned.evaluation, tuned.session
             record = _record(loaded, config, fmt, compressed, session, evaluation, float_eval,
-                             float_record, baseline, parity, calib_info, data_info, seconds)
+                             float_record, baseline, tuned.parity, calib_info, data_info,
+                             seconds)
+            if budget.active:
+                _record_budget(result, record, fmt, tuned.report(budget), tuned.sensitivity,
+                               missed)
             for line in _left_lines(compressed):
                 log.warning("%s: %s", record.name, line)
             staged.append(([float_dir / f for f in float_record["files"]],
@@ -125,11 +141,38 @@ def compress(
             run_dir.add_artifact(record)
             target = result.artifacts if record.precision != "fp32" else result.float_artifacts
             target.append(record.to_dict())
-    run_dir.add_step("compress", config.to_dict(), {
+        for fmt, table in (result.sensitivity or {}).items():
+            name = "sensitivity.json" if len(config.formats) == 1 else f"sensitivity.{fmt}.json"
+            atomic_write_json(run_dir.path / name, {"model": loaded.spec, "format": fmt, **table})
+    run_dir.add_step("compress", {**config.to_dict(), **budget.to_dict()}, {
         "artifacts": [a["name"] for a in result.artifacts],
         "float_artifacts": [a["name"] for a in result.float_artifacts],
-        "calibration": calib_info, "data": data_info})
+        "calibration": calib_info, "data": data_info, "budget": result.budget})
+    if missed:
+        raise ToleranceError(
+            "The accuracy budget was not met: " + "; ".join(missed) + ".",
+            hint="the best artifact found is kept under the name above (recorded in "
+            "manifest.json with every step); raise --max-drop, try another --calibration, "
+            "or keep more of the model in float with --exclude.",
+            reference="budget-not-met", details={"budget": result.budget})
     return result
+
+
+def _record_budget(result: CompressResult, record: ArtifactRecord, fmt: str,
+                   report: dict[str, Any], table: Any, missed: list[str]) -> None:
+    """Put the budget's path and the sensitivity table on the record and the result."""
+    record.metrics["budget"] = report
+    record.tool["layer_precision"] = report["layers"]
+    result.budget = {**(result.budget or {}), fmt: {"artifact": record.name, **report}}
+    if table is not None:
+        result.sensitivity = {**(result.sensitivity or {}), fmt: table.to_dict()}
+    if report["met"] is False:
+        last = report["steps"][-1]
+        best = min(report["steps"], key=lambda step: step["drop"])
+        missed.append(
+            f"{record.name} ({fmt}): best drop {best['drop']:.4g} {last['metric']} points with "
+            f"{len(best['kept_in_float'])} layer(s) kept in float, over --max-drop "
+            f"{report['max_drop']:g} after {len(report['steps'])} step(s)")
 
 
 def _backend(config: CompressConfig, fmt: str) -> str:

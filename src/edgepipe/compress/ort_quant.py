@@ -49,6 +49,54 @@ def compress(job: CompressJob) -> Compressed:
 
 
 def _static(job: CompressJob, config: Int8StaticConfig) -> Compressed:
+    assert job.calibration is not None
+    source, tool = _preprocess(job)
+    cache = None
+    if config.calibration == "entropy":
+        names, batch = _graph_inputs(source)
+        cache = _entropy_ranges(source, names, job.calibration, batch)
+        tool["entropy_bins"] = ENTROPY_BINS
+    return _quantize_static(job, source, tool, cache, config.exclude, job.path)
+
+
+class StaticLayerwise:
+    """Static int8 of one float model, again and again with different layers kept in float.
+
+    ``quant_pre_process`` runs once, and calibration once: the first quantization saves the
+    activation ranges in onnxruntime's calibration cache (a JSON file in staging) and every
+    later one loads them, so N variants cost one calibration, not N.
+    """
+
+    def __init__(self, job: CompressJob) -> None:
+        import onnx
+
+        assert isinstance(job.config, Int8StaticConfig) and job.calibration is not None
+        self.job, self.config = job, job.config
+        self.source, self.tool = _preprocess(job)
+        self.cache = self.source.with_suffix(".calibration.json")
+        if job.config.calibration == "entropy":
+            names, batch = _graph_inputs(self.source)
+            self.cache = _entropy_ranges(self.source, names, job.calibration, batch)
+            self.tool["entropy_bins"] = ENTROPY_BINS
+        nodes = onnx.load(str(self.source), load_external_data=False).graph.node
+        self.nodes = [n.name for n in nodes if n.name]
+        self.layers = [(n.name, n.op_type) for n in nodes
+                       if n.op_type in COMPUTE_OPS and n.name not in job.config.exclude]
+
+    def quantize(self, exclude: list[str], path: Path) -> Compressed:
+        """Quantize with ``exclude`` (node names, beside the config's own) kept in float."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        names = tuple(dict.fromkeys([*self.config.exclude, *exclude]))
+        return _quantize_static(self.job, self.source, dict(self.tool), self.cache, names, path)
+
+
+def layerwise(job: CompressJob) -> StaticLayerwise:
+    """The per-layer quantizer that sensitivity and the accuracy budget drive."""
+    return StaticLayerwise(job)
+
+
+def _quantize_static(job: CompressJob, source: Path, tool: dict[str, Any], cache: Path | None,
+                     exclude: tuple[str, ...], path: Path) -> Compressed:
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -56,25 +104,21 @@ def _static(job: CompressJob, config: Int8StaticConfig) -> Compressed:
         quantize_static,
     )
 
-    assert job.calibration is not None
-    source, tool = _preprocess(job)
-    _check_exclude(source, config.exclude)
+    config = job.config
+    assert isinstance(config, Int8StaticConfig) and job.calibration is not None
+    _check_exclude(source, exclude)
     extra: dict[str, Any] = {}
     if config.calibration == "percentile":
         extra["CalibPercentile"] = config.percentile
     method = getattr(CalibrationMethod, _CALIBRATION[config.calibration])
     names, batch = _graph_inputs(source)
     reader = _Reader(names, job.calibration, batch)
-    cache = None
-    if config.calibration == "entropy":
-        cache = _entropy_ranges(source, names, job.calibration, batch)
-        tool["entropy_bins"] = ENTROPY_BINS
     try:
         with _quiet():
-            quantize_static(str(source), str(job.path), reader, quant_format=QuantFormat.QDQ,
+            quantize_static(str(source), str(path), reader, quant_format=QuantFormat.QDQ,
                             per_channel=config.per_channel, reduce_range=config.reduce_range,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=method, nodes_to_exclude=list(config.exclude),
+                            calibrate_method=method, nodes_to_exclude=list(exclude),
                             extra_options=extra, calibration_cache_path=cache)
     except Exception as exc:
         raise UnsupportedError(
@@ -87,8 +131,8 @@ def _static(job: CompressJob, config: Int8StaticConfig) -> Compressed:
                 activations="uint8 (asymmetric)", weights="int8 (symmetric)",
                 per_channel=config.per_channel, reduce_range=config.reduce_range,
                 calibration=config.calibration, calibration_samples=reader.samples)
-    left = _static_float_layers(job.path, set(config.exclude))
-    return Compressed(job.path, [job.path], "int8", tool, left)
+    left = _static_float_layers(path, set(exclude))
+    return Compressed(path, [path], "int8", tool, left)
 
 
 def _dynamic(job: CompressJob, config: Int8DynamicConfig) -> Compressed:

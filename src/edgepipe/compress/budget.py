@@ -1,0 +1,150 @@
+"""The accuracy budget: keep the most sensitive layers in float until the drop fits.
+
+After the fully quantized artifact is measured, :func:`tune` runs the per-layer sensitivity
+(when asked, or when the artifact misses ``max_drop``) and then, greedily by that ranking,
+keeps one more layer in float, re-quantizes and re-measures, until the drop is at most
+``max_drop`` (points, see :mod:`edgepipe.compress.sensitivity`). At least one layer stays
+quantized: an artifact with every compute layer in float is the float model. When no step
+meets the budget, the best one found is kept under ``NAME.<method>.over-budget.onnx`` and
+the caller raises a ToleranceError after recording it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgepipe.compress.base import Compressed, CompressJob
+from edgepipe.compress.sensitivity import (
+    Check,
+    SensitivityTable,
+    drop_of,
+    layerwise_backend,
+    measure_sensitivity,
+    open_layerwise,
+)
+from edgepipe.errors import InputError
+from edgepipe.evaluate import EvalResult
+from edgepipe.export.base import log
+
+OVER_BUDGET = "over-budget"
+
+
+@dataclass
+class AccuracyBudget:
+    """``max_drop``: the largest drop allowed, in points (top-1 with labels, cosine without);
+    None for no budget. ``sensitivity``: measure and save the per-layer table in any case."""
+
+    max_drop: float | None = None
+    sensitivity: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_drop is not None:
+            if not (isinstance(self.max_drop, (int, float)) and math.isfinite(self.max_drop)
+                    and self.max_drop >= 0):
+                raise InputError(f"--max-drop {self.max_drop} must be a number of points >= 0.",
+                                 hint="give e.g. --max-drop 0.5 (top-1 points with labels, "
+                                 "cosine points without).", reference="bad-max-drop")
+            self.max_drop = float(self.max_drop)
+
+    @property
+    def active(self) -> bool:
+        return self.sensitivity or self.max_drop is not None
+
+    def check_supported(self, config: Any, formats: tuple[str, ...]) -> None:
+        """Fail before any work when the method or a format has no layer-wise backend."""
+        if self.active:
+            for fmt in formats:
+                layerwise_backend(config, fmt)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_drop": self.max_drop, "sensitivity": self.sensitivity}
+
+
+@dataclass
+class Tuned:
+    """The artifact the budget settled on, how it was measured, and the path taken."""
+
+    compressed: Compressed
+    evaluation: EvalResult
+    parity: dict[str, Any]
+    session: Any
+    sensitivity: SensitivityTable | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    layers: dict[str, str] = field(default_factory=dict)  # layer -> "fp32" | "int8"
+    met: bool | None = None  # None without a budget
+
+    def report(self, budget: AccuracyBudget) -> dict[str, Any]:
+        """The budget's record for the manifest and the result (no sensitivity table)."""
+        return {**budget.to_dict(), "met": self.met, "steps": self.steps,
+                "layers": self.layers, "kept_in_float": [n for n, p in self.layers.items()
+                                                         if p == "fp32"]}
+
+
+def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: EvalResult,
+         budget: AccuracyBudget) -> Tuned:
+    """Measure ``compressed`` and, as ``budget`` asks, rank the layers and meet the budget."""
+    evaluation, parity, session = check(compressed)
+    tuned = Tuned(compressed, evaluation, parity, session)
+    metric, drop, value = drop_of(evaluation, float_eval)
+    tuned.steps.append(_step(0, [], metric, drop, value, budget))
+    over = budget.max_drop is not None and drop > budget.max_drop
+    if not (budget.sensitivity or over):
+        tuned.met = None if budget.max_drop is None else True
+        return tuned
+    folder = job.path.parent / "layerwise"
+    folder.mkdir(exist_ok=True)
+    layerwise = open_layerwise(CompressJob(job.source, job.config, job.fmt, job.float_path,
+                                           folder / job.path.name, job.calibration,
+                                           job.threads))
+    table = measure_sensitivity(layerwise, check, float_eval, folder)
+    tuned.sensitivity = table
+    tuned.layers = {name: "fp32" for name in getattr(job.config, "exclude", ())}
+    tuned.layers.update({name: "int8" for name, _ in layerwise.layers})
+    if budget.max_drop is None:
+        return tuned
+    if not over:
+        tuned.met = True
+        return tuned
+    best = (drop, 0, tuned.compressed, evaluation, parity, session)
+    kept: list[str] = []
+    for count, name in enumerate(table.ranking[:-1], start=1):  # at least one layer int8
+        kept.append(name)
+        candidate = layerwise.quantize(list(kept), folder / f"keep{count}" / job.path.name)
+        evaluation, parity, session = check(candidate)
+        metric, drop, value = drop_of(evaluation, float_eval)
+        tuned.steps.append(_step(count, kept, metric, drop, value, budget))
+        log.info("budget step %d: %s kept in float, drop %.3f points", count, name, drop)
+        if drop < best[0]:
+            best = (drop, count, candidate, evaluation, parity, session)
+        if drop <= budget.max_drop:
+            break
+    drop, count, chosen, evaluation, parity, session = best
+    tuned.met = drop <= budget.max_drop
+    for item in chosen.left_in_float:
+        if item["layer"] in table.ranking[:count]:
+            item["reason"] = "kept in float by the accuracy budget (--max-drop)"
+    if not tuned.met:
+        chosen = _rename_over_budget(chosen, job)
+    tuned.compressed, tuned.evaluation, tuned.parity, tuned.session = (chosen, evaluation,
+                                                                       parity, session)
+    tuned.layers.update({name: "fp32" for name in table.ranking[:count]})
+    return tuned
+
+
+def _step(count: int, kept: list[str], metric: str, drop: float, value: float,
+          budget: AccuracyBudget) -> dict[str, Any]:
+    return {"step": count, "kept_in_float": list(kept), "metric": metric,
+            "drop": round(drop, 6), "value": value,
+            "met": None if budget.max_drop is None else drop <= budget.max_drop}
+
+
+def _rename_over_budget(compressed: Compressed, job: CompressJob) -> Compressed:
+    """Move the best artifact to ``NAME.<method>.over-budget.onnx`` in staging."""
+    stem, suffix = job.path.name[: -len(job.path.suffix)], job.path.suffix
+    target = job.path.with_name(f"{stem}.{OVER_BUDGET}{suffix}")
+    os.replace(compressed.path, target)
+    return Compressed(target, [target, *compressed.files[1:]], compressed.precision,
+                      compressed.tool, compressed.left_in_float, compressed.notes)
