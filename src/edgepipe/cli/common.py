@@ -198,16 +198,33 @@ def report_error(error: EdgepipeError) -> None:
     stderr.print(f"[bold red]error:[/] {error.reference}", highlight=False)
     stderr.print(error.message, markup=False, highlight=False)
     if error.hint:
-        stderr.print(f"[bold]hint:[/] {_escape(error.hint)}")
+        stderr.print(f"[bold]hint:[/] {escape(error.hint)}")
     if state.json_output:
         write_json({"schema_version": SCHEMA_VERSION, "command": state.command, "ok": False,
                     "config": state.config, "error": error.to_dict()})
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def escape(text: str) -> str:
+    """``text`` with Rich markup escaped, for user-supplied strings in printed lines."""
+    from rich.markup import escape as rich_escape
 
-    return escape(text)
+    return rich_escape(text)
+
+
+def format_count(value: int) -> str:
+    """``1814073344`` -> ``1.81 G``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return str(value)
+
+
+def format_bytes(value: int) -> str:
+    """``6422528`` -> ``6.12 MiB`` (three significant digits)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value} B"
 
 
 def setup_logging() -> None:

@@ -20,9 +20,10 @@ from edgepipe.cli.common import (
     TrustPickleOption,
     WeightsOption,
     command,
+    format_bytes,
     model_options,
 )
-from edgepipe.cli.export_cmd import Format, _size
+from edgepipe.cli.export_cmd import Format
 
 
 class Method(StrEnum):
@@ -136,7 +137,7 @@ def _render(console: Console, document: dict[str, Any]) -> None:
         sqnr = [o["sqnr_db"] for o in outputs]
         table.add_row(
             artifact["name"], artifact["precision"],
-            f"{_size(artifact['size_bytes'])} (1/{float_size / artifact['size_bytes']:.1f})",
+            f"{format_bytes(artifact['size_bytes'])} (1/{float_size / artifact['size_bytes']:.1f})",
             format_metric(metrics["metric"], metrics["value"]),
             format_metric(metrics["metric"], metrics["float_value"]),
             "" if metrics["drop"] is None else f"{100 * metrics['drop']:.2f} pts",

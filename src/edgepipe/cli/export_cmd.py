@@ -20,6 +20,7 @@ from edgepipe.cli.common import (
     TrustPickleOption,
     WeightsOption,
     command,
+    format_bytes,
     model_options,
 )
 
@@ -128,7 +129,7 @@ def _render(console: Console, document: dict[str, Any]) -> None:
         top1 = worst["top1_agreement"]
         table.add_row(
             artifact["name"], artifact["format"], artifact["precision"],
-            _size(artifact["size_bytes"]), f"{artifact['metrics']['export_seconds']:.1f} s",
+            format_bytes(artifact["size_bytes"]), f"{artifact['metrics']['export_seconds']:.1f} s",
             f"{worst['max_abs_diff']:.2g}", "identical" if sqnr is None else f"{sqnr:.0f} dB",
             "" if top1 is None else f"{top1:.0%}")
     console.print(table)
@@ -136,10 +137,3 @@ def _render(console: Console, document: dict[str, Any]) -> None:
     console.print(f"Exported {names} to {document['out']}; each matched the reference in its "
                   "runtime.")
 
-
-def _size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return f"{size} B"

@@ -17,6 +17,9 @@ from edgepipe.cli.common import (
     TrustPickleOption,
     WeightsOption,
     command,
+    escape,
+    format_bytes,
+    format_count,
     model_options,
 )
 from edgepipe.cli.export_cmd import Format
@@ -114,8 +117,8 @@ def render_data(console: Console, info: dict[str, Any]) -> None:
     shapes = ", ".join(f"{name} {_shape(shape)}" for name, shape in info["shapes"].items())
     labels = (f"labelled, {info['num_classes']} classes" if info["labelled"] else "unlabelled")
     split_info = info["split"]
-    console.print(f"[bold]{'data:':<18}[/] {_escape(str(info['source']))}: {info['count']} samples "
-                  f"({_escape(shapes)}), {labels}; fits the model")
+    console.print(f"[bold]{'data:':<18}[/] {escape(str(info['source']))}: {info['count']} samples "
+                  f"({escape(shapes)}), {labels}; fits the model")
     console.print(f"[bold]{'split (seed ' + str(split_info['seed']) + '):':<18}[/] "
                   f"train {split_info['train_count']}, calib {split_info['calib_count']} "
                   f"(from train), eval {split_info['eval_count']}")
@@ -135,15 +138,15 @@ def render_support(console: Console, support: dict[str, Any]) -> None:
         else:
             text = "not checked"
         console.print(f"[bold]{fmt + ':':<18}[/] [{styles[status]}]{text}[/]"
-                      + (f" ({_escape(label)})" if label else ""))
+                      + (f" ({escape(label)})" if label else ""))
         for op in verdict["unsupported"]:
             via = [v for v in op["via"] if v != op["op"]]
             modules = f" ({', '.join(op['modules'])})" if op["modules"] else ""
-            console.print(f"  {_escape(op['op'])}"
-                          + (f" (from {_escape(', '.join(via))})" if via else "")
-                          + f" used by {_escape(', '.join(op['layers']))}{_escape(modules)}")
+            console.print(f"  {escape(op['op'])}"
+                          + (f" (from {escape(', '.join(via))})" if via else "")
+                          + f" used by {escape(', '.join(op['layers']))}{escape(modules)}")
         for note in verdict["notes"]:
-            console.print(f"  [yellow]note:[/] {_escape(note)}")
+            console.print(f"  [yellow]note:[/] {escape(note)}")
 
 
 def render(console: Console, summary: ModelSummary, max_rows: int | None) -> None:
@@ -184,9 +187,9 @@ def render(console: Console, summary: ModelSummary, max_rows: int | None) -> Non
         ("graph", summary.method),
     ]
     for label, text in lines:
-        console.print(f"[bold]{label + ':':<18}[/] {_escape(text)}")
+        console.print(f"[bold]{label + ':':<18}[/] {escape(text)}")
     for note in summary.notes:
-        console.print(f"[yellow]note:[/] {_escape(note)}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def _row(layer: dict[str, Any], is_peak: bool) -> list[str]:
@@ -200,7 +203,7 @@ def _row(layer: dict[str, Any], is_peak: bool) -> list[str]:
              format_count(layer["macs"]) if layer["macs"] else "",
              f"[bold red]{live}◀[/]" if is_peak else live]
     # Markup only in the live cell, which holds no user text.
-    return [_escape(c) if i != 7 else c for i, c in enumerate(cells)]
+    return [escape(c) if i != 7 else c for i, c in enumerate(cells)]
 
 
 def _count_text(value: int) -> str:
@@ -215,23 +218,3 @@ def _shape(shape: list[int]) -> str:
     return format_shape(shape)
 
 
-def format_count(value: int) -> str:
-    """``1814073344`` -> ``1.81 G``."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return str(value)
-
-
-def format_bytes(value: int) -> str:
-    """``6422528`` -> ``6.12 MiB`` (three significant digits)."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value} B"
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
