@@ -31,6 +31,9 @@ class Method(StrEnum):
     int8 = "int8"
     int8_dynamic = "int8-dynamic"
     fp16 = "fp16"
+    w8a8 = "w8a8"
+    w4a8 = "w4a8"
+    w2a8 = "w2a8"
 
 
 class Calibration(StrEnum):
@@ -64,6 +67,13 @@ def compress(
     ] = None,
     exclude: Annotated[list[str] | None, typer.Option(
         help="int8: a node (layer) to keep in float; repeat for several.")] = None,
+    weight_bits: Annotated[int | None, typer.Option(
+        help="wNaM: weight bits per channel (2-8), overriding the method's N.")] = None,
+    qat: Annotated[bool | None, typer.Option(
+        "--qat/--ptq", help="wNaM: fine-tune with distillation from the float model on the "
+        "train split (quantization-aware), or post-training only (default).")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="wNaM with --qat: most fine-tuning epochs (default 10, early stopping).")] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).")] = False,
@@ -78,13 +88,14 @@ def compress(
     trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16); each artifact and its float counterpart
+    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit); each artifact and its float counterpart
     are measured on the eval split of --data and recorded with the drop in manifest.json."""
     options: dict[str, Any] = {
         "formats": [f.value for f in formats or [Format.onnx]], "seed": seed,
         "calibration": calibration.value if calibration else None, "calib_size": calib_size,
         "per_channel": per_channel, "reduce_range": reduce_range, "exclude": exclude,
         "allow_random_calibration": allow_random_calibration or None,
+        "weight_bits": weight_bits, "qat": qat, "epochs": epochs,
     }
     options = {k: v for k, v in options.items() if v is not None}
     config = {"model": model, "method": method.value, "out": str(out), "data": data,

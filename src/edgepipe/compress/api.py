@@ -28,6 +28,7 @@ from edgepipe.compress.config import (
     Fp16Config,
     Int8DynamicConfig,
     Int8StaticConfig,
+    LowBitConfig,
 )
 from edgepipe.data import Dataset, Splits, check_data_fits
 from edgepipe.errors import InputError, ToleranceError, UnsupportedError, first_line
@@ -45,6 +46,7 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (Fp16Config, "onnx"): "edgepipe.compress.ort_quant",
     (Fp16Config, "openvino"): "edgepipe.compress.openvino_quant",
     (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
+    (LowBitConfig, "onnx"): "edgepipe.compress.brevitas_quant",
 }
 # Combinations with a designed slot but no code yet: said plainly, before any work starts.
 PLANNED: dict[tuple[type[CompressConfig], str], str] = {
@@ -110,7 +112,7 @@ def compress(
             float_record["metrics"]["eval"] = _summary(float_eval)
             job = CompressJob(loaded, config, fmt, float_path,
                               staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
-                              calibration, threads)
+                              calibration, threads, data=data)
             started = time.perf_counter()
             compressed: Compressed = importlib.import_module(backend).compress(job)
             seconds = time.perf_counter() - started
