@@ -12,7 +12,12 @@ import pytest
 from torch import nn
 
 from edgepipe.compress import LowBitConfig, compress, config_from_dict, make_config
-from edgepipe.compress.brevitas_quant import packed_bytes, quantize_module
+from edgepipe.compress.brevitas_quant import (
+    INTEGER_OPS,
+    RUNTIME_COMPUTE_OPS,
+    packed_bytes,
+    quantize_module,
+)
 from edgepipe.data import Dataset, split
 from edgepipe.errors import InputError, UnsupportedError
 
@@ -40,26 +45,42 @@ def test_w8a8_post_training_stays_within_a_point(digits_mlp, tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     recorded = {a["name"]: a for a in manifest["artifacts"]}["digits-mlp.w8a8.onnx"]
     assert "QCDQ stores each quantized weight tensor as int8" in recorded["tool"]["notes"][0]
+    # how ONNX Runtime runs it is measured and said: float kernels unless an integer op shows
+    ops = set(tool["runtime_compute_ops"])
+    assert ops and ops <= RUNTIME_COMPUTE_OPS
+    float_note = any("float kernels" in note for note in tool["notes"])
+    assert float_note == (not ops & INTEGER_OPS)
 
 
 def test_w4a8_qat_stays_within_two_points_and_says_the_file_is_not_smaller(digits_mlp,
                                                                            tmp_path):
     """Every layer at 4 bits (first and last too), fine-tuned with distillation."""
     loaded, splits = digits_mlp
-    config = LowBitConfig(weight_bits=4, first_last_bits=None, qat=True, epochs=3)
+    config = LowBitConfig(weight_bits=4, first_last_bits=None, qat=True, epochs=2)
     [artifact] = compress(loaded, config, tmp_path, splits).artifacts
     metrics, tool = artifact["metrics"], artifact["tool"]
     assert metrics["drop"] <= QAT_MAX_DROP, metrics
     assert [layer["weight_bits"] for layer in tool["layers"]] == [4, 4, 4]
     qat = tool["qat"]
     assert qat["labelled"] and qat["loss"] == "distillation + cross-entropy"
-    assert 1 <= qat["epochs_run"] <= 3 and qat["validation"]["source"] == "slice of the train split"
+    assert 1 <= qat["epochs_run"] <= 2 and qat["validation"]["source"] == "slice of the train split"
     assert qat["validation"]["samples"] + qat["train_samples"] == len(splits.train)
     sizes = tool["sizes"]
     weights = sum(layer["weights"] for layer in tool["layers"])
     # QCDQ keeps one int8 byte per 4-bit weight; packed, they would take half
     assert sizes["int8_weight_bytes_in_file"] == weights
     assert sizes["int8_bytes_computed"] - sizes["packed_bytes_computed"] == weights // 2
+
+
+@pytest.mark.slow
+def test_qat_recovers_what_two_bit_post_training_loses(digits_cnn, tmp_path):
+    """The digits CNN at w2a8: post-training collapses (measured ~21% top-1), distillation
+    fine-tuning brings it back within about 2 points (measured 96.4%, float 98.3%)."""
+    loaded, splits = digits_cnn
+    ptq = compress(loaded, LowBitConfig(weight_bits=2), tmp_path / "ptq", splits)
+    qat = compress(loaded, LowBitConfig(weight_bits=2, qat=True), tmp_path / "qat", splits)
+    ptq_drop, qat_drop = ptq.artifacts[0]["metrics"]["drop"], qat.artifacts[0]["metrics"]["drop"]
+    assert ptq_drop > 0.2 and qat_drop <= 0.025, (ptq_drop, qat_drop)
 
 
 def test_unlabelled_training_data_distills_only(digits_mlp, tmp_path):

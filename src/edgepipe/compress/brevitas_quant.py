@@ -37,6 +37,11 @@ _SUPPORTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
 # Layers with weights this backend leaves in float (listed in the record, not an error).
 _WEIGHTED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
              nn.Embedding, nn.LSTM, nn.GRU, nn.RNN, nn.MultiheadAttention)
+# Compute ops of ONNX Runtime's integer kernels (what a QDQ graph becomes when it fuses).
+INTEGER_OPS = {"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
+                "MatMulIntegerToFloat", "QGemm", "DynamicQuantizeMatMul"}
+RUNTIME_COMPUTE_OPS = INTEGER_OPS | {"Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul",
+                               "FusedMatMul", "NchwcConv"}
 STORAGE_NOTE = (
     "ONNX QCDQ stores each quantized weight tensor as int8 (one byte per weight) with a Clip "
     "to its bit width; below 8 bits the file is therefore no smaller than at 8 bits. "
@@ -59,8 +64,9 @@ def compress(job: CompressJob) -> Compressed:
     arrays = [torch.from_numpy(np.ascontiguousarray(a)) for a in calib.inputs.values()]
     tool: dict[str, Any] = {"quantizer": "brevitas", "version": version("brevitas"),
                             "format": "QCDQ", "opset": OPSET,
-                            "weights": f"int{config.weight_bits}, symmetric, per channel "
-                            "(float scales)",
+                            "weights": f"int{config.weight_bits} (first and last layers: "
+                            f"int{config.first_last_bits or config.weight_bits}), symmetric, "
+                            "per channel (float scales)",
                             "activations": f"int{config.act_bits}, per tensor (float scale)",
                             "layers": layers, "bn_folded": _folded(module, student)}
     started = time.perf_counter()
@@ -86,6 +92,12 @@ def compress(job: CompressJob) -> Compressed:
                          "the float model only (no cross-entropy).")
     _export(student, job, arrays)
     tool["sizes"] = sizes(student, job.path)
+    tool["runtime_compute_ops"] = runtime_compute_ops(job.path)
+    if not set(tool["runtime_compute_ops"]) & INTEGER_OPS:
+        notes.append("ONNX Runtime runs this graph with float kernels on dequantized values "
+                      f"(after its graph optimisations the compute ops are "
+                      f"{', '.join(tool['runtime_compute_ops'])}, no integer kernel): the "
+                      "accuracy is that of the quantized model, the speed is not int8's.")
     return Compressed(job.path, [job.path], config.method, tool, left, notes)
 
 
@@ -253,3 +265,19 @@ def sizes(student: Any, path: Any) -> dict[str, Any]:
             "packed_bytes_computed": packed, "int8_bytes_computed": int8,
             "packed_rule": "ceil(bits x weights / 8) + 4 B per channel scale, per bias value "
             "and per activation scale"}
+
+
+def runtime_compute_ops(path: Any) -> list[str]:
+    """The compute op types of ``path`` after ONNX Runtime's graph optimisations (measured)."""
+    import onnx
+    import onnxruntime as ort
+
+    optimized = path.with_name(path.stem + ".ort-optimized.onnx")
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(optimized)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.log_severity_level = 3
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(str(optimized)).graph.node
+    optimized.unlink()
+    return sorted({n.op_type for n in nodes if n.op_type in RUNTIME_COMPUTE_OPS})
