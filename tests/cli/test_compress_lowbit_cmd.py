@@ -26,6 +26,13 @@ def test_w4a8_json_document_manifest_and_eval(cli, tmp_path):
     assert evaluated.json()["result"]["value"] == recorded["metrics"]["value"]
 
 
+def test_human_output_says_the_file_keeps_int8_weights(cli, tmp_path):
+    result = cli("compress", MLP, "-m", "w2a8", "--data", "builtin:digits", "-o", tmp_path)
+    assert result.code == 0, result
+    assert "digits-mlp.w2a8.onnx" in result.stderr and "drop" in result.stderr
+    assert "stores the low-bit weights as int8" in " ".join(result.stderr.split())
+
+
 @pytest.mark.parametrize("args, reference, words", [
     (["--weight-bits", "1", "--data", "builtin:digits"], "bad-bit-width", ["1-bit", "2 and 8"]),
     (["--weight-bits", "16", "--data", "builtin:digits"], "bad-bit-width",

@@ -146,3 +146,15 @@ def test_no_data_is_refused(digits_mlp, tmp_path):
         compress(loaded, LowBitConfig(), tmp_path / "out", None)
     assert caught.value.reference == "calibration-data-missing"
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_an_onnx_source_is_refused(digits_mlp, tmp_path):
+    from edgepipe.export import ExportConfig, export_model
+    from edgepipe.model import load_model
+
+    loaded, splits = digits_mlp
+    export_model(loaded, tmp_path / "float", ExportConfig(formats=("onnx",)))
+    onnx_source = load_model(str(tmp_path / "float" / "digits-mlp.onnx"))
+    with pytest.raises(UnsupportedError) as caught:
+        compress(onnx_source, LowBitConfig(), tmp_path / "out", splits)
+    assert caught.value.reference == "method-needs-torch" and "int8" in caught.value.hint

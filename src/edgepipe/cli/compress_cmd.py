@@ -153,6 +153,18 @@ def _render(console: Console, document: dict[str, Any]) -> None:
     if calibration:
         line += f"; calibrated on {calibration['samples']} samples ({calibration['method']})"
     console.print(line + ". The drop is against the float artifact of the same format.")
+    for artifact in document["artifacts"]:
+        _render_packed(console, artifact)
+
+
+def _render_packed(console: Console, artifact: dict[str, Any]) -> None:
+    """Low-bit: the file keeps int8 weights; say so beside the packed size (computed)."""
+    sizes = artifact["tool"].get("sizes")
+    if sizes and sizes["packed_bytes_computed"] < sizes["int8_bytes_computed"]:
+        console.print(f"{artifact['name']}: QCDQ stores the low-bit weights as int8, so the "
+                      f"file is {_size(sizes['file_bytes'])}; packed at their bit width the "
+                      f"quantized layers would take {_size(sizes['packed_bytes_computed'])} "
+                      f"(computed; {_size(sizes['int8_bytes_computed'])} at 8 bits).")
 
 
 def format_metric(metric: str, value: float | None) -> str:
