@@ -88,8 +88,9 @@ def compress(
     trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit); each artifact and its float counterpart
-    are measured on the eval split of --data and recorded with the drop in manifest.json."""
+    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit); each artifact and its float
+    counterpart are measured on the eval split of --data and recorded with the drop in
+    manifest.json."""
     options: dict[str, Any] = {
         "formats": [f.value for f in formats or [Format.onnx]], "seed": seed,
         "calibration": calibration.value if calibration else None, "calib_size": calib_size,
