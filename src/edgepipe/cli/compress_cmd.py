@@ -32,6 +32,9 @@ class Method(StrEnum):
     int8 = "int8"
     int8_dynamic = "int8-dynamic"
     fp16 = "fp16"
+    w8a8 = "w8a8"
+    w4a8 = "w4a8"
+    w2a8 = "w2a8"
 
 
 class Calibration(StrEnum):
@@ -65,6 +68,13 @@ def compress(
     ] = None,
     exclude: Annotated[list[str] | None, typer.Option(
         help="int8: a node (layer) to keep in float; repeat for several.")] = None,
+    weight_bits: Annotated[int | None, typer.Option(
+        help="wNaM: weight bits per channel (2-8), overriding the method's N.")] = None,
+    qat: Annotated[bool | None, typer.Option(
+        "--qat/--ptq", help="wNaM: fine-tune with distillation from the float model on the "
+        "train split (quantization-aware), or post-training only (default).")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="wNaM with --qat: most fine-tuning epochs (default 10, early stopping).")] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).")] = False,
@@ -86,13 +96,15 @@ def compress(
     trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16); each artifact and its float counterpart
-    are measured on the eval split of --data and recorded with the drop in manifest.json."""
+    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit); each artifact and its float
+    counterpart are measured on the eval split of --data and recorded with the drop in
+    manifest.json."""
     options: dict[str, Any] = {
         "formats": [f.value for f in formats or [Format.onnx]], "seed": seed,
         "calibration": calibration.value if calibration else None, "calib_size": calib_size,
         "per_channel": per_channel, "reduce_range": reduce_range, "exclude": exclude,
         "allow_random_calibration": allow_random_calibration or None,
+        "weight_bits": weight_bits, "qat": qat, "epochs": epochs,
     }
     options = {k: v for k, v in options.items() if v is not None}
     config = {"model": model, "method": method.value, "out": str(out), "data": data,
@@ -158,6 +170,18 @@ def _render(console: Console, document: dict[str, Any]) -> None:
     for fmt, budget in (document.get("budget") or {}).items():
         if budget["max_drop"] is not None:
             console.print(budget_line(fmt, budget))
+    for artifact in document["artifacts"]:
+        _render_packed(console, artifact)
+
+
+def _render_packed(console: Console, artifact: dict[str, Any]) -> None:
+    """Low-bit: the file keeps int8 weights; say so beside the packed size (computed)."""
+    sizes = artifact["tool"].get("sizes")
+    if sizes and sizes["packed_bytes_computed"] < sizes["int8_bytes_computed"]:
+        console.print(f"{artifact['name']}: QCDQ stores the low-bit weights as int8, so the "
+                      f"file is {format_bytes(sizes['file_bytes'])}; packed at their bit width the "
+                      f"quantized layers would take {format_bytes(sizes['packed_bytes_computed'])} "
+                      f"(computed; {format_bytes(sizes['int8_bytes_computed'])} at 8 bits).")
 
 
 def sensitivity_table(fmt: str, table: dict[str, Any]) -> Table:

@@ -1,8 +1,8 @@
 """Compression: one config per method, one verb (:func:`compress`) for all of them.
 
 Backends, one module per format, imported only when used: ``ort_quant`` (ONNX: int8
-static, int8 dynamic, fp16), ``openvino_quant`` (fp16; NNCF int8 later), ``litert_quant``
-(fp16; PT2E int8 later).
+static, int8 dynamic, fp16), ``openvino_quant`` (NNCF int8, fp16), ``litert_quant``
+(PT2E int8, fp16), ``brevitas_quant`` (ONNX: wNaM low-bit, PTQ or QAT).
 """
 
 from edgepipe.compress.api import BACKENDS, CompressResult, compress
@@ -13,10 +13,11 @@ from edgepipe.compress.config import (
     Fp16Config,
     Int8DynamicConfig,
     Int8StaticConfig,
+    LowBitConfig,
     config_from_dict,
     make_config,
 )
 
 __all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "CompressConfig",
-           "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig", "compress",
-           "config_from_dict", "make_config"]
+           "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",
+           "LowBitConfig", "compress", "config_from_dict", "make_config"]

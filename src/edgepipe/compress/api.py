@@ -29,6 +29,7 @@ from edgepipe.compress.config import (
     Fp16Config,
     Int8DynamicConfig,
     Int8StaticConfig,
+    LowBitConfig,
 )
 from edgepipe.data import Dataset, Splits, check_data_fits
 from edgepipe.errors import InputError, ToleranceError, UnsupportedError, first_line
@@ -48,6 +49,7 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (Int8StaticConfig, "openvino"): "edgepipe.compress.openvino_quant",
     (Int8StaticConfig, "tflite"): "edgepipe.compress.litert_quant",
     (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
+    (LowBitConfig, "onnx"): "edgepipe.compress.brevitas_quant",
 }
 RANDOM_CHECK_SAMPLES = 8
 
@@ -117,7 +119,7 @@ def compress(
             float_record["metrics"]["eval"] = _summary(float_eval)
             job = CompressJob(loaded, config, fmt, float_path,
                               staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
-                              calibration, threads)
+                              calibration, threads, data=data)
             started = time.perf_counter()
             compressed: Compressed = importlib.import_module(backend).compress(job)
             seconds = time.perf_counter() - started

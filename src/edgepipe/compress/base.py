@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.compress.config import CompressConfig
+from edgepipe.data_split import Splits
 from edgepipe.model import LoadedModel
 
 
@@ -27,7 +28,8 @@ class CompressJob:
     ``float_path`` is the float artifact of ``fmt``, already exported and parity-checked;
     ``path`` is where the compressed artifact goes (in staging). ``calibration`` holds one
     array per model input (all calibration samples along the first axis), or None for
-    methods without calibration.
+    methods without calibration. ``data`` is the whole split (train / calib / eval), for the
+    backends that train (quantization-aware training reads ``data.train`` only).
     """
 
     source: LoadedModel
@@ -37,6 +39,7 @@ class CompressJob:
     path: Path
     calibration: list[np.ndarray] | None = None
     threads: int | None = None
+    data: Splits | None = None
 
 
 @dataclass

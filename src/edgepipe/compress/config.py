@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -143,6 +144,90 @@ class Fp16Config(CompressConfig):
                 reference="bad-config")
 
 
+# Weight / activation bit widths that Brevitas' QCDQ ONNX export can write. 1 bit: the
+# exporter refuses binary quantizers ("Binary quant not supported"; binary weights are the
+# `binary` method's sign quantizer). Over 8 bits: it would write int32 QuantizeLinear, which
+# ONNX's QuantizeLinear does not define and ONNX Runtime cannot run.
+LOW_BIT_WIDTHS = range(2, 9)
+LOW_BIT_METHOD = re.compile(r"^w(\d+)a(\d+)$")
+
+
+@dataclass
+class LowBitConfig(CompressConfig):
+    """Low-bit quantization with Brevitas: per-channel weights at ``weight_bits`` (2-8),
+    activations at ``act_bits`` (8), exported as ONNX QCDQ. The method name is ``wNaM``.
+
+    Post-training by default: activation ranges from ``calib_size`` calibration samples,
+    then bias correction. ``qat`` fine-tunes the quantized model on the train split for up
+    to ``epochs`` with knowledge distillation from the float model (KL on logits softened by
+    ``distill_temperature``, weighted ``distill_weight``, plus cross-entropy when the data is
+    labelled), stopping early on a validation slice of train (``val_fraction``). The first
+    and last compute layers keep ``first_last_bits`` (8; None: the same as the others), a
+    common practice: they hold few weights and lose the most accuracy.
+    """
+
+    method: ClassVar[str] = "w4a8"
+    needs_calibration: ClassVar[bool] = True
+    weight_bits: int = 4
+    act_bits: int = 8
+    first_last_bits: int | None = 8
+    qat: bool = False
+    epochs: int = 10
+    lr: float = 5e-4
+    batch_size: int = 64
+    distill_temperature: float = 4.0
+    distill_weight: float = 0.5
+    patience: int = 3
+    val_fraction: float = 0.1
+    calib_size: int = 256
+    bias_correction: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("weight_bits", "act_bits", "first_last_bits"):
+            value = getattr(self, name)
+            if value is None and name == "first_last_bits":
+                continue
+            _check_bits(name, value)
+        checks = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
+                  ("patience", self.patience, 1), ("calib_size", self.calib_size, 1)]
+        for name, value, low in checks:
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise InputError(f"{name} {value!r} must be an integer of at least {low}.",
+                                 hint=f"give a positive {name}.", reference="bad-config")
+        ranges = [("lr", self.lr, 0.0, 1.0), ("distill_weight", self.distill_weight, 0.0, 1.0),
+                  ("distill_temperature", self.distill_temperature, 0.0, 100.0),
+                  ("val_fraction", self.val_fraction, 0.0, 0.5)]
+        for name, value, low, high in ranges:
+            if not (isinstance(value, (int, float)) and math.isfinite(value)
+                    and low <= value <= high and (value > 0 or name == "distill_weight")):
+                raise InputError(f"{name} {value!r} is outside its range ({low} to {high}).",
+                                 hint=f"the default is {name}={getattr(type(self), name)}.",
+                                 reference="bad-config")
+        # The instance's name says what it makes (w3a8 from w4a8 with weight_bits=3), for
+        # file names and records.
+        self.method = f"w{self.weight_bits}a{self.act_bits}"  # type: ignore[misc]
+
+
+def _check_bits(name: str, value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and value in LOW_BIT_WIDTHS:
+        return
+    why = ("Brevitas' QCDQ export refuses 1-bit (binary) quantizers; binary weights are "
+           "a sign quantizer, the `binary` method's work"
+           if value in (0, 1) else
+           "over 8 bits Brevitas' QCDQ export writes int32 QuantizeLinear nodes, which ONNX "
+           "does not define and ONNX Runtime cannot run (16-bit models are best left in "
+           "fp16 or float)" if isinstance(value, int) and value > 8 else "it is not a bit width")
+    raise InputError(f"{name}={value!r} cannot be exported to ONNX QCDQ: {why}.",
+                     hint=f"give {name} between {LOW_BIT_WIDTHS.start} and "
+                     f"{LOW_BIT_WIDTHS.stop - 1} (w8a8, w4a8, w2a8...).",
+                     reference="bad-bit-width")
+
+
+for _bits in (8, 4, 2):
+    METHODS[f"w{_bits}a8"] = LowBitConfig
+
+
 def config_from_dict(document: dict[str, Any]) -> CompressConfig:
     """A config from :meth:`CompressConfig.to_dict`'s output (e.g. read from a manifest)."""
     data = dict(document)
@@ -155,10 +240,15 @@ def config_from_dict(document: dict[str, Any]) -> CompressConfig:
 
 def make_config(method: str, **options: Any) -> CompressConfig:
     """The config of ``method`` from keyword options; an option the method lacks is an error."""
-    if method not in METHODS:
+    family = LOW_BIT_METHOD.match(str(method))
+    if family:  # wNaM: N and M are the defaults of weight_bits and act_bits
+        options.setdefault("weight_bits", int(family[1]))
+        options.setdefault("act_bits", int(family[2]))
+    elif method not in METHODS:
         raise InputError(f"Unknown compression method {method!r}.",
-                         hint=f"methods: {', '.join(METHODS)}.", reference="unknown-method")
-    cls = METHODS[method]
+                         hint=f"methods: {', '.join(METHODS)} (wNaM: any N, M).",
+                         reference="unknown-method")
+    cls = LowBitConfig if family else METHODS[method]
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
