@@ -20,6 +20,7 @@ import numpy as np
 
 from edgepipe.errors import InputError, ShapeError
 from edgepipe.export.validate import sqnr_db
+from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import format_shape
 
 if TYPE_CHECKING:
@@ -204,17 +205,8 @@ def predict(session: Session, dataset: Dataset,
                          hint="export the model with one batch size for every input.",
                          reference="mixed-batch")
     batch = fixed[0] if fixed else batch_size
-    count = len(dataset)
-    chunks: list[list[np.ndarray]] = []
-    for start in range(0, count, batch):
-        stop = min(start + batch, count)
-        part = [a[start:stop] for a in arrays]
-        short = batch - (stop - start)
-        if short and fixed:  # a fixed batch takes exactly `batch` samples: pad, then drop
-            part = [np.concatenate([p, np.repeat(p[-1:], short, axis=0)]) for p in part]
-        chunks.append([r[: stop - start] for r in session.run(part)])
-    outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
-    return outputs, batch, layout
+    # a fixed batch takes exactly `batch` samples: the short last one is padded
+    return run_batched(session.run, arrays, batch, pad=bool(fixed)), batch, layout
 
 
 def _fit_inputs(session: Session,

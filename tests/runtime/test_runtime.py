@@ -86,3 +86,21 @@ def test_unknown_suffix_and_missing_file(tmp_path):
     assert ".tflite" in info.value.hint
     with pytest.raises(InputError):
         open_artifact(tmp_path / "absent.onnx")
+
+
+def test_run_batched_pads_a_short_last_batch_for_fixed_batch_models():
+    import numpy as np
+
+    from edgepipe.runtime.base import run_batched
+
+    sizes: list[int] = []
+
+    def fixed_batch_of_three(arrays):
+        assert len(arrays[0]) == 3  # a fixed-batch model takes exactly its batch
+        sizes.append(len(arrays[0]))
+        return [arrays[0] * 2]
+
+    x = np.arange(7, dtype=np.float32)[:, None]
+    (out,) = run_batched(fixed_batch_of_three, [x], 3)
+    assert sizes == [3, 3, 3]
+    assert np.array_equal(out, x * 2)  # padding dropped, order kept

@@ -25,7 +25,6 @@ from edgepipe.export.base import (
     chunk_size,
     layout_name,
     log,
-    run_chunked,
     to_channel_first,
     to_channel_last,
 )
@@ -33,6 +32,7 @@ from edgepipe.export.config import ExportConfig
 from edgepipe.export.validate import ParityReport, compare_outputs
 from edgepipe.model import LoadedModel, file_sha256, load_model, run_torch
 from edgepipe.rundir import ArtifactRecord, RunDir
+from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import format_shape
 
 SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
@@ -174,7 +174,7 @@ def _check(exported: Exported, job: ExportJob) -> tuple[ParityReport, Any]:
     session = open_artifact(exported.path, threads=job.config.threads)
     arrays = [to_channel_last(a) if i in exported.channel_last_inputs else a
               for i, a in enumerate(job.parity_inputs)]
-    outputs = run_chunked(session.run, arrays, job.chunk)
+    outputs = run_batched(session.run, arrays, job.chunk)
     outputs = [to_channel_first(a) if i in exported.channel_last_outputs else a
                for i, a in enumerate(outputs)]
     atol = job.config.tolerance(exported.precision)
@@ -245,10 +245,10 @@ def _reference(loaded: LoadedModel, sample: list[np.ndarray],
 
         assert loaded.onnx_path is not None
         session = OnnxRuntimeSession(loaded.onnx_path)
-        return run_chunked(session.run, sample, size), [s.name for s in session.outputs]
+        return run_batched(session.run, sample, size), [s.name for s in session.outputs]
     assert loaded.module is not None
     try:
-        outputs = run_chunked(lambda chunk: run_torch(loaded.module, chunk), sample, size)
+        outputs = run_batched(lambda chunk: run_torch(loaded.module, chunk), sample, size)
     except Exception as exc:
         shapes = ", ".join(format_shape(a.shape) for a in sample)
         raise ModelError(

@@ -69,15 +69,6 @@ def chunk_size(source: LoadedModel, arrays: list[np.ndarray]) -> int:
     return first if isinstance(first, int) else max(1, len(arrays[0]) if arrays else 1)
 
 
-def run_chunked(run: Any, arrays: list[np.ndarray], size: int) -> list[np.ndarray]:
-    """``run`` over ``arrays`` in chunks of ``size`` samples; outputs concatenated."""
-    count = len(arrays[0]) if arrays else 0
-    if count <= size:
-        return list(run(arrays))
-    parts = [run([a[start:start + size] for a in arrays]) for start in range(0, count, size)]
-    return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
-
-
 @dataclass
 class Exported:
     """What an exporter wrote: the main file, every file, and how it was made.

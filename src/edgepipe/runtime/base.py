@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,27 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def run_batched(run: Callable[[list[np.ndarray]], list[np.ndarray]], arrays: list[np.ndarray],
+                batch: int, *, pad: bool = True) -> list[np.ndarray]:
+    """``run`` over ``arrays`` ``batch`` samples at a time, outputs concatenated.
+
+    With ``pad``, a short last batch is filled by repeating its last sample (a model with a
+    fixed batch takes exactly ``batch``) and the padding is dropped from the outputs.
+    """
+    count = len(arrays[0]) if arrays else 0
+    if count == batch or (count < batch and not pad):
+        return list(run(arrays))
+    parts = []
+    for start in range(0, count, batch):
+        stop = min(start + batch, count)
+        part = [a[start:stop] for a in arrays]
+        short = batch - (stop - start)
+        if short and pad:
+            part = [np.concatenate([p, np.repeat(p[-1:], short, axis=0)]) for p in part]
+        parts.append([out[: stop - start] for out in run(part)])
+    return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
 
 
 class Session(ABC):
