@@ -17,7 +17,6 @@ are listed.
 
 from __future__ import annotations
 
-import warnings
 from importlib.metadata import version
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.config import Fp16Config, Int8StaticConfig
 from edgepipe.errors import UnsupportedError, first_line
-from edgepipe.export.base import quiet_stdout
+from edgepipe.export.base import quiet_tool
 
 
 def compress(job: CompressJob) -> Compressed:
@@ -60,8 +59,7 @@ def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=config.per_channel))
     try:
-        with quiet_stdout("litert-torch"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("litert-torch"):
             graph = torch.export.export(job.source.module.eval(), args).module()
             prepared = prepare_pt2e(graph, quantizer)
             with torch.no_grad():
@@ -115,8 +113,7 @@ def _fp16(job: CompressJob) -> Compressed:
 
     args = tuple(torch.from_numpy(a) for a in job.source.sample_inputs(1, job.config.seed))
     try:
-        with quiet_stdout("litert-torch"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("litert-torch"):
             converted = litert_torch.convert(job.source.module.eval(), args,
                                              quant_config=quant_recipes.full_fp16_recipe())
             converted.export(str(job.path))

@@ -10,7 +10,6 @@ kernels.
 
 from __future__ import annotations
 
-import warnings
 from importlib.metadata import version
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.config import Fp16Config, Int8StaticConfig
 from edgepipe.errors import UnsupportedError, first_line
-from edgepipe.export.base import quiet_stdout
+from edgepipe.export.base import quiet_tool
 from edgepipe.runtime.openvino_runtime import import_openvino
 
 # Ops that carry weights: the layers worth listing when NNCF leaves them in float.
@@ -49,8 +48,7 @@ def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
     try:
         import nncf
 
-        with quiet_stdout("nncf"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("nncf"):
             ignored = nncf.IgnoredScope(names=list(config.exclude)) if config.exclude else None
             quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items),
                                       **({"ignored_scope": ignored} if ignored else {}))
@@ -114,8 +112,7 @@ def _quantized(node: Any, depth: int = 0) -> bool:
 def _fp16(job: CompressJob) -> Compressed:
     ov = import_openvino()
     try:
-        with quiet_stdout("openvino"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("openvino"):
             model = ov.Core().read_model(str(job.float_path))
             ov.save_model(model, str(job.path), compress_to_fp16=True)
     except Exception as exc:

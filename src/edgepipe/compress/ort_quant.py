@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.config import Fp16Config, Int8DynamicConfig, Int8StaticConfig
 from edgepipe.errors import InputError, UnsupportedError, first_line
-from edgepipe.export.base import log, quiet_stdout
+from edgepipe.export.base import log, quiet_tool
 
 # Ops that carry weights or do the bulk of the arithmetic: the layers worth listing when
 # a quantizer leaves them in float.
@@ -320,8 +319,7 @@ def _quiet() -> Iterator[None]:
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        with quiet_stdout("onnxruntime.quantization"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("onnxruntime.quantization"):
             yield
     finally:
         root.setLevel(level)

@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,16 +108,20 @@ def to_channel_first(array: np.ndarray) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def quiet_stdout(tool: str) -> Iterator[None]:
-    """Keep a converter's progress prints off stdout (``--json`` owns it); log them at debug."""
+def quiet_tool(tool: str) -> Iterator[None]:
+    """Keep a converter's progress prints off stdout (``--json`` owns it) and its Python
+    warnings off stderr; both are logged at debug level (``--debug`` shows them)."""
     buffer = io.StringIO()
     try:
-        with contextlib.redirect_stdout(buffer):
+        with contextlib.redirect_stdout(buffer), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             yield
     finally:
         text = buffer.getvalue().strip()
         if text:
             log.debug("%s said:\n%s", tool, text)
+        for warning in caught:
+            log.debug("%s warned: %s", tool, warning.message)
 
 
 _OP_PATTERNS = (

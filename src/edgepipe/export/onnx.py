@@ -9,7 +9,6 @@ and keeps its result only when ONNX Runtime gives the same outputs as before.
 from __future__ import annotations
 
 import os
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from edgepipe.export.base import (
     ExportJob,
     log,
     operator_names,
-    quiet_stdout,
+    quiet_tool,
 )
 
 # Weights above this go to external data; below it the file stays self-contained.
@@ -53,8 +52,7 @@ def _export_torch(job: ExportJob) -> dict[str, Any]:
         batch = torch.export.Dim("batch")
         dynamic_shapes = tuple({0: batch} for _ in job.sample)
     try:
-        with quiet_stdout("torch.onnx"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("torch.onnx"):
             program = torch.onnx.export(
                 module, job.torch_args(), dynamo=True, verbose=False,
                 input_names=job.input_names, output_names=job.output_names,
@@ -75,8 +73,7 @@ def _export_torch(job: ExportJob) -> dict[str, Any]:
         dynamic_axes = {name: {0: "batch"} for name in [*job.input_names, *job.output_names]}
     kwargs: dict[str, Any] = {} if job.config.opset is None else {"opset_version": job.config.opset}
     try:
-        with quiet_stdout("torch.onnx"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("torch.onnx"):
             torch.onnx.export(module, job.torch_args(), str(job.path), dynamo=False,
                               input_names=job.input_names, output_names=job.output_names,
                               dynamic_axes=dynamic_axes, **kwargs)
@@ -133,7 +130,7 @@ def _simplify(job: ExportJob) -> dict[str, Any]:
 
     before = OnnxRuntimeSession(job.path, job.config.threads).run(job.sample)
     try:
-        with quiet_stdout("onnxslim"):
+        with quiet_tool("onnxslim"):
             slim = onnxslim.slim(onnx.load(str(job.path)))
     except Exception as exc:
         log.warning("onnxslim failed (%s); keeping the model as exported.", first_line(exc))

@@ -7,11 +7,10 @@ tells it, so an IR is fp32 unless ``--fp16`` asks for fp16 weights.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from edgepipe.errors import UnsupportedError, first_line
-from edgepipe.export.base import Exported, ExportJob, operator_names, quiet_stdout
+from edgepipe.export.base import Exported, ExportJob, operator_names, quiet_tool
 from edgepipe.runtime.openvino_runtime import import_openvino
 
 
@@ -19,8 +18,7 @@ def export(job: ExportJob) -> Exported:
     """Write ``job.path`` (.xml, with its .bin beside it)."""
     ov = import_openvino()
     try:
-        with quiet_stdout("openvino"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("openvino"):
             if job.source.kind == "onnx":
                 assert job.source.onnx_path is not None
                 model = ov.convert_model(str(job.source.onnx_path))

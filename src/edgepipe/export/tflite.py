@@ -8,7 +8,6 @@ converter's own, leaving no TRANSPOSE op at the model's edges (checked, and reco
 from __future__ import annotations
 
 import logging
-import warnings
 from importlib.metadata import version
 from typing import Any
 
@@ -18,7 +17,7 @@ from edgepipe.export.base import (
     ExportJob,
     log,
     operator_names,
-    quiet_stdout,
+    quiet_tool,
     to_channel_last,
 )
 
@@ -56,8 +55,7 @@ def export(job: ExportJob) -> Exported:
         log.warning("TFLite is exported with a fixed batch of %d: litert-torch's dynamic "
                     "shapes are not used by edgepipe yet.", job.sample[0].shape[0])
     try:
-        with quiet_stdout("litert-torch"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_tool("litert-torch"):
             converted = litert_torch.convert(module.eval(), args)
             converted.export(str(job.path))
     except Exception as exc:
