@@ -217,13 +217,23 @@ def main() -> None:
     parser.add_argument("--bench-seconds", type=int, default=10, help="benchmark_app -t")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
+    report = run(args.models, args.threads, args.min_runs, args.min_seconds, args.bench_seconds)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
 
+
+def run(models: list[str], threads: int, min_runs: int, min_seconds: float,
+        bench_seconds: int) -> dict[str, Any]:
+    """Train (cached), then the accuracy and latency passes of each model."""
     from edgepipe.system import host_identity
 
     started = time.perf_counter()
-    report: dict[str, Any] = {"host": host_identity(), "threads": args.threads, "models": {}}
+    report: dict[str, Any] = {"host": host_identity(), "threads": threads, "min_runs": min_runs,
+                              "min_seconds": min_seconds, "models": {}}
     with tempfile.TemporaryDirectory(prefix="edgepipe-tvbench-") as tmp:
-        for name in args.models:
+        for name in models:
             weights, training = train(name, *TRAINING[name])
             print(f"{name}: trained {training['epochs_run']} epoch(s), best {training['best_epoch']}"
                   f", val {training['val_accuracy']:.4f}, torch eval "
@@ -231,23 +241,20 @@ def main() -> None:
                   + (" (cached)" if training.get("cached") else
                      f", {training['train_time_s']} s"), flush=True)
             accuracy = accuracy_pass(name, weights, Path(tmp) / f"{name}-acc")
-            latency = latency_pass(name, Path(tmp) / f"{name}-lat", args.threads, args.min_runs,
-                                   args.min_seconds, args.bench_seconds)
+            latency = latency_pass(name, Path(tmp) / f"{name}-lat", threads, min_runs,
+                                   min_seconds, bench_seconds)
             report["models"][name] = {"training": training, "formats": {
                 fmt: {**accuracy[fmt], **latency[fmt]} for fmt in FORMATS}}
     report["wall_s"] = round(time.perf_counter() - started, 1)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
-    print_table(report, args)
+    return report
 
 
-def print_table(report: dict[str, Any], args: argparse.Namespace) -> None:
+def print_table(report: dict[str, Any]) -> None:
     host = report["host"]
-    print(f"\nmeasured on {host.get('cpu')} ({args.threads} threads); top-1 and size: trained "
+    print(f"\nmeasured on {host.get('cpu')} ({report['threads']} threads); top-1 and size: trained "
           "at 1x3x32x32 on builtin:digits, eval split; latency: random weights at 1x3x224x224, "
           "int8 calibrated on RANDOM inputs (speed only), batch 1, median of a Python loop "
-          f"(>= {args.min_runs} runs and {args.min_seconds:g} s after warm-up, binding "
+          f"(>= {report['min_runs']} runs and {report['min_seconds']:g} s after warm-up, binding "
           "overhead included); benchmark_app: OpenVINO's own median")
     print(f"{'model':13} {'runtime/format':22} {'prec':5} {'top-1':>7} {'size 32px':>10} "
           f"{'size 224':>10} {'median ms':>9} {'speed-up':>8} {'bench_app ms':>12}")

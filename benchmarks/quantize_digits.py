@@ -8,7 +8,9 @@ same calibration samples, for comparison. Latency is a plain Python loop around
 the binding's call overhead; it is measured on this host only, with the threads given.
 Prints a table and writes JSON (``--json-out``).
 
-    PYTHONPATH=src python benchmarks/compress.py [--threads 1] [--iters 2000] [--json-out F]
+    PYTHONPATH=src python benchmarks/quantize_digits.py [--threads 1] [--iters 2000] [--json-out F]
+
+``benchmarks/quantize.py`` runs this and the torchvision part in one run.
 """
 
 from __future__ import annotations
@@ -65,13 +67,8 @@ def ort_default(out: Path, name: str, splits: Any, loaded: Any) -> dict[str, Any
     return {"path": target, "value": result.value, "sqnr_db": result.outputs[0].sqnr_db}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--iters", type=int, default=2000)
-    parser.add_argument("--json-out", type=Path)
-    args = parser.parse_args()
-
+def run(threads: int, iters: int) -> dict[str, Any]:
+    """Every (model, method) of RUNS plus quantize_static's defaults; rows of measurements."""
     from edgepipe.compress import compress, make_config
     from edgepipe.data import load_data_for_model, split
     from edgepipe.model import load_model
@@ -95,10 +92,9 @@ def main() -> None:
                     "drop_points": 100 * metrics["drop"],
                     "sqnr_db": metrics["eval"]["outputs"][0]["sqnr_db"],
                     "size_bytes": artifact["size_bytes"], "float_size_bytes": base["size_bytes"],
-                    "latency_us": latency_us(out / artifact["name"], sample, args.threads,
-                                             args.iters),
-                    "float_latency_us": latency_us(out / base["name"], sample, args.threads,
-                                                   args.iters)})
+                    "latency_us": latency_us(out / artifact["name"], sample, threads, iters),
+                    "float_latency_us": latency_us(out / base["name"], sample, threads,
+                                                   iters)})
             if method == "int8":
                 ours = next(r for r in rows if r["model"] == name and r["method"] == method
                             and r["artifact"].endswith(".onnx"))
@@ -110,22 +106,34 @@ def main() -> None:
                              "sqnr_db": default["sqnr_db"],
                              "size_bytes": default["path"].stat().st_size,
                              "float_size_bytes": ours["float_size_bytes"],
-                             "latency_us": latency_us(default["path"], sample, args.threads,
-                                                      args.iters),
+                             "latency_us": latency_us(default["path"], sample, threads, iters),
                              "float_latency_us": ours["float_latency_us"]})
+    return {"host": host_identity(), "threads": threads, "iters": iters, "rows": rows}
+
+
+def print_table(report: dict[str, Any]) -> None:
     header = (f"{'artifact':34} {'top-1':>7} {'float':>7} {'drop':>6} {'SQNR':>7} "
               f"{'size':>8} {'float':>8} {'lat us':>7} {'float us':>8}")
-    print(f"measured on {host_identity()['cpu']}, {args.threads} thread(s), batch 1, "
-          f"median of {args.iters} runs (Python loop, binding overhead included)")
+    print(f"measured on {report['host']['cpu']}, {report['threads']} thread(s), batch 1, "
+          f"median of {report['iters']} runs (Python loop, binding overhead included)")
     print(header)
-    for r in rows:
+    for r in report["rows"]:
         sqnr = "inf" if r["sqnr_db"] is None else f"{r['sqnr_db']:.1f}"
         print(f"{r['artifact']:34} {100 * r['top1']:6.2f}% {100 * r['float_top1']:6.2f}% "
               f"{r['drop_points']:6.2f} {sqnr:>7} {r['size_bytes']:8d} "
               f"{r['float_size_bytes']:8d} {r['latency_us']:7.1f} {r['float_latency_us']:8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--iters", type=int, default=2000)
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    report = run(args.threads, args.iters)
+    print_table(report)
     if args.json_out:
-        args.json_out.write_text(json.dumps({"host": host_identity(), "threads": args.threads,
-                                             "iters": args.iters, "rows": rows}, indent=2))
+        args.json_out.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
