@@ -14,7 +14,7 @@ import pytest
 
 from edgepipe.compress import Fp16Config, Int8StaticConfig, compress
 from edgepipe.compress.budget import AccuracyBudget
-from edgepipe.compress.ort_quant import COMPUTE_OPS
+from edgepipe.compress.onnx_layers import COMPUTE_OPS
 from edgepipe.errors import InputError, ToleranceError, UnsupportedError
 
 

@@ -31,6 +31,7 @@ from edgepipe.compress.config import (
     Int8StaticConfig,
     LowBitConfig,
 )
+from edgepipe.compress.samples import calibration_arrays, make_check_set, reference_outputs
 from edgepipe.data import Dataset, Splits, check_data_fits
 from edgepipe.errors import InputError, ToleranceError, UnsupportedError, first_line
 from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
@@ -51,7 +52,6 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
     (LowBitConfig, "onnx"): "edgepipe.compress.brevitas_quant",
 }
-RANDOM_CHECK_SAMPLES = 8
 
 
 @dataclass
@@ -99,8 +99,8 @@ def compress(
         for part in (data.calib, data.eval):
             if len(part):
                 check_data_fits(part, loaded.inputs)
-    calibration, calib_info = _calibration(loaded, config, data)
-    check_set, data_info = _check_set(loaded, config, data)
+    calibration, calib_info = calibration_arrays(loaded, config, data)
+    check_set, data_info = make_check_set(loaded, config, data)
     run_dir = RunDir(out)
     result = CompressResult(run_dir.path, config.method, data=data_info)
     with run_dir.staging() as staging:
@@ -108,7 +108,7 @@ def compress(
         export_model(loaded, float_dir, ExportConfig(formats=config.formats, seed=config.seed,
                                                      threads=threads))
         float_records = {r["format"]: r for r in RunDir(float_dir).read_manifest()["artifacts"]}
-        reference, baseline = _reference(loaded, check_set, threads)
+        reference, baseline = reference_outputs(loaded, check_set, threads)
         result.baseline = baseline.to_dict() if baseline else None
         staged: list[tuple[list[Path], ArtifactRecord]] = []
         missed: list[str] = []
@@ -185,76 +185,6 @@ def _backend(config: CompressConfig, fmt: str) -> str:
     raise UnsupportedError(f"--method {config.method} is not available for {fmt}.",
                            hint=f"--method {config.method} works for: {', '.join(available)}.",
                            reference="method-not-available")
-
-
-def _calibration(loaded: LoadedModel, config: CompressConfig,
-                 data: Splits | None) -> tuple[list[np.ndarray] | None, dict[str, Any] | None]:
-    """The calibration arrays (one per input) and how they were made, for methods that need it."""
-    if not isinstance(config, Int8StaticConfig):
-        return None, None
-    if data is not None and len(data.calib):
-        calib = data.calib.subset(np.arange(min(config.calib_size, len(data.calib))))
-        if len(calib) < config.calib_size:
-            log.warning("Calibrating on %d samples: the data's calibration split has only %d "
-                        "(calib_size %d).", len(calib), len(calib), config.calib_size)
-        arrays = ([calib.x] if len(calib.inputs) == 1
-                  else [calib.inputs[s.name] for s in loaded.inputs])
-        return arrays, {"method": config.calibration, "samples": len(calib),
-                        "source": f"{data.calib.source}: calibration split (from train), "
-                        f"seed {data.seed}"}
-    if not config.allow_random_calibration:
-        raise InputError(
-            "Static int8 needs calibration data, and none was given.",
-            hint="give --data (a .npz, an image folder or builtin:digits) with samples like "
-            "the model's real inputs; --allow-random-calibration calibrates on random N(0,1) "
-            "inputs instead, which sets activation ranges that real data will not match.",
-            reference="calibration-data-missing")
-    log.warning("CALIBRATING ON RANDOM DATA (--allow-random-calibration): %d N(0,1) samples. "
-                "Activation ranges will not match real inputs; expect a large accuracy drop.",
-                config.calib_size)
-    arrays = _random_inputs(loaded, config.calib_size, config.seed)
-    return arrays, {"method": config.calibration, "samples": config.calib_size,
-                    "source": f"random N(0,1), seed {config.seed}", "random": True}
-
-
-def _random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray]:
-    return [s.with_shape(("batch", *s.shape[1:])).sample(count, seed + i)
-            for i, s in enumerate(loaded.inputs)]
-
-
-def _check_set(loaded: LoadedModel, config: CompressConfig,
-               data: Splits | None) -> tuple[Dataset, dict[str, Any]]:
-    """The samples every artifact is measured on: the eval split, else seeded random ones."""
-    if data is not None and len(data.eval):
-        return data.eval, {"source": data.eval.source, "part": "eval split",
-                           "samples": len(data.eval), "labelled": data.eval.labels is not None,
-                           "split": data.describe()}
-    arrays = _random_inputs(loaded, RANDOM_CHECK_SAMPLES, config.seed)
-    dataset = Dataset({s.name: a for s, a in zip(loaded.inputs, arrays, strict=True)},
-                      source="random N(0,1)")
-    return dataset, {"source": "random N(0,1)", "part": "no data given",
-                     "samples": RANDOM_CHECK_SAMPLES, "labelled": False, "seed": config.seed}
-
-
-def _reference(loaded: LoadedModel, dataset: Dataset,
-               threads: int | None) -> tuple[list[np.ndarray], EvalResult | None]:
-    """The source model's outputs on the check set, and its metric when the data is labelled."""
-    if loaded.kind == "onnx":
-        from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
-
-        assert loaded.onnx_path is not None
-        session: Any = OnnxRuntimeSession(loaded.onnx_path, threads)
-    else:
-        from edgepipe.runtime.torch_runtime import TorchSession
-
-        specs = [s.with_shape(("batch", *s.shape[1:])) for s in loaded.inputs]
-        session = TorchSession(loaded.module, specs, threads=threads)
-    outputs, batch, layout = predict(session, dataset)
-    baseline = None
-    if dataset.labels is not None:
-        baseline = score(session, outputs, dataset, batch=batch, layout=layout,
-                         name=loaded.spec)
-    return outputs, baseline
 
 
 def _evaluate(path: Path, dataset: Dataset, reference: list[np.ndarray], reference_name: str,

@@ -22,15 +22,15 @@ import numpy as np
 
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.config import Fp16Config, Int8DynamicConfig, Int8StaticConfig
-from edgepipe.errors import InputError, UnsupportedError, first_line
+from edgepipe.compress.onnx_layers import (
+    COMPUTE_OPS,
+    check_exclude,
+    dynamic_float_layers,
+    static_float_layers,
+)
+from edgepipe.errors import UnsupportedError, first_line
 from edgepipe.export.base import log, quiet_tool
 
-# Ops that carry weights or do the bulk of the arithmetic: the layers worth listing when
-# a quantizer leaves them in float.
-COMPUTE_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "GRU", "RNN", "Attention",
-               "MultiHeadAttention", "Einsum"}
-_INT_OPS = {"MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM",
-            "QAttention", "QLinearConv", "QLinearMatMul"}
 ENTROPY_BINS = 2048
 _CALIBRATION = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 
@@ -105,7 +105,7 @@ def _quantize_static(job: CompressJob, source: Path, tool: dict[str, Any], cache
 
     config = job.config
     assert isinstance(config, Int8StaticConfig) and job.calibration is not None
-    _check_exclude(source, exclude)
+    check_exclude(source, exclude)
     extra: dict[str, Any] = {}
     if config.calibration == "percentile":
         extra["CalibPercentile"] = config.percentile
@@ -130,7 +130,7 @@ def _quantize_static(job: CompressJob, source: Path, tool: dict[str, Any], cache
                 activations="uint8 (asymmetric)", weights="int8 (symmetric)",
                 per_channel=config.per_channel, reduce_range=config.reduce_range,
                 calibration=config.calibration, calibration_samples=reader.samples)
-    left = _static_float_layers(path, set(exclude))
+    left = static_float_layers(path, set(exclude))
     return Compressed(path, [path], "int8", tool, left)
 
 
@@ -138,7 +138,7 @@ def _dynamic(job: CompressJob, config: Int8DynamicConfig) -> Compressed:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source, tool = _preprocess(job)
-    _check_exclude(source, config.exclude)
+    check_exclude(source, config.exclude)
     try:
         with _quiet():
             quantize_dynamic(str(source), str(job.path), per_channel=config.per_channel,
@@ -153,7 +153,7 @@ def _dynamic(job: CompressJob, config: Int8DynamicConfig) -> Compressed:
     tool.update(quantizer="onnxruntime.quantization.quantize_dynamic",
                 weights="int8 (symmetric)", activations="uint8, quantized at run time",
                 per_channel=config.per_channel, reduce_range=config.reduce_range)
-    left = _dynamic_float_layers(job.path, set(config.exclude))
+    left = dynamic_float_layers(job.path, set(config.exclude))
     return Compressed(job.path, [job.path], "int8", tool, left)
 
 
@@ -262,54 +262,6 @@ def _graph_inputs(path: Path) -> tuple[list[str], int | None]:
         if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
             fixed = int(dims[0].dim_value)
     return names, fixed
-
-
-def _check_exclude(path: Path, exclude: tuple[str, ...]) -> None:
-    if not exclude:
-        return
-    import onnx
-
-    nodes = onnx.load(str(path), load_external_data=False).graph.node
-    names = {n.name for n in nodes}
-    unknown = [name for name in exclude if name not in names]
-    if unknown:
-        candidates = [n.name for n in nodes if n.op_type in COMPUTE_OPS]
-        raise InputError(
-            f"exclude names node(s) the model does not have: {', '.join(unknown)}.",
-            hint=f"the model's compute nodes are: {', '.join(candidates) or 'none'}.",
-            reference="unknown-layer")
-
-
-def _static_float_layers(path: Path, excluded: set[str]) -> list[dict[str, str]]:
-    """Compute nodes whose data and weight inputs do not both come from DequantizeLinear."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    producer = {out: node.op_type for node in graph.node for out in node.output}
-    left = []
-    for node in graph.node:
-        if node.op_type not in COMPUTE_OPS:
-            continue
-        fed = [producer.get(name) == "DequantizeLinear" for name in list(node.input)[:2] if name]
-        if len(fed) == 2 and all(fed):
-            continue
-        left.append({"layer": node.name, "op": node.op_type, "reason": _reason(node, excluded)})
-    return left
-
-
-def _dynamic_float_layers(path: Path, excluded: set[str]) -> list[dict[str, str]]:
-    """Compute nodes still in their float form after dynamic quantization."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    return [{"layer": n.name, "op": n.op_type, "reason": _reason(n, excluded)}
-            for n in graph.node if n.op_type in COMPUTE_OPS and n.op_type not in _INT_OPS]
-
-
-def _reason(node: Any, excluded: set[str]) -> str:
-    if node.name in excluded:
-        return "excluded by the config"
-    return f"onnxruntime.quantization does not quantize this {node.op_type} node"
 
 
 @contextlib.contextmanager

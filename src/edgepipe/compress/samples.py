@@ -1,0 +1,93 @@
+"""The samples a compress run uses: calibration arrays, the check set every artifact is
+measured on, and the source model's reference outputs on it.
+
+Calibration comes from the data's calibration split (drawn from train), never from eval;
+without data, static int8 refuses unless random calibration was asked for, loudly. The
+check set is the eval split, or seeded random inputs when no data was given (then only
+agreement with the source model is measured, never accuracy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgepipe.compress.config import CompressConfig, Int8StaticConfig
+from edgepipe.data import Dataset, Splits
+from edgepipe.errors import InputError
+from edgepipe.evaluate import EvalResult, predict, score
+from edgepipe.export.base import log
+from edgepipe.model import LoadedModel
+
+RANDOM_CHECK_SAMPLES = 8
+
+
+def calibration_arrays(loaded: LoadedModel, config: CompressConfig,
+                 data: Splits | None) -> tuple[list[np.ndarray] | None, dict[str, Any] | None]:
+    """The calibration arrays (one per input) and how they were made, for methods that need it."""
+    if not isinstance(config, Int8StaticConfig):
+        return None, None
+    if data is not None and len(data.calib):
+        calib = data.calib.subset(np.arange(min(config.calib_size, len(data.calib))))
+        if len(calib) < config.calib_size:
+            log.warning("Calibrating on %d samples: the data's calibration split has only %d "
+                        "(calib_size %d).", len(calib), len(calib), config.calib_size)
+        arrays = ([calib.x] if len(calib.inputs) == 1
+                  else [calib.inputs[s.name] for s in loaded.inputs])
+        return arrays, {"method": config.calibration, "samples": len(calib),
+                        "source": f"{data.calib.source}: calibration split (from train), "
+                        f"seed {data.seed}"}
+    if not config.allow_random_calibration:
+        raise InputError(
+            "Static int8 needs calibration data, and none was given.",
+            hint="give --data (a .npz, an image folder or builtin:digits) with samples like "
+            "the model's real inputs; --allow-random-calibration calibrates on random N(0,1) "
+            "inputs instead, which sets activation ranges that real data will not match.",
+            reference="calibration-data-missing")
+    log.warning("CALIBRATING ON RANDOM DATA (--allow-random-calibration): %d N(0,1) samples. "
+                "Activation ranges will not match real inputs; expect a large accuracy drop.",
+                config.calib_size)
+    arrays = random_inputs(loaded, config.calib_size, config.seed)
+    return arrays, {"method": config.calibration, "samples": config.calib_size,
+                    "source": f"random N(0,1), seed {config.seed}", "random": True}
+
+
+def random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray]:
+    return [s.with_shape(("batch", *s.shape[1:])).sample(count, seed + i)
+            for i, s in enumerate(loaded.inputs)]
+
+
+def make_check_set(loaded: LoadedModel, config: CompressConfig,
+               data: Splits | None) -> tuple[Dataset, dict[str, Any]]:
+    """The samples every artifact is measured on: the eval split, else seeded random ones."""
+    if data is not None and len(data.eval):
+        return data.eval, {"source": data.eval.source, "part": "eval split",
+                           "samples": len(data.eval), "labelled": data.eval.labels is not None,
+                           "split": data.describe()}
+    arrays = random_inputs(loaded, RANDOM_CHECK_SAMPLES, config.seed)
+    dataset = Dataset({s.name: a for s, a in zip(loaded.inputs, arrays, strict=True)},
+                      source="random N(0,1)")
+    return dataset, {"source": "random N(0,1)", "part": "no data given",
+                     "samples": RANDOM_CHECK_SAMPLES, "labelled": False, "seed": config.seed}
+
+
+def reference_outputs(loaded: LoadedModel, dataset: Dataset,
+               threads: int | None) -> tuple[list[np.ndarray], EvalResult | None]:
+    """The source model's outputs on the check set, and its metric when the data is labelled."""
+    if loaded.kind == "onnx":
+        from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
+
+        assert loaded.onnx_path is not None
+        session: Any = OnnxRuntimeSession(loaded.onnx_path, threads)
+    else:
+        from edgepipe.runtime.torch_runtime import TorchSession
+
+        specs = [s.with_shape(("batch", *s.shape[1:])) for s in loaded.inputs]
+        session = TorchSession(loaded.module, specs, threads=threads)
+    outputs, batch, layout = predict(session, dataset)
+    baseline = None
+    if dataset.labels is not None:
+        baseline = score(session, outputs, dataset, batch=batch, layout=layout,
+                         name=loaded.spec)
+    return outputs, baseline
