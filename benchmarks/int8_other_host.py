@@ -20,6 +20,7 @@ default); the accuracy of these copies is meaningless and never measured.
     python benchmarks/int8_other_host.py pack --out .devcarry/r18 --model resnet18
     # there (needs numpy, onnx, onnxruntime; openvino / ai-edge-litert when present)
     PYTHONPATH=src python benchmarks/int8_other_host.py run .devcarry/r18 --threads 2
+    python benchmarks/int8_other_host.py show benchmarks/measured/int8_resnet18_xeon_amx.json
 """
 
 from __future__ import annotations
@@ -314,6 +315,11 @@ def print_table(report: dict[str, Any]) -> None:
         bench = row.get("benchmark_app", {}).get("median_ms", "")
         print(f"{row['label']:<52} {row['runtime']:<12} {row['median_ms']:>9.2f} {ratio:>8} "
               f"{bench:>9}")
+    timed = [r for r in report["rows"] if "median_ms" in r]
+    if timed:
+        best, worst = (f(timed, key=lambda r: r["median_ms"]) for f in (min, max))
+        print(f"fastest: {best['label']} ({best['runtime']}) at {best['median_ms']:.2f} ms, "
+              f"{worst['median_ms'] / best['median_ms']:.1f}x faster than the slowest row")
 
 
 def main() -> None:
@@ -330,8 +336,12 @@ def main() -> None:
     r.add_argument("--min-seconds", type=float, default=5.0)
     r.add_argument("--bench-seconds", type=int, default=10)
     r.add_argument("--json-out", type=Path)
+    show = sub.add_parser("show", help="print the table of a JSON that `run` wrote")
+    show.add_argument("json", type=Path)
     args = parser.parse_args()
-    if args.verb == "pack":
+    if args.verb == "show":
+        print_table(json.loads(args.json.read_text()))
+    elif args.verb == "pack":
         pack(args.out, args.model, args.calib)
     else:
         run(args.folder, args.threads, args.min_runs, args.min_seconds, args.bench_seconds,
