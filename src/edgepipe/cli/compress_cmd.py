@@ -24,6 +24,7 @@ from edgepipe.cli.common import (
     model_options,
 )
 from edgepipe.cli.export_cmd import Format
+from edgepipe.cli.lowrank_view import render_lowrank
 
 
 class Method(StrEnum):
@@ -35,6 +36,22 @@ class Method(StrEnum):
     w8a8 = "w8a8"
     w4a8 = "w4a8"
     w2a8 = "w2a8"
+    lowrank = "lowrank"
+
+
+class RankSelection(StrEnum):
+    """How lowrank picks each layer's rank."""
+
+    energy = "energy"
+    ratio = "ratio"
+    sensitivity = "sensitivity"
+
+
+class RankTarget(StrEnum):
+    """What --ratio counts."""
+
+    params = "params"
+    macs = "macs"
 
 
 class Calibration(StrEnum):
@@ -74,7 +91,26 @@ def compress(
         "--qat/--ptq", help="wNaM: fine-tune with distillation from the float model on the "
         "train split (quantization-aware), or post-training only (default).")] = None,
     epochs: Annotated[int | None, typer.Option(
-        help="wNaM with --qat: most fine-tuning epochs (default 10, early stopping).")] = None,
+        help="wNaM with --qat: most fine-tuning epochs (default 10, early stopping); lowrank: "
+        "fine-tuning epochs after factorizing (default 0: none).")] = None,
+    ratio: Annotated[float | None, typer.Option(
+        help="lowrank: keep at most this fraction of the model's parameters (or MACs, with "
+        "--rank-target macs), in (0, 1]; the default selection, at 0.5.")] = None,
+    energy: Annotated[float | None, typer.Option(
+        help="lowrank: keep this share of each layer's squared singular values, in (0, 1].")
+    ] = None,
+    rank_target: Annotated[RankTarget | None, typer.Option(
+        help="lowrank: what --ratio counts (default params).")] = None,
+    rank_selection: Annotated[RankSelection | None, typer.Option(
+        help="lowrank: ranks by energy, by ratio, or per layer by sensitivity (the drop with "
+        "only that layer factorized, on the calibration split).")] = None,
+    latency_check: Annotated[bool | None, typer.Option(
+        "--latency-check/--no-latency-check", help="lowrank: time each factorized layer "
+        "against the original in ONNX Runtime and keep it whole if not faster (default on).")
+    ] = None,
+    activation_aware: Annotated[bool | None, typer.Option(
+        "--activation-aware/--plain-svd", help="lowrank: SVD basis of Linear / 1x1 layers "
+        "from calibration activations (default) or from the weights alone.")] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).")] = False,
@@ -96,7 +132,7 @@ def compress(
     trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit); each artifact and its float
+    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, lowrank); each artifact and its float
     counterpart are measured on the eval split of --data and recorded with the drop in
     manifest.json."""
     options: dict[str, Any] = {
@@ -104,7 +140,10 @@ def compress(
         "calibration": calibration.value if calibration else None, "calib_size": calib_size,
         "per_channel": per_channel, "reduce_range": reduce_range, "exclude": exclude,
         "allow_random_calibration": allow_random_calibration or None,
-        "weight_bits": weight_bits, "qat": qat, "epochs": epochs,
+        "weight_bits": weight_bits, "qat": qat, "epochs": epochs, "ratio": ratio,
+        "energy": energy, "target": rank_target.value if rank_target else None,
+        "rank_selection": rank_selection.value if rank_selection else None,
+        "latency_check": latency_check, "activation_aware": activation_aware,
     }
     options = {k: v for k, v in options.items() if v is not None}
     config = {"model": model, "method": method.value, "out": str(out), "data": data,
@@ -172,6 +211,7 @@ def _render(console: Console, document: dict[str, Any]) -> None:
             console.print(budget_line(fmt, budget))
     for artifact in document["artifacts"]:
         _render_packed(console, artifact)
+        render_lowrank(console, artifact)
 
 
 def _render_packed(console: Console, artifact: dict[str, Any]) -> None:

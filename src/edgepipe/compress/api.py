@@ -30,6 +30,7 @@ from edgepipe.compress.config import (
     Int8DynamicConfig,
     Int8StaticConfig,
     LowBitConfig,
+    LowRankConfig,
 )
 from edgepipe.compress.samples import calibration_arrays, make_check_set, reference_outputs
 from edgepipe.data import Dataset, Splits, check_data_fits
@@ -51,6 +52,9 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (Int8StaticConfig, "tflite"): "edgepipe.compress.litert_quant",
     (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
     (LowBitConfig, "onnx"): "edgepipe.compress.brevitas_quant",
+    (LowRankConfig, "onnx"): "edgepipe.compress.lowrank",
+    (LowRankConfig, "openvino"): "edgepipe.compress.lowrank",
+    (LowRankConfig, "tflite"): "edgepipe.compress.lowrank",
 }
 
 
@@ -110,7 +114,7 @@ def compress(
         float_records = {r["format"]: r for r in RunDir(float_dir).read_manifest()["artifacts"]}
         reference, baseline = reference_outputs(loaded, check_set, threads)
         result.baseline = baseline.to_dict() if baseline else None
-        staged: list[tuple[list[Path], ArtifactRecord]] = []
+        staged: list[tuple[list[Path], ArtifactRecord, bool]] = []  # (files, record, float?)
         missed: list[str] = []
         for fmt, backend in zip(config.formats, backends, strict=True):
             float_record = float_records[fmt]
@@ -136,12 +140,12 @@ def compress(
             for line in _left_lines(compressed):
                 log.warning("%s: %s", record.name, line)
             staged.append(([float_dir / f for f in float_record["files"]],
-                           ArtifactRecord(**float_record)))
-            staged.append((compressed.files, record))
-        for files, record in staged:
+                           ArtifactRecord(**float_record), True))
+            staged.append((compressed.files, record, False))
+        for files, record, is_float in staged:
             run_dir.publish(files)
             run_dir.add_artifact(record)
-            target = result.artifacts if record.precision != "fp32" else result.float_artifacts
+            target = result.float_artifacts if is_float else result.artifacts
             target.append(record.to_dict())
         for fmt, table in (result.sensitivity or {}).items():
             name = "sensitivity.json" if len(config.formats) == 1 else f"sensitivity.{fmt}.json"
@@ -233,7 +237,8 @@ def _check(compressed: Compressed, dataset: Dataset, reference: list[np.ndarray]
         return result, {**report.to_dict(), "gated": True, "reference": reference_name}, session
     return result, {
         "gated": False, "passed": True, "reference": reference_name,
-        "rule": "int8 is judged by its metric and drop (see metrics), not by a tolerance",
+        "rule": "int8, low-bit and factorized artifacts are judged by their metric and drop "
+        "(see metrics), not by a tolerance",
         "outputs": [o.to_dict() for o in result.outputs]}, session
 
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.config import LowBitConfig
+from edgepipe.compress.folding import fold_batchnorm
 from edgepipe.errors import InputError, UnsupportedError, first_line
 from edgepipe.export.base import log
 
@@ -128,7 +129,7 @@ def quantize_module(module: Any, config: LowBitConfig) -> tuple[Any, list[dict[s
     The first and last compute layers (in module order) take ``first_last_bits``.
     """
     student = copy.deepcopy(module).eval()
-    _fold_batchnorm(student)
+    fold_batchnorm(student)
     names = [n for n, m in student.named_modules() if isinstance(m, _SUPPORTED)]
     edges = {names[0], names[-1]} if names and config.first_last_bits is not None else set()
     layers, left = [], []
@@ -167,22 +168,6 @@ def _quant_layer(layer: Any, bits: int, act_bits: int) -> Any:
     if layer.bias is not None:
         new.bias.data.copy_(layer.bias.data)
     return new
-
-
-def _fold_batchnorm(model: Any) -> None:
-    """Fold each BatchNorm that directly follows a convolution in a Sequential into it."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for parent in model.modules():
-        if not isinstance(parent, nn.Sequential):
-            continue
-        keys = list(parent._modules)
-        for first, second in zip(keys, keys[1:], strict=False):
-            conv, norm = parent._modules[first], parent._modules[second]
-            if (isinstance(conv, (nn.Conv1d, nn.Conv2d))
-                    and isinstance(norm, (nn.BatchNorm1d, nn.BatchNorm2d))):
-                parent._modules[first] = fuse_conv_bn_eval(conv, norm)
-                parent._modules[second] = nn.Identity()
 
 
 def _folded(before: Any, after: Any) -> int:

@@ -153,7 +153,23 @@ LOW_BIT_METHOD = re.compile(r"^w(\d+)a(\d+)$")
 
 
 @dataclass
-class LowBitConfig(CompressConfig):
+class TrainingOptions:
+    """Calibration and distillation-training settings of the methods that train
+    (:mod:`edgepipe.compress.distill`): Adam at ``lr``, KL on logits softened by
+    ``distill_temperature`` weighted ``distill_weight`` (plus cross-entropy with labels),
+    early stopping after ``patience`` epochs on a ``val_fraction`` slice of train."""
+
+    lr: float = 5e-4
+    batch_size: int = 64
+    distill_temperature: float = 4.0
+    distill_weight: float = 0.5
+    patience: int = 3
+    val_fraction: float = 0.1
+    calib_size: int = 256
+
+
+@dataclass
+class LowBitConfig(TrainingOptions, CompressConfig):
     """Low-bit quantization with Brevitas: per-channel weights at ``weight_bits`` (2-8),
     activations at ``act_bits`` (8), exported as ONNX QCDQ. The method name is ``wNaM``.
 
@@ -173,13 +189,6 @@ class LowBitConfig(CompressConfig):
     first_last_bits: int | None = 8
     qat: bool = False
     epochs: int = 10
-    lr: float = 5e-4
-    batch_size: int = 64
-    distill_temperature: float = 4.0
-    distill_weight: float = 0.5
-    patience: int = 3
-    val_fraction: float = 0.1
-    calib_size: int = 256
     bias_correction: bool = True
 
     def __post_init__(self) -> None:
@@ -189,24 +198,101 @@ class LowBitConfig(CompressConfig):
             if value is None and name == "first_last_bits":
                 continue
             _check_bits(name, value)
-        checks = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
-                  ("patience", self.patience, 1), ("calib_size", self.calib_size, 1)]
-        for name, value, low in checks:
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InputError(f"{name} {value!r} must be an integer of at least {low}.",
-                                 hint=f"give a positive {name}.", reference="bad-config")
-        ranges = [("lr", self.lr, 0.0, 1.0), ("distill_weight", self.distill_weight, 0.0, 1.0),
-                  ("distill_temperature", self.distill_temperature, 0.0, 100.0),
-                  ("val_fraction", self.val_fraction, 0.0, 0.5)]
-        for name, value, low, high in ranges:
-            if not (isinstance(value, (int, float)) and math.isfinite(value)
-                    and low <= value <= high and (value > 0 or name == "distill_weight")):
-                raise InputError(f"{name} {value!r} is outside its range ({low} to {high}).",
-                                 hint=f"the default is {name}={getattr(type(self), name)}.",
-                                 reference="bad-config")
+        _check_training(self)
         # The instance's name says what it makes (w3a8 from w4a8 with weight_bits=3), for
         # file names and records.
         self.method = f"w{self.weight_bits}a{self.act_bits}"  # type: ignore[misc]
+
+
+RANK_SELECTIONS = ("energy", "ratio", "sensitivity")
+RANK_TARGETS = ("params", "macs")
+
+
+@register
+@dataclass
+class LowRankConfig(TrainingOptions, CompressConfig):
+    """Low-rank factorization: Linear and 1x1 convolutions by truncated SVD into two layers,
+    kxk convolutions by Tucker-2 (1x1 -> kxk core -> 1x1). Depthwise and grouped
+    convolutions are left whole.
+
+    Ranks: ``energy`` keeps the smallest rank holding that share of each layer's squared
+    singular values; ``ratio`` finds one energy level for all layers so that the model's
+    ``target`` (params or MACs) is at most ``ratio`` of the original; ``sensitivity`` picks
+    per layer the smallest rank whose drop, with only that layer factorized, stays within
+    ``layer_drop`` (measured on the calibration split), then scales to ``ratio`` if given.
+    ``activation_aware`` computes the SVD basis of Linear / 1x1 layers from calibration
+    activations (the weight times the square root of the inputs' second moment), which
+    minimises the output error on those inputs rather than the weight error.
+    ``latency_check`` times each factorized layer against the original in ONNX Runtime at
+    its real input shape and keeps a layer whole when its factorized form is not faster.
+    ``epochs`` > 0 fine-tunes afterwards with knowledge distillation from the original.
+    """
+
+    method: ClassVar[str] = "lowrank"
+    needs_calibration: ClassVar[bool] = True
+    formats: tuple[str, ...] = ("onnx",)
+    energy: float | None = None
+    ratio: float | None = None
+    target: str = "params"
+    rank_selection: str | None = None  # default: energy if given, else ratio (0.5)
+    layer_drop: float = 0.5  # top-1 points (sensitivity selection)
+    activation_aware: bool = True
+    latency_check: bool = True
+    min_speedup: float = 1.0  # factorized must be this much faster to be kept
+    epochs: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("energy", "ratio"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float))
+                                          and not isinstance(value, bool)
+                                          and math.isfinite(value) and 0 < value <= 1):
+                raise InputError(f"--{name} {value!r} is outside (0, 1].",
+                                 hint=f"give --{name} as a fraction, such as "
+                                 f"{'0.9 (keep 90% of the energy)' if name == 'energy' else '0.5 (half the parameters)'}.",
+                                 reference=f"bad-{name}")
+        selection = self.rank_selection or ("energy" if self.energy is not None else "ratio")
+        if selection not in RANK_SELECTIONS:
+            raise InputError(f"Unknown rank selection {self.rank_selection!r}.",
+                             hint=f"use one of: {', '.join(RANK_SELECTIONS)}.",
+                             reference="bad-config")
+        if selection == "energy" and self.energy is None:
+            raise InputError("--rank-selection energy needs --energy.",
+                             hint="give --energy 0.9 (the share of squared singular values "
+                             "to keep).", reference="bad-config")
+        if selection == "ratio" and self.ratio is None:
+            self.ratio = 0.5
+        self.rank_selection = selection
+        if self.target not in RANK_TARGETS:
+            raise InputError(f"Unknown ratio target {self.target!r}.",
+                             hint=f"use one of: {', '.join(RANK_TARGETS)}.",
+                             reference="bad-config")
+        _check_training(self)
+        if not (isinstance(self.min_speedup, (int, float)) and 0.5 <= self.min_speedup <= 10):
+            raise InputError(f"min_speedup {self.min_speedup!r} is outside [0.5, 10].",
+                             hint="1.0 keeps a factorized layer when it is faster at all.",
+                             reference="bad-config")
+
+
+def _check_training(config: Any) -> None:
+    """The fine-tuning fields shared by the methods that train (wNaM --qat, lowrank)."""
+    checks = [("epochs", config.epochs, 0 if config.method == "lowrank" else 1),
+              ("batch_size", config.batch_size, 1), ("patience", config.patience, 1),
+              ("calib_size", config.calib_size, 1)]
+    for name, value, low in checks:
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise InputError(f"{name} {value!r} must be an integer of at least {low}.",
+                             hint=f"give a positive {name}.", reference="bad-config")
+    ranges = [("lr", config.lr, 0.0, 1.0), ("distill_weight", config.distill_weight, 0.0, 1.0),
+              ("distill_temperature", config.distill_temperature, 0.0, 100.0),
+              ("val_fraction", config.val_fraction, 0.0, 0.5)]
+    for name, value, low, high in ranges:
+        if not (isinstance(value, (int, float)) and math.isfinite(value)
+                and low <= value <= high and (value > 0 or name == "distill_weight")):
+            raise InputError(f"{name} {value!r} is outside its range ({low} to {high}).",
+                             hint=f"the default is {name}={getattr(type(config), name)}.",
+                             reference="bad-config")
 
 
 def _check_bits(name: str, value: Any) -> None:

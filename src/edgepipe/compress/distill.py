@@ -18,18 +18,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from edgepipe.compress.config import LowBitConfig
+from edgepipe.compress.config import LowBitConfig, LowRankConfig
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
 
 
-def distill(student: Any, teacher: Any, train: Dataset, config: LowBitConfig) -> dict[str, Any]:
+def distill(student: Any, teacher: Any, train: Dataset,
+            config: LowBitConfig | LowRankConfig) -> dict[str, Any]:
     """Fine-tune ``student`` in place on ``train``; a summary of what ran, for the record."""
     started = time.perf_counter()
     labelled = train.labels is not None
     if not labelled:
-        log.warning("QAT: the training data has no labels; training by distillation from the "
-                    "float model only.")
+        log.warning("Fine-tuning: the training data has no labels; training by distillation "
+                    "from the float model only.")
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(train))
     count = max(1, round(config.val_fraction * len(train)))
@@ -75,7 +76,7 @@ def distill(student: Any, teacher: Any, train: Dataset, config: LowBitConfig) ->
 
 
 def _loss(logits: torch.Tensor, soft: torch.Tensor, labels: torch.Tensor | None,
-          config: LowBitConfig) -> torch.Tensor:
+          config: LowBitConfig | LowRankConfig) -> torch.Tensor:
     temperature = config.distill_temperature
     kd = F.kl_div(F.log_softmax(logits / temperature, dim=1),
                   F.softmax(soft / temperature, dim=1), reduction="batchmean") * temperature ** 2
@@ -102,7 +103,7 @@ def _logits(model: Any, data: Dataset) -> torch.Tensor:
         return model(*[torch.from_numpy(np.ascontiguousarray(a)) for a in data.inputs.values()])
 
 
-def _score(student: Any, val: Dataset, teacher_logits: torch.Tensor, config: LowBitConfig,
+def _score(student: Any, val: Dataset, teacher_logits: torch.Tensor, config: Any,
            labelled: bool) -> tuple[float, float]:
     """Higher is better: (top-1, -loss) on the validation slice; unlabelled: (-KD, -KD).
 
