@@ -224,7 +224,10 @@ class LowRankConfig(TrainingOptions, CompressConfig):
     activations (the weight times the square root of the inputs' second moment), which
     minimises the output error on those inputs rather than the weight error.
     ``latency_check`` times each factorized layer against the original in ONNX Runtime at
-    its real input shape and keeps a layer whole when its factorized form is not faster.
+    its real input shape and keeps a layer whole when its factorized form is not
+    ``min_speedup`` times faster (5% by default, above the timing noise of small layers).
+    Ranks are rounded up to a multiple of ``rank_multiple``: CPU kernels block channels by
+    8 or 16, and odd channel counts cost layout conversions between layers.
     ``epochs`` > 0 fine-tunes afterwards with knowledge distillation from the original.
     """
 
@@ -238,7 +241,8 @@ class LowRankConfig(TrainingOptions, CompressConfig):
     layer_drop: float = 0.5  # top-1 points (sensitivity selection)
     activation_aware: bool = True
     latency_check: bool = True
-    min_speedup: float = 1.0  # factorized must be this much faster to be kept
+    min_speedup: float = 1.05  # factorized must be this much faster to be kept
+    rank_multiple: int = 8  # ranks rounded up to a multiple of this (1: exact)
     epochs: int = 0
 
     def __post_init__(self) -> None:
@@ -269,6 +273,10 @@ class LowRankConfig(TrainingOptions, CompressConfig):
                              hint=f"use one of: {', '.join(RANK_TARGETS)}.",
                              reference="bad-config")
         _check_training(self)
+        if not isinstance(self.rank_multiple, int) or not 1 <= self.rank_multiple <= 64:
+            raise InputError(f"rank_multiple {self.rank_multiple!r} is outside 1-64.",
+                             hint="8 suits x86 and Arm CPU kernels; 1 keeps exact ranks.",
+                             reference="bad-config")
         if not (isinstance(self.min_speedup, (int, float)) and 0.5 <= self.min_speedup <= 10):
             raise InputError(f"min_speedup {self.min_speedup!r} is outside [0.5, 10].",
                              hint="1.0 keeps a factorized layer when it is faster at all.",

@@ -85,6 +85,8 @@ def compress(job: CompressJob) -> Compressed:
                          "distillation from the original model only.")
     files, parity = _export(job, student.eval())
     tool["export_parity"] = parity
+    if kept:
+        _whole_model_latency(job, files[0], [a[:1].numpy() for a in arrays], tool, notes)
     log.info("lowrank: %d of %d candidate layer(s) factorized; params %d -> %d", len(kept),
              len(plans), totals["params"], after["params"])
     return Compressed(files[0], files, "fp32", tool, [], notes)
@@ -123,6 +125,23 @@ def _notes(plans: list[Any], config: LowRankConfig, tool: dict[str, Any]) -> lis
                          "that cannot be factorized, or are not faster factorized, hold the "
                          "rest).")
     return notes
+
+
+def _whole_model_latency(job: CompressJob, path: Any, sample: list[np.ndarray],
+                         tool: dict[str, Any], notes: list[str]) -> None:
+    """The float and factorized artifacts timed against each other in their runtime: layers
+    faster alone can still make a slower model (the runtime fuses and lays out the graph)."""
+    from edgepipe.compress.lowrank_latency import time_artifacts
+
+    float_ms, factorized_ms = time_artifacts([job.float_path, path], sample, job.threads)
+    tool["model_latency"] = {"float_ms": round(float_ms, 5),
+                             "factorized_ms": round(factorized_ms, 5),
+                             "speedup": round(float_ms / factorized_ms, 3), "batch": 1,
+                             "label": "measured", "runtime": job.fmt}
+    if factorized_ms > float_ms:
+        notes.append(f"The factorized model is slower than the float one as a whole in its "
+                     f"runtime ({factorized_ms:.3f} ms vs {float_ms:.3f} ms at batch 1), though "
+                     "each factorized layer was faster alone; it is smaller, not faster.")
 
 
 def _totals(model: nn.Module, arrays: list[torch.Tensor]) -> dict[str, int]:

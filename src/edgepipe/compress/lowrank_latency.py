@@ -92,3 +92,30 @@ def _session(module: torch.nn.Module, x: np.ndarray, threads: int | None) -> Any
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+
+def time_artifacts(paths: list[Any], sample: list[np.ndarray], threads: int | None,
+                   rounds: int = 5, seconds: float = 0.2) -> list[float]:
+    """Median ms of each artifact in its own runtime, timed in alternating rounds."""
+    from edgepipe.runtime import open_artifact
+
+    sessions = [open_artifact(p, threads=threads) for p in paths]
+    for session in sessions:
+        for _ in range(5):
+            session.run(sample)
+    one = max(_once_session(s, sample) for s in sessions)
+    runs = int(min(MAX_RUNS, max(3, seconds / max(one, 1e-6))))
+    times: list[list[float]] = [[] for _ in sessions]
+    for _ in range(rounds):
+        for index, session in enumerate(sessions):
+            for _ in range(runs):
+                started = time.perf_counter()
+                session.run(sample)
+                times[index].append((time.perf_counter() - started) * 1e3)
+    return [float(np.median(t)) for t in times]
+
+
+def _once_session(session: Any, sample: list[np.ndarray]) -> float:
+    started = time.perf_counter()
+    session.run(sample)
+    return time.perf_counter() - started

@@ -54,10 +54,16 @@ class Plan:
         return document
 
 
-def ranks_at(candidate: Candidate, energy: float) -> tuple[int, ...]:
-    """The ranks that keep ``energy`` of each spectrum of ``candidate``."""
-    return tuple(min(full, energy_rank(s, energy))
-                 for full, s in zip(candidate.full_ranks, candidate.spectra, strict=True))
+def ranks_at(candidate: Candidate, energy: float, multiple: int = 1) -> tuple[int, ...]:
+    """The ranks that keep ``energy`` of each spectrum of ``candidate``, rounded up to a
+    ``multiple`` (kernels that block channels by 8 or 16 run odd channel counts slowly)."""
+    ranks = []
+    for full, spectrum in zip(candidate.full_ranks, candidate.spectra, strict=True):
+        rank = energy_rank(spectrum, energy)
+        if multiple > 1 and rank > multiple // 2:
+            rank = -(-rank // multiple) * multiple
+        ranks.append(min(full, rank))
+    return tuple(ranks)
 
 
 def select_ranks(model: nn.Module, candidates: list[Candidate], totals: dict[str, int],
@@ -66,11 +72,13 @@ def select_ranks(model: nn.Module, candidates: list[Candidate], totals: dict[str
     """One Plan per candidate, and a summary of how the ranks were chosen."""
     if config.rank_selection == "energy":
         assert config.energy is not None
-        plans = [_plan(c, ranks_at(c, config.energy), config.energy) for c in candidates]
+        plans = [_plan(c, ranks_at(c, config.energy, config.rank_multiple), config.energy)
+                 for c in candidates]
         return plans, {"by": "energy", "energy": config.energy}
     if config.rank_selection == "ratio":
         assert config.ratio is not None
-        return _by_ratio(candidates, totals, config.ratio, config.target)
+        return _by_ratio(candidates, totals, config.ratio, config.target,
+                         config.rank_multiple)
     return _by_sensitivity(model, candidates, config, calib, arrays)
 
 
@@ -93,7 +101,7 @@ def kept_energy(candidate: Candidate, ranks: tuple[int, ...]) -> float:
 
 
 def _by_ratio(candidates: list[Candidate], totals: dict[str, int], ratio: float,
-              target: str) -> tuple[list[Plan], dict[str, Any]]:
+              target: str, multiple: int) -> tuple[list[Plan], dict[str, Any]]:
     """Per-layer ranks that meet the budget while losing the least energy overall.
 
     Each layer may stay whole or take the ranks of one energy level in RATIO_ENERGIES; its
@@ -109,7 +117,7 @@ def _by_ratio(candidates: list[Candidate], totals: dict[str, int], ratio: float,
         whole = c.cost(None)[index]
         choices = [(0.0, whole, None, None)]
         for energy in RATIO_ENERGIES:
-            ranks = ranks_at(c, energy)
+            ranks = ranks_at(c, energy, multiple)
             cost = c.cost(ranks)
             if cost[0] < c.cost(None)[0] or cost[1] < c.cost(None)[1]:
                 choices.append((1.0 - kept_energy(c, ranks), cost[index], ranks, energy))
@@ -157,7 +165,7 @@ def _by_sensitivity(model: nn.Module, candidates: list[Candidate], config: LowRa
     for candidate in candidates:
         table, chosen = [], None
         for energy in SENSITIVITY_ENERGIES:
-            ranks = ranks_at(candidate, energy)
+            ranks = ranks_at(candidate, energy, config.rank_multiple)
             trial = copy.deepcopy(model)
             trial.set_submodule(candidate.name, factorized_module(candidate, ranks))
             drop = 100 * (base - _score(_predict(trial, arrays), labels, reference))
