@@ -26,6 +26,7 @@ import json
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -171,13 +172,17 @@ def benchmark_app(xml: Path, threads: int, seconds: int) -> dict[str, Any]:
     """OpenVINO's benchmark_app on one IR: its own median and average latency (ms)."""
     # benchmark_app refuses -nstreams/-nthreads with -hint latency ("a benchmark_app UI
     # rule"); -hint none, 1 stream, sync API is the latency setup with the threads given.
-    command = ["benchmark_app", "-m", str(xml), "-d", "CPU", "-hint", "none", "-api", "sync",
+    # The console script may not be on PATH (a venv not activated); run its main() with this
+    # interpreter instead (the module has no __main__ guard, so `python -m` would do nothing).
+    launcher = "import sys; from openvino.tools.benchmark.main import main; sys.exit(main())"
+    command = [sys.executable, "-c", launcher, "-m", str(xml), "-d", "CPU", "-hint", "none", "-api", "sync",
                "-nstreams", "1", "-nthreads", str(threads), "-t", str(seconds),
                "-shape", "[1,3,224,224]"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    found = {key: re.search(rf"{key}:\s+([\d.]+) ms", done.stdout)
+    text = done.stdout + done.stderr  # it logs its statistics to stderr on some versions
+    found = {key: re.search(rf"{key}:\s+([\d.]+) ms", text)
              for key in ("Median", "Average", "Min", "Max")}
-    count = re.search(r"Count:\s+(\d+) iterations", done.stdout)
+    count = re.search(r"Count:\s+(\d+) iterations", text)
     if done.returncode or not found["Median"]:
         return {"error": (done.stderr or done.stdout)[-800:], "command": command}
     return {"command": " ".join(command), "count": int(count.group(1)) if count else None,
