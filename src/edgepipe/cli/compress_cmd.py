@@ -35,6 +35,7 @@ class Method(StrEnum):
     w8a8 = "w8a8"
     w4a8 = "w4a8"
     w2a8 = "w2a8"
+    binary = "binary"
 
 
 class Calibration(StrEnum):
@@ -74,7 +75,14 @@ def compress(
         "--qat/--ptq", help="wNaM: fine-tune with distillation from the float model on the "
         "train split (quantization-aware), or post-training only (default).")] = None,
     epochs: Annotated[int | None, typer.Option(
-        help="wNaM with --qat: most fine-tuning epochs (default 10, early stopping).")] = None,
+        help="wNaM with --qat, binary: most training epochs (default 10 for wNaM, 30 for "
+        "binary; early stopping).")] = None,
+    binary_activations: Annotated[bool | None, typer.Option(
+        "--binary-activations/--no-binary-activations", help="binary: sign activations with "
+        "real-valued shortcuts (Bi-Real, default), or binary weights only.")] = None,
+    first_last_bits: Annotated[str | None, typer.Option(
+        help="binary: bits of the first and last layers (2-8, default 8), or 'none' to "
+        "binarize them too.")] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).")] = False,
@@ -96,7 +104,7 @@ def compress(
     trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit); each artifact and its float
+    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, binary); each artifact and its float
     counterpart are measured on the eval split of --data and recorded with the drop in
     manifest.json."""
     options: dict[str, Any] = {
@@ -105,8 +113,11 @@ def compress(
         "per_channel": per_channel, "reduce_range": reduce_range, "exclude": exclude,
         "allow_random_calibration": allow_random_calibration or None,
         "weight_bits": weight_bits, "qat": qat, "epochs": epochs,
+        "binary_activations": binary_activations,
     }
     options = {k: v for k, v in options.items() if v is not None}
+    if first_last_bits is not None:
+        options["first_last_bits"] = _bits_or_none(first_last_bits)
     config = {"model": model, "method": method.value, "out": str(out), "data": data,
               **options, "threads": threads, "normalize": normalize,
               "input_shape": input_shape, "inputs": inputs, "weights": weights,
@@ -134,6 +145,14 @@ def compress(
                                 budget=budget)
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
+
+
+def _bits_or_none(text: str) -> int | str | None:
+    """``--first-last-bits``: an integer, or none; other text goes to the config's check."""
+    value = text.strip().lower()
+    if value in ("none", "binary", "1"):
+        return None
+    return int(value) if value.lstrip("-").isdigit() else text
 
 
 def _render(console: Console, document: dict[str, Any]) -> None:
@@ -172,6 +191,7 @@ def _render(console: Console, document: dict[str, Any]) -> None:
             console.print(budget_line(fmt, budget))
     for artifact in document["artifacts"]:
         _render_packed(console, artifact)
+        _render_binary(console, artifact)
 
 
 def _render_packed(console: Console, artifact: dict[str, Any]) -> None:
@@ -182,6 +202,29 @@ def _render_packed(console: Console, artifact: dict[str, Any]) -> None:
                       f"file is {format_bytes(sizes['file_bytes'])}; packed at their bit width the "
                       f"quantized layers would take {format_bytes(sizes['packed_bytes_computed'])} "
                       f"(computed; {format_bytes(sizes['int8_bytes_computed'])} at 8 bits).")
+
+
+def _render_binary(console: Console, artifact: dict[str, Any]) -> None:
+    """Binary: packed size, operations and latency, each labelled."""
+    tool = artifact["tool"]
+    if "operations" not in tool or "latency" not in tool:
+        return
+    sizes, ops, lat = tool["storage"], tool["operations"], tool["latency"]
+    results = lat["results"]
+    console.print(
+        f"{artifact['name']}: packed weights {sizes['packed_file']} "
+        f"{format_bytes(sizes['packed_file_bytes'])} (measured) vs "
+        f"{format_bytes(sizes['float_bytes'])} float32 weights (computed): "
+        f"{sizes['whole_model_ratio']}x smaller; binarized layers "
+        f"{sizes['binary_layers_ratio']}x smaller. {ops['binary_ops_xnor_popcount']:,} "
+        f"XNOR-popcount ops + {ops['binary_weight_signed_adds']:,} signed adds + "
+        f"{ops['int8_macs']:,} int8 MACs vs {ops['float_macs']:,} float MACs (computed). "
+        f"ONNX Runtime p50 latency (measured, {lat['threads']} threads): float "
+        f"{results['float']['p50_us']:.0f} us, binary {results['binary']['p50_us']:.0f} us. "
+        f"{lat['note']}")
+    training = tool["training"]
+    console.print(f"Training: {training['loss']}, {training['epochs_run']} epoch(s), best "
+                  f"epoch {training['best_epoch']}, {training['seconds']:.1f} s.")
 
 
 def sensitivity_table(fmt: str, table: dict[str, Any]) -> Table:

@@ -25,6 +25,7 @@ import numpy as np
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.budget import AccuracyBudget, tune
 from edgepipe.compress.config import (
+    BinaryConfig,
     CompressConfig,
     Fp16Config,
     Int8DynamicConfig,
@@ -50,6 +51,7 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (Int8StaticConfig, "tflite"): "edgepipe.compress.litert_quant",
     (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
     (LowBitConfig, "onnx"): "edgepipe.compress.brevitas_quant",
+    (BinaryConfig, "onnx"): "edgepipe.compress.binary",
 }
 RANDOM_CHECK_SAMPLES = 8
 

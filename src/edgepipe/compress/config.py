@@ -189,24 +189,65 @@ class LowBitConfig(CompressConfig):
             if value is None and name == "first_last_bits":
                 continue
             _check_bits(name, value)
-        checks = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
-                  ("patience", self.patience, 1), ("calib_size", self.calib_size, 1)]
-        for name, value, low in checks:
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InputError(f"{name} {value!r} must be an integer of at least {low}.",
-                                 hint=f"give a positive {name}.", reference="bad-config")
-        ranges = [("lr", self.lr, 0.0, 1.0), ("distill_weight", self.distill_weight, 0.0, 1.0),
-                  ("distill_temperature", self.distill_temperature, 0.0, 100.0),
-                  ("val_fraction", self.val_fraction, 0.0, 0.5)]
-        for name, value, low, high in ranges:
-            if not (isinstance(value, (int, float)) and math.isfinite(value)
-                    and low <= value <= high and (value > 0 or name == "distill_weight")):
-                raise InputError(f"{name} {value!r} is outside its range ({low} to {high}).",
-                                 hint=f"the default is {name}={getattr(type(self), name)}.",
-                                 reference="bad-config")
+        _check_training(self)
         # The instance's name says what it makes (w3a8 from w4a8 with weight_bits=3), for
         # file names and records.
         self.method = f"w{self.weight_bits}a{self.act_bits}"  # type: ignore[misc]
+
+
+@register
+@dataclass
+class BinaryConfig(CompressConfig):
+    """Binarization with Brevitas: 1-bit weights with a per-output-channel scale (XNOR-Net:
+    the mean |w| of the channel) and, with ``binary_activations``, sign activations with a
+    straight-through estimator and a real-valued shortcut around each binary block (Bi-Real
+    Net). The first and last compute layers keep ``first_last_bits`` (8, as BiBench does;
+    None binarizes their weights too). Always trained: knowledge distillation from the float
+    model (plus cross-entropy when the data is labelled) for up to ``epochs``, stopping
+    early on a validation slice of train (``val_fraction``) after ``patience`` epochs.
+    """
+
+    method: ClassVar[str] = "binary"
+    needs_calibration: ClassVar[bool] = True
+    binary_activations: bool = True
+    first_last_bits: int | None = 8
+    epochs: int = 30
+    lr: float = 2e-3
+    batch_size: int = 64
+    distill_temperature: float = 2.0
+    distill_weight: float = 0.5
+    patience: int = 8
+    val_fraction: float = 0.1
+    calib_size: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.binary_activations, bool):
+            raise InputError(f"binary_activations {self.binary_activations!r} must be true or "
+                             "false.", hint="give --binary-activations or "
+                             "--no-binary-activations.", reference="bad-config")
+        if self.first_last_bits is not None:
+            _check_bits("first_last_bits", self.first_last_bits)
+        _check_training(self)
+
+
+def _check_training(config: Any) -> None:
+    """Shared range checks of the training options (epochs, lr, distillation...)."""
+    checks = [("epochs", config.epochs, 1), ("batch_size", config.batch_size, 1),
+              ("patience", config.patience, 1), ("calib_size", config.calib_size, 1)]
+    for name, value, low in checks:
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise InputError(f"{name} {value!r} must be an integer of at least {low}.",
+                             hint=f"give a positive {name}.", reference="bad-config")
+    ranges = [("lr", config.lr, 0.0, 1.0), ("distill_weight", config.distill_weight, 0.0, 1.0),
+              ("distill_temperature", config.distill_temperature, 0.0, 100.0),
+              ("val_fraction", config.val_fraction, 0.0, 0.5)]
+    for name, value, low, high in ranges:
+        if not (isinstance(value, (int, float)) and math.isfinite(value)
+                and low <= value <= high and (value > 0 or name == "distill_weight")):
+            raise InputError(f"{name} {value!r} is outside its range ({low} to {high}).",
+                             hint=f"the default is {name}={getattr(type(config), name)}.",
+                             reference="bad-config")
 
 
 def _check_bits(name: str, value: Any) -> None:
