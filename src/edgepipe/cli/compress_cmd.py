@@ -75,7 +75,7 @@ def compress(
         "--qat/--ptq", help="wNaM: fine-tune with distillation from the float model on the "
         "train split (quantization-aware), or post-training only (default).")] = None,
     epochs: Annotated[int | None, typer.Option(
-        help="wNaM with --qat, binary: most training epochs (default 10 for wNaM, 30 for "
+        help="wNaM with --qat, binary: most training epochs (default 10 for wNaM, 60 for "
         "binary; early stopping).")] = None,
     binary_activations: Annotated[bool | None, typer.Option(
         "--binary-activations/--no-binary-activations", help="binary: sign activations with "

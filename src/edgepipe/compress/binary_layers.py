@@ -139,16 +139,6 @@ class BinaryBlock(nn.Module):
             if binary_input else None
         self.shift = nn.Parameter(torch.zeros(channels)) if binary_input else None
         self.calibrating = False
-        self.freeze_norm = True
-
-    def train(self, mode: bool = True) -> BinaryBlock:
-        """BatchNorm keeps the statistics set at calibration (its affine part trains): with
-        batch statistics the sign thresholds downstream see a moving target, and the
-        validation accuracy jumped by several points from epoch to epoch."""
-        super().train(mode)
-        if self.freeze_norm:
-            self.norm.eval()
-        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x

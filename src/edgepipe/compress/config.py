@@ -211,12 +211,12 @@ class BinaryConfig(CompressConfig):
     needs_calibration: ClassVar[bool] = True
     binary_activations: bool = True
     first_last_bits: int | None = 8
-    epochs: int = 30
+    epochs: int = 60
     lr: float = 2e-3
     batch_size: int = 64
     distill_temperature: float = 2.0
     distill_weight: float = 0.5
-    patience: int = 8
+    patience: int = 20
     val_fraction: float = 0.1
     calib_size: int = 256
 
