@@ -8,9 +8,10 @@ validation slice of train). It is then deployed (BatchNorm folded, scales rounde
 float16) and written twice:
 
 - ``<model>.binary.onnx``: runs in ONNX Runtime. Brevitas' QCDQ export refuses 1-bit
-  quantizers, so the binary layers are plain Conv / Gemm on their +-scale weights expanded
-  to float32, their sign activations ``Where(x - t >= 0, 1, -1)``; the 8-bit layers are
-  QCDQ. It is parity-checked against the deployed torch model.
+  quantizers, so the binary layers are plain Conv / Gemm whose weights are int8 signs
+  dequantized by the per-channel scale (``DequantizeLinear``, exactly +-scale in float32),
+  their sign activations ``Where(x - t >= 0, 1, -1)``; the 8-bit layers are QCDQ. It is
+  parity-checked against the deployed torch model.
 - ``<model>.binary.packed.bin``: 1 bit per binary weight plus float16 scales, biases and
   thresholds, and the 8-bit layers; read back, unpacked and checked to equal the weights
   of the ONNX file exactly.
@@ -76,6 +77,7 @@ def compress(job: CompressJob) -> Compressed:
     finally:
         torch.set_num_threads(threads)
     export_qcdq(deployed, job, arrays)
+    _int8_signs(job.path, packed)
     packed_path = job.path.with_name(job.path.stem + ".packed.bin")
     write_packed(packed_path, packed)
     round_trip = check_packed(packed_path, packed, job.path)
@@ -102,9 +104,41 @@ def compress(job: CompressJob) -> Compressed:
               f"Packed weights file {packed_path.name}: {sizes['packed_file_bytes']} bytes "
               f"(measured) against {sizes['float_bytes']} bytes of float32 weights "
               f"(computed), {sizes['whole_model_ratio']}x smaller; the binarized layers "
-              f"{sizes['binary_layers_ratio']}x smaller. The ONNX file keeps float32 weights "
-              "for the binary layers, for ONNX Runtime."]
+              f"{sizes['binary_layers_ratio']}x smaller. The ONNX file holds the binary weights "
+              "as int8 signs (ONNX has no 1-bit tensor type), dequantized at load."]
     return Compressed(job.path, [job.path, packed_path], "binary", tool, left, notes)
+
+
+def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> None:
+    """Store each binary layer's weight in the ONNX file as int8 signs and a DequantizeLinear
+    by its per-channel scale (exactly sign x scale in float32): a quarter of float32 bytes.
+    ONNX Runtime dequantizes them at load; it has no 1-bit tensor type to hold them in."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from edgepipe.compress.binary_pack import expanded_weight
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    for layer in (p for p in packed if p["kind"] == "binary"):
+        weight = expanded_weight(layer)
+        found = next(i for i in graph.initializer
+                     if tuple(i.dims) == weight.shape and i.data_type == onnx.TensorProto.FLOAT
+                     and np.array_equal(numpy_helper.to_array(i), weight))
+        name = found.name
+        graph.initializer.remove(found)
+        scale = layer["tensors"]["scale"].astype(np.float32)
+        graph.initializer.extend([
+            numpy_helper.from_array(layer["tensors"]["signs"], f"{name}.signs"),
+            numpy_helper.from_array(scale, f"{name}.scale"),
+            numpy_helper.from_array(np.zeros(scale.shape, np.int8), f"{name}.zero_point")])
+        graph.node.insert(0, helper.make_node(
+            "DequantizeLinear", [f"{name}.signs", f"{name}.scale", f"{name}.zero_point"],
+            [name], name=f"{layer['layer']}.binary_weight", axis=0))
+    onnx.checker.check_model(model)
+    from edgepipe.rundir import atomic_write_bytes
+
+    atomic_write_bytes(path, model.SerializeToString())
 
 
 def _check_job(job: CompressJob, config: BinaryConfig) -> Any:

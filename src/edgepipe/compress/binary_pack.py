@@ -85,7 +85,9 @@ def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> 
 
     read = read_packed(path)
     problems = []
-    initializers = [numpy_helper.to_array(i) for i in onnx.load(str(onnx_path)).graph.initializer]
+    graph = onnx.load(str(onnx_path)).graph
+    initializers = [numpy_helper.to_array(i) for i in graph.initializer]
+    initializers += _dequantized(graph)
     for mine, back in zip(written, read, strict=True):
         for name, array in mine["tensors"].items():
             if not np.array_equal(array, back["tensors"][name]):
@@ -105,3 +107,22 @@ def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> 
     return {"round_trip": "exact", "layers": {
         layer["layer"]: {"kind": layer["kind"], "bytes": sum(layer["bytes"].values()),
                          "tensor_bytes": layer["bytes"]} for layer in read}}
+
+
+def _dequantized(graph: Any) -> list[np.ndarray]:
+    """The float32 weights of DequantizeLinear nodes over int8 initializers (per axis 0)."""
+    from onnx import numpy_helper
+
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    weights = []
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or not all(n in constants for n in node.input):
+            continue
+        values, scale = constants[node.input[0]], constants[node.input[1]]
+        zero = constants[node.input[2]] if len(node.input) > 2 else np.zeros_like(scale)
+        if values.dtype != np.int8 or values.ndim < 2 or scale.ndim != 1:
+            continue
+        shape = (-1, *[1] * (values.ndim - 1))
+        weights.append((values.astype(np.float32) - zero.astype(np.float32).reshape(shape))
+                       * scale.reshape(shape))
+    return weights
