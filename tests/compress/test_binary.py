@@ -38,7 +38,7 @@ def test_config_validates_and_round_trips():
 
 @pytest.mark.parametrize(("shape_in", "shape_out", "linear", "expected"), [
     ((1, 16, 8, 8), (1, 16, 8, 8), False, "identity"),
-    ((1, 16, 8, 8), (1, 32, 8, 8), False, "channels repeatd x2"),
+    ((1, 16, 8, 8), (1, 32, 8, 8), False, "channels repeated x2"),
     ((1, 32, 8, 8), (1, 16, 4, 4), False, "average pool 2, channels averaged x2"),
     ((1, 128), (1, 64), True, "channels averaged x2"),
 ])

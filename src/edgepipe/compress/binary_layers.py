@@ -81,7 +81,7 @@ class Shortcut(nn.Module):
     def describe(self) -> str:
         parts = [] if self.pool <= 1 else [f"average pool {self.pool}"]
         if self.channel_mode != "identity":
-            parts.append(f"channels {self.channel_mode}d x{self.factor}")
+            parts.append(f"channels {self.channel_mode.removesuffix('e')}ed x{self.factor}")
         return ", ".join(parts) or "identity"
 
 
