@@ -37,6 +37,7 @@ class Method(StrEnum):
     w4a8 = "w4a8"
     w2a8 = "w2a8"
     lowrank = "lowrank"
+    binary = "binary"
 
 
 class RankSelection(StrEnum):
@@ -91,8 +92,9 @@ def compress(
         "--qat/--ptq", help="wNaM: fine-tune with distillation from the float model on the "
         "train split (quantization-aware), or post-training only (default).")] = None,
     epochs: Annotated[int | None, typer.Option(
-        help="wNaM with --qat: most fine-tuning epochs (default 10, early stopping); lowrank: "
-        "fine-tuning epochs after factorizing (default 0: none).")] = None,
+        help="wNaM with --qat, binary: most training epochs (default 10 for wNaM, 60 for "
+        "binary; early stopping); lowrank: fine-tuning epochs after factorizing (default 0: "
+        "none).")] = None,
     ratio: Annotated[float | None, typer.Option(
         help="lowrank: keep at most this fraction of the model's parameters (or MACs, with "
         "--rank-target macs), in (0, 1]; the default selection, at 0.5.")] = None,
@@ -111,6 +113,12 @@ def compress(
     activation_aware: Annotated[bool | None, typer.Option(
         "--activation-aware/--plain-svd", help="lowrank: SVD basis of Linear / 1x1 layers "
         "from calibration activations (default) or from the weights alone.")] = None,
+    binary_activations: Annotated[bool | None, typer.Option(
+        "--binary-activations/--no-binary-activations", help="binary: sign activations with "
+        "real-valued shortcuts (Bi-Real, default), or binary weights only.")] = None,
+    first_last_bits: Annotated[str | None, typer.Option(
+        help="binary: bits of the first and last layers (2-8, default 8), or 'none' to "
+        "binarize them too.")] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).")] = False,
@@ -132,7 +140,7 @@ def compress(
     trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, lowrank); each artifact and its float
+    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, lowrank, binary); each artifact and its float
     counterpart are measured on the eval split of --data and recorded with the drop in
     manifest.json."""
     options: dict[str, Any] = {
@@ -144,8 +152,11 @@ def compress(
         "energy": energy, "target": rank_target.value if rank_target else None,
         "rank_selection": rank_selection.value if rank_selection else None,
         "latency_check": latency_check, "activation_aware": activation_aware,
+        "binary_activations": binary_activations,
     }
     options = {k: v for k, v in options.items() if v is not None}
+    if first_last_bits is not None:
+        options["first_last_bits"] = _bits_or_none(first_last_bits)
     config = {"model": model, "method": method.value, "out": str(out), "data": data,
               **options, "threads": threads, "normalize": normalize,
               "input_shape": input_shape, "inputs": inputs, "weights": weights,
@@ -173,6 +184,14 @@ def compress(
                                 budget=budget)
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
+
+
+def _bits_or_none(text: str) -> int | str | None:
+    """``--first-last-bits``: an integer, or none; other text goes to the config's check."""
+    value = text.strip().lower()
+    if value in ("none", "binary", "1"):
+        return None
+    return int(value) if value.lstrip("-").isdigit() else text
 
 
 def _render(console: Console, document: dict[str, Any]) -> None:
@@ -212,6 +231,7 @@ def _render(console: Console, document: dict[str, Any]) -> None:
     for artifact in document["artifacts"]:
         _render_packed(console, artifact)
         render_lowrank(console, artifact)
+        _render_binary(console, artifact)
 
 
 def _render_packed(console: Console, artifact: dict[str, Any]) -> None:
@@ -222,6 +242,29 @@ def _render_packed(console: Console, artifact: dict[str, Any]) -> None:
                       f"file is {format_bytes(sizes['file_bytes'])}; packed at their bit width the "
                       f"quantized layers would take {format_bytes(sizes['packed_bytes_computed'])} "
                       f"(computed; {format_bytes(sizes['int8_bytes_computed'])} at 8 bits).")
+
+
+def _render_binary(console: Console, artifact: dict[str, Any]) -> None:
+    """Binary: packed size, operations and latency, each labelled."""
+    tool = artifact["tool"]
+    if "operations" not in tool or "latency" not in tool:
+        return
+    sizes, ops, lat = tool["storage"], tool["operations"], tool["latency"]
+    results = lat["results"]
+    console.print(
+        f"{artifact['name']}: packed weights {sizes['packed_file']} "
+        f"{format_bytes(sizes['packed_file_bytes'])} (measured) vs "
+        f"{format_bytes(sizes['float_bytes'])} float32 weights (computed): "
+        f"{sizes['whole_model_ratio']}x smaller; binarized layers "
+        f"{sizes['binary_layers_ratio']}x smaller. {ops['binary_ops_xnor_popcount']:,} "
+        f"XNOR-popcount ops + {ops['binary_weight_signed_adds']:,} signed adds + "
+        f"{ops['int8_macs']:,} int8 MACs vs {ops['float_macs']:,} float MACs (computed). "
+        f"ONNX Runtime p50 latency (measured, {lat['threads']} threads): float "
+        f"{results['float']['p50_us']:.0f} us, binary {results['binary']['p50_us']:.0f} us. "
+        f"{lat['note']}")
+    training = tool["training"]
+    console.print(f"Training: {training['loss']}, {training['epochs_run']} epoch(s), best "
+                  f"epoch {training['best_epoch']}, {training['seconds']:.1f} s.")
 
 
 def sensitivity_table(fmt: str, table: dict[str, Any]) -> Table:

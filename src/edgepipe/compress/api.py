@@ -25,6 +25,7 @@ import numpy as np
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.budget import AccuracyBudget, tune
 from edgepipe.compress.config import (
+    BinaryConfig,
     CompressConfig,
     Fp16Config,
     Int8DynamicConfig,
@@ -55,6 +56,7 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (LowRankConfig, "onnx"): "edgepipe.compress.lowrank",
     (LowRankConfig, "openvino"): "edgepipe.compress.lowrank",
     (LowRankConfig, "tflite"): "edgepipe.compress.lowrank",
+    (BinaryConfig, "onnx"): "edgepipe.compress.binary",
 }
 
 

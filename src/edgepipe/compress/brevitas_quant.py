@@ -91,7 +91,7 @@ def compress(job: CompressJob) -> Compressed:
         if not summary["labelled"]:
             notes.append("QAT: the training data has no labels; trained by distillation from "
                          "the float model only (no cross-entropy).")
-    _export(student, job, arrays)
+    export_qcdq(student, job, arrays)
     tool["sizes"] = sizes(student, job.path)
     tool["runtime_compute_ops"] = runtime_compute_ops(job.path)
     if not set(tool["runtime_compute_ops"]) & INTEGER_OPS:
@@ -136,7 +136,7 @@ def quantize_module(module: Any, config: LowBitConfig) -> tuple[Any, list[dict[s
     for name, child in list(student.named_modules()):
         if isinstance(child, _SUPPORTED):
             bits = config.first_last_bits if name in edges else config.weight_bits
-            _set(student, name, _quant_layer(child, bits, config.act_bits))
+            set_module(student, name, quant_layer(child, bits, config.act_bits))
             layers.append({"layer": name, "op": type(child).__name__, "weight_bits": bits,
                            "act_bits": config.act_bits, "weights": child.weight.numel()})
         elif isinstance(child, _WEIGHTED):
@@ -150,7 +150,7 @@ def quantize_module(module: Any, config: LowBitConfig) -> tuple[Any, list[dict[s
     return student, layers, left
 
 
-def _quant_layer(layer: Any, bits: int, act_bits: int) -> Any:
+def quant_layer(layer: Any, bits: int, act_bits: int) -> Any:
     import brevitas.nn as qnn
     from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerChannelFloat
 
@@ -177,7 +177,7 @@ def _folded(before: Any, after: Any) -> int:
     return count(before) - count(after)
 
 
-def _set(root: Any, dotted: str, module: Any) -> None:
+def set_module(root: Any, dotted: str, module: Any) -> None:
     parent_name, _, child = dotted.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
     setattr(parent, child, module)
@@ -188,7 +188,7 @@ def _run(model: Any, arrays: list[Any]) -> None:
         model(*[a[start:start + CALIB_BATCH] for a in arrays])
 
 
-def _export(student: Any, job: CompressJob, arrays: list[Any]) -> None:
+def export_qcdq(student: Any, job: CompressJob, arrays: list[Any]) -> None:
     import onnx
     from brevitas.export import export_onnx_qcdq
 

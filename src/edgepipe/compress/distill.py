@@ -18,14 +18,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from edgepipe.compress.config import LowBitConfig, LowRankConfig
+from edgepipe.compress.config import BinaryConfig, LowBitConfig, LowRankConfig
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
 
 
 def distill(student: Any, teacher: Any, train: Dataset,
-            config: LowBitConfig | LowRankConfig) -> dict[str, Any]:
-    """Fine-tune ``student`` in place on ``train``; a summary of what ran, for the record."""
+            config: LowBitConfig | LowRankConfig | BinaryConfig,
+            cosine: bool = False) -> dict[str, Any]:
+    """Fine-tune ``student`` in place on ``train``; a summary of what ran, for the record.
+
+    ``cosine`` anneals the learning rate to zero over ``config.epochs`` (binary networks,
+    whose weights flip sign, settle only as the steps shrink); otherwise it is constant.
+    """
     started = time.perf_counter()
     labelled = train.labels is not None
     if not labelled:
@@ -42,6 +47,8 @@ def distill(student: Any, teacher: Any, train: Dataset,
     best_score = _score(student, val, val_teacher, config, labelled)
     best_state, best_epoch, history = copy.deepcopy(student.state_dict()), 0, [best_score]
     optimizer = torch.optim.Adam(student.parameters(), lr=config.lr)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+                if cosine else None)
     generator = torch.Generator().manual_seed(config.seed)
     for epoch in range(1, config.epochs + 1):
         student.train()
@@ -52,6 +59,8 @@ def distill(student: Any, teacher: Any, train: Dataset,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        if schedule is not None:
+            schedule.step()
         score = _score(student, val, val_teacher, config, labelled)
         history.append(score)
         if score > best_score:
@@ -71,7 +80,8 @@ def distill(student: Any, teacher: Any, train: Dataset,
                            "metric": metric, "by_epoch": [round(s[0], 5) for s in history],
                            "loss_by_epoch": [round(-s[1], 5) for s in history]},
             "train_samples": len(fit), "seconds": round(seconds, 2),
-            "optimizer": f"Adam lr {config.lr}", "batch_size": config.batch_size,
+            "optimizer": f"Adam lr {config.lr}" + (", cosine to 0" if cosine else ""),
+            "batch_size": config.batch_size,
             "temperature": config.distill_temperature, "distill_weight": config.distill_weight}
 
 

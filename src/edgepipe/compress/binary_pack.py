@@ -1,0 +1,128 @@
+"""The packed weights file of a binarized model: 1 bit per binary weight, read back to check.
+
+Layout: ``EPBIN1\\n``, a 4-byte little-endian header length, a compact JSON header (per
+layer: name, kind, and per tensor its dtype, shape, offset and byte count), then the raw
+tensors. A binary layer stores its weight signs with ``np.packbits`` (bit 1 = +1, bit 0 =
+-1), and its per-channel scale, bias and sign threshold in float16; the 8-bit layers store
+int8 weights and float32 scales and biases. :func:`check_packed` reads the file back,
+unpacks it and checks that every weight equals, bit for bit, what the exported ONNX graph
+holds.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.errors import ToleranceError
+from edgepipe.rundir import atomic_write_bytes
+
+MAGIC = b"EPBIN1\n"
+
+
+def write_packed(path: Path, layers: list[dict[str, Any]]) -> None:
+    """Write ``layers`` (as :func:`~edgepipe.compress.binary_build.deploy` gives) to ``path``."""
+    header: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    offset = 0
+    for layer in layers:
+        entry: dict[str, Any] = {"layer": layer["layer"], "kind": layer["kind"], "tensors": {}}
+        for name, array in layer["tensors"].items():
+            stored = np.packbits(array.reshape(-1) > 0) if name == "signs" else array
+            data = np.ascontiguousarray(stored).tobytes()
+            entry["tensors"][name] = [str(stored.dtype), list(array.shape), offset, len(data)]
+            blobs.append(data)
+            offset += len(data)
+        header.append(entry)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    atomic_write_bytes(path, MAGIC + struct.pack("<I", len(text)) + text + b"".join(blobs))
+
+
+def read_packed(path: Path) -> list[dict[str, Any]]:
+    """The layers of a packed file, unpacked (signs back to int8 +-1)."""
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC):
+        raise ToleranceError(f"{path.name} is not an edgepipe packed weights file.",
+                             hint="write it with edgepipe compress --method binary.",
+                             reference="packed-mismatch")
+    (length,) = struct.unpack("<I", raw[len(MAGIC):len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    header = json.loads(raw[start:start + length])
+    body = raw[start + length:]
+    layers = []
+    for entry in header:
+        tensors = {}
+        for name, (dtype, shape, offset, size) in entry["tensors"].items():
+            array = np.frombuffer(body[offset:offset + size], dtype=np.dtype(dtype))
+            if name == "signs":
+                bits = np.unpackbits(array, count=int(np.prod(shape)))
+                array = (bits.astype(np.int8) * 2 - 1)
+            tensors[name] = array.reshape(shape)
+        layers.append({"layer": entry["layer"], "kind": entry["kind"], "tensors": tensors,
+                       "bytes": {n: t[3] for n, t in entry["tensors"].items()}})
+    return layers
+
+
+def expanded_weight(layer: dict[str, Any]) -> np.ndarray:
+    """The float32 weight a binary layer computes with: sign x its channel's scale."""
+    tensors = layer["tensors"]
+    signs = tensors["signs"].astype(np.float32)
+    scale = tensors["scale"].astype(np.float32).reshape(-1, *[1] * (signs.ndim - 1))
+    return signs * scale
+
+
+def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> dict[str, Any]:
+    """Read ``path`` back; it must equal ``written`` and the weights in ``onnx_path`` exactly.
+
+    Returns per-layer byte counts (measured from the file's own index) and the verdict.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    read = read_packed(path)
+    problems = []
+    graph = onnx.load(str(onnx_path)).graph
+    initializers = [numpy_helper.to_array(i) for i in graph.initializer]
+    initializers += _dequantized(graph)
+    for mine, back in zip(written, read, strict=True):
+        for name, array in mine["tensors"].items():
+            if not np.array_equal(array, back["tensors"][name]):
+                problems.append(f"{mine['layer']}.{name} reads back different")
+        weight = (expanded_weight(back) if back["kind"] == "binary"
+                  else back["tensors"]["weight"])
+        if not any(i.dtype == weight.dtype and i.shape == weight.shape
+                   and np.array_equal(i, weight) for i in initializers):
+            problems.append(f"{mine['layer']}: no weight in {onnx_path.name} equals the "
+                            "unpacked one")
+    if problems or len(read) != len(written):
+        raise ToleranceError(
+            f"The packed weights file {path.name} does not reproduce the exported model: "
+            + "; ".join(problems or ["a different number of layers"]) + ".",
+            hint="this is a bug in the binary backend; --debug shows the traceback.",
+            reference="packed-mismatch")
+    return {"round_trip": "exact", "layers": {
+        layer["layer"]: {"kind": layer["kind"], "bytes": sum(layer["bytes"].values()),
+                         "tensor_bytes": layer["bytes"]} for layer in read}}
+
+
+def _dequantized(graph: Any) -> list[np.ndarray]:
+    """The float32 weights of DequantizeLinear nodes over int8 initializers (per axis 0)."""
+    from onnx import numpy_helper
+
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    weights = []
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or not all(n in constants for n in node.input):
+            continue
+        values, scale = constants[node.input[0]], constants[node.input[1]]
+        zero = constants[node.input[2]] if len(node.input) > 2 else np.zeros_like(scale)
+        if values.dtype != np.int8 or values.ndim < 2 or scale.ndim != 1:
+            continue
+        shape = (-1, *[1] * (values.ndim - 1))
+        weights.append((values.astype(np.float32) - zero.astype(np.float32).reshape(shape))
+                       * scale.reshape(shape))
+    return weights
