@@ -87,13 +87,18 @@ def main() -> None:
     rows = run(args.quick, args.threads)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps({"rows": rows, "quick": args.quick}, indent=2))
+    print_table(rows)
+    print(f"JSON: {args.json_out}")
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """One line per figure: metric, value, goal, met, and whether measured or computed."""
     width = max(len(r["metric"]) for r in rows)
     print(f"{rows[0]['name']}")
     for item in rows:
         met = "" if item["met"] is None else ("met" if item["met"] else "NOT met")
         print(f"  {item['metric']:<{width}}  {item['value']!s:>22}  {item['goal']:<8} {met:<8}"
               f"  [{item['kind']}]")
-    print(f"JSON: {args.json_out}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
-"""Benchmark of issue 5: low-rank factorization (and binarization, when built) on the
-bundled digits models and torchvision resnet18, measured side by side in one run.
+"""Benchmark of issue 5: binarization and low-rank factorization on the bundled digits
+models and torchvision resnet18, measured side by side in one run.
+
+Binary (``bench_binarize.py``): the digits CNN with binary weights and activations, trained
+by distillation; eval top-1, packed size against float, operations, ONNX Runtime latency.
 
 Low-rank, digits CNN and MLP at ``--ratio 0.5``: parameters and MACs before and after,
 eval top-1 of the factorized artifact without and with distillation fine-tuning (goal:
@@ -131,6 +134,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer epochs, runs, 112x112")
     parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--skip-binary", action="store_true")
     parser.add_argument("--json-out", type=Path, default=RESULTS / "binarize_lowrank.json")
     args = parser.parse_args()
     from edgepipe.system import host_identity
@@ -138,6 +142,10 @@ def main() -> None:
     started = time.perf_counter()
     report: dict[str, Any] = {"host": host_identity(), "threads": args.threads,
                               "quick": args.quick}
+    if not args.skip_binary:
+        import bench_binarize
+
+        report["binary"] = bench_binarize.run(args.quick, args.threads)
     with tempfile.TemporaryDirectory(prefix="edgepipe-lowrank-") as tmp:
         report["digits"] = [row for name in ("digits-cnn", "digits-mlp")
                             for row in lowrank_digits(name, args.threads, args.quick, Path(tmp))]
@@ -146,6 +154,10 @@ def main() -> None:
     report["wall_s"] = round(time.perf_counter() - started, 1)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+    if "binary" in report:
+        import bench_binarize
+
+        bench_binarize.print_table(report["binary"])
     print_lowrank(report)
     print(f"JSON: {args.json_out} ({report['wall_s']} s)")
 
