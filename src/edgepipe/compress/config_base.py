@@ -1,0 +1,46 @@
+"""The base every compression config shares, and the registry of methods by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from edgepipe.errors import InputError
+from edgepipe.export.config import FORMATS
+
+METHODS: dict[str, type[CompressConfig]] = {}
+
+
+def register(cls: type[CompressConfig]) -> type[CompressConfig]:
+    """Add a config class to :data:`METHODS` under its ``method`` name."""
+    METHODS[cls.method] = cls
+    return cls
+
+
+@dataclass
+class CompressConfig:
+    """What every method shares: the formats to write and the seed of every random draw."""
+
+    method: ClassVar[str] = ""
+    needs_calibration: ClassVar[bool] = False
+    formats: tuple[str, ...] = ("onnx",)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        formats = tuple(str(f).lower().strip() for f in self.formats)
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown or not formats:
+            raise InputError(
+                (f"Unknown format {', '.join(map(repr, unknown))} for --method {self.method}."
+                 if unknown else f"No format was given for --method {self.method}."),
+                hint=f"valid formats: {', '.join(FORMATS)} (several allowed).",
+                reference="unknown-format")
+        self.formats = tuple(dict.fromkeys(formats))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"method": ..., field: value, ...}``: JSON-ready, read back by config_from_dict."""
+        document: dict[str, Any] = {"method": self.method}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            document[item.name] = list(value) if isinstance(value, tuple) else value
+        return document
