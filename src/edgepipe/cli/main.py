@@ -21,6 +21,7 @@ from edgepipe.cli.env_cmd import env
 from edgepipe.cli.eval_cmd import eval_artifact
 from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
+from edgepipe.cli.profile_cmd import profile
 from edgepipe.errors import EdgepipeError
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ app.command("env")(env)
 app.command("export")(export)
 app.command("compress")(compress)
 app.command("eval")(eval_artifact)
+app.command("profile")(profile)
 
 
 def run(argv: list[str] | None = None) -> int:

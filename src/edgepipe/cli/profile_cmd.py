@@ -1,0 +1,146 @@
+"""``edgepipe profile ARTIFACT --target T``: latency, memory and energy, each figure labelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgepipe.cli.common import DataOption, JsonOption, NormalizeOption, command, format_bytes
+
+
+def profile(
+    artifact: Annotated[str, typer.Argument(help="Artifact: .onnx, .xml (OpenVINO IR), "
+                                            ".tflite or .pt2.")],
+    target: Annotated[str, typer.Option(help="Catalog target (`edgepipe targets list`); "
+                                        "host measures here, others are estimated.")] = "host",
+    runs: Annotated[int, typer.Option(help="Timed runs (at least; see --duration).")] = 100,
+    duration: Annotated[float, typer.Option(
+        help="Seconds of steady state (at least): timing ends when both --runs and "
+        "--duration are reached.")] = 3.0,
+    warmup: Annotated[int, typer.Option(help="Warm-up runs before timing (at least 0.5 s).")] = 10,
+    threads: Annotated[int | None, typer.Option(
+        help="Runtime threads (default: every usable core).")] = None,
+    cpus: Annotated[str | None, typer.Option(
+        help="Pin the profiling process to these CPUs, e.g. 0,1 or 2-3 (Linux).")] = None,
+    batch: Annotated[int, typer.Option(help="Batch size of the input.")] = 1,
+    data: DataOption = None,
+    normalize: NormalizeOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random input (without --data).")] = 0,
+    per_layer: Annotated[bool, typer.Option(
+        "--per-layer/--no-per-layer", help="Per-layer times where the runtime exposes them.")
+    ] = True,
+    top: Annotated[int, typer.Option(help="Slowest layers to show.")] = 10,
+    save: Annotated[Path | None, typer.Option(
+        "--save", help="Also write the profile JSON to this file.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Latency (load, first run, warm-up, steady state with percentiles and raw times),
+    per-layer times, memory and energy of an artifact on a target: measured on this
+    machine (`host`), estimated and labelled so for devices not reached."""
+    config = {"artifact": artifact, "target": target, "runs": runs, "duration": duration,
+              "warmup": warmup, "threads": threads, "cpus": cpus, "batch": batch,
+              "data": data, "seed": seed, "per_layer": per_layer}
+    with command("profile", json_output, config) as output:
+        from edgepipe.errors import InputError
+        from edgepipe.profiles.local import LatencySettings
+        from edgepipe.rundir import atomic_write_json
+        from edgepipe.targets.profile import profile as run_profile
+
+        if batch < 1:
+            raise InputError(f"--batch {batch} must be at least 1.", hint="give 1 or more.",
+                             reference="bad-batch")
+        settings = LatencySettings(runs=runs, duration_s=duration, warmup_runs=warmup,
+                                   threads=threads, cpus=parse_cpus(cpus), per_layer=per_layer)
+        document = run_profile(artifact, target, settings, data=data, batch=batch, seed=seed,
+                               normalize=normalize)
+        if save is not None:
+            atomic_write_json(save, document)
+        output.result(document, render=lambda console: render(console, document, top))
+
+
+def parse_cpus(text: str | None) -> tuple[int, ...] | None:
+    """``"0,2-3"`` -> ``(0, 2, 3)``."""
+    if not text:
+        return None
+    from edgepipe.errors import InputError
+
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            cpus.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise InputError(f"Cannot read --cpus {text!r}.", hint="write e.g. 0,1 or 0-3.",
+                         reference="bad-cpus") from None
+    return tuple(sorted(cpus))
+
+
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1e3:.3f} ms"
+
+
+def render(console: Console, doc: dict[str, Any], top: int) -> None:
+    latency = doc["latency"]
+    artifact = doc["artifact"]
+    console.print(f"[bold]{Path(artifact['path']).name}[/] on [bold]{doc['target']['name']}"
+                  f"[/] ({artifact['runtime']}, {doc['mode']})")
+    if doc["mode"] == "estimated":
+        console.print(f"latency p50 {_ms(latency['steady']['p50_s'])} "
+                      f"[yellow]estimated[/]: {latency['model']}")
+        error = latency["calibration"]["error"]
+        if error:
+            console.print(f"estimator error on the host: {error['summary']}")
+        if latency["calibration"]["note"]:
+            console.print(latency["calibration"]["note"])
+    else:
+        steady = latency["steady"]
+        table = Table(title="latency (measured)", show_edge=False, title_justify="left")
+        for column in ("load", "first", "count", "mean", "std", "min", "p50", "p90", "p99",
+                       "max"):
+            table.add_column(column, justify="right")
+        table.add_row(_ms(latency["load_s"]), _ms(latency["first_inference_s"]),
+                      str(steady["count"]), *[_ms(steady[k]) for k in (
+                          "mean_s", "std_s", "min_s", "p50_s", "p90_s", "p99_s", "max_s")])
+        console.print(table)
+        if "runtime_reported" in latency:
+            console.print(f"runtime's own timer: p50 "
+                          f"{_ms(latency['runtime_reported']['p50_s'])} "
+                          f"({latency['runtime_reported']['clock']})")
+        console.print(f"input: {doc['inputs']['description']}")
+        _render_layers(console, doc.get("layers"), top)
+    memory = doc["memory"]
+    parts = [f"artifact {format_bytes(memory['artifact_size_bytes']['value'])}"]
+    if memory.get("peak_rss_increase_bytes", {}).get("value"):
+        parts.append(f"peak RSS {format_bytes(memory['peak_rss_bytes']['value'])} "
+                     f"(+{format_bytes(memory['peak_rss_increase_bytes']['value'])} over the "
+                     "runtime's imports, measured)")
+    peak = memory["peak_activation_bytes"]
+    if peak["value"] is not None:
+        parts.append(f"peak activations {format_bytes(peak['value'])} (estimated from the graph)")
+    console.print("memory: " + "; ".join(parts))
+    energy = doc["energy"]
+    if energy.get("joules_per_inference") is not None:
+        console.print(f"energy: {energy['joules_per_inference'] * 1e3:.3f} mJ/inference "
+                      f"({energy['label']}: {energy.get('model') or energy.get('sensor')})")
+    else:
+        console.print(f"energy: unavailable ({energy.get('why')})")
+
+
+def _render_layers(console: Console, layers: dict[str, Any] | None, top: int) -> None:
+    if not layers:
+        return
+    if not layers.get("rows"):
+        console.print(f"per-layer: {layers.get('note')}")
+        return
+    table = Table(title=f"slowest layers ({layers['source']})", show_edge=False,
+                  title_justify="left")
+    for column in ("layer", "op", "mean", "share"):
+        table.add_column(column, justify="left" if column in ("layer", "op") else "right")
+    for row in layers["rows"][:top]:
+        table.add_row(row["name"][:60], row["op_type"], f"{row['mean_us']:.1f} us",
+                      f"{100 * row['share']:.1f}%")
+    console.print(table)

@@ -1,0 +1,159 @@
+"""``profile ARTIFACT --target T``: measured on this machine, estimated for devices not reached.
+
+``host`` (and any ``reach: local`` target) runs the profiling agent here. Any other target
+gets the estimator's figures, labelled ``estimated`` with the model named and its measured
+error; reaching devices over SSH and adb is the job of the runners (issue 7).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.errors import EdgepipeError, InputError
+from edgepipe.profiles.graph import artifact_record, summary_for
+from edgepipe.profiles.local import InputBatch, LatencySettings, run_agent_locally
+from edgepipe.runtime import RUNTIMES, default_threads, open_artifact
+from edgepipe.targets.catalog import get_target
+from edgepipe.targets.estimator import estimate
+from edgepipe.targets.schema import Target
+
+PROFILE_SCHEMA_VERSION = 1
+
+
+def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: int,
+                normalize: str | None = None) -> InputBatch:
+    """Real samples from ``data`` (the first ``batch``) or seeded random arrays."""
+    for spec in session_inputs:
+        if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] != batch:
+            raise InputError(
+                f"Input {spec.name!r} has a fixed batch of {spec.shape[0]}; --batch {batch} "
+                "was asked for.", hint=f"use --batch {spec.shape[0]}, or export with a dynamic "
+                "batch (`edgepipe export ... --dynamic-batch`).", reference="fixed-batch")
+    specs = [s.with_shape(s.concrete_shape(batch)) for s in session_inputs]
+    if data is None:
+        arrays = [s.sample(batch, seed + i) for i, s in enumerate(specs)]
+        return InputBatch(arrays, "random", f"seeded random (seed {seed}): N(0,1) floats, "
+                          "integers in [0, 100)")
+    from edgepipe.data import load_data_for_model
+
+    dataset = load_data_for_model(data, specs, normalize=normalize)
+    count = len(next(iter(dataset.inputs.values())))
+    if count < batch:
+        raise InputError(f"--data {data} has {count} samples; the batch is {batch}.",
+                         hint="lower --batch or give more data.", reference="data-too-small")
+    arrays = [np.ascontiguousarray(dataset.inputs[s.name][:batch]) for s in specs]
+    return InputBatch(arrays, "data", f"the first {batch} sample(s) of {dataset.source}")
+
+
+def artifact_block(path: Path) -> dict[str, Any]:
+    """Format, runtime, files and size on disk (an IR's .bin counted with its .xml)."""
+    files = [path]
+    if path.suffix.lower() == ".xml" and path.with_suffix(".bin").is_file():
+        files.append(path.with_suffix(".bin"))
+    if path.suffix.lower() == ".onnx" and Path(f"{path}.data").is_file():
+        files.append(Path(f"{path}.data"))
+    record = artifact_record(path) or {}
+    return {"path": str(path), "runtime": RUNTIMES[path.suffix.lower()],
+            "format": record.get("format", path.suffix.lstrip(".")),
+            "precision": record.get("precision"),
+            "files": [f.name for f in files],
+            "size_bytes": {"value": sum(f.stat().st_size for f in files), "label": "measured",
+                           "how": "bytes on disk of the artifact's files"}}
+
+
+def open_checked(path: Path, threads: int) -> Any:
+    """The artifact opened here (for its input specs); a load failure is a clear error."""
+    try:
+        return open_artifact(path, threads=threads)
+    except EdgepipeError:
+        raise
+    except Exception as exc:  # the runtime's own message for a file it cannot read
+        runtime = RUNTIMES.get(path.suffix.lower(), "its runtime")
+        raise InputError(f"{runtime} cannot load '{path}': {str(exc).strip()[:400]}",
+                         hint="check that the file is complete (re-export it) and matches "
+                         "its suffix.", reference="artifact-unloadable") from exc
+
+
+def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *,
+            data: str | None = None, batch: int = 1, seed: int = 0,
+            normalize: str | None = None) -> dict[str, Any]:
+    """The Profile document of ``artifact`` on ``target_name``."""
+    path = Path(artifact)
+    target = get_target(target_name)
+    threads = settings.threads or default_threads()
+    session = open_checked(path, threads)
+    block = artifact_block(path)
+    summary, graph_source = summary_for(path)
+    document: dict[str, Any] = {
+        "schema_version": PROFILE_SCHEMA_VERSION,
+        "artifact": block,
+        "target": {"name": target.name, "title": target.title, "reach": target.reach},
+        "settings": {**settings.to_dict(), "threads": threads, "batch": batch},
+    }
+    peak = ({"value": summary.peak_activation_bytes, "label": "estimated",
+             "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
+            if summary else {"value": None, "label": "unavailable", "why": graph_source})
+    if target.reach == "local":
+        batch_arrays = input_batch(session.inputs, data, batch, seed, normalize)
+        del session
+        measured = run_agent_locally(path, batch_arrays, settings, threads)
+        document.update(mode="measured", inputs=batch_arrays.to_dict(),
+                        identity=measured["identity"], runtime=measured["runtime"],
+                        latency=latency_block(measured),
+                        layers=measured.get("layers"),
+                        memory=memory_block(block, measured, peak),
+                        energy=energy_unavailable(target))
+        return document
+    document.update(mode="estimated", reason=(
+        f"{target.name} is reached over {target.reach}; no device was given, so every "
+        "figure is the estimator's"))
+    if summary is None:
+        raise InputError(f"Cannot estimate {path.name} on {target.name}: {graph_source}.",
+                         hint="profile the ONNX artifact of the same model, or export with "
+                         "edgepipe so manifest.json names the source.",
+                         reference="no-graph-for-estimate")
+    estimated = estimate(summary, target, block["precision"] or "fp32")
+    document.update(latency={"label": "estimated", "steady": {
+        "p50_s": estimated["latency_s"]}, "model": estimated["model"],
+        "calibration": estimated["calibration"]},
+        memory={"artifact_size_bytes": block["size_bytes"], "peak_activation_bytes": peak},
+        energy=estimated.get("energy") or {"label": "unavailable", "why": (
+            f"{target.name}.yaml has no active power figure")})
+    return document
+
+
+def latency_block(measured: dict[str, Any]) -> dict[str, Any]:
+    block = {"label": "measured",
+             "clock": "time.perf_counter around the runtime's run call, inputs bound once",
+             "load_s": measured["load_s"], "first_inference_s": measured["first_inference_s"],
+             "warmup": measured["warmup"], "steady": measured["latency"]}
+    if "runtime_latency" in measured:
+        block["runtime_reported"] = measured["runtime_latency"]
+    return block
+
+
+def memory_block(artifact: dict[str, Any], measured: dict[str, Any],
+                 peak: dict[str, Any]) -> dict[str, Any]:
+    memory = measured["memory"]
+    return {
+        "artifact_size_bytes": artifact["size_bytes"],
+        "peak_rss_bytes": {"value": memory["peak_rss_bytes"], "label": "measured",
+                           "how": memory["method"]},
+        "peak_rss_increase_bytes": {"value": memory["peak_rss_increase_bytes"],
+                                    "label": "measured",
+                                    "how": "peak RSS minus RSS after the runtime's imports"},
+        "rss_after_imports_bytes": memory["rss_after_imports_bytes"],
+        "runtime_arena_bytes": {"value": None, "label": "unavailable", "why": (
+            f"{artifact['runtime']} exposes no arena size; TFLite Micro's is in "
+            "`edgepipe targets check`")},
+        "peak_activation_bytes": peak,
+    }
+
+
+def energy_unavailable(target: Target) -> dict[str, Any]:
+    return {"label": "unavailable", "why": (
+        "no energy sensor is readable on this machine and its catalog entry has no power "
+        "model" if target.power.active_w is None else "no energy sensor is readable here")}
