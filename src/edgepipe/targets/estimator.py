@@ -3,14 +3,16 @@
 For each layer of the model's graph (from ``inspect``)::
 
     time = max(MACs / (efficiency x peak MAC/s at the precision),
-               bytes / (bandwidth efficiency x memory bandwidth)) + overhead per op
+               weight bytes / (factor_w x bandwidth) + activation bytes / (factor_a x
+               bandwidth)) + overhead per op          (+ one overhead per call)
 
-where bytes = the layer's parameters at the precision's width + its output written and read
-back once. The sum over layers is the estimate; energy is that time x the target's active
+where weight bytes are the layer's parameters at the precision's width and activation
+bytes its output written and read back once. The sum over layers is the estimate; energy is that time x the target's active
 power (an assumption or datasheet figure of its catalog file). Microcontrollers use MACs x
 cycles per MAC of their kernel library / clock instead.
 
-The three constants (compute efficiency, bandwidth efficiency, per-op overhead) are fitted
+The five constants (compute efficiency, bandwidth factors for weights and activations,
+per-op and per-call overhead) are fitted
 on this kind of machine by ``benchmarks/estimator.py`` against measured latency of many
 models, and stored with the leave-one-out error of that fit in
 ``targets/catalog/_estimator.yaml``; every estimate quotes that error. It says how well the
@@ -24,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from edgepipe.analysis.summary import ModelSummary
@@ -36,11 +39,19 @@ BYTES_PER_ELEMENT = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0}
 
 @dataclass(frozen=True)
 class Constants:
-    """The fitted constants of the roofline."""
+    """The fitted constants of the roofline.
 
-    compute_efficiency: float = 0.3
-    bandwidth_efficiency: float = 0.5
-    overhead_s: float = 5e-6
+    ``weight_bandwidth`` and ``activation_bandwidth`` scale the target's memory bandwidth
+    for parameter and activation traffic: activations mostly stay in cache, so their
+    factor can exceed 1. ``overhead_op_s`` is paid per kernel, ``overhead_call_s`` once per
+    inference (the runtime's own call cost).
+    """
+
+    compute_efficiency: float = 0.5
+    weight_bandwidth: float = 1.0
+    activation_bandwidth: float = 4.0
+    overhead_op_s: float = 2e-6
+    overhead_call_s: float = 1e-5
 
 
 @lru_cache(maxsize=1)
@@ -52,24 +63,28 @@ def calibration() -> dict[str, Any]:
     return yaml.safe_load(CALIBRATION.read_text())
 
 
-def layer_times(summary: ModelSummary, peak_macs: float, bandwidth: float, precision: str,
-                constants: Constants) -> list[float]:
-    """Estimated seconds per layer of ``summary`` (MAC/s and bytes/s given)."""
+def layer_arrays(summary: ModelSummary, precision: str) -> tuple[np.ndarray, ...]:
+    """Per layer: MACs, parameter bytes, activation bytes (output written and read back)
+    and 1 for ops that run a kernel (views and in-place ops cost no overhead)."""
     width = BYTES_PER_ELEMENT[precision]
-    times = []
-    for layer in summary.layers:
-        compute = layer.macs / (constants.compute_efficiency * peak_macs)
-        moved = layer.params * width + 2 * layer.output_bytes * width / 4.0
-        memory = moved / (constants.bandwidth_efficiency * bandwidth)
-        overhead = constants.overhead_s if layer.allocates else 0.0
-        times.append(max(compute, memory) + overhead)
-    return times
+    layers = summary.layers
+    macs = np.array([layer.macs for layer in layers], dtype=np.float64)
+    weights = np.array([layer.params * width for layer in layers], dtype=np.float64)
+    activations = np.array([2 * layer.output_bytes * width / 4.0 for layer in layers],
+                           dtype=np.float64)
+    ops = np.array([1.0 if layer.allocates else 0.0 for layer in layers])
+    return macs, weights, activations, ops
 
 
-def roofline_seconds(summary: ModelSummary, peak_macs: float, bandwidth: float,
-                     precision: str, constants: Constants) -> float:
-    """The whole model's estimated latency in seconds."""
-    return sum(layer_times(summary, peak_macs, bandwidth, precision, constants))
+def roofline_seconds(arrays: tuple[np.ndarray, ...], peak_macs: float, bandwidth: float,
+                     constants: Constants) -> float:
+    """The whole model's estimated latency in seconds (MAC/s and bytes/s given)."""
+    macs, weights, activations, ops = arrays
+    compute = macs / (constants.compute_efficiency * peak_macs)
+    memory = (weights / (constants.weight_bandwidth * bandwidth)
+              + activations / (constants.activation_bandwidth * bandwidth))
+    per_layer = np.maximum(compute, memory) + constants.overhead_op_s * ops
+    return float(np.sum(per_layer) + constants.overhead_call_s)
 
 
 def estimate(summary: ModelSummary, target: Target, precision: str) -> dict[str, Any]:
@@ -93,11 +108,14 @@ def estimate(summary: ModelSummary, target: Target, precision: str) -> dict[str,
                 hint=f"add peak_gmacs and memory.bandwidth_gbps to {target.name}.yaml.",
                 reference="cannot-estimate")
         constants = Constants(**stored["constants"])
-        seconds = roofline_seconds(summary, peak.value * 1e9, bandwidth.value * 1e9,
-                                   precision, constants)
+        seconds = roofline_seconds(layer_arrays(summary, precision), peak.value * 1e9,
+                                   bandwidth.value * 1e9, constants)
         model = (f"per-layer roofline: max(MACs / ({constants.compute_efficiency:.3g} x "
-                 f"{peak.value:g} GMAC/s {precision}), bytes / ({constants.bandwidth_efficiency:.3g}"
-                 f" x {bandwidth.value:g} GB/s)) + {constants.overhead_s * 1e6:.3g} us per op")
+                 f"{peak.value:g} GMAC/s {precision}), weight bytes / ({constants.weight_bandwidth:.3g}"
+                 f" x {bandwidth.value:g} GB/s) + activation bytes / "
+                 f"({constants.activation_bandwidth:.3g} x {bandwidth.value:g} GB/s)) + "
+                 f"{constants.overhead_op_s * 1e6:.3g} us per op + "
+                 f"{constants.overhead_call_s * 1e6:.3g} us per call")
         error = stored.get("error")
     result: dict[str, Any] = {
         "label": "estimated",
