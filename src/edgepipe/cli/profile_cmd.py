@@ -33,6 +33,11 @@ def profile(
     per_layer: Annotated[bool, typer.Option(
         "--per-layer/--no-per-layer", help="Per-layer times where the runtime exposes them.")
     ] = True,
+    energy: Annotated[bool, typer.Option(
+        "--energy/--no-energy", help="Measure energy where a sensor is readable.")] = True,
+    energy_window: Annotated[float, typer.Option(
+        help="Seconds of steady inference for the energy measurement (after as many of "
+        "idle).")] = 3.0,
     top: Annotated[int, typer.Option(help="Slowest layers to show.")] = 10,
     save: Annotated[Path | None, typer.Option(
         "--save", help="Also write the profile JSON to this file.")] = None,
@@ -43,7 +48,8 @@ def profile(
     machine (`host`), estimated and labelled so for devices not reached."""
     config = {"artifact": artifact, "target": target, "runs": runs, "duration": duration,
               "warmup": warmup, "threads": threads, "cpus": cpus, "batch": batch,
-              "data": data, "seed": seed, "per_layer": per_layer}
+              "data": data, "seed": seed, "per_layer": per_layer, "energy": energy,
+              "energy_window": energy_window}
     with command("profile", json_output, config) as output:
         from edgepipe.errors import InputError
         from edgepipe.profiles.local import LatencySettings
@@ -54,7 +60,9 @@ def profile(
             raise InputError(f"--batch {batch} must be at least 1.", hint="give 1 or more.",
                              reference="bad-batch")
         settings = LatencySettings(runs=runs, duration_s=duration, warmup_runs=warmup,
-                                   threads=threads, cpus=parse_cpus(cpus), per_layer=per_layer)
+                                   threads=threads, cpus=parse_cpus(cpus), per_layer=per_layer,
+                                   energy=energy, energy_idle_s=min(energy_window, 2.0),
+                                   energy_busy_s=energy_window)
         document = run_profile(artifact, target, settings, data=data, batch=batch, seed=seed,
                                normalize=normalize)
         if save is not None:
@@ -122,12 +130,19 @@ def render(console: Console, doc: dict[str, Any], top: int) -> None:
     if peak["value"] is not None:
         parts.append(f"peak activations {format_bytes(peak['value'])} (estimated from the graph)")
     console.print("memory: " + "; ".join(parts))
-    energy = doc["energy"]
-    if energy.get("joules_per_inference") is not None:
-        console.print(f"energy: {energy['joules_per_inference'] * 1e3:.3f} mJ/inference "
-                      f"({energy['label']}: {energy.get('model') or energy.get('sensor')})")
-    else:
-        console.print(f"energy: unavailable ({energy.get('why')})")
+    energy_doc = doc["energy"]
+    if energy_doc["label"] == "measured":
+        console.print(f"energy: {energy_doc['joules_per_inference'] * 1e3:.3f} mJ/inference "
+                      f"(measured by {energy_doc['sensor']['name']} ({energy_doc['sensor']['source']}): "
+                      f"idle {energy_doc['idle_w']:.2f} W, busy {energy_doc['busy_w']:.2f} W over "
+                      f"{energy_doc['window_s']:.1f} s, {energy_doc['inferences']} inferences)")
+        if energy_doc.get("warning"):
+            console.print(f"[yellow]warning:[/] {energy_doc['warning']}")
+    elif energy_doc.get("joules_per_inference") is not None:
+        console.print(f"energy: {energy_doc['joules_per_inference'] * 1e3:.3f} mJ/inference "
+                      f"([yellow]estimated[/]: {energy_doc['model']})")
+    elif energy_doc["label"] != "not-requested":
+        console.print(f"energy: unavailable ({energy_doc.get('why')})")
 
 
 def _render_layers(console: Console, layers: dict[str, Any] | None, top: int) -> None:

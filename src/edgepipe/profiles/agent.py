@@ -60,10 +60,7 @@ def profile(request: dict) -> dict:
         os.sched_setaffinity(0, set(cpus))
     import numpy as np
 
-    try:
-        import agent_runtimes as runtimes  # shipped next to this file on a device
-    except ImportError:
-        from edgepipe.profiles import agent_runtimes as runtimes
+    runtimes = sibling("agent_runtimes")
     backend = runtimes.backend(request["runtime"], AgentError)
     arrays = [np.load(path) for path in request["inputs"]]
     rss_after_imports = memory_status().get("VmRSS")
@@ -104,9 +101,48 @@ def profile(request: dict) -> dict:
     if steady[1]:
         result["runtime_latency"] = {**statistics(steady[1], np),
                                      "clock": backend.own_clock}
+    if request.get("energy"):
+        result["energy"] = measure_energy(runner, request["energy"], steady[0], np)
     if request.get("per_layer"):
         result["layers"] = backend.layers(request["artifact"], int(request["threads"]), arrays,
                                           int(request.get("layer_runs", 20)))
+    return result
+
+
+def sibling(name: str):
+    """A module shipped next to this file on a device, else edgepipe's own copy."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return importlib.import_module(f"edgepipe.profiles.{name}")
+
+
+def measure_energy(runner, options: dict, times: list, np) -> dict:
+    """Energy per inference from the first readable sensor, or why there is none."""
+    sensors = sibling("sensors")
+    energy = sibling("energy")
+    found, problems = sensors.find_sensors(options.get("root", "/"),
+                                           options.get("device", "cpu"))
+    if not found:
+        return {"label": "unavailable", "problems": problems, "why": (
+            "no readable energy sensor (looked for powercap/RAPL, Jetson INA3221, Raspberry "
+            "Pi 5 PMIC, Android battery)" + (": " + "; ".join(problems) if problems else ""))}
+    per_step = max(1, int(0.1 / max(float(np.median(times)), 1e-6)))
+    invoke = runner.invoke
+
+    def step() -> int:
+        for _ in range(per_step):
+            invoke()
+        return per_step
+
+    try:
+        result = energy.measure_energy(step, found[0], float(options.get("idle_s", 2.0)),
+                                       float(options.get("min_busy_s", 3.0)))
+    except sensors.SensorError as exc:
+        return {"label": "unavailable", "why": str(exc), "problems": problems}
+    result["other_problems"] = problems
     return result
 
 

@@ -35,6 +35,9 @@ class LatencySettings:
     cpus: tuple[int, ...] | None = None
     per_layer: bool = True
     layer_runs: int = 20
+    energy: bool = True
+    energy_idle_s: float = 2.0
+    energy_busy_s: float = 3.0
     timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
@@ -75,7 +78,9 @@ def agent_request(artifact: Path, runtime: str, inputs: list[str],
             "threads": threads, "cpus": list(settings.cpus) if settings.cpus else None,
             "runs": settings.runs, "duration_s": settings.duration_s,
             "warmup_runs": settings.warmup_runs, "warmup_s": settings.warmup_s,
-            "per_layer": settings.per_layer, "layer_runs": settings.layer_runs}
+            "per_layer": settings.per_layer, "layer_runs": settings.layer_runs,
+            "energy": {"idle_s": settings.energy_idle_s, "min_busy_s": settings.energy_busy_s,
+                       "device": "cpu"} if settings.energy else None}
 
 
 def run_agent_locally(artifact: Path, batch: InputBatch, settings: LatencySettings,

@@ -31,6 +31,7 @@ import yaml
 
 from edgepipe.analysis.summary import ModelSummary
 from edgepipe.errors import TargetError
+from edgepipe.profiles.energy import estimate_energy
 from edgepipe.targets.schema import Target
 
 CALIBRATION = Path(__file__).parent / "catalog" / "_estimator.yaml"
@@ -131,8 +132,7 @@ def estimate(summary: ModelSummary, target: Target, precision: str) -> dict[str,
     }
     power = target.power.active_w
     if power is not None:
-        result["energy"] = {
-            "label": "estimated", "joules_per_inference": seconds * power.value,
-            "model": f"estimated latency x active power {power.value:g} W "
-                     f"({target.name}.yaml power.active_w, {power.describe()})"}
+        result["energy"] = estimate_energy(
+            seconds, power.value, f"estimated latency x active power {power.value:g} W "
+            f"({target.name}.yaml power.active_w, {power.describe()})")
     return result

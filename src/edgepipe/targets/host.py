@@ -70,6 +70,15 @@ def _rates(arch: str, features: dict[str, bool]) -> tuple[dict[str, tuple[int, s
             "int8": (8, "SSE integer multiply-add")}, "x86"
 
 
+def _active_power(cores: int, family: str) -> Figure:
+    """An assumed power draw of the usable cores when busy (no sensor to measure it)."""
+    per_core = 4.5 if family == "x86" else 1.5
+    return Figure(value=cores * per_core, kind="assumption", note=(
+        f"{cores} busy cores x {per_core} W: a current {family} core's share of its package "
+        "power (e.g. a 280 W, 64-core server part is ~4.4 W a core; an Arm application core "
+        "~1-2 W); uncore, memory and board not counted. Measure with RAPL where readable"))
+
+
 @lru_cache(maxsize=1)
 def copy_bandwidth_gbps(megabytes: int = 64, repeats: int = 5) -> float:
     """Sustained memory bandwidth of this process: best of ``repeats`` numpy copies, in GB/s
@@ -118,5 +127,6 @@ def detected_host(template: Target) -> Target:
             bandwidth_gbps=Figure(value=round(bandwidth, 2), kind="measured",
                                   source="copy-benchmark")),
         "peak_gmacs": peak,
+        "power": template.power.model_copy(update={"active_w": _active_power(cores, family)}),
         "sources": sources,
     })

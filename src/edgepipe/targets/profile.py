@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.errors import EdgepipeError, InputError
+from edgepipe.profiles.energy import estimate_energy
 from edgepipe.profiles.graph import artifact_record, summary_for
 from edgepipe.profiles.local import InputBatch, LatencySettings, run_agent_locally
 from edgepipe.runtime import RUNTIMES, default_threads, open_artifact
@@ -105,7 +106,8 @@ def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *
                         latency=latency_block(measured),
                         layers=measured.get("layers"),
                         memory=memory_block(block, measured, peak),
-                        energy=energy_unavailable(target))
+                        energy=energy_block(measured.get("energy"), target,
+                                            measured["latency"]["p50_s"]))
         return document
     document.update(mode="estimated", reason=(
         f"{target.name} is reached over {target.reach}; no device was given, so every "
@@ -153,7 +155,20 @@ def memory_block(artifact: dict[str, Any], measured: dict[str, Any],
     }
 
 
-def energy_unavailable(target: Target) -> dict[str, Any]:
-    return {"label": "unavailable", "why": (
-        "no energy sensor is readable on this machine and its catalog entry has no power "
-        "model" if target.power.active_w is None else "no energy sensor is readable here")}
+def energy_block(measured: dict[str, Any] | None, target: Target,
+                 p50_s: float) -> dict[str, Any]:
+    """The agent's measured energy; else an estimate from the target's power model and the
+    measured latency, labelled so, with why nothing was measured."""
+    if measured is None:
+        return {"label": "not-requested"}
+    if measured.get("label") == "measured":
+        return measured
+    why = measured.get("why", "no readable energy sensor")
+    power = target.power.active_w
+    if power is None:
+        return {**measured, "label": "unavailable",
+                "why": f"{why}; {target.name} has no power model to estimate from"}
+    return {**estimate_energy(p50_s, power.value, (
+        f"measured p50 latency x active power {power.value:g} W ({target.name} "
+        f"power.active_w, {power.describe()})")), "not_measured_because": why,
+        "problems": measured.get("problems", [])}
