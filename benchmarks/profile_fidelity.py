@@ -99,23 +99,23 @@ def main() -> None:
             stem = out / spec.split(":")[1]
             for fmt, path, tool in (("openvino", stem.with_suffix(".xml"), "benchmark_app"),
                                     ("tflite", stem.with_suffix(".tflite"), "litert-benchmark")):
-                rounds: dict[str, list[float]] = {"tool": [], "wall": [], "runtime_clock": []}
+                rounds: dict[str, list[float]] = {"reference": [], "wall": [], "runtime_clock": []}
                 for _ in range(args.rounds):
                     for key, value in ours(path, args.threads, 100, args.seconds).items():
                         rounds[key].append(value)
                     if tool == "benchmark_app":
-                        rounds["tool"].append(benchmark_app(path, args.threads, args.seconds))
+                        rounds["reference"].append(benchmark_app(path, args.threads, args.seconds))
                     else:
                         # as many runs as edgepipe made in its window, at least 100
                         runs = max(100, int(args.seconds / rounds["wall"][-1]))
-                        rounds["tool"].append(litert_benchmark(path, args.threads, runs))
+                        rounds["reference"].append(litert_benchmark(path, args.threads, runs))
                 row = {"model": spec, "format": fmt, "tool": tool, "rounds": rounds,
                        **{k: statistics.median(v) for k, v in rounds.items() if v}}
-                row["wall_diff"] = row["wall"] / row["tool"] - 1
+                row["wall_diff"] = row["wall"] / row["reference"] - 1
                 if "runtime_clock" in row:
-                    row["runtime_clock_diff"] = row["runtime_clock"] / row["tool"] - 1
+                    row["runtime_clock_diff"] = row["runtime_clock"] / row["reference"] - 1
                 rows.append(row)
-                print(f"  {spec} {fmt}: tool {row['tool'] * 1e3:.3f} ms, edgepipe "
+                print(f"  {spec} {fmt}: {tool} {row['reference'] * 1e3:.3f} ms, edgepipe "
                       f"{row['wall'] * 1e3:.3f} ms", flush=True)
     print_table(rows, args.threads)
     document = {"threads": args.threads, "rounds": args.rounds, "seconds": args.seconds,
@@ -132,7 +132,7 @@ def print_table(rows: list[dict[str, Any]], threads: int) -> None:
     for r in rows:
         clock = (f"{r['runtime_clock'] * 1e3:7.3f} ms {100 * r['runtime_clock_diff']:+6.1f}%"
                  if "runtime_clock" in r else f"{'':>10} {'':>7}")
-        print(f"{r['model']:28} {r['format']:9} {r['tool']:17} {r['tool'] * 1e3:7.3f} ms "
+        print(f"{r['model']:28} {r['format']:9} {r['tool']:17} {r['reference'] * 1e3:7.3f} ms "
               f"{r['wall'] * 1e3:7.3f} ms {100 * r['wall_diff']:+6.1f}% {clock}")
 
 

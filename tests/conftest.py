@@ -41,3 +41,45 @@ def cli():
         return Result(code, out.getvalue(), err.getvalue())
 
     return invoke
+
+
+# Digits models with their seeded splits, shared by the compression and target tests.
+
+def _digits(name: str):
+    from edgepipe.data import load_data_for_model, split
+    from edgepipe.model import load_model
+
+    loaded = load_model(f"builtin:{name}")
+    dataset = load_data_for_model("builtin:digits", loaded.inputs)
+    return loaded, split(dataset, seed=0, calib_size=256)
+
+
+@pytest.fixture(scope="session")
+def digits_cnn():
+    """builtin:digits-cnn and builtin:digits split (calib 256 from train, eval 359)."""
+    return _digits("digits-cnn")
+
+
+@pytest.fixture(scope="session")
+def digits_mlp():
+    return _digits("digits-mlp")
+
+
+@pytest.fixture(scope="session")
+def tflite_models(tmp_path_factory, digits_cnn):
+    """digits CNN as int8, fp32 and fp16 .tflite, and a 2.4 MB float MLP."""
+    from edgepipe.compress.api import compress
+    from edgepipe.compress.config import make_config
+    from edgepipe.export.api import export_model
+    from edgepipe.model import load_model
+
+    out = tmp_path_factory.mktemp("tflm")
+    loaded, splits = digits_cnn
+    compress(loaded, make_config("int8", formats=("tflite",)), out / "int8", splits)
+    compress(loaded, make_config("fp16", formats=("tflite",)), out / "fp16")
+    export_model(loaded, out / "fp32", formats=("tflite",))
+    export_model(load_model("tiny_models:wide_mlp", input_shape=(1, 64)), out / "wide",
+                 formats=("tflite",))
+    return {"int8": next((out / "int8").glob("*.int8.tflite")),
+            "fp16": next((out / "fp16").glob("*fp16*.tflite")),
+            "fp32": out / "fp32" / "digits-cnn.tflite", "wide": next((out / "wide").glob("*.tflite"))}

@@ -132,3 +132,8 @@ class SelfAttention(nn.Module):
 def many_layers(count: int = 50) -> nn.Module:
     """A long chain of cheap layers, to exercise tables that cap their rows."""
     return nn.Sequential(*[nn.Tanh() for _ in range(count)])
+
+
+def wide_mlp() -> nn.Module:
+    """An MLP with 0.6 M parameters: 2.4 MB in float32, more than a 1 MB microcontroller flash."""
+    return mlp(in_features=64, hidden=1024, classes=512)

@@ -22,6 +22,7 @@ from edgepipe.cli.eval_cmd import eval_artifact
 from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.cli.profile_cmd import profile
+from edgepipe.cli.targets_cmd import targets_app
 from edgepipe.errors import EdgepipeError
 
 app = typer.Typer(
@@ -60,6 +61,7 @@ app.command("export")(export)
 app.command("compress")(compress)
 app.command("eval")(eval_artifact)
 app.command("profile")(profile)
+app.add_typer(targets_app, name="targets")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -92,32 +92,29 @@ def estimate(summary: ModelSummary, target: Target, precision: str) -> dict[str,
     """Latency (and energy where the target has a power figure), labelled ``estimated``."""
     precision = precision if precision in BYTES_PER_ELEMENT else "fp32"
     stored = calibration()
-    if target.mcu is not None and target.mcu.cycles_per_mac_int8 is not None and \
-            precision == "int8" and target.cpu is not None:
-        cycles = target.mcu.cycles_per_mac_int8
-        seconds = summary.total_macs * cycles.value / (target.cpu.clock_mhz.value * 1e6)
-        model = (f"MACs x {cycles.value} cycles/MAC ({cycles.describe()}) / "
-                 f"{target.cpu.clock_mhz.value:g} MHz clock")
-        error = None
-    else:
-        peak = target.peak_gmacs.get(precision) or target.peak_gmacs.get("fp32")
-        bandwidth = target.memory.bandwidth_gbps if target.memory else None
-        if peak is None or bandwidth is None:
-            raise TargetError(
-                f"Target {target.name} has no peak throughput or memory bandwidth figure, "
-                "so its latency cannot be estimated.",
-                hint=f"add peak_gmacs and memory.bandwidth_gbps to {target.name}.yaml.",
-                reference="cannot-estimate")
-        constants = Constants(**stored["constants"])
-        seconds = roofline_seconds(layer_arrays(summary, precision), peak.value * 1e9,
-                                   bandwidth.value * 1e9, constants)
-        model = (f"per-layer roofline: max(MACs / ({constants.compute_efficiency:.3g} x "
-                 f"{peak.value:g} GMAC/s {precision}), weight bytes / ({constants.weight_bandwidth:.3g}"
-                 f" x {bandwidth.value:g} GB/s) + activation bytes / "
-                 f"({constants.activation_bandwidth:.3g} x {bandwidth.value:g} GB/s)) + "
-                 f"{constants.overhead_op_s * 1e6:.3g} us per op + "
-                 f"{constants.overhead_call_s * 1e6:.3g} us per call")
-        error = stored.get("error")
+    if target.kind == "mcu" and target.mcu is not None:
+        return {**mcu_estimate(target, summary.total_macs, precision), "precision": precision,
+                "macs": summary.total_macs, "calibration": {
+                    "error": None, "how": None, "validated_on": None,
+                    "note": "cycles per MAC of the kernel library; not checked on a board"}}
+    peak = target.peak_gmacs.get(precision) or target.peak_gmacs.get("fp32")
+    bandwidth = target.memory.bandwidth_gbps if target.memory else None
+    if peak is None or bandwidth is None:
+        raise TargetError(
+            f"Target {target.name} has no peak throughput or memory bandwidth figure, "
+            "so its latency cannot be estimated.",
+            hint=f"add peak_gmacs and memory.bandwidth_gbps to {target.name}.yaml.",
+            reference="cannot-estimate")
+    constants = Constants(**stored["constants"])
+    seconds = roofline_seconds(layer_arrays(summary, precision), peak.value * 1e9,
+                               bandwidth.value * 1e9, constants)
+    model = (f"per-layer roofline: max(MACs / ({constants.compute_efficiency:.3g} x "
+             f"{peak.value:g} GMAC/s {precision}), weight bytes / "
+             f"({constants.weight_bandwidth:.3g} x {bandwidth.value:g} GB/s) + activation bytes / "
+             f"({constants.activation_bandwidth:.3g} x {bandwidth.value:g} GB/s)) + "
+             f"{constants.overhead_op_s * 1e6:.3g} us per op + "
+             f"{constants.overhead_call_s * 1e6:.3g} us per call")
+    error = stored.get("error")
     result: dict[str, Any] = {
         "label": "estimated",
         "latency_s": seconds,
@@ -136,3 +133,29 @@ def estimate(summary: ModelSummary, target: Target, precision: str) -> dict[str,
             seconds, power.value, f"estimated latency x active power {power.value:g} W "
             f"({target.name}.yaml power.active_w, {power.describe()})")
     return result
+
+
+def mcu_estimate(target: Target, macs: int, precision: str) -> dict[str, Any]:
+    """Latency and energy from MACs, labelled estimated with the model named."""
+    assert target.cpu is not None and target.mcu is not None
+    clock = target.cpu.clock_mhz.value * 1e6
+    cycles = target.mcu.cycles_per_mac_int8
+    if precision == "int8" and cycles is not None:
+        seconds = macs * cycles.value / clock
+        model = (f"{macs:,} MACs x {cycles.value} cycles/MAC ({cycles.describe()}) / "
+                 f"{clock / 1e6:g} MHz")
+    else:
+        peak = target.peak_gmacs.get("fp32")
+        if peak is None:
+            return {"label": "unavailable", "why": f"{target.name} has no fp32 MAC rate"}
+        seconds = macs / (peak.value * 1e9)
+        model = (f"{macs:,} MACs / peak fp32 {peak.value:g} GMAC/s ({peak.describe()}); "
+                 "a lower bound: the reference float kernels run below peak")
+    result: dict[str, Any] = {"label": "estimated", "latency_s": seconds, "model": model}
+    power = target.power.active_w
+    if power is not None:
+        result["energy"] = estimate_energy(seconds, power.value, (
+            f"estimated latency x active power {power.value:g} W ({power.describe()})"))
+    return result
+
+

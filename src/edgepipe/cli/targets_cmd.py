@@ -1,0 +1,142 @@
+"""``edgepipe targets list | show T | check ARTIFACT T``: the device catalog and MCU fit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgepipe.cli.common import JsonOption, command, escape, format_bytes
+
+targets_app = typer.Typer(help="The device catalog, and whether a model fits a microcontroller.",
+                          no_args_is_help=True)
+
+
+def _figure(doc: dict[str, Any] | None, scale: float = 1.0, unit: str = "") -> str:
+    if not doc:
+        return ""
+    value = doc["value"] * scale
+    return f"{value:,.3g} {unit}".strip() if unit != "B" else format_bytes(int(value))
+
+
+@targets_app.command("list")
+def list_targets(json_output: JsonOption = False) -> None:
+    """Every target: kind, how it is reached, runtimes, memory and peak int8 throughput."""
+    with command("targets list", json_output, {}) as output:
+        from edgepipe.targets.catalog import load_catalog
+
+        catalog = load_catalog()
+        rows = [t.model_dump(mode="json") for t in catalog.values()]
+        output.result({"targets": rows}, render=lambda console: _render_list(console, rows))
+
+
+def _render_list(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(show_edge=False)
+    for column in ("target", "kind", "reach", "memory", "flash", "peak int8", "runtimes"):
+        table.add_column(column)
+    for t in rows:
+        memory = t.get("memory") or {}
+        ram = memory.get("ram_bytes") or memory.get("sram_bytes")
+        peak = (t.get("peak_gmacs") or {}).get("int8")
+        table.add_row(t["name"], t["kind"], t["reach"], _figure(ram, unit="B"),
+                      _figure(memory.get("flash_bytes"), unit="B"),
+                      _figure(peak, unit="GMAC/s"), ", ".join(t["runtimes"]))
+    console.print(table)
+    console.print("figures are datasheet, measured, derived or assumed: "
+                  "`edgepipe targets show T` gives each one's source")
+
+
+@targets_app.command("show")
+def show(target: Annotated[str, typer.Argument(help="Target name.")],
+         json_output: JsonOption = False) -> None:
+    """One target with every figure, its kind (datasheet, measured, derived, assumption)
+    and its source."""
+    with command("targets show", json_output, {"target": target}) as output:
+        from edgepipe.targets.catalog import get_target
+
+        found = get_target(target)
+        document = found.model_dump(mode="json")
+        figures = [(path, f.value, f.describe()) for path, f in found.figures()]
+        output.result({**document, "figures": [
+            {"path": p, "value": v, "source": d} for p, v, d in figures]},
+            render=lambda console: _render_show(console, document, figures))
+
+
+def _render_show(console: Console, doc: dict[str, Any], figures: list) -> None:
+    console.print(f"[bold]{doc['name']}[/]: {escape(doc['title'])} ({doc['kind']}, reached "
+                  f"{doc['reach']}); runtimes: {', '.join(doc['runtimes'])}")
+    if doc.get("cpu"):
+        console.print(f"cpu: {escape(doc['cpu']['core'])}, {doc['cpu']['cores']} core(s), "
+                      f"{escape(doc['cpu']['isa'])}")
+    table = Table(show_edge=False)
+    for column in ("figure", "value", "kind and source"):
+        table.add_column(column)
+    for path, value, source in figures:
+        table.add_row(path, f"{value:,.6g}", escape(source))
+    console.print(table)
+    console.print(f"energy sensor: {doc['energy_sensor']['kind']} "
+                  f"({escape(doc['energy_sensor']['note'])})")
+    for key, source in doc["sources"].items():
+        mark = "" if source["verified"] else " [dim](not re-verified)[/]"
+        console.print(f"  [{key}] {source['url']}{mark}")
+
+
+@targets_app.command("check")
+def check(
+    artifact: Annotated[str, typer.Argument(help="A .tflite model (int8 for CMSIS-NN).")],
+    target: Annotated[str, typer.Argument(help="A microcontroller of the catalog.")],
+    require_fit: Annotated[bool, typer.Option(
+        "--require-fit", help="Exit 1 when the model does not fit.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Run the model in TFLite Micro on this machine: arena it really allocates (verified),
+    operators against TFLite Micro's kernels, flash and SRAM against the target, and an
+    estimated latency and energy."""
+    config = {"artifact": artifact, "target": target, "require_fit": require_fit}
+    with command("targets check", json_output, config) as output:
+        from edgepipe.targets.fit import check_fit
+        from edgepipe.targets.fit import require_fit as must_fit
+
+        result = check_fit(artifact, target)
+        if require_fit:
+            must_fit(result)
+        output.result(result, render=lambda console: _render_check(console, result))
+
+
+def _render_check(console: Console, r: dict[str, Any]) -> None:
+    verdict = "[bold green]fits[/]" if r["fits"] else "[bold red]does not fit[/]"
+    console.print(f"{escape(r['artifact'])} on {r['target']['name']} ({r['precision']}): "
+                  f"{verdict}")
+    table = Table(show_edge=False)
+    for column in ("memory", "needs", "of which", "has", "margin"):
+        table.add_column(column)
+    for name, b, parts in (("flash", r["flash"], "model {model_bytes:,} + runtime "
+                            "{runtime_bytes:,.0f}"),
+                           ("SRAM", r["sram"], "arena {arena_bytes:,} + runtime "
+                            "{runtime_bytes:,.0f}")):
+        margin = "" if b["have_bytes"] is None else \
+            f"{b['margin_bytes']:+,} B ({b['margin_pct']:+.0f}%)"
+        table.add_row(name, f"{b['need_bytes']:,} B", parts.format(**b["parts"]),
+                      "" if b["have_bytes"] is None else f"{b['have_bytes']:,} B", margin)
+    console.print(table)
+    arena = r["arena"]
+    console.print(f"arena: {arena['arena_bytes']:,} B measured by TFLite Micro; "
+                  f"{arena['verification']}")
+    console.print(f"runtime overheads are assumptions: {escape(r['flash']['parts']['runtime_source'])}")
+    ops = r["operators"]
+    console.print(f"operators: {ops['count']} ({', '.join(ops['used'])}); "
+                  + ("all have TFLite Micro kernels" if not ops["unsupported"] else
+                     f"[red]no kernel for {', '.join(ops['unsupported'])}[/]"))
+    estimate = r["estimate"]
+    if estimate.get("latency_s") is not None:
+        console.print(f"latency ~{estimate['latency_s'] * 1e3:.1f} ms [yellow]estimated[/]: "
+                      f"{escape(estimate['model'])}")
+    if estimate.get("energy"):
+        console.print(f"energy ~{estimate['energy']['joules_per_inference'] * 1e3:.2f} mJ "
+                      f"[yellow]estimated[/]: {escape(estimate['energy']['model'])}")
+    for warning in r["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for reason in r["reasons"]:
+        console.print(f"[red]{escape(reason)}[/]")
