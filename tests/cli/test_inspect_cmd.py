@@ -107,3 +107,15 @@ def test_unknown_format_is_a_usage_error(cli) -> None:
     result = cli("inspect", "tiny_models:mlp", "--input-shape", "1x64", "-f", "coreml")
     assert result.code == 2, result
     assert "coreml" in result.stderr and "onnx" in result.stderr
+
+
+def test_patch_plan(cli):
+    result = cli("inspect", "torchvision:mobilenet_v2", "--input-shape", "1x3x64x64",
+                 "--patch-plan", "--json")
+    assert result.code == 0, result
+    info = result.json()["result"]["patch_plan"]
+    best = info["plans"][0]
+    assert best["reduction"] > 2 and best["peak_bytes"] < best["baseline_peak_bytes"]
+    assert info["check"]["max_abs_diff"] <= 1e-4 * max(1.0, info["check"]["output_scale"])
+    refused = cli("inspect", "builtin:digits-mlp", "--patch-plan")
+    assert refused.code == 1 and "patch-plan-unsupported" in refused.stderr

@@ -49,6 +49,10 @@ def inspect(
     formats: Annotated[list[Format] | None, typer.Option(
         "--format", "-f", help="Check every op against this export format's converter "
         "(repeat for several), as export does before converting.")] = None,
+    patch_plan: Annotated[bool, typer.Option(
+        "--patch-plan", help="Also plan MCUNetV2-style patch-based execution of the first "
+        "stages (CNNs whose body is a Sequential, e.g. MobileNetV2): peak memory, extra "
+        "MACs, checked against the full map in torch.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Parameters, MACs, per-layer activations and peak activation memory of a model.
@@ -60,7 +64,7 @@ def inspect(
     config = {"model": model, "input_shape": input_shape, "input": input_, "weights": weights,
               "model_arg": model_arg, "trust_pickle": trust_pickle, "data": data,
               "normalize": normalize, "seed": seed, "all": all_layers,
-              "formats": [f.value for f in formats or []]}
+              "formats": [f.value for f in formats or []], "patch_plan": patch_plan}
     with command("inspect", json_output, config) as out:
         from edgepipe.analysis import inspect_model
         from edgepipe.model import load_model
@@ -80,6 +84,10 @@ def inspect(
 
             support = check_support(loaded, list(dict.fromkeys(f.value for f in formats)))
             result["support"] = support.to_dict()
+        plans = None
+        if patch_plan:
+            plans = patch_plans(loaded)
+            result["patch_plan"] = plans
         rows = None if all_layers else DEFAULT_ROWS
 
         def show(console: Console) -> None:
@@ -88,8 +96,60 @@ def inspect(
                 render_data(console, data_info)
             if support is not None:
                 render_support(console, result["support"])
+            if plans is not None:
+                render_patch_plans(console, plans)
 
         out.result(result, render=show)
+
+
+def patch_plans(loaded: Any) -> dict[str, Any]:
+    """The best patch plans of a torch CNN, the first checked numerically in torch."""
+    from edgepipe.analysis.patch_plan import check, search
+    from edgepipe.errors import UnsupportedError
+
+    spec = loaded.inputs[0]
+    if loaded.module is None or len(loaded.inputs) != 1 or spec.rank != 4:
+        raise UnsupportedError("--patch-plan needs a torch model with one image input.",
+                               hint="give a torchvision CNN or a factory returning one.",
+                               reference="patch-plan-unsupported")
+    shape = tuple(int(d) for d in spec.concrete_shape(1)[1:])
+    try:
+        plans = search(loaded.module.eval(), shape)
+    except ValueError as exc:
+        raise UnsupportedError(str(exc), hint="patch plans cut a Sequential body of blocks.",
+                               reference="patch-plan-unsupported") from exc
+    if not plans:
+        raise UnsupportedError("No block of the model's body can run patch by patch.",
+                               hint="the first block already mixes the whole map.",
+                               reference="patch-plan-unsupported")
+    diff, scale = check(loaded.module, shape, plans[0].split, plans[0].grid)
+    return {"plans": [p.to_dict() for p in plans[:5]], "check": {
+        "max_abs_diff": diff, "output_scale": scale,
+        "what": "whole-model output with the best plan against the full-map run, in torch"},
+        "memory_model": "int8 activations; conv/pool hold input and output, BN and "
+        "activations in place, residual inputs held; input image streamed per patch"}
+
+
+def render_patch_plans(console: Console, info: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="patch-based inference (int8 activations)", show_edge=False,
+                  title_justify="left")
+    for column in ("patch stage", "grid", "peak", "with input", "baseline", "reduction",
+                   "extra MACs"):
+        table.add_column(column, justify="right")
+    for p in info["plans"]:
+        table.add_row(f"blocks 0..{p['split'] - 1}", f"{p['grid']}x{p['grid']}",
+                      format_bytes(p["peak_bytes"]), format_bytes(p["peak_with_input_bytes"]),
+                      format_bytes(p["baseline_peak_bytes"]), f"{p['reduction']:.2f}x",
+                      f"{100 * p['extra_macs_fraction']:.0f}%")
+    console.print(table)
+    check = info["check"]
+    console.print(f"best plan checked in torch: max |diff| {check['max_abs_diff']:.2g} "
+                  f"(outputs up to {check['output_scale']:.3g})")
+    if check["output_scale"] < 1e-3:
+        console.print("[yellow]the outputs are tiny (random weights?), so this check says "
+                      "little; give --weights for a meaningful one[/]")
 
 
 def check_data(spec: str, loaded: Any, summary: ModelSummary, *, normalize: str | None,
