@@ -87,8 +87,10 @@ def parse_cpus(text: str | None) -> tuple[int, ...] | None:
     return tuple(sorted(cpus))
 
 
-def _ms(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds * 1e3:.3f} ms"
+def _ms(seconds: float | None, unit: bool = True) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1e3:.3f}" + (" ms" if unit else "")
 
 
 def render(console: Console, doc: dict[str, Any], top: int) -> None:
@@ -106,12 +108,12 @@ def render(console: Console, doc: dict[str, Any], top: int) -> None:
             console.print(latency["calibration"]["note"])
     else:
         steady = latency["steady"]
-        table = Table(title="latency (measured)", show_edge=False, title_justify="left")
+        table = Table(title="latency in ms (measured)", show_edge=False, title_justify="left")
         for column in ("load", "first", "count", "mean", "std", "min", "p50", "p90", "p99",
                        "max"):
             table.add_column(column, justify="right")
-        table.add_row(_ms(latency["load_s"]), _ms(latency["first_inference_s"]),
-                      str(steady["count"]), *[_ms(steady[k]) for k in (
+        table.add_row(_ms(latency["load_s"], False), _ms(latency["first_inference_s"], False),
+                      str(steady["count"]), *[_ms(steady[k], False) for k in (
                           "mean_s", "std_s", "min_s", "p50_s", "p90_s", "p99_s", "max_s")])
         console.print(table)
         if "runtime_reported" in latency:
@@ -141,6 +143,8 @@ def render(console: Console, doc: dict[str, Any], top: int) -> None:
     elif energy_doc.get("joules_per_inference") is not None:
         console.print(f"energy: {energy_doc['joules_per_inference'] * 1e3:.3f} mJ/inference "
                       f"([yellow]estimated[/]: {energy_doc['model']})")
+        if energy_doc.get("not_measured_because"):
+            console.print(f"not measured: {energy_doc['not_measured_because']}")
     elif energy_doc["label"] != "not-requested":
         console.print(f"energy: unavailable ({energy_doc.get('why')})")
 
@@ -153,9 +157,9 @@ def _render_layers(console: Console, layers: dict[str, Any] | None, top: int) ->
         return
     table = Table(title=f"slowest layers ({layers['source']})", show_edge=False,
                   title_justify="left")
-    for column in ("layer", "op", "mean", "share"):
+    for column in ("layer", "op", "median", "share"):
         table.add_column(column, justify="left" if column in ("layer", "op") else "right")
     for row in layers["rows"][:top]:
-        table.add_row(row["name"][:60], row["op_type"], f"{row['mean_us']:.1f} us",
+        table.add_row(row["name"][:60], row["op_type"], f"{row['median_us']:.1f} us",
                       f"{100 * row['share']:.1f}%")
     console.print(table)

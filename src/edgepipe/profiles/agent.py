@@ -104,6 +104,11 @@ def profile(request: dict) -> dict:
     if request.get("energy"):
         result["energy"] = measure_energy(runner, request["energy"], steady[0], np)
     if request.get("per_layer"):
+        # The timed session's thread pool would still spin and compete for the cores.
+        del runner
+        import gc
+
+        gc.collect()
         result["layers"] = backend.layers(request["artifact"], int(request["threads"]), arrays,
                                           int(request.get("layer_runs", 20)))
     return result

@@ -91,16 +91,21 @@ class OnnxRuntime:
                 session.run(None, feed)
             with open(session.end_profiling()) as handle:
                 events = json.load(handle)
+        runs_seen = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                           if e.get("cat") == "Session" and e.get("name") == "model_run")
+        first_end = runs_seen[0][1] if runs_seen else -1
         rows: dict = {}
         for event in events:
             if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
+                continue
+            if event["ts"] <= first_end:  # the first run allocates and warms up: dropped
                 continue
             name = event["name"][: -len("_kernel_time")]
             row = rows.setdefault(name, {"name": name, "op_type": event.get("args", {}).get(
                 "op_name", ""), "times_us": []})
             row["times_us"].append(float(event["dur"]))
         return summarize(rows, runs, "onnxruntime profiler (SessionOptions.enable_profiling), "
-                         "kernel time per node; the first run is dropped")
+                         "kernel time per node, first run dropped; profiling slows kernels, so read the shares")
 
 
 class OpenVINO:
@@ -238,17 +243,19 @@ class Torch:
 
 
 def summarize(rows: dict, runs: int, source: str) -> dict:
-    """Mean time per layer over the runs, slowest first, with its share of the total."""
+    """Median and mean time per layer over the runs (a preempted run moves the mean, not
+    the median), slowest first by median, with its share of the summed medians."""
     out = []
     for row in rows.values():
-        times = row.pop("times_us")
+        times = sorted(row.pop("times_us"))
         row["mean_us"] = sum(times) / max(1, runs)
+        row["median_us"] = times[len(times) // 2] if times else 0.0
         row["calls"] = len(times)
         out.append(row)
-    total = sum(r["mean_us"] for r in out) or 1.0
+    total = sum(r["median_us"] for r in out) or 1.0
     for row in out:
-        row["share"] = row["mean_us"] / total
-    out.sort(key=lambda r: -r["mean_us"])
+        row["share"] = row["median_us"] / total
+    out.sort(key=lambda r: -r["median_us"])
     return {"rows": out, "source": source, "runs": runs, "total_us": total}
 
 
