@@ -83,3 +83,13 @@ def tflite_models(tmp_path_factory, digits_cnn):
     return {"int8": next((out / "int8").glob("*.int8.tflite")),
             "fp16": next((out / "fp16").glob("*fp16*.tflite")),
             "fp32": out / "fp32" / "digits-cnn.tflite", "wide": next((out / "wide").glob("*.tflite"))}
+
+
+@pytest.fixture(scope="session")
+def digits_artifacts(tmp_path_factory):
+    """OUT with digits-cnn.onnx / .xml / .tflite and manifest.json, as `edgepipe export` writes."""
+    from edgepipe.export.api import export_model
+
+    out = tmp_path_factory.mktemp("digits-export")
+    export_model("builtin:digits-cnn", out, formats=("onnx", "openvino", "tflite"))
+    return out

@@ -38,6 +38,16 @@ def profile(
     energy_window: Annotated[float, typer.Option(
         help="Seconds of steady inference for the energy measurement (after as many of "
         "idle).")] = 3.0,
+    host: Annotated[str | None, typer.Option(
+        help="Profile on the device behind ssh://user@host[:port] (the system's OpenSSH: "
+        "~/.ssh/config, agents and jump hosts apply).")] = None,
+    identity: Annotated[Path | None, typer.Option(
+        help="SSH private key for --host (ssh -i).")] = None,
+    ssh_config: Annotated[Path | None, typer.Option(
+        help="SSH client config file for --host (ssh -F).")] = None,
+    remote_python: Annotated[str, typer.Option(
+        help="Python on the device, with numpy and the runtime (e.g. ~/venv/bin/python).")
+    ] = "python3",
     top: Annotated[int, typer.Option(help="Slowest layers to show.")] = 10,
     save: Annotated[Path | None, typer.Option(
         "--save", help="Also write the profile JSON to this file.")] = None,
@@ -49,7 +59,8 @@ def profile(
     config = {"artifact": artifact, "target": target, "runs": runs, "duration": duration,
               "warmup": warmup, "threads": threads, "cpus": cpus, "batch": batch,
               "data": data, "seed": seed, "per_layer": per_layer, "energy": energy,
-              "energy_window": energy_window}
+              "energy_window": energy_window, "host": host, "identity": identity,
+              "ssh_config": ssh_config, "remote_python": remote_python}
     with command("profile", json_output, config) as output:
         from edgepipe.errors import InputError
         from edgepipe.profiles.local import LatencySettings
@@ -63,8 +74,13 @@ def profile(
                                    threads=threads, cpus=parse_cpus(cpus), per_layer=per_layer,
                                    energy=energy, energy_idle_s=min(energy_window, 2.0),
                                    energy_busy_s=energy_window)
+        ssh_host = None
+        if host is not None:
+            from edgepipe.targets.ssh import parse_host
+
+            ssh_host = parse_host(host, identity=identity, config=ssh_config)
         document = run_profile(artifact, target, settings, data=data, batch=batch, seed=seed,
-                               normalize=normalize)
+                               normalize=normalize, host=ssh_host, remote_python=remote_python)
         if save is not None:
             atomic_write_json(save, document)
         output.result(document, render=lambda console: render(console, document, top))
@@ -96,8 +112,9 @@ def _ms(seconds: float | None, unit: bool = True) -> str:
 def render(console: Console, doc: dict[str, Any], top: int) -> None:
     latency = doc["latency"]
     artifact = doc["artifact"]
+    where = (f", over ssh to {doc['device']['destination']}" if doc.get("device") else "")
     console.print(f"[bold]{Path(artifact['path']).name}[/] on [bold]{doc['target']['name']}"
-                  f"[/] ({artifact['runtime']}, {doc['mode']})")
+                  f"[/] ({artifact['runtime']}, {doc['mode']}{where})")
     if doc["mode"] == "estimated":
         console.print(f"latency p50 {_ms(latency['steady']['p50_s'])} "
                       f"[yellow]estimated[/]: {latency['model']}")

@@ -58,7 +58,12 @@ def profile(request: dict) -> dict:
             raise AgentError("CPU pinning needs Linux (os.sched_setaffinity).",
                              "profile without --cpus on this OS.", "no-pinning")
         os.sched_setaffinity(0, set(cpus))
-    import numpy as np
+    try:
+        import numpy as np
+    except ImportError as exc:
+        raise AgentError(f"numpy is not installed for {sys.executable}: {exc}",
+                         "install it there (pip install numpy), or point to a Python that has "
+                         "it (--remote-python).", "numpy-missing") from exc
 
     runtimes = sibling("agent_runtimes")
     backend = runtimes.backend(request["runtime"], AgentError)
@@ -69,13 +74,16 @@ def profile(request: dict) -> dict:
     start = time.perf_counter()
     runner = backend.open(request["artifact"], int(request["threads"]))
     load_s = time.perf_counter() - start
+    phase("loaded", load_s=load_s)
     runner.bind(arrays)
     start = time.perf_counter()
     runner.invoke()
     first_s = time.perf_counter() - start
+    phase("first-inference", first_inference_s=first_s)
 
     warm = loop(runner, int(request.get("warmup_runs", 10)), float(request.get("warmup_s", 0.5)))
     steady = loop(runner, int(request["runs"]), float(request["duration_s"]))
+    phase("steady", count=len(steady[0]), p50_s=float(np.median(steady[0])))
     status = memory_status()
     result = {
         "agent_version": AGENT_VERSION,
@@ -112,6 +120,12 @@ def profile(request: dict) -> dict:
         result["layers"] = backend.layers(request["artifact"], int(request["threads"]), arrays,
                                           int(request.get("layer_runs", 20)))
     return result
+
+
+def phase(name: str, **figures) -> None:
+    """A progress line on stderr: what is measured so far survives a run that dies later."""
+    print("edgepipe-phase " + json.dumps({"phase": name, **figures}), file=sys.stderr,
+          flush=True)
 
 
 def sibling(name: str):

@@ -83,16 +83,21 @@ def agent_request(artifact: Path, runtime: str, inputs: list[str],
                        "device": "cpu"} if settings.energy else None}
 
 
+def stage_inputs(folder: Path, batch: InputBatch) -> list[str]:
+    """Write one ``.npy`` per input into ``folder``; their file names."""
+    names = []
+    for i, array in enumerate(batch.arrays):
+        np.save(folder / f"input_{i}.npy", array)
+        names.append(f"input_{i}.npy")
+    return names
+
+
 def run_agent_locally(artifact: Path, batch: InputBatch, settings: LatencySettings,
                       threads: int) -> dict[str, Any]:
     """The agent's result for ``artifact`` run in a child process of this interpreter."""
     runtime = RUNTIMES[artifact.suffix.lower()]
     with tempfile.TemporaryDirectory(prefix="edgepipe-profile-") as folder:
-        paths = []
-        for i, array in enumerate(batch.arrays):
-            path = Path(folder) / f"input_{i}.npy"
-            np.save(path, array)
-            paths.append(str(path))
+        paths = [str(Path(folder) / name) for name in stage_inputs(Path(folder), batch)]
         request = agent_request(artifact.resolve(), runtime, paths, settings, threads)
         request_path = Path(folder) / "request.json"
         request_path.write_text(json.dumps(request))

@@ -1,12 +1,14 @@
-"""``profile ARTIFACT --target T``: measured on this machine, estimated for devices not reached.
+"""``profile ARTIFACT --target T``: measured here or on a device, estimated for the others.
 
-``host`` (and any ``reach: local`` target) runs the profiling agent here. Any other target
+``host`` (and any ``reach: local`` target) runs the profiling agent here; with
+``--host ssh://...`` it runs on that device (:mod:`edgepipe.targets.ssh`). Any other target
 gets the estimator's figures, labelled ``estimated`` with the model named and its measured
-error; reaching devices over SSH and adb is the job of the runners (issue 7).
+error.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,18 @@ import numpy as np
 from edgepipe.errors import EdgepipeError, InputError
 from edgepipe.profiles.energy import estimate_energy
 from edgepipe.profiles.graph import artifact_record, summary_for
-from edgepipe.profiles.local import InputBatch, LatencySettings, run_agent_locally
+from edgepipe.profiles.local import (
+    InputBatch,
+    LatencySettings,
+    agent_request,
+    run_agent_locally,
+    stage_inputs,
+)
 from edgepipe.runtime import RUNTIMES, default_threads, open_artifact
 from edgepipe.targets.catalog import get_target
 from edgepipe.targets.estimator import estimate
 from edgepipe.targets.schema import Target
+from edgepipe.targets.ssh import SshHost, SshRunner
 
 PROFILE_SCHEMA_VERSION = 1
 
@@ -78,10 +87,24 @@ def open_checked(path: Path, threads: int) -> Any:
                          "its suffix.", reference="artifact-unloadable") from exc
 
 
+def run_over_ssh(path: Path, files: list[Path], batch: InputBatch, settings: LatencySettings,
+                 threads: int, host: SshHost, remote_python: str) -> dict[str, Any]:
+    """The agent's result from the device behind ``host``."""
+    with tempfile.TemporaryDirectory(prefix="edgepipe-ssh-") as folder:
+        names = stage_inputs(Path(folder), batch)
+        request = agent_request(Path(path.name), RUNTIMES[path.suffix.lower()], names,
+                                settings, threads)
+        runner = SshRunner(host, remote_python)
+        return runner.run_agent([*files, *(Path(folder) / n for n in names)], request,
+                                Path(folder), settings.timeout_s)
+
+
 def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *,
             data: str | None = None, batch: int = 1, seed: int = 0,
-            normalize: str | None = None) -> dict[str, Any]:
-    """The Profile document of ``artifact`` on ``target_name``."""
+            normalize: str | None = None, host: SshHost | None = None,
+            remote_python: str = "python3") -> dict[str, Any]:
+    """The Profile document of ``artifact`` on ``target_name``: measured here (``host``
+    target), on the device behind ``host`` (SSH), else estimated."""
     path = Path(artifact)
     target = get_target(target_name)
     threads = settings.threads or default_threads()
@@ -97,10 +120,17 @@ def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *
     peak = ({"value": summary.peak_activation_bytes, "label": "estimated",
              "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
             if summary else {"value": None, "label": "unavailable", "why": graph_source})
-    if target.reach == "local":
+    if target.reach == "local" or host is not None:
         batch_arrays = input_batch(session.inputs, data, batch, seed, normalize)
         del session
-        measured = run_agent_locally(path, batch_arrays, settings, threads)
+        if host is not None:
+            files = [path.parent / name for name in block["files"]]
+            measured = run_over_ssh(path, files, batch_arrays, settings, threads, host,
+                                    remote_python)
+            document["device"] = {"via": "ssh", "destination": host.destination,
+                                  "port": host.port, "python": remote_python}
+        else:
+            measured = run_agent_locally(path, batch_arrays, settings, threads)
         document.update(mode="measured", inputs=batch_arrays.to_dict(),
                         identity=measured["identity"], runtime=measured["runtime"],
                         latency=latency_block(measured),
