@@ -138,6 +138,8 @@ def render(console: Console, doc: dict[str, Any], top: int) -> None:
                           f"{_ms(latency['runtime_reported']['p50_s'])} "
                           f"({latency['runtime_reported']['clock']})")
         console.print(f"input: {doc['inputs']['description']}")
+        for warning in (doc.get("device_state") or {}).get("warnings", []):
+            console.print(f"[yellow]warning:[/] {warning}; throttling makes runs disagree")
         _render_layers(console, doc.get("layers"), top)
     memory = doc["memory"]
     parts = [f"artifact {format_bytes(memory['artifact_size_bytes']['value'])}"]

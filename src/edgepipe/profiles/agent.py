@@ -67,6 +67,8 @@ def profile(request: dict) -> dict:
 
     runtimes = sibling("agent_runtimes")
     backend = runtimes.backend(request["runtime"], AgentError)
+    state = sibling("device_state")
+    before = state.snapshot()
     arrays = [np.load(path) for path in request["inputs"]]
     rss_after_imports = memory_status().get("VmRSS")
     peak_reset = reset_peak_rss()
@@ -85,9 +87,12 @@ def profile(request: dict) -> dict:
     steady = loop(runner, int(request["runs"]), float(request["duration_s"]))
     phase("steady", count=len(steady[0]), p50_s=float(np.median(steady[0])))
     status = memory_status()
+    after = state.snapshot()
     result = {
         "agent_version": AGENT_VERSION,
         "identity": identity(backend),
+        "device_state": {"before": before, "after": after,
+                         "warnings": state.throttling(before, after)},
         "runtime": {"name": backend.name, "version": backend.version(),
                     "options": runner.options, "threads": int(request["threads"]),
                     "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")

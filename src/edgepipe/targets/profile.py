@@ -133,6 +133,7 @@ def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *
             measured = run_agent_locally(path, batch_arrays, settings, threads)
         document.update(mode="measured", inputs=batch_arrays.to_dict(),
                         identity=measured["identity"], runtime=measured["runtime"],
+                        device_state=measured.get("device_state"),
                         latency=latency_block(measured),
                         layers=measured.get("layers"),
                         memory=memory_block(block, measured, peak),

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from edgepipe.errors import EdgepipeError, InputError, TargetError
 
-AGENT_FILES = ("agent.py", "agent_runtimes.py", "energy.py", "sensors.py")
+AGENT_FILES = ("agent.py", "agent_runtimes.py", "device_state.py", "energy.py", "sensors.py")
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
 
