@@ -27,6 +27,10 @@ def profile(
     cpus: Annotated[str | None, typer.Option(
         help="Pin the profiling process to these CPUs, e.g. 0,1 or 2-3 (Linux).")] = None,
     batch: Annotated[int, typer.Option(help="Batch size of the input.")] = 1,
+    precision: Annotated[str, typer.Option(
+        help="fp16 casts a torch program (.pt2) to half precision as it loads (for "
+        "--target cuda); other artifacts run in the precision they were exported in.")
+    ] = "fp32",
     data: DataOption = None,
     normalize: NormalizeOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the random input (without --data).")] = 0,
@@ -59,7 +63,7 @@ def profile(
     config = {"artifact": artifact, "target": target, "runs": runs, "duration": duration,
               "warmup": warmup, "threads": threads, "cpus": cpus, "batch": batch,
               "data": data, "seed": seed, "per_layer": per_layer, "energy": energy,
-              "energy_window": energy_window, "host": host, "identity": identity,
+              "energy_window": energy_window, "precision": precision, "host": host, "identity": identity,
               "ssh_config": ssh_config, "remote_python": remote_python}
     with command("profile", json_output, config) as output:
         from edgepipe.errors import InputError
@@ -73,7 +77,7 @@ def profile(
         settings = LatencySettings(runs=runs, duration_s=duration, warmup_runs=warmup,
                                    threads=threads, cpus=parse_cpus(cpus), per_layer=per_layer,
                                    energy=energy, energy_idle_s=min(energy_window, 2.0),
-                                   energy_busy_s=energy_window)
+                                   energy_busy_s=energy_window, precision=precision)
         ssh_host = None
         if host is not None:
             from edgepipe.targets.ssh import parse_host

@@ -66,7 +66,9 @@ def profile(request: dict) -> dict:
                          "it (--remote-python).", "numpy-missing") from exc
 
     runtimes = sibling("agent_runtimes")
-    backend = runtimes.backend(request["runtime"], AgentError)
+    device = request.get("device", "cpu")
+    backend = runtimes.backend(request["runtime"], AgentError, device,
+                               request.get("precision", "fp32"))
     state = sibling("device_state")
     before = state.snapshot()
     arrays = [np.load(path) for path in request["inputs"]]
@@ -147,8 +149,7 @@ def measure_energy(runner, options: dict, times: list, np) -> dict:
     """Energy per inference from the first readable sensor, or why there is none."""
     sensors = sibling("sensors")
     energy = sibling("energy")
-    found, problems = sensors.find_sensors(options.get("root", "/"),
-                                           options.get("device", "cpu"))
+    found, problems = sensors.find_sensors(options.get("root", "/"), options.get("device", "cpu"))
     if not found:
         return {"label": "unavailable", "problems": problems, "why": (
             "no readable energy sensor (looked for powercap/RAPL, Jetson INA3221, Raspberry "

@@ -20,19 +20,25 @@ INSTALL = {"onnxruntime": "pip install onnxruntime", "openvino": "pip install op
            "litert": "pip install ai-edge-litert", "torch": "pip install torch"}
 
 
-def backend(name: str, error):
-    """The backend called ``name``; a runtime this machine lacks is an ``error`` saying so."""
+def backend(name: str, error, device: str = "cpu", precision: str = "fp32"):
+    """The backend called ``name`` on ``device`` (``cpu`` or ``cuda``); a runtime or device
+    this machine lacks is an ``error`` saying so. ``precision`` fp16 casts a torch program."""
     classes = {"onnxruntime": OnnxRuntime, "openvino": OpenVINO, "litert": LiteRT,
                "torch": Torch}
     if name not in classes:
         raise error(f"The agent has no runtime called {name!r}.",
                     f"one of: {', '.join(classes)}.", "unknown-runtime")
+    if device != "cpu" and name not in ("torch", "onnxruntime"):
+        raise error(f"{name} runs on the CPU here; {device} needs torch or ONNX Runtime.",
+                    "profile a .pt2 (torch) or .onnx artifact on cuda.", "no-device-runtime")
     try:
-        return classes[name]()
+        found = classes[name]()
     except ImportError as exc:
         raise error(f"{name} is not installed for {sys.executable}: {exc}",
                     f"install it ({INSTALL[name]}) or profile another format.",
                     "runtime-missing") from exc
+    found.use(device, precision, error)
+    return found
 
 
 class Runner:
@@ -46,7 +52,20 @@ class Runner:
         self.options = options
 
 
-class OnnxRuntime:
+class Backend:
+    """What every backend shares: where it runs."""
+
+    device = "cpu"
+    precision = "fp32"
+
+    def use(self, device: str, precision: str, error) -> None:
+        if precision != "fp32" and not isinstance(self, Torch):
+            raise error(f"--precision {precision} casts torch programs only.",
+                        "export an fp16 artifact instead.", "bad-precision")
+        self.device, self.precision = device, precision
+
+
+class OnnxRuntime(Backend):
     name = "onnxruntime"
     own_clock = None
 
@@ -68,7 +87,13 @@ class OnnxRuntime:
         if profile_dir:
             options.enable_profiling = True
             options.profile_file_prefix = os.path.join(profile_dir, "ort")
-        return self.ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        providers = ["CPUExecutionProvider"]
+        if self.device == "cuda":
+            if "CUDAExecutionProvider" not in self.ort.get_available_providers():
+                raise ImportError("this onnxruntime has no CUDAExecutionProvider "
+                                  "(pip install onnxruntime-gpu), or profile a .pt2 on cuda")
+            providers.insert(0, "CUDAExecutionProvider")
+        return self.ort.InferenceSession(path, options, providers=providers)
 
     def open(self, path: str, threads: int) -> Runner:
         session = self._session(path, threads)
@@ -108,7 +133,7 @@ class OnnxRuntime:
                          "kernel time per node, first run dropped; profiling slows kernels, so read the shares")
 
 
-class OpenVINO:
+class OpenVINO(Backend):
     name = "openvino"
     own_clock = "InferRequest.latency (OpenVINO's own per-request timer, as benchmark_app)"
 
@@ -171,7 +196,7 @@ class OpenVINO:
                          "per executed node")
 
 
-class LiteRT:
+class LiteRT(Backend):
     name = "litert"
     own_clock = None
 
@@ -210,7 +235,7 @@ class LiteRT:
             "`litert-benchmark` or TFLite's benchmark_model with --enable_op_profiling=true")}
 
 
-class Torch:
+class Torch(Backend):
     name = "torch"
     own_clock = None
 
@@ -222,20 +247,38 @@ class Torch:
     def version(self) -> str:
         return self.torch.__version__.split("+")[0]
 
+    def use(self, device: str, precision: str, error) -> None:
+        super().use(device, precision, error)
+        if device == "cuda" and not self.torch.cuda.is_available():
+            raise error("torch sees no CUDA device here.", "profile on --target host, or on "
+                        "a machine with an NVIDIA GPU and a CUDA build of torch.", "no-cuda")
+
     def open(self, path: str, threads: int) -> Runner:
         torch = self.torch
         torch.set_num_threads(threads)
-        module = torch.export.load(path).module()
+        module = torch.export.load(path).module().to(self.device)
+        dtype = torch.float16 if self.precision == "fp16" else None
+        if dtype is not None:
+            module = module.to(dtype)
         state = {}
+        cuda = self.device == "cuda"
 
         def bind(arrays) -> None:
-            state["args"] = [torch.from_numpy(a) for a in arrays]
+            tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
+            state["args"] = [t.to(dtype) if dtype is not None and t.is_floating_point() else t
+                             for t in tensors]
 
         def invoke():
             with torch.inference_mode():
-                return module(*state["args"])
+                out = module(*state["args"])
+            if cuda:  # kernels run asynchronously: the call ends when they have
+                torch.cuda.synchronize()
+            return out
 
-        return Runner(invoke, bind, {"num_threads": threads})
+        options = {"num_threads": threads, "device": self.device, "precision": self.precision}
+        if cuda:
+            options["gpu"] = torch.cuda.get_device_name(0)
+        return Runner(invoke, bind, options)
 
     def layers(self, path: str, threads: int, arrays, runs: int) -> dict:
         return {"rows": [], "source": None,

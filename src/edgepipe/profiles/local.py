@@ -38,6 +38,8 @@ class LatencySettings:
     energy: bool = True
     energy_idle_s: float = 2.0
     energy_busy_s: float = 3.0
+    device: str = "cpu"
+    precision: str = "fp32"
     timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
@@ -48,6 +50,10 @@ class LatencySettings:
         if self.duration_s < 0 or self.warmup_runs < 0 or self.warmup_s < 0:
             raise InputError("--duration and --warmup cannot be negative.",
                              hint="give 0 or more.", reference="bad-runs")
+        if self.precision not in ("fp32", "fp16"):
+            raise InputError(f"--precision {self.precision}: fp32 or fp16.",
+                             hint="fp16 casts a torch program as it loads.",
+                             reference="bad-precision")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads {self.threads} must be at least 1.",
                              hint="leave it out to use every usable core.",
@@ -79,8 +85,9 @@ def agent_request(artifact: Path, runtime: str, inputs: list[str],
             "runs": settings.runs, "duration_s": settings.duration_s,
             "warmup_runs": settings.warmup_runs, "warmup_s": settings.warmup_s,
             "per_layer": settings.per_layer, "layer_runs": settings.layer_runs,
+            "device": settings.device, "precision": settings.precision,
             "energy": {"idle_s": settings.energy_idle_s, "min_busy_s": settings.energy_busy_s,
-                       "device": "cpu"} if settings.energy else None}
+                       "device": settings.device} if settings.energy else None}
 
 
 def stage_inputs(folder: Path, batch: InputBatch) -> list[str]:

@@ -69,11 +69,11 @@ def load_catalog(directory: Path | None = None, *, detect_host: bool = True) -> 
     """Every target of the catalog by name; ``host`` detected unless ``detect_host`` is False."""
     targets = dict(_static_catalog(str(directory or CATALOG_DIR)))
     if detect_host:
-        from edgepipe.targets.host import detected_host
+        from edgepipe.targets.host import detected
 
         for name, target in targets.items():
             if target.detect:
-                targets[name] = detected_host(target)
+                targets[name] = detected(target)
     return targets
 
 
@@ -89,7 +89,7 @@ def get_target(name: str, directory: Path | None = None) -> Target:
                           details={"close_matches": close, "known": sorted(static)})
     target = static[key]
     if target.detect:
-        from edgepipe.targets.host import detected_host
+        from edgepipe.targets.host import detected
 
-        return detected_host(target)
+        return detected(target)
     return target

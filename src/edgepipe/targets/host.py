@@ -130,3 +130,33 @@ def detected_host(template: Target) -> Target:
         "power": template.power.model_copy(update={"active_w": _active_power(cores, family)}),
         "sources": sources,
     })
+
+
+def detected(template: Target) -> Target:
+    """A ``detect: true`` catalog entry filled in from this machine."""
+    return detected_gpu(template) if template.device == "cuda" else detected_host(template)
+
+
+def detected_gpu(template: Target) -> Target:
+    """``cuda.yaml`` with the first NVIDIA GPU's name, memory and power limit from NVML;
+    the template unchanged where there is no GPU (profiling then says so)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        name = pynvml.nvmlDeviceGetName(handle)
+        memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
+        limit_w = pynvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000.0
+    except Exception:  # no pynvml, no driver or no GPU
+        return template
+    name = name if isinstance(name, str) else name.decode()
+    sources = {**template.sources, "nvml": Source(
+        url="local:NVML", says="the GPU's name, memory and power limit", verified=True)}
+    return template.model_copy(update={
+        "title": f"This machine's GPU: {name}",
+        "memory": Memory(ram_bytes=Figure(value=memory, kind="measured", source="nvml")),
+        "power": template.power.model_copy(update={"active_w": Figure(
+            value=limit_w, kind="measured", source="nvml",
+            note="the board's power limit: an upper bound of its draw, not its draw")}),
+        "sources": sources})

@@ -9,6 +9,7 @@ error.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,8 @@ def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *
     target), on the device behind ``host`` (SSH), else estimated."""
     path = Path(artifact)
     target = get_target(target_name)
+    if target.device != settings.device:
+        settings = replace(settings, device=target.device)
     threads = settings.threads or default_threads()
     session = open_checked(path, threads)
     block = artifact_block(path)

@@ -100,9 +100,10 @@ class Target(Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
-    kind: Literal["mcu", "sbc", "soc-module", "phone", "host"]
+    kind: Literal["mcu", "sbc", "soc-module", "phone", "host", "gpu"]
     reach: Reach
     detect: bool = False
+    device: Literal["cpu", "cuda"] = "cpu"
     cpu: Cpu | None = None
     accelerator: Accelerator | None = None
     memory: Memory | None = None
