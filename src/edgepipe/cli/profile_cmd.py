@@ -43,8 +43,11 @@ def profile(
         help="Seconds of steady inference for the energy measurement (after as many of "
         "idle).")] = 3.0,
     host: Annotated[str | None, typer.Option(
-        help="Profile on the device behind ssh://user@host[:port] (the system's OpenSSH: "
-        "~/.ssh/config, agents and jump hosts apply).")] = None,
+        help="Profile on a device: ssh://user@host[:port] (the system's OpenSSH: "
+        "~/.ssh/config, agents and jump hosts apply) or adb://SERIAL (a phone).")] = None,
+    benchmark_model: Annotated[Path | None, typer.Option(
+        help="With adb://: TFLite's Android benchmark_model binary to run the .tflite "
+        "(else the agent runs with --remote-python on the phone).")] = None,
     identity: Annotated[Path | None, typer.Option(
         help="SSH private key for --host (ssh -i).")] = None,
     ssh_config: Annotated[Path | None, typer.Option(
@@ -64,7 +67,8 @@ def profile(
               "warmup": warmup, "threads": threads, "cpus": cpus, "batch": batch,
               "data": data, "seed": seed, "per_layer": per_layer, "energy": energy,
               "energy_window": energy_window, "precision": precision, "host": host, "identity": identity,
-              "ssh_config": ssh_config, "remote_python": remote_python}
+              "ssh_config": ssh_config, "remote_python": remote_python,
+              "benchmark_model": benchmark_model}
     with command("profile", json_output, config) as output:
         from edgepipe.errors import InputError
         from edgepipe.profiles.local import LatencySettings
@@ -79,7 +83,11 @@ def profile(
                                    energy=energy, energy_idle_s=min(energy_window, 2.0),
                                    energy_busy_s=energy_window, precision=precision)
         ssh_host = None
-        if host is not None:
+        if host is not None and host.startswith("adb://"):
+            from edgepipe.targets.adb import AdbHost, parse_serial
+
+            ssh_host = AdbHost(parse_serial(host), benchmark_model)
+        elif host is not None:
             from edgepipe.targets.ssh import parse_host
 
             ssh_host = parse_host(host, identity=identity, config=ssh_config)
@@ -134,14 +142,17 @@ def render(console: Console, doc: dict[str, Any], top: int) -> None:
                        "max"):
             table.add_column(column, justify="right")
         table.add_row(_ms(latency["load_s"], False), _ms(latency["first_inference_s"], False),
-                      str(steady["count"]), *[_ms(steady[k], False) for k in (
+                      str(steady["count"]), *[_ms(steady.get(k), False) for k in (
                           "mean_s", "std_s", "min_s", "p50_s", "p90_s", "p99_s", "max_s")])
         console.print(table)
         if "runtime_reported" in latency:
             console.print(f"runtime's own timer: p50 "
                           f"{_ms(latency['runtime_reported']['p50_s'])} "
                           f"({latency['runtime_reported']['clock']})")
-        console.print(f"input: {doc['inputs']['description']}")
+        if doc.get("inputs"):
+            console.print(f"input: {doc['inputs']['description']}")
+        if steady.get("note"):
+            console.print(steady["note"])
         for warning in (doc.get("device_state") or {}).get("warnings", []):
             console.print(f"[yellow]warning:[/] {warning}; throttling makes runs disagree")
         _render_layers(console, doc.get("layers"), top)
@@ -180,9 +191,9 @@ def _render_layers(console: Console, layers: dict[str, Any] | None, top: int) ->
         return
     table = Table(title=f"slowest layers ({layers['source']})", show_edge=False,
                   title_justify="left")
-    for column in ("layer", "op", "median", "share"):
+    for column in ("layer", "op", "time", "share"):
         table.add_column(column, justify="left" if column in ("layer", "op") else "right")
     for row in layers["rows"][:top]:
-        table.add_row(row["name"][:60], row["op_type"], f"{row['median_us']:.1f} us",
+        table.add_row(row["name"][:60], row["op_type"], f"{row['median_us'] if row['median_us'] is not None else row['mean_us']:.1f} us",
                       f"{100 * row['share']:.1f}%")
     console.print(table)

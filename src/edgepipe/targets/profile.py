@@ -26,6 +26,7 @@ from edgepipe.profiles.local import (
     stage_inputs,
 )
 from edgepipe.runtime import RUNTIMES, default_threads, open_artifact
+from edgepipe.targets.adb import AdbHost
 from edgepipe.targets.catalog import get_target
 from edgepipe.targets.estimator import estimate
 from edgepipe.targets.schema import Target
@@ -102,7 +103,7 @@ def run_over_ssh(path: Path, files: list[Path], batch: InputBatch, settings: Lat
 
 def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *,
             data: str | None = None, batch: int = 1, seed: int = 0,
-            normalize: str | None = None, host: SshHost | None = None,
+            normalize: str | None = None, host: SshHost | AdbHost | None = None,
             remote_python: str = "python3") -> dict[str, Any]:
     """The Profile document of ``artifact`` on ``target_name``: measured here (``host``
     target), on the device behind ``host`` (SSH), else estimated."""
@@ -123,10 +124,26 @@ def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *
     peak = ({"value": summary.peak_activation_bytes, "label": "estimated",
              "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
             if summary else {"value": None, "label": "unavailable", "why": graph_source})
+    if isinstance(host, AdbHost) and host.benchmark_model is not None:
+        from edgepipe.targets.phone import benchmark_model_profile
+
+        found = benchmark_model_profile(path, host, settings, threads)
+        memory = {"artifact_size_bytes": block["size_bytes"], "peak_activation_bytes": peak,
+                  **found.pop("memory_device")}
+        document.update(mode="measured", memory=memory, **found)
+        return document
     if target.reach == "local" or host is not None:
         batch_arrays = input_batch(session.inputs, data, batch, seed, normalize)
         del session
-        if host is not None:
+        if isinstance(host, AdbHost):
+            from edgepipe.targets.phone import run_agent_over_adb
+
+            files = [path.parent / name for name in block["files"]]
+            measured = run_agent_over_adb(path, files, batch_arrays, settings, threads,
+                                          host, remote_python)
+            document["device"] = {"via": "adb", "destination": host.destination,
+                                  "python": remote_python}
+        elif host is not None:
             files = [path.parent / name for name in block["files"]]
             measured = run_over_ssh(path, files, batch_arrays, settings, threads, host,
                                     remote_python)
