@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import signal
 import subprocess
 import sys
 import threading
@@ -127,8 +128,55 @@ def test_connection_killed_mid_run(server, digits_artifacts):
     assert isinstance(error, TargetError) and error.reference == "connection-lost", outcome
     phases = [p["phase"] for p in error.details["partial"]]
     assert "loaded" in phases and "first-inference" in phases
-    time.sleep(1)
-    for child in psutil.Process(server.process.pid).children(recursive=True):
-        if "agent.py" in " ".join(child.cmdline()):
-            child.kill()  # an orphaned agent would finish its 30 s on its own
     assert remote_folders() == before
+    # The agent read end-of-file on its stdin when the connection died, and stopped.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and agents():
+        time.sleep(0.2)
+    assert not agents()
+
+
+def agents() -> list:
+    return [p for p in psutil.process_iter(["cmdline"])
+            if "agent.py" in " ".join(p.info["cmdline"] or []) and
+            "--exit-on-eof" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_ctrl_c_cleans_up_the_device(server, digits_artifacts):
+    before = remote_folders()
+    command = [sys.executable, "-m", "edgepipe", "profile",
+               str(digits_artifacts / "digits-cnn.onnx"), "--host", server.url,
+               "--ssh-config", str(server.client_config), "--remote-python", sys.executable,
+               "--duration", "30", "--no-per-layer", "--no-energy"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not agents():
+        time.sleep(0.5)
+    assert agents(), process.communicate(timeout=30)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert remote_folders() == before
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and agents():
+        time.sleep(0.2)
+    assert not agents()
+
+
+def test_room_on_the_device_is_checked_before_copying(tmp_path):
+    from edgepipe.targets.ssh import check_room
+
+    artifact = tmp_path / "model.onnx"
+    artifact.write_bytes(b"\0" * 4096)
+    host = parse_host("ssh://pi@raspberrypi")
+    roomy = "/tmp/edgepipe-abc123\n/dev/root 30000000 1000 29999000 1% /tmp\nMemAvailable: 7000000 kB\n"
+    check_room(roomy, [artifact], host)
+    full = "/tmp/edgepipe-abc123\n/dev/root 30000000 29999999 1 100% /tmp\nMemAvailable: 7000000 kB\n"
+    with pytest.raises(TargetError) as disk:
+        check_room(full, [artifact], host)
+    assert disk.value.reference == "device-disk-full"
+    tight = "/tmp/edgepipe-abc123\n/dev/root 30000000 1000 29999000 1% /tmp\nMemAvailable: 2 kB\n"
+    with pytest.raises(TargetError) as memory:
+        check_room(tight, [artifact], host)
+    assert memory.value.reference == "device-memory-too-small"

@@ -26,9 +26,13 @@ PERCENTILES = (50, 90, 95, 99)
 
 
 def main(argv: list) -> int:
-    if len(argv) != 2:
-        print("usage: agent.py REQUEST.json", file=sys.stderr)
+    if len(argv) not in (2, 3) or (len(argv) == 3 and argv[2] != "--exit-on-eof"):
+        print("usage: agent.py REQUEST.json [--exit-on-eof]", file=sys.stderr)
         return 2
+    if len(argv) == 3:  # run by a remote runner: stop when its connection goes away
+        import threading
+
+        threading.Thread(target=exit_on_eof, daemon=True).start()
     with open(argv[1]) as handle:
         request = json.load(handle)
     try:
@@ -39,6 +43,16 @@ def main(argv: list) -> int:
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0
+
+
+def exit_on_eof() -> None:
+    """Wait for end-of-file on stdin, then exit at once (the runner's ssh died)."""
+    try:  # the raw descriptor: a buffered reader's lock would abort the interpreter's exit
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    os._exit(3)
 
 
 class AgentError(Exception):

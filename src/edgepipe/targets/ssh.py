@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -128,6 +129,25 @@ def phases(stderr: str) -> list[dict[str, Any]]:
     return found
 
 
+def check_room(probe: str, files: list[Path], host: SshHost) -> None:
+    """Refuse, before copying, an artifact bigger than the device's free disk or memory
+    (``df -Pk`` and ``MemAvailable`` as printed by the probe; skipped where unreadable)."""
+    need = sum(path.stat().st_size for path in files)
+    lines = probe.splitlines()
+    disk = lines[1].split() if len(lines) > 1 else []
+    if len(disk) >= 4 and disk[3].isdigit() and need > int(disk[3]) * 1024:
+        raise TargetError(f"{host.destination} has {int(disk[3]) * 1024:,} bytes free in /tmp; "
+                          f"the artifact and inputs take {need:,}.", hint="free space on the "
+                          "device or profile a smaller (quantized) artifact.",
+                          reference="device-disk-full")
+    memory = re.search(r"MemAvailable:\s+(\d+) kB", probe)
+    if memory and need > int(memory.group(1)) * 1024:
+        raise TargetError(f"{host.destination} has {int(memory.group(1)) * 1024:,} bytes of "
+                          f"memory available; the artifact alone is {need:,} bytes.",
+                          hint="profile a smaller (quantized) artifact on this device.",
+                          reference="device-memory-too-small")
+
+
 class SshRunner:
     """Runs the agent on one device."""
 
@@ -136,10 +156,14 @@ class SshRunner:
         self.remote_python = remote_python
 
     def ssh(self, command: str, timeout_s: float, what: str) -> subprocess.CompletedProcess:
+        """Run ``command`` on the device. Its stdin stays open while we wait: when this
+        process dies (Ctrl-C, a kill), the pipe closes, the remote side reads end-of-file
+        and the agent stops itself instead of running on unattended."""
         args = ["ssh", *self.host.ssh_args(), self.host.destination, command]
+        read_end, write_end = os.pipe()
         try:
-            done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
-                                  check=False)
+            done = subprocess.run(args, stdin=read_end, capture_output=True, text=True,
+                                  timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
             raise TargetError(f"{what} on {self.host.destination} took over {timeout_s:.0f} s.",
                               hint="the device may be hung or very slow; lower --runs or "
@@ -147,6 +171,9 @@ class SshRunner:
         except FileNotFoundError as exc:
             raise TargetError("The OpenSSH client (`ssh`) is not installed here.",
                               hint="install openssh-client.", reference="no-ssh") from exc
+        finally:
+            os.close(read_end)
+            os.close(write_end)
         if done.returncode != 0:
             raise explain(done, what, self.host, phases(done.stderr))
         return done
@@ -175,8 +202,15 @@ class SshRunner:
                   timeout_s: float) -> dict[str, Any]:
         """Copy ``files`` and the agent, run it on ``request`` (paths relative to the remote
         folder are made absolute there), return its JSON; the remote folder is removed."""
-        remote = self.ssh("mktemp -d /tmp/edgepipe-XXXXXX", 60, "making a folder").stdout.strip()
+        probe = self.ssh("d=$(mktemp -d /tmp/edgepipe-XXXXXX) && echo $d && df -Pk $d | tail -1 "
+                         "&& grep MemAvailable /proc/meminfo || true", 60, "making a folder")
+        if not probe.stdout.strip().startswith("/"):
+            raise TargetError(f"Cannot make a folder under /tmp on {self.host.destination}.",
+                              hint="check that /tmp exists and is writable there.",
+                              reference="remote-failed")
+        remote = probe.stdout.splitlines()[0].strip()
         try:
+            check_room(probe.stdout, files, self.host)
             request = {**request, "artifact": f"{remote}/{request['artifact']}",
                        "inputs": [f"{remote}/{name}" for name in request["inputs"]]}
             request_path = folder / "request.json"
@@ -184,7 +218,7 @@ class SshRunner:
             agent = [PROFILES_DIR / name for name in AGENT_FILES]
             self.put([*agent, *files, request_path], remote, timeout_s)
             command = (f"cd {shlex.quote(remote)} && {self.remote_python} agent.py "
-                       "request.json")
+                       "request.json --exit-on-eof")
             done = self.ssh(command, timeout_s, "profiling")
         finally:
             with contextlib.suppress(subprocess.TimeoutExpired):  # best effort on a dead link
