@@ -97,6 +97,17 @@ def test_unreachable_and_unknown_host_key(server, digits_artifacts):
         parse_host("user@host")
 
 
+def test_a_key_the_device_does_not_know(server, digits_artifacts, tmp_path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    str(tmp_path / "stranger")], check=True)
+    stranger = parse_host(f"ssh://root@127.0.0.1:{server.port}", identity=tmp_path / "stranger",
+                          options=(f"UserKnownHostsFile={server.folder / 'known_hosts'}",
+                                   "IdentitiesOnly=yes", "StrictHostKeyChecking=yes"))
+    with pytest.raises(TargetError) as refused:
+        profile(digits_artifacts / "digits-cnn.onnx", "host", QUICK, host=stranger)
+    assert refused.value.reference == "ssh-auth" and "--identity" in refused.value.hint
+
+
 def test_connection_killed_mid_run(server, digits_artifacts):
     before = remote_folders()
     long_run = LatencySettings(runs=10, duration_s=30, threads=1, per_layer=False,
