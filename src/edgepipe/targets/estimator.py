@@ -77,15 +77,52 @@ def layer_arrays(summary: ModelSummary, precision: str) -> tuple[np.ndarray, ...
     return macs, weights, activations, ops
 
 
-def roofline_seconds(arrays: tuple[np.ndarray, ...], peak_macs: float, bandwidth: float,
-                     constants: Constants) -> float:
-    """The whole model's estimated latency in seconds (MAC/s and bytes/s given)."""
+def roofline_layers(arrays: tuple[np.ndarray, ...], peak_macs: float, bandwidth: float,
+                    constants: Constants) -> np.ndarray:
+    """Estimated seconds of each layer (MAC/s and bytes/s given); no per-call overhead."""
     macs, weights, activations, ops = arrays
     compute = macs / (constants.compute_efficiency * peak_macs)
     memory = (weights / (constants.weight_bandwidth * bandwidth)
               + activations / (constants.activation_bandwidth * bandwidth))
-    per_layer = np.maximum(compute, memory) + constants.overhead_op_s * ops
-    return float(np.sum(per_layer) + constants.overhead_call_s)
+    return np.maximum(compute, memory) + constants.overhead_op_s * ops
+
+
+def roofline_seconds(arrays: tuple[np.ndarray, ...], peak_macs: float, bandwidth: float,
+                     constants: Constants) -> float:
+    """The whole model's estimated latency in seconds (MAC/s and bytes/s given)."""
+    return float(np.sum(roofline_layers(arrays, peak_macs, bandwidth, constants))
+                 + constants.overhead_call_s)
+
+
+def per_layer_seconds(summary: ModelSummary, target: Target, precision: str) -> np.ndarray:
+    """Estimated seconds of each layer of ``summary`` on ``target`` (see :func:`estimate`)."""
+    precision = precision if precision in BYTES_PER_ELEMENT else "fp32"
+    macs = np.array([layer.macs for layer in summary.layers], dtype=np.float64)
+    if target.kind == "mcu" and target.mcu is not None and target.cpu is not None:
+        cycles = target.mcu.cycles_per_mac_int8
+        if precision == "int8" and cycles is not None:
+            return macs * cycles.value / (target.cpu.clock_mhz.value * 1e6)
+        return macs / (target.peak_gmacs["fp32"].value * 1e9)
+    peak, bandwidth, constants = _roofline_figures(target, precision)
+    return roofline_layers(layer_arrays(summary, precision), peak * 1e9, bandwidth * 1e9,
+                           constants)
+
+
+def _roofline_figures(target: Target, precision: str) -> tuple[float, float, Constants]:
+    peak = target.peak_gmacs.get(precision) or target.peak_gmacs.get("fp32")
+    bandwidth = target.memory.bandwidth_gbps if target.memory else None
+    if peak is None or bandwidth is None:
+        raise TargetError(
+            f"Target {target.name} has no peak throughput or memory bandwidth figure, "
+            "so its latency cannot be estimated.",
+            hint=f"add peak_gmacs and memory.bandwidth_gbps to {target.name}.yaml.",
+            reference="cannot-estimate")
+    constants = Constants(**calibration()["constants"])
+    if target.kind != "host" and constants.compute_efficiency > 1:
+        # Above 1 on the host means its clock figure undercounts boost clocks; a catalog
+        # target's peak is its rated maximum, so it is not exceeded there.
+        constants = replace(constants, compute_efficiency=1.0)
+    return peak.value, bandwidth.value, constants
 
 
 def estimate(summary: ModelSummary, target: Target, precision: str) -> dict[str, Any]:
@@ -97,25 +134,13 @@ def estimate(summary: ModelSummary, target: Target, precision: str) -> dict[str,
                 "macs": summary.total_macs, "calibration": {
                     "error": None, "how": None, "validated_on": None,
                     "note": "cycles per MAC of the kernel library; not checked on a board"}}
-    peak = target.peak_gmacs.get(precision) or target.peak_gmacs.get("fp32")
-    bandwidth = target.memory.bandwidth_gbps if target.memory else None
-    if peak is None or bandwidth is None:
-        raise TargetError(
-            f"Target {target.name} has no peak throughput or memory bandwidth figure, "
-            "so its latency cannot be estimated.",
-            hint=f"add peak_gmacs and memory.bandwidth_gbps to {target.name}.yaml.",
-            reference="cannot-estimate")
-    constants = Constants(**stored["constants"])
-    if target.kind != "host" and constants.compute_efficiency > 1:
-        # Above 1 on the host means its clock figure undercounts boost clocks; a catalog
-        # target's peak is its rated maximum, so it is not exceeded there.
-        constants = replace(constants, compute_efficiency=1.0)
-    seconds = roofline_seconds(layer_arrays(summary, precision), peak.value * 1e9,
-                               bandwidth.value * 1e9, constants)
+    peak, bandwidth, constants = _roofline_figures(target, precision)
+    seconds = roofline_seconds(layer_arrays(summary, precision), peak * 1e9, bandwidth * 1e9,
+                               constants)
     model = (f"per-layer roofline: max(MACs / ({constants.compute_efficiency:.3g} x "
-             f"{peak.value:g} GMAC/s {precision}), weight bytes / "
-             f"({constants.weight_bandwidth:.3g} x {bandwidth.value:g} GB/s) + activation bytes / "
-             f"({constants.activation_bandwidth:.3g} x {bandwidth.value:g} GB/s)) + "
+             f"{peak:g} GMAC/s {precision}), weight bytes / "
+             f"({constants.weight_bandwidth:.3g} x {bandwidth:g} GB/s) + activation bytes / "
+             f"({constants.activation_bandwidth:.3g} x {bandwidth:g} GB/s)) + "
              f"{constants.overhead_op_s * 1e6:.3g} us per op"
              + (f" + {constants.overhead_call_s * 1e6:.3g} us per call"
                 if constants.overhead_call_s >= 5e-8 else ""))

@@ -1,0 +1,242 @@
+"""``edgepipe split MODEL --at LAYER --bottleneck C --data D -o OUT`` and ``split points``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from edgepipe.cli.common import (
+    DataOption,
+    InputOption,
+    InputShapeOption,
+    JsonOption,
+    ModelArgOption,
+    NormalizeOption,
+    OutOption,
+    SeedOption,
+    TrustPickleOption,
+    WeightsOption,
+    command,
+    format_bytes,
+    model_options,
+)
+
+
+class DefaultToMake(TyperGroup):
+    """``split MODEL ...`` means ``split make MODEL ...``; ``split points`` and ``split plan``
+    stay themselves."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["make", *args]
+        return super().parse_args(ctx, args)
+
+
+split_app = typer.Typer(cls=DefaultToMake, no_args_is_help=True, help=(
+    "Split a model into a device head and a server tail with a trained bottleneck "
+    "(`edgepipe split MODEL --at LAYER --bottleneck C --data D -o OUT`), or list where it "
+    "can be cut (`edgepipe split points MODEL`)."))
+
+
+def _load(model: str, input_shape, input_, weights, model_arg, trust_pickle):
+    from edgepipe.model import load_model
+
+    return load_model(**model_options(model, input_shape=input_shape, inputs=input_,
+                                      weights=weights, model_args=model_arg,
+                                      trust_pickle=trust_pickle))
+
+
+@split_app.command("points")
+def points(
+    model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
+    input_shape: InputShapeOption = None,
+    input_: InputOption = None,
+    weights: WeightsOption = None,
+    model_arg: ModelArgOption = None,
+    trust_pickle: TrustPickleOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Every place the model can be cut so that a single tensor crosses, with its shape
+    and bytes."""
+    config = {"model": model, "input_shape": input_shape}
+    with command("split points", json_output, config) as output:
+        import torch
+
+        from edgepipe.errors import UnsupportedError
+        from edgepipe.split.points import cut_points, trace
+
+        loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
+        if loaded.module is None or len(loaded.inputs) != 1:
+            raise UnsupportedError("Cut points are found in torch models with one input.",
+                                   hint="give torchvision:NAME, builtin:..., or a factory.",
+                                   reference="split-needs-torch")
+        sample = torch.from_numpy(loaded.sample_inputs(1)[0])
+        found = [p.to_dict() for p in cut_points(trace(loaded.module.eval(), sample))]
+        input_bytes = int(sample.numel() * sample.element_size())
+        output.result({"model": model, "input_bytes": input_bytes, "points": found},
+                      render=lambda console: _render_points(console, found, input_bytes))
+
+
+def _render_points(console: Console, found: list[dict[str, Any]], input_bytes: int) -> None:
+    table = Table(show_edge=False, title=f"cut points (the input is {format_bytes(input_bytes)} "
+                  "as float32)", title_justify="left")
+    for column in ("cut (--at)", "node", "tensor", "bytes (float32)", "head params"):
+        table.add_column(column)
+    for p in found:
+        table.add_row(p["label"], p["node"], "x".join(map(str, p["shape"])),
+                      format_bytes(p["bytes"]), f"{p['head_params']:,}")
+    console.print(table)
+
+
+@split_app.command("make")
+def make(
+    model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
+    at: Annotated[str, typer.Option(help="Cut point (`edgepipe split points MODEL`).")],
+    bottleneck: Annotated[int, typer.Option(help="Channels of the bottleneck.")],
+    out: OutOption,
+    data: DataOption = None,
+    bits: Annotated[int, typer.Option(help="Bits per code sent (1-8).")] = 8,
+    stride: Annotated[int, typer.Option(help="Encoder stride (2 halves height and width).")] = 1,
+    distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
+    input_shape: InputShapeOption = None,
+    input_: InputOption = None,
+    weights: WeightsOption = None,
+    model_arg: ModelArgOption = None,
+    trust_pickle: TrustPickleOption = False,
+    normalize: NormalizeOption = None,
+    seed: SeedOption = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """Cut MODEL at a layer, train an encoder/quantizer/decoder there in two stages (head
+    distillation, then fine-tuning with distillation), export head and tail to ONNX, and
+    measure accuracy and bytes per sample."""
+    config = {"model": model, "at": at, "bottleneck": bottleneck, "bits": bits,
+              "stride": stride, "data": data, "out": out, "seed": seed,
+              "distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs}
+    with command("split", json_output, config) as output:
+        from edgepipe.cli.common import progress
+        from edgepipe.data import load_data_for_model, split
+        from edgepipe.errors import InputError
+        from edgepipe.rundir import RunDir
+        from edgepipe.split.api import SplitConfig, split_model
+        from edgepipe.split.train import SplitTraining
+
+        if data is None:
+            raise InputError("Splitting trains the bottleneck, so it needs --data.",
+                             hint="give --data builtin:digits, an .npz or an image folder.",
+                             reference="split-needs-data")
+        settings = SplitConfig(at=at, bottleneck=bottleneck, bits=bits, stride=stride,
+                               training=SplitTraining(distill_epochs=distill_epochs,
+                                                      finetune_epochs=finetune_epochs,
+                                                      seed=seed))
+        loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
+        dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
+        splits = split(dataset, seed=seed)
+        with progress("training the split") as advance:
+            result = split_model(loaded, settings, splits, out, progress=lambda _: advance(1))
+        RunDir(out).add_step("split", config, {k: v for k, v in result.items()
+                                               if k != "artifacts"})
+        output.result(result, render=lambda console: _render_split(console, result, out))
+
+
+def _render_split(console: Console, r: dict[str, Any], out: Any) -> None:
+    a, b = r["accuracy"], r["bytes_per_sample"]
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.2f}%"
+
+    console.print(f"cut at {r['config']['at']} ({'x'.join(map(str, r['cut']['shape']))}), "
+                  f"bottleneck {r['config']['bottleneck']} channels x {r['config']['bits']} bits")
+    console.print(f"accuracy (eval, {a['samples']} samples): original {pct(a['original'])}, "
+                  f"split {pct(a['split_torch'])} in torch, {pct(a['split_onnxruntime'])} "
+                  f"end to end in ONNX Runtime (head.onnx -> uint8 codes -> tail.onnx)")
+    console.print(f"bytes per sample: {b['packed_bytes']:,} (zlib {b['zlib_bytes_mean']:.0f} "
+                  f"mean) vs input {b['input_uint8']:,} as uint8 ({100 * b['vs_input']:.1f}%) "
+                  f"and the raw float tensor at the cut {b['raw_float_at_cut']:,} "
+                  f"({100 * b['vs_raw_float']:.1f}%)")
+    console.print(f"wrote head.onnx and tail.onnx to {out}")
+
+
+@split_app.command("plan")
+def plan_cmd(
+    model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
+    device: Annotated[str, typer.Option(help="Device target (`edgepipe targets list`).")],
+    server: Annotated[str, typer.Option(help="Server target.")] = "host",
+    bandwidth: Annotated[str, typer.Option(help="Link bandwidth, e.g. 10Mbps.")] = "10Mbps",
+    rtt: Annotated[str, typer.Option(help="Link round trip, e.g. 20ms.")] = "0ms",
+    split_dir: Annotated[str | None, typer.Option(
+        "--split", help="A split run directory: its measured bottleneck bytes are used.")
+    ] = None,
+    data: DataOption = None,
+    precision: Annotated[str, typer.Option(help="The head's precision on the device.")] = "fp32",
+    input_shape: InputShapeOption = None,
+    input_: InputOption = None,
+    weights: WeightsOption = None,
+    model_arg: ModelArgOption = None,
+    trust_pickle: TrustPickleOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """For every cut: head latency and energy on the device, bytes and transfer time over
+    the link, tail latency on the server, end to end; all-on-device and all-on-server;
+    the Pareto front and where the best option moves with the bandwidth (estimated)."""
+    config = {"model": model, "device": device, "server": server, "bandwidth": bandwidth,
+              "rtt": rtt, "split": split_dir, "data": data, "precision": precision}
+    with command("split plan", json_output, config) as output:
+        import json
+        from pathlib import Path
+
+        import torch
+
+        from edgepipe.analysis.inspect import inspect_model
+        from edgepipe.split.plan import Link, compressed_bytes, parse_duration, parse_rate, plan
+        from edgepipe.split.points import cut_points, trace
+        from edgepipe.targets.catalog import get_target
+
+        link = Link(parse_rate(bandwidth), parse_duration(rtt))
+        loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
+        sample = torch.from_numpy(loaded.sample_inputs(1)[0])
+        found = cut_points(trace(loaded.module.eval(), sample))
+        bottleneck = None
+        if split_dir:
+            steps = json.loads((Path(split_dir) / "manifest.json").read_text()).get("steps", [])
+            bottleneck = {s["result"]["cut"]["label"]: s["result"]["bytes_per_sample"][
+                "packed_bytes"] for s in steps if s.get("step") == "split"}
+        compressed = None
+        if data:
+            from edgepipe.data import load_data_for_model
+
+            arrays = load_data_for_model(data, loaded.inputs).inputs[loaded.inputs[0].name]
+            compressed = compressed_bytes(arrays[:256])
+        result = plan(inspect_model(loaded), found, get_target(device), get_target(server),
+                      link, int(sample.numel()), bottleneck=bottleneck,
+                      compressed_input_bytes=compressed, precision=precision)
+        output.result(result, render=lambda console: _render_plan(console, result))
+
+
+def _render_plan(console: Console, r: dict[str, Any]) -> None:
+    link = r["link"]
+    table = Table(show_edge=False, title=(
+        f"{r['device']} -> {link['bandwidth_bps'] / 1e6:g} Mbps, {link['rtt_s'] * 1e3:g} ms "
+        f"-> {r['server']} (estimated)"), title_justify="left")
+    for column in ("option", "head", "bytes", "transfer", "tail", "end to end", "device mJ",
+                   "pareto"):
+        table.add_column(column, justify="left" if column == "option" else "right")
+    for o in r["options"]:
+        if o["option"].endswith("(raw float32)"):
+            continue  # in --json; sending float32 never wins over its 8-bit version
+        energy = "" if o["device_energy_j"] is None else f"{o['device_energy_j'] * 1e3:.3g}"
+        table.add_row(o["option"], f"{o['head_s'] * 1e3:.3g} ms", f"{o['bytes']:,.0f}",
+                      f"{o['transfer_s'] * 1e3:.3g} ms", f"{o['tail_s'] * 1e3:.3g} ms",
+                      f"{o['end_to_end_s'] * 1e3:.3g} ms", energy,
+                      "*" if o["option"] in r["pareto"] else "")
+    console.print(table)
+    console.print("best by bandwidth: " + "; ".join(
+        f"{s['mbps']:g} Mbps: {s['best']} ({s['end_to_end_s'] * 1e3:.3g} ms)" for s in r["sweep"]))
+    models = r["models"]
+    console.print(f"estimated: {models['latency']}; host error {models['estimator_error_on_host']}"
+                  f"; energy: {models['device_energy']}")

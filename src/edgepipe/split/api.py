@@ -1,0 +1,165 @@
+"""``split_model``: cut a torch model, train a bottleneck at the cut, export head and tail.
+
+The result is measured, not estimated: accuracy of the original and of the split model on
+the eval split (in torch, and end to end through the exported head and tail in ONNX
+Runtime), and the bytes per sample that cross the link, both the raw codes and the codes
+zlib-compressed (measured per sample on the eval set).
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgepipe.data_split import Splits
+from edgepipe.errors import InputError, UnsupportedError
+from edgepipe.model import LoadedModel
+from edgepipe.split.bottleneck import Bottleneck, DeviceHead, ServerTail
+from edgepipe.split.points import find_cut, split_graph, trace
+from edgepipe.split.train import SplitTraining, train_split
+from edgepipe.tensors import TensorSpec
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    at: str
+    bottleneck: int
+    bits: int = 8
+    stride: int = 1
+    training: SplitTraining = SplitTraining()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 8:
+            raise InputError(f"--bits {self.bits}: the codes are 1 to 8 bits.",
+                             hint="8 is the usual choice; 4 halves the bytes again.",
+                             reference="bad-bits")
+        if self.bottleneck < 1 or self.stride not in (1, 2):
+            raise InputError("--bottleneck must be at least 1 and --stride 1 or 2.",
+                             hint="e.g. --bottleneck 4 --stride 1.", reference="bad-bottleneck")
+
+
+def _predict(module: torch.nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            outs.append(module(torch.from_numpy(x[start:start + batch])).numpy())
+    return np.concatenate(outs)
+
+
+def _accuracy(logits: np.ndarray, labels: np.ndarray | None) -> float | None:
+    return None if labels is None else float((logits.argmax(1) == labels).mean())
+
+
+def wire_bytes(codes: np.ndarray, bits: int) -> dict[str, Any]:
+    """Bytes a sample's codes take on the wire: packed at ``bits`` per code, and zlib'd
+    (level 9) per sample, averaged over the samples given (measured, not estimated)."""
+    per_sample = int(np.prod(codes.shape[1:]))
+    packed = (per_sample * bits + 7) // 8
+    compressed = [len(zlib.compress(np.ascontiguousarray(c).tobytes(), 9)) for c in codes]
+    return {"codes_per_sample": per_sample, "bits": bits, "packed_bytes": packed,
+            "zlib_bytes_mean": float(np.mean(compressed)),
+            "zlib_bytes_max": int(np.max(compressed)),
+            "zlib_note": "zlib of the uint8 codes (unpacked), per sample"}
+
+
+def build_split(loaded: LoadedModel, config: SplitConfig) -> dict[str, Any]:
+    """The cut and untrained parts: original head, new head, bottleneck, tail."""
+    if loaded.module is None or len(loaded.inputs) != 1:
+        raise UnsupportedError("Splitting needs a torch model with one input.",
+                               hint="give the model as torchvision:NAME, builtin:..., or a "
+                               "factory; ONNX files cannot be retrained.",
+                               reference="split-needs-torch")
+    module = loaded.module.eval()
+    sample = torch.from_numpy(loaded.sample_inputs(1)[0])
+    traced = trace(copy.deepcopy(module), sample)
+    point = find_cut(traced, config.at)
+    if len(point.shape) != 4:
+        raise UnsupportedError(f"The tensor at {config.at!r} has shape {point.shape}; the "
+                               "bottleneck needs a feature map (N, C, H, W).",
+                               hint="cut earlier, before pooling and flattening.",
+                               reference="cut-not-a-feature-map")
+    channels = point.shape[1]
+    if config.bottleneck >= channels:
+        raise InputError(f"A bottleneck of {config.bottleneck} channels does not compress the "
+                         f"{channels} channels at {config.at!r}.",
+                         hint=f"give --bottleneck below {channels} (e.g. {max(1, channels // 8)}).",
+                         reference="bottleneck-too-large")
+    original_head, _ = split_graph(trace(module, sample), point.index)
+    head, tail = split_graph(traced, point.index)
+    with torch.no_grad():
+        non_negative = bool(original_head(sample).min() >= 0)
+    bottleneck = Bottleneck(channels, config.bottleneck, config.bits, config.stride,
+                            non_negative)
+    return {"point": point, "original_head": original_head, "head": head, "tail": tail,
+            "bottleneck": bottleneck, "module": module}
+
+
+def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str | Path,
+                progress=lambda _: None) -> dict[str, Any]:
+    """Train, measure and export a split of ``loaded``; the manifest's record of it."""
+    from edgepipe.export.api import export_model
+
+    parts = build_split(loaded, config)
+    name = loaded.inputs[0].name
+    train_x = data.train.inputs[name]
+    record = train_split(parts["module"], parts["original_head"], parts["head"],
+                         parts["bottleneck"], parts["tail"], train_x, data.train.labels,
+                         config.training, progress)
+    device_head = DeviceHead(parts["head"], parts["bottleneck"]).eval()
+    server_tail = ServerTail(parts["bottleneck"], parts["tail"]).eval()
+    x, labels = data.eval.inputs[name], data.eval.labels
+    with torch.no_grad():
+        codes = device_head(torch.from_numpy(x)).numpy()
+    original_logits = _predict(parts["module"], x)
+    split_logits = _predict(server_tail, codes)
+    point = parts["point"]
+    wire = wire_bytes(codes, config.bits)
+    input_bytes = int(np.prod(x.shape[1:]))  # as uint8 pixels
+    raw_float = int(np.prod(point.shape[1:])) * 4
+    out = Path(out)
+    head_spec = LoadedModel(spec="head", kind="torch", inputs=loaded.inputs, module=device_head)
+    code_spec = TensorSpec("codes", (1, *codes.shape[1:]), "uint8")
+    tail_spec = LoadedModel(spec="tail", kind="torch", inputs=[code_spec], module=server_tail)
+    # A code at an exact .5 boundary may round either way in another runtime: one level.
+    heads = export_model(head_spec, out, formats=("onnx",), atol=1.0 / 255)
+    tails = export_model(tail_spec, out, formats=("onnx",))
+    end_to_end = check_end_to_end(out / "head.onnx", out / "tail.onnx", x, split_logits)
+    return {
+        "cut": point.to_dict(), "config": {"at": config.at, "bottleneck": config.bottleneck,
+                                           "bits": config.bits, "stride": config.stride},
+        "training": record,
+        "accuracy": {"original": _accuracy(original_logits, labels),
+                     "split_torch": _accuracy(split_logits, labels),
+                     "split_onnxruntime": _accuracy(end_to_end["logits"], labels),
+                     "agreement_with_original": float(
+                         (original_logits.argmax(1) == split_logits.argmax(1)).mean()),
+                     "samples": int(len(x)), "split": "eval"},
+        "bytes_per_sample": {**wire, "input_uint8": input_bytes, "raw_float_at_cut": raw_float,
+                             "raw_uint8_at_cut": raw_float // 4,
+                             "vs_input": wire["packed_bytes"] / input_bytes,
+                             "vs_raw_float": wire["packed_bytes"] / raw_float},
+        "end_to_end": {k: v for k, v in end_to_end.items() if k != "logits"},
+        "artifacts": [*heads.artifacts, *tails.artifacts],
+        "failed": [*heads.failed, *tails.failed],
+    }
+
+
+def check_end_to_end(head: Path, tail: Path, x: np.ndarray,
+                     torch_logits: np.ndarray) -> dict[str, Any]:
+    """head.onnx -> uint8 codes -> tail.onnx in ONNX Runtime, sample by sample, against the
+    split model in torch."""
+    from edgepipe.runtime import open_artifact
+
+    head_session, tail_session = open_artifact(head), open_artifact(tail)
+    logits = np.concatenate([tail_session.run(head_session.run([x[i:i + 1]]))[0]
+                             for i in range(len(x))])
+    agree = float((logits.argmax(1) == torch_logits.argmax(1)).mean())
+    return {"runtime": "onnxruntime", "prediction_agreement_with_torch": agree,
+            "max_abs_logit_diff": float(np.abs(logits - torch_logits).max()),
+            "logits": logits}

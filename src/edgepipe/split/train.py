@@ -1,0 +1,155 @@
+"""Two-stage training of a split model (as BottleFit and sc2bench do it).
+
+1. **Head distillation**: the new head, encoder, quantizer and decoder learn to reproduce
+   the original model's tensor at the cut (mean squared error); the tail is not involved.
+2. **Fine-tuning**: head, encoder and quantizer frozen (what the device sends is fixed), the
+   decoder and tail train on the task loss plus knowledge distillation from the original
+   model; without labels, on distillation alone.
+
+Each stage keeps the epoch best on a seeded validation slice of the training data (never
+the eval split) and stops after ``patience`` epochs without improvement.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+
+@dataclass(frozen=True)
+class SplitTraining:
+    distill_epochs: int = 30
+    finetune_epochs: int = 20
+    lr: float = 2e-3
+    batch_size: int = 64
+    patience: int = 5
+    temperature: float = 4.0
+    kd_weight: float = 0.5
+    val_fraction: float = 0.15
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _batches(count: int, size: int, rng: np.random.Generator):
+    order = rng.permutation(count)
+    for start in range(0, count, size):
+        yield order[start:start + size]
+
+
+def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable, score: Callable,
+         x: torch.Tensor, y: torch.Tensor | None, epochs: int, options: SplitTraining,
+         rng: np.random.Generator, progress: Callable[[str], None], stage: str) -> dict:
+    """Train ``params`` with ``step(x, y) -> loss``; keep the best ``score()`` (higher is
+    better) over epochs, epoch 0 included; restore it."""
+    optimizer = torch.optim.Adam(params, lr=options.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs))
+    best, best_epoch = score(), 0
+    states = [copy.deepcopy(m.state_dict()) for m in modules]
+    history = [best]
+    for epoch in range(1, epochs + 1):
+        for module in modules:
+            module.train()
+        for index in _batches(len(x), options.batch_size, rng):
+            optimizer.zero_grad()
+            loss = step(x[index], None if y is None else y[index])
+            loss.backward()
+            optimizer.step()
+        schedule.step()
+        current = score()
+        history.append(current)
+        progress(f"{stage} epoch {epoch}: {current:.4f}")
+        if current > best:
+            best, best_epoch = current, epoch
+            states = [copy.deepcopy(m.state_dict()) for m in modules]
+        elif epoch - best_epoch >= options.patience:
+            break
+    for module, state in zip(modules, states, strict=True):
+        module.load_state_dict(state)
+        module.eval()
+    return {"best_epoch": best_epoch, "epochs_run": len(history) - 1, "best_score": best,
+            "history": history}
+
+
+def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
+                bottleneck: nn.Module, tail: nn.Module, x: np.ndarray, y: np.ndarray | None,
+                options: SplitTraining,
+                progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Train in place; the record of both stages."""
+    started = time.perf_counter()
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    order = rng.permutation(len(x))
+    n_val = max(1, int(len(x) * options.val_fraction))
+    val, fit = order[:n_val], order[n_val:]
+    xs = torch.from_numpy(np.ascontiguousarray(x)).float()
+    ys = torch.from_numpy(y).long() if y is not None else None
+    original.eval()
+    original_head.eval()
+    with torch.no_grad():
+        target_cut = original_head(xs)
+        teacher_logits = original(xs)
+    bottleneck.quantizer.calibrate(bottleneck.encoder(head(xs[fit[:512]])))
+
+    xs_fit, cut_fit = xs[fit], target_cut[fit]
+
+    def distill_step(index: torch.Tensor, _: Any) -> torch.Tensor:
+        return F.mse_loss(bottleneck(head(xs_fit[index])), cut_fit[index])
+
+    def distill_score() -> float:
+        head.eval()
+        bottleneck.eval()
+        with torch.no_grad():
+            return -float(F.mse_loss(bottleneck(head(xs[val])), target_cut[val]))
+
+    fit_index = torch.arange(len(fit))
+    stage1 = _fit([*head.parameters(), *bottleneck.parameters()], [head, bottleneck],
+                  distill_step, distill_score, fit_index, None, options.distill_epochs,
+                  options, rng, progress, "head distillation")
+    for module in (head, bottleneck.encoder, bottleneck.quantizer):
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+    with torch.no_grad():
+        sent = bottleneck.quantizer(bottleneck.encoder(head(xs)))
+    t = options.temperature
+
+    def finetune_step(index: torch.Tensor, _: Any) -> torch.Tensor:
+        rows = fit[index.numpy()]
+        logits = tail(bottleneck.decoder(sent[rows]))
+        kd = F.kl_div(F.log_softmax(logits / t, 1), F.softmax(teacher_logits[rows] / t, 1),
+                      reduction="batchmean") * t * t
+        if ys is None:
+            return kd
+        return options.kd_weight * kd + (1 - options.kd_weight) * F.cross_entropy(
+            logits, ys[rows])
+
+    def finetune_score() -> float:
+        tail.eval()
+        bottleneck.decoder.eval()
+        with torch.no_grad():
+            logits = tail(bottleneck.decoder(sent[val]))
+        if ys is None:
+            return -float(F.kl_div(F.log_softmax(logits, 1), F.softmax(teacher_logits[val], 1),
+                                   reduction="batchmean"))
+        return float((logits.argmax(1) == ys[val]).float().mean())
+
+    stage2 = _fit([*bottleneck.decoder.parameters(), *tail.parameters()],
+                  [bottleneck.decoder, tail], finetune_step, finetune_score, fit_index, None,
+                  options.finetune_epochs, options, rng, progress, "fine-tuning")
+    return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)"},
+            "fine_tuning": {**stage2, "score": "top-1 (validation)" if ys is not None
+                            else "-KL to the original (validation)",
+                            "loss": "task + distillation" if ys is not None
+                            else "distillation only (no labels)"},
+            "options": options.to_dict(), "seconds": time.perf_counter() - started,
+            "samples": {"fit": int(len(fit)), "validation": int(n_val)}}

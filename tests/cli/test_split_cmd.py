@@ -1,0 +1,52 @@
+"""`edgepipe split`, `split points` and `split plan` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_points(cli):
+    result = cli("split", "points", "builtin:digits-cnn", "--json")
+    assert result.code == 0, result
+    labels = [p["label"] for p in result.json()["result"]["points"]]
+    assert "pool1" in labels and "pool2" in labels
+    assert "pool2" in cli("split", "points", "builtin:digits-cnn").stderr
+
+
+def test_split_then_plan(cli, tmp_path):
+    out = tmp_path / "split"
+    made = cli("split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "--data",
+               "builtin:digits", "-o", out, "--distill-epochs", "4", "--finetune-epochs", "3",
+               "--json")
+    assert made.code == 0, made
+    result = made.json()["result"]
+    assert result["bytes_per_sample"]["packed_bytes"] == 4 * 8 * 8
+    assert result["accuracy"]["split_onnxruntime"] > 0.8
+    steps = json.loads((out / "manifest.json").read_text())["steps"]
+    assert steps[-1]["step"] == "split" and steps[-1]["result"]["cut"]["label"] == "pool2"
+    planned = cli("split", "plan", "builtin:digits-cnn", "--device", "rpi5", "--bandwidth",
+                  "10Mbps", "--rtt", "5ms", "--split", out, "--data", "builtin:digits", "--json")
+    assert planned.code == 0, planned
+    plan = planned.json()["result"]
+    options = {o["option"]: o for o in plan["options"]}
+    bottleneck = options["cut pool2 (bottleneck)"]
+    assert bottleneck["bytes"] == 256
+    assert bottleneck["transfer_s"] == 256 * 8 / 10e6 + 0.005
+    assert options["all on device"]["bytes"] == 0 and plan["pareto"]
+    assert [s["mbps"] for s in plan["sweep"]][:3] == [1.0, 5.0, 10.0]
+    assert plan["label"] == "estimated"
+    human = cli("split", "plan", "builtin:digits-cnn", "--device", "stm32f746",
+                "--precision", "int8", "--bandwidth", "1Mbps")
+    assert human.code == 0 and "best by bandwidth" in human.stderr
+
+
+def test_bad_input(cli, tmp_path):
+    no_data = cli("split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "-o",
+                  tmp_path / "x")
+    assert no_data.code == 1 and "split-needs-data" in no_data.stderr
+    bad_rate = cli("split", "plan", "builtin:digits-cnn", "--device", "rpi5", "--bandwidth",
+                   "fast")
+    assert bad_rate.code == 1 and "bad-bandwidth" in bad_rate.stderr
+    unknown = cli("split", "builtin:digits-cnn", "--at", "pool9", "--bottleneck", "4",
+                  "--data", "builtin:digits", "-o", tmp_path / "y")
+    assert unknown.code == 1 and "pool2" in unknown.stderr
