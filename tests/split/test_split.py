@@ -38,7 +38,7 @@ def test_exported_head_and_tail_agree_with_torch(digits_split):
     out, result = digits_split
     assert (out / "head.onnx").is_file() and (out / "tail.onnx").is_file()
     assert result["failed"] == []
-    assert result["end_to_end"]["prediction_agreement_with_torch"] >= 0.99
+    assert result["end_to_end"]["onnx"]["prediction_agreement_with_torch"] >= 0.99
     import onnx
 
     head = onnx.load(str(out / "head.onnx"))
@@ -84,3 +84,15 @@ def test_without_labels_fine_tuning_distills(digits_cnn, tmp_path):
     assert result["training"]["fine_tuning"]["loss"] == "distillation only (no labels)"
     assert result["accuracy"]["original"] is None
     assert result["accuracy"]["agreement_with_original"] > 0.5
+
+
+def test_head_and_tail_in_every_format(digits_cnn, tmp_path):
+    loaded, splits = digits_cnn
+    quick = SplitTraining(distill_epochs=2, finetune_epochs=2)
+    result = split_model(loaded, SplitConfig(at="pool2", bottleneck=4, training=quick,
+                                             formats=("tflite", "openvino")), splits, tmp_path)
+    assert set(result["end_to_end"]) == {"tflite", "openvino"}
+    for check in result["end_to_end"].values():
+        assert check["prediction_agreement_with_torch"] >= 0.99
+    assert result["accuracy"]["split_litert"] == pytest.approx(
+        result["accuracy"]["split_openvino"], abs=0.01)

@@ -24,6 +24,7 @@ from edgepipe.cli.common import (
     format_bytes,
     model_options,
 )
+from edgepipe.cli.export_cmd import Format
 
 
 class DefaultToMake(TyperGroup):
@@ -101,6 +102,9 @@ def make(
     data: DataOption = None,
     bits: Annotated[int, typer.Option(help="Bits per code sent (1-8).")] = 8,
     stride: Annotated[int, typer.Option(help="Encoder stride (2 halves height and width).")] = 1,
+    formats: Annotated[list[Format] | None, typer.Option(
+        "--format", "-f", help="Export formats of head and tail (repeat; default onnx).")
+    ] = None,
     distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
     input_shape: InputShapeOption = None,
@@ -117,7 +121,8 @@ def make(
     measure accuracy and bytes per sample."""
     config = {"model": model, "at": at, "bottleneck": bottleneck, "bits": bits,
               "stride": stride, "data": data, "out": out, "seed": seed,
-              "distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs}
+              "distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs,
+              "formats": [f.value for f in formats or []]}
     with command("split", json_output, config) as output:
         from edgepipe.cli.common import progress
         from edgepipe.data import load_data_for_model, split
@@ -130,7 +135,9 @@ def make(
             raise InputError("Splitting trains the bottleneck, so it needs --data.",
                              hint="give --data builtin:digits, an .npz or an image folder.",
                              reference="split-needs-data")
+        chosen = tuple(dict.fromkeys(f.value for f in formats or [])) or ("onnx",)
         settings = SplitConfig(at=at, bottleneck=bottleneck, bits=bits, stride=stride,
+                               formats=chosen,
                                training=SplitTraining(distill_epochs=distill_epochs,
                                                       finetune_epochs=finetune_epochs,
                                                       seed=seed))
@@ -152,14 +159,19 @@ def _render_split(console: Console, r: dict[str, Any], out: Any) -> None:
 
     console.print(f"cut at {r['config']['at']} ({'x'.join(map(str, r['cut']['shape']))}), "
                   f"bottleneck {r['config']['bottleneck']} channels x {r['config']['bits']} bits")
+    runtimes = ", ".join(pct(a["split_" + check["runtime"]]) + " in " + check["runtime"]
+                         for check in r["end_to_end"].values())
     console.print(f"accuracy (eval, {a['samples']} samples): original {pct(a['original'])}, "
-                  f"split {pct(a['split_torch'])} in torch, {pct(a['split_onnxruntime'])} "
-                  f"end to end in ONNX Runtime (head.onnx -> uint8 codes -> tail.onnx)")
+                  f"split {pct(a['split_torch'])} in torch; end to end (head -> uint8 codes "
+                  f"-> tail): {runtimes}")
     console.print(f"bytes per sample: {b['packed_bytes']:,} (zlib {b['zlib_bytes_mean']:.0f} "
                   f"mean) vs input {b['input_uint8']:,} as uint8 ({100 * b['vs_input']:.1f}%) "
                   f"and the raw float tensor at the cut {b['raw_float_at_cut']:,} "
                   f"({100 * b['vs_raw_float']:.1f}%)")
-    console.print(f"wrote head.onnx and tail.onnx to {out}")
+    names = ", ".join(artifact["path"] for artifact in r["artifacts"])
+    console.print(f"wrote {names} to {out}")
+    for failed in r["failed"]:
+        console.print(f"[red]failed:[/] {failed}")
 
 
 @split_app.command("plan")

@@ -32,6 +32,7 @@ class SplitConfig:
     bottleneck: int
     bits: int = 8
     stride: int = 1
+    formats: tuple[str, ...] = ("onnx",)
     training: SplitTraining = SplitTraining()
 
     def __post_init__(self) -> None:
@@ -127,16 +128,22 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
     code_spec = TensorSpec("codes", (1, *codes.shape[1:]), "uint8")
     tail_spec = LoadedModel(spec="tail", kind="torch", inputs=[code_spec], module=server_tail)
     # A code at an exact .5 boundary may round either way in another runtime: one level.
-    heads = export_model(head_spec, out, formats=("onnx",), atol=1.0 / 255)
-    tails = export_model(tail_spec, out, formats=("onnx",))
-    end_to_end = check_end_to_end(out / "head.onnx", out / "tail.onnx", x, split_logits)
+    heads = export_model(head_spec, out, formats=config.formats, atol=1.0 / 255)
+    tails = export_model(tail_spec, out, formats=config.formats)
+    suffixes = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
+    checks = {fmt: check_end_to_end(out / f"head{suffixes[fmt]}", out / f"tail{suffixes[fmt]}",
+                                    x, split_logits)
+              for fmt in config.formats if (out / f"head{suffixes[fmt]}").is_file()
+              and (out / f"tail{suffixes[fmt]}").is_file()}
+
     return {
         "cut": point.to_dict(), "config": {"at": config.at, "bottleneck": config.bottleneck,
                                            "bits": config.bits, "stride": config.stride},
         "training": record,
         "accuracy": {"original": _accuracy(original_logits, labels),
                      "split_torch": _accuracy(split_logits, labels),
-                     "split_onnxruntime": _accuracy(end_to_end["logits"], labels),
+                     **{f"split_{check['runtime']}": _accuracy(check["logits"], labels)
+                        for check in checks.values()},
                      "agreement_with_original": float(
                          (original_logits.argmax(1) == split_logits.argmax(1)).mean()),
                      "samples": int(len(x)), "split": "eval"},
@@ -144,7 +151,8 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
                              "raw_uint8_at_cut": raw_float // 4,
                              "vs_input": wire["packed_bytes"] / input_bytes,
                              "vs_raw_float": wire["packed_bytes"] / raw_float},
-        "end_to_end": {k: v for k, v in end_to_end.items() if k != "logits"},
+        "end_to_end": {fmt: {k: v for k, v in check.items() if k != "logits"}
+                       for fmt, check in checks.items()},
         "artifacts": [*heads.artifacts, *tails.artifacts],
         "failed": [*heads.failed, *tails.failed],
     }
@@ -152,14 +160,14 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
 
 def check_end_to_end(head: Path, tail: Path, x: np.ndarray,
                      torch_logits: np.ndarray) -> dict[str, Any]:
-    """head.onnx -> uint8 codes -> tail.onnx in ONNX Runtime, sample by sample, against the
-    split model in torch."""
+    """head -> uint8 codes -> tail in the artifacts' own runtime, sample by sample, against
+    the split model in torch."""
     from edgepipe.runtime import open_artifact
 
     head_session, tail_session = open_artifact(head), open_artifact(tail)
     logits = np.concatenate([tail_session.run(head_session.run([x[i:i + 1]]))[0]
                              for i in range(len(x))])
     agree = float((logits.argmax(1) == torch_logits.argmax(1)).mean())
-    return {"runtime": "onnxruntime", "prediction_agreement_with_torch": agree,
+    return {"runtime": head_session.name, "prediction_agreement_with_torch": agree,
             "max_abs_logit_diff": float(np.abs(logits - torch_logits).max()),
             "logits": logits}
