@@ -50,3 +50,21 @@ def test_bad_input(cli, tmp_path):
     unknown = cli("split", "builtin:digits-cnn", "--at", "pool9", "--bottleneck", "4",
                   "--data", "builtin:digits", "-o", tmp_path / "y")
     assert unknown.code == 1 and "pool2" in unknown.stderr
+
+
+def test_measured_plan_on_this_machine(cli):
+    planned = cli("split", "plan", "builtin:digits-cnn", "--device", "host", "--server", "host",
+                  "--bandwidth", "100Mbps", "--measure", "--cuts", "pool1,pool2", "--json")
+    assert planned.code == 0, planned
+    plan = planned.json()["result"]
+    assert plan["label"] == "measured and estimated"
+    options = {o["option"]: o for o in plan["options"]}
+    assert set(options) >= {"cut pool1 (raw 8-bit)", "cut pool2 (raw 8-bit)", "all on device"}
+    assert not any(name.startswith("cut conv") for name in options)
+    for name in ("cut pool1 (raw 8-bit)", "cut pool2 (raw 8-bit)"):
+        assert options[name]["sources"] == {"head": "measured", "tail": "measured"}
+        assert options[name]["head_s"] > 0 and options[name]["tail_s"] > 0
+    whole = options["all on device"]
+    assert whole["sources"]["head"] == "measured"
+    # a head is part of the model: on the same machine it does not take much longer
+    assert options["cut pool1 (raw 8-bit)"]["head_s"] < 3 * whole["head_s"]

@@ -186,6 +186,14 @@ def plan_cmd(
     ] = None,
     data: DataOption = None,
     precision: Annotated[str, typer.Option(help="The head's precision on the device.")] = "fp32",
+    measure: Annotated[bool, typer.Option(
+        "--measure", help="Export each head and tail and profile them where the device and "
+        "server are reachable (this machine, or the device behind --host).")] = False,
+    cuts: Annotated[str | None, typer.Option(
+        help="Only these cuts, comma-separated (e.g. pool1,pool2).")] = None,
+    host: Annotated[str | None, typer.Option(
+        help="With --measure: the device, ssh://user@host[:port].")] = None,
+    remote_python: Annotated[str, typer.Option(help="Python on the device.")] = "python3",
     input_shape: InputShapeOption = None,
     input_: InputOption = None,
     weights: WeightsOption = None,
@@ -197,7 +205,8 @@ def plan_cmd(
     the link, tail latency on the server, end to end; all-on-device and all-on-server;
     the Pareto front and where the best option moves with the bandwidth (estimated)."""
     config = {"model": model, "device": device, "server": server, "bandwidth": bandwidth,
-              "rtt": rtt, "split": split_dir, "data": data, "precision": precision}
+              "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
+              "measure": measure, "cuts": cuts, "host": host}
     with command("split plan", json_output, config) as output:
         import json
         from pathlib import Path
@@ -213,6 +222,23 @@ def plan_cmd(
         loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
         sample = torch.from_numpy(loaded.sample_inputs(1)[0])
         found = cut_points(trace(loaded.module.eval(), sample))
+        if cuts:
+            from edgepipe.split.points import find_cut
+
+            traced = trace(loaded.module.eval(), sample)
+            wanted = {find_cut(traced, c.strip()).index for c in cuts.split(",") if c.strip()}
+            found = [p for p in found if p.index in wanted]
+        device_target, server_target = get_target(device), get_target(server)
+        measured = None
+        if measure:
+            from edgepipe.split.measure import measure_cuts
+            from edgepipe.targets.ssh import parse_host
+
+            measured = measure_cuts(
+                loaded, found, device=device, server=server,
+                device_reachable=device_target.reach == "local" or host is not None,
+                server_reachable=server_target.reach == "local",
+                host=parse_host(host) if host else None, remote_python=remote_python)
         bottleneck = None
         if split_dir:
             steps = json.loads((Path(split_dir) / "manifest.json").read_text()).get("steps", [])
@@ -224,9 +250,10 @@ def plan_cmd(
 
             arrays = load_data_for_model(data, loaded.inputs).inputs[loaded.inputs[0].name]
             compressed = compressed_bytes(arrays[:256])
-        result = plan(inspect_model(loaded), found, get_target(device), get_target(server),
+        result = plan(inspect_model(loaded), found, device_target, server_target,
                       link, int(sample.numel()), bottleneck=bottleneck,
-                      compressed_input_bytes=compressed, precision=precision)
+                      compressed_input_bytes=compressed, precision=precision,
+                      measured=measured)
         output.result(result, render=lambda console: _render_plan(console, result))
 
 
@@ -234,9 +261,9 @@ def _render_plan(console: Console, r: dict[str, Any]) -> None:
     link = r["link"]
     table = Table(show_edge=False, title=(
         f"{r['device']} -> {link['bandwidth_bps'] / 1e6:g} Mbps, {link['rtt_s'] * 1e3:g} ms "
-        f"-> {r['server']} (estimated)"), title_justify="left")
+        f"-> {r['server']} ({r['label']})"), title_justify="left")
     for column in ("option", "head", "bytes", "transfer", "tail", "end to end", "device mJ",
-                   "pareto"):
+                   "pareto", "head/tail"):
         table.add_column(column, justify="left" if column == "option" else "right")
     for o in r["options"]:
         if o["option"].endswith("(raw float32)"):
@@ -245,10 +272,11 @@ def _render_plan(console: Console, r: dict[str, Any]) -> None:
         table.add_row(o["option"], f"{o['head_s'] * 1e3:.3g} ms", f"{o['bytes']:,.0f}",
                       f"{o['transfer_s'] * 1e3:.3g} ms", f"{o['tail_s'] * 1e3:.3g} ms",
                       f"{o['end_to_end_s'] * 1e3:.3g} ms", energy,
-                      "*" if o["option"] in r["pareto"] else "")
+                      "*" if o["option"] in r["pareto"] else "",
+                      f"{o['sources']['head'][:4]}/{o['sources']['tail'][:4]}")
     console.print(table)
     console.print("best by bandwidth: " + "; ".join(
         f"{s['mbps']:g} Mbps: {s['best']} ({s['end_to_end_s'] * 1e3:.3g} ms)" for s in r["sweep"]))
     models = r["models"]
-    console.print(f"estimated: {models['latency']}; host error {models['estimator_error_on_host']}"
-                  f"; energy: {models['device_energy']}")
+    console.print(f"latency: {models['latency']}; the estimator's error on the host: "
+                  f"{models['estimator_error_on_host']}; energy: {models['device_energy']}")

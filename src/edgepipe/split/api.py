@@ -95,6 +95,7 @@ def build_split(loaded: LoadedModel, config: SplitConfig) -> dict[str, Any]:
     head, tail = split_graph(traced, point.index)
     with torch.no_grad():
         non_negative = bool(original_head(sample).min() >= 0)
+    torch.manual_seed(config.training.seed)  # the bottleneck's initial weights
     bottleneck = Bottleneck(channels, config.bottleneck, config.bits, config.stride,
                             non_negative)
     return {"point": point, "original_head": original_head, "head": head, "tail": tail,

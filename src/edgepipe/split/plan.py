@@ -67,8 +67,10 @@ def pareto(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
 
 def plan(summary: Any, points: list[Any], device: Target, server: Target, link: Link,
          input_bytes: int, *, bottleneck: dict[str, int] | None = None,
-         compressed_input_bytes: float | None = None, precision: str = "fp32") -> dict:
-    """The per-cut table, the baselines, the Pareto front and a bandwidth sweep."""
+         compressed_input_bytes: float | None = None, precision: str = "fp32",
+         measured: dict[str, Any] | None = None) -> dict:
+    """The per-cut table, the baselines, the Pareto front and a bandwidth sweep.
+    ``measured`` (from :mod:`edgepipe.split.measure`) replaces estimates where it has them."""
     from edgepipe.targets.estimator import calibration, per_layer_seconds
 
     names = [layer.name for layer in summary.layers]
@@ -78,27 +80,40 @@ def plan(summary: Any, points: list[Any], device: Target, server: Target, link: 
     after = total_server - np.cumsum(on_server)
     power = device.power.active_w.value if device.power.active_w else None
     options = []
+    measured = measured or {}
 
-    def add(option: str, head_s: float, nbytes: float, tail_s: float) -> None:
+    def add(option: str, head: tuple[float, str], nbytes: float,
+            tail: tuple[float, str]) -> None:
         transfer = link.transfer_s(nbytes)
-        energy = None if power is None else head_s * power + (transfer if nbytes else 0) * RADIO_W
-        options.append({"option": option, "head_s": head_s, "bytes": nbytes,
-                        "transfer_s": transfer, "tail_s": tail_s,
-                        "end_to_end_s": head_s + transfer + tail_s, "device_energy_j": energy})
+        energy = None if power is None else head[0] * power + (transfer if nbytes else 0) * RADIO_W
+        options.append({"option": option, "head_s": head[0], "bytes": nbytes,
+                        "transfer_s": transfer, "tail_s": tail[0],
+                        "end_to_end_s": head[0] + transfer + tail[0], "device_energy_j": energy,
+                        "sources": {"head": head[1], "tail": tail[1]}})
 
-    add("all on device", float(on_device[-1]), 0, 0.0)
-    add("all on server (raw uint8 input)", 0.0, input_bytes, total_server)
+    def pick(key: str, label: str | None, estimate: float) -> tuple[float, str]:
+        table = measured.get(key, {})
+        value = table.get(label) if label is not None else None
+        return (value, "measured") if value is not None else (estimate, "estimated")
+
+    whole_device = ((measured["whole_on_device_s"], "measured") if "whole_on_device_s" in
+                    measured else (float(on_device[-1]), "estimated"))
+    whole_server = ((measured["whole_on_server_s"], "measured") if "whole_on_server_s" in
+                    measured else (total_server, "estimated"))
+    add("all on device", whole_device, 0, (0.0, "none"))
+    add("all on server (raw uint8 input)", (0.0, "none"), input_bytes, whole_server)
     if compressed_input_bytes is not None:
-        add("all on server (zlib input)", 0.0, compressed_input_bytes, total_server)
+        add("all on server (zlib input)", (0.0, "none"), compressed_input_bytes, whole_server)
     for point in points:
         if point.node not in names:
             continue
         k = names.index(point.node)
-        add(f"cut {point.label} (raw float32)", float(on_device[k]), point.bytes, float(after[k]))
-        add(f"cut {point.label} (raw 8-bit)", float(on_device[k]), point.bytes / 4, float(after[k]))
+        head = pick("heads", point.label, float(on_device[k]))
+        tail = pick("tails", point.label, float(after[k]))
+        add(f"cut {point.label} (raw float32)", head, point.bytes, tail)
+        add(f"cut {point.label} (raw 8-bit)", head, point.bytes / 4, tail)
         if bottleneck and point.label in bottleneck:
-            add(f"cut {point.label} (bottleneck)", float(on_device[k]), bottleneck[point.label],
-                float(after[k]))
+            add(f"cut {point.label} (bottleneck)", head, bottleneck[point.label], tail)
     keys = ("end_to_end_s", "bytes") + (("device_energy_j",) if power is not None else ())
     sweep = []
     for mbps in SWEEP_MBPS:
@@ -106,10 +121,14 @@ def plan(summary: Any, points: list[Any], device: Target, server: Target, link: 
         best = min(options, key=lambda o: o["head_s"] + swept.transfer_s(o["bytes"]) + o["tail_s"])
         sweep.append({"mbps": mbps, "best": best["option"], "end_to_end_s": best["head_s"]
                       + swept.transfer_s(best["bytes"]) + best["tail_s"]})
-    return {"label": "estimated", "device": device.name, "server": server.name,
+    return {"label": "measured and estimated" if measured else "estimated",
+            "device": device.name, "server": server.name,
             "link": {"bandwidth_bps": link.bandwidth_bps, "rtt_s": link.rtt_s},
             "options": options, "pareto": pareto(options, keys), "sweep": sweep,
-            "models": {"latency": "estimator's per-layer roofline (MCUs: cycles per MAC)",
+            "models": {"latency": ("p50 measured by the profiling agent where a row's sources say "
+                                   "measured (the bottleneck rows use the float head's time); "
+                                   "else " if measured else "")
+                       + "the estimator's per-layer roofline (MCUs: cycles per MAC)",
                        "estimator_error_on_host": (calibration().get("error") or {}).get(
                            "summary"),
                        "device_energy": f"head time x device active power + transfer time x "

@@ -1,0 +1,64 @@
+"""Measured head and tail latencies for ``split plan --measure``.
+
+For each cut asked for, the float head and tail are cut out of the traced model, exported
+to ONNX and profiled with the agent: the head on the device (this machine, or the device
+behind ``--host``), the tail on the server when it is this machine. The whole model is
+profiled on both as the baselines. Whatever cannot be reached stays the estimator's.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgepipe.model import LoadedModel
+from edgepipe.profiles.local import LatencySettings
+from edgepipe.tensors import TensorSpec
+
+QUICK = LatencySettings(runs=50, duration_s=0.5, warmup_runs=10, per_layer=False, energy=False)
+
+
+def _export(module: torch.nn.Module, name: str, inputs: list[TensorSpec], folder: Path) -> Path:
+    from edgepipe.export.api import export_model
+
+    spec = LoadedModel(spec=name, kind="torch", inputs=inputs, module=module.eval())
+    export_model(spec, folder / name, formats=("onnx",))
+    return folder / name / f"{name}.onnx"
+
+
+def measure_cuts(loaded: LoadedModel, points: list[Any], *, device: str, server: str,
+                 device_reachable: bool, server_reachable: bool, host: Any = None,
+                 remote_python: str = "python3",
+                 settings: LatencySettings = QUICK) -> dict[str, Any]:
+    """p50 seconds of heads (on the device) and tails (on the server), by cut label."""
+    from edgepipe.split.points import split_graph, trace
+    from edgepipe.targets.profile import profile
+
+    def p50(path: Path, target: str, remote: Any) -> float:
+        doc = profile(path, target, settings, host=remote, remote_python=remote_python)
+        return float(doc["latency"]["steady"]["p50_s"])
+
+    sample = torch.from_numpy(loaded.sample_inputs(1)[0])
+    traced = trace(copy.deepcopy(loaded.module).eval(), sample)
+    found: dict[str, Any] = {"heads": {}, "tails": {}}
+    with tempfile.TemporaryDirectory(prefix="edgepipe-plan-") as name:
+        folder = Path(name)
+        whole = _export(loaded.module, "whole", loaded.inputs, folder)
+        if device_reachable:
+            found["whole_on_device_s"] = p50(whole, device, host)
+        if server_reachable:
+            found["whole_on_server_s"] = p50(whole, server, None)
+        for i, point in enumerate(points):
+            head, tail = split_graph(traced, point.index)
+            if device_reachable:
+                path = _export(head, f"head{i}", loaded.inputs, folder)
+                found["heads"][point.label] = p50(path, device, host)
+            if server_reachable:
+                spec = TensorSpec("cut", tuple(point.shape), point.dtype)
+                path = _export(tail, f"tail{i}", [spec], folder)
+                found["tails"][point.label] = p50(path, server, None)
+    return found
