@@ -42,7 +42,7 @@ def test_exported_head_and_tail_agree_with_torch(digits_split):
     import onnx
 
     head = onnx.load(str(out / "head.onnx"))
-    assert head.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert head.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.INT8
     records = {r["path"] for r in json.loads((out / "manifest.json").read_text())["artifacts"]}
     assert {"head.onnx", "tail.onnx"} <= records
 
@@ -90,9 +90,17 @@ def test_head_and_tail_in_every_format(digits_cnn, tmp_path):
     loaded, splits = digits_cnn
     quick = SplitTraining(distill_epochs=2, finetune_epochs=2)
     result = split_model(loaded, SplitConfig(at="pool2", bottleneck=4, training=quick,
-                                             formats=("tflite", "openvino")), splits, tmp_path)
-    assert set(result["end_to_end"]) == {"tflite", "openvino"}
+                                             formats=("tflite", "openvino"), int8_head=True),
+                         splits, tmp_path)
+    assert set(result["end_to_end"]) == {"tflite", "openvino", "int8-head"}
     for check in result["end_to_end"].values():
         assert check["prediction_agreement_with_torch"] >= 0.99
     assert result["accuracy"]["split_litert"] == pytest.approx(
         result["accuracy"]["split_openvino"], abs=0.01)
+
+    # The int8 head runs in TFLite Micro and fits an STM32F746 (its codes are int8: TFLM's
+    # CAST has no uint8 output).
+    from edgepipe.targets.fit import check_fit
+
+    fit = check_fit(tmp_path / "head.int8.tflite", "stm32f746")
+    assert fit["fits"] and fit["arena"]["runs"] and fit["precision"] == "int8"

@@ -105,6 +105,9 @@ def make(
     formats: Annotated[list[Format] | None, typer.Option(
         "--format", "-f", help="Export formats of head and tail (repeat; default onnx).")
     ] = None,
+    int8_head: Annotated[bool, typer.Option(
+        "--int8-head", help="Also write head.int8.tflite (int8, for MCUs and phones), checked "
+        "end to end with the tail.")] = False,
     distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
     input_shape: InputShapeOption = None,
@@ -122,7 +125,7 @@ def make(
     config = {"model": model, "at": at, "bottleneck": bottleneck, "bits": bits,
               "stride": stride, "data": data, "out": out, "seed": seed,
               "distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs,
-              "formats": [f.value for f in formats or []]}
+              "formats": [f.value for f in formats or []], "int8_head": int8_head}
     with command("split", json_output, config) as output:
         from edgepipe.cli.common import progress
         from edgepipe.data import load_data_for_model, split
@@ -137,7 +140,7 @@ def make(
                              reference="split-needs-data")
         chosen = tuple(dict.fromkeys(f.value for f in formats or [])) or ("onnx",)
         settings = SplitConfig(at=at, bottleneck=bottleneck, bits=bits, stride=stride,
-                               formats=chosen,
+                               formats=chosen, int8_head=int8_head,
                                training=SplitTraining(distill_epochs=distill_epochs,
                                                       finetune_epochs=finetune_epochs,
                                                       seed=seed))
@@ -162,13 +165,14 @@ def _render_split(console: Console, r: dict[str, Any], out: Any) -> None:
     runtimes = ", ".join(pct(a["split_" + check["runtime"]]) + " in " + check["runtime"]
                          for check in r["end_to_end"].values())
     console.print(f"accuracy (eval, {a['samples']} samples): original {pct(a['original'])}, "
-                  f"split {pct(a['split_torch'])} in torch; end to end (head -> uint8 codes "
+                  f"split {pct(a['split_torch'])} in torch; end to end (head -> 8-bit codes "
                   f"-> tail): {runtimes}")
     console.print(f"bytes per sample: {b['packed_bytes']:,} (zlib {b['zlib_bytes_mean']:.0f} "
                   f"mean) vs input {b['input_uint8']:,} as uint8 ({100 * b['vs_input']:.1f}%) "
                   f"and the raw float tensor at the cut {b['raw_float_at_cut']:,} "
                   f"({100 * b['vs_raw_float']:.1f}%)")
-    names = ", ".join(artifact["path"] for artifact in r["artifacts"])
+    names = ", ".join([artifact["path"] for artifact in r["artifacts"]]
+                      + (["head.int8.tflite"] if "int8-head" in r["end_to_end"] else []))
     console.print(f"wrote {names} to {out}")
     for failed in r["failed"]:
         console.print(f"[red]failed:[/] {failed}")

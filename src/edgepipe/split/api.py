@@ -33,6 +33,7 @@ class SplitConfig:
     bits: int = 8
     stride: int = 1
     formats: tuple[str, ...] = ("onnx",)
+    int8_head: bool = False
     training: SplitTraining = SplitTraining()
 
     def __post_init__(self) -> None:
@@ -66,7 +67,7 @@ def wire_bytes(codes: np.ndarray, bits: int) -> dict[str, Any]:
     return {"codes_per_sample": per_sample, "bits": bits, "packed_bytes": packed,
             "zlib_bytes_mean": float(np.mean(compressed)),
             "zlib_bytes_max": int(np.max(compressed)),
-            "zlib_note": "zlib of the uint8 codes (unpacked), per sample"}
+            "zlib_note": "zlib of the 8-bit codes (unpacked), per sample"}
 
 
 def build_split(loaded: LoadedModel, config: SplitConfig) -> dict[str, Any]:
@@ -126,10 +127,11 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
     raw_float = int(np.prod(point.shape[1:])) * 4
     out = Path(out)
     head_spec = LoadedModel(spec="head", kind="torch", inputs=loaded.inputs, module=device_head)
-    code_spec = TensorSpec("codes", (1, *codes.shape[1:]), "uint8")
+    code_spec = TensorSpec("codes", (1, *codes.shape[1:]), "int8")
     tail_spec = LoadedModel(spec="tail", kind="torch", inputs=[code_spec], module=server_tail)
-    # A code at an exact .5 boundary may round either way in another runtime: one level.
-    heads = export_model(head_spec, out, formats=config.formats, atol=1.0 / 255)
+    # A code at an exact .5 boundary may round either way in another runtime: one level
+    # (the codes sit near -128, so 1/100 of their magnitude is a little over one level).
+    heads = export_model(head_spec, out, formats=config.formats, atol=1.0 / 100)
     tails = export_model(tail_spec, out, formats=config.formats)
     suffixes = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
     checks = {fmt: check_end_to_end(out / f"head{suffixes[fmt]}", out / f"tail{suffixes[fmt]}",
@@ -137,9 +139,18 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
               for fmt in config.formats if (out / f"head{suffixes[fmt]}").is_file()
               and (out / f"tail{suffixes[fmt]}").is_file()}
 
+    if config.int8_head:
+        int8 = int8_head(device_head, loaded.inputs, data.calib.inputs[name], out)
+        tail_path = next((out / f"tail{suffixes[f]}" for f in config.formats
+                          if (out / f"tail{suffixes[f]}").is_file()), None)
+        if tail_path is not None:
+            check = check_end_to_end(int8, tail_path, x, split_logits)
+            check["runtime"] = "int8_head"  # head.int8.tflite in LiteRT, then the tail
+            checks["int8-head"] = check
     return {
         "cut": point.to_dict(), "config": {"at": config.at, "bottleneck": config.bottleneck,
-                                           "bits": config.bits, "stride": config.stride},
+                                           "bits": config.bits, "stride": config.stride,
+                                           "int8_head": config.int8_head},
         "training": record,
         "accuracy": {"original": _accuracy(original_logits, labels),
                      "split_torch": _accuracy(split_logits, labels),
@@ -161,7 +172,7 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
 
 def check_end_to_end(head: Path, tail: Path, x: np.ndarray,
                      torch_logits: np.ndarray) -> dict[str, Any]:
-    """head -> uint8 codes -> tail in the artifacts' own runtime, sample by sample, against
+    """head -> 8-bit codes -> tail in the artifacts' own runtime, sample by sample, against
     the split model in torch."""
     from edgepipe.runtime import open_artifact
 
@@ -169,6 +180,25 @@ def check_end_to_end(head: Path, tail: Path, x: np.ndarray,
     logits = np.concatenate([tail_session.run(head_session.run([x[i:i + 1]]))[0]
                              for i in range(len(x))])
     agree = float((logits.argmax(1) == torch_logits.argmax(1)).mean())
-    return {"runtime": head_session.name, "prediction_agreement_with_torch": agree,
+    return {"runtime": head_session.name, "tail_runtime": tail_session.name,
+            "prediction_agreement_with_torch": agree,
             "max_abs_logit_diff": float(np.abs(logits - torch_logits).max()),
             "logits": logits}
+
+
+def int8_head(device_head: torch.nn.Module, inputs: list[TensorSpec], calibration: np.ndarray,
+              out: Path) -> Path:
+    """``head.int8.tflite``: the head quantized to int8 with litert-torch's PT2E quantizer,
+    calibrated on the calibration split; the codes stay int8 at its output."""
+    from edgepipe.compress.base import CompressJob
+    from edgepipe.compress.config import make_config
+    from edgepipe.compress.litert_quant import compress
+    from edgepipe.rundir import RunDir
+
+    path = out / "head.int8.tflite"
+    source = LoadedModel(spec="head", kind="torch", inputs=inputs, module=device_head)
+    with RunDir(out).stage(path.name) as staged:
+        compress(CompressJob(source=source, config=make_config("int8", formats=("tflite",)),
+                             fmt="tflite", float_path=staged, path=staged,
+                             calibration=[calibration[:256]]))
+    return path

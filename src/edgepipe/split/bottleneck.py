@@ -85,7 +85,8 @@ class Bottleneck(nn.Module):
 
 
 class DeviceHead(nn.Module):
-    """What runs on the device: the head, the encoder, and the codes as uint8."""
+    """What runs on the device: the head, the encoder, and the codes as int8 (code - 128:
+    TFLite Micro's CAST has no uint8 output, and the bytes on the wire are the same)."""
 
     def __init__(self, head: nn.Module, bottleneck: Bottleneck) -> None:
         super().__init__()
@@ -96,11 +97,11 @@ class DeviceHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scaled = torch.clamp(self.encoder(self.head(x)) / self.quantizer.scale, 0.0,
                              self.quantizer.levels)
-        return torch.round(scaled).to(torch.uint8)
+        return (torch.round(scaled) - 128.0).to(torch.int8)
 
 
 class ServerTail(nn.Module):
-    """What runs on the server: uint8 codes in, dequantized, decoded, the tail."""
+    """What runs on the server: int8 codes in (code - 128), dequantized, decoded, the tail."""
 
     def __init__(self, bottleneck: Bottleneck, tail: nn.Module) -> None:
         super().__init__()
@@ -109,4 +110,4 @@ class ServerTail(nn.Module):
         self.tail = tail
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.decoder(codes.to(torch.float32) * self.quantizer.scale))
+        return self.tail(self.decoder((codes.to(torch.float32) + 128.0) * self.quantizer.scale))

@@ -57,11 +57,14 @@ def check_fit(artifact: str | Path, target_name: str) -> dict[str, Any]:
                      "runtime_source": mcu.runtime_overhead_sram_bytes.describe()}
     precision = precision_of(ops, data)
     macs = sum(op_macs(op) for op in ops)
-    fits = bool(flash["fits"]) and bool(sram["fits"]) and not missing
+    runs = arena.get("runs") is not False
+    fits = bool(flash["fits"]) and bool(sram["fits"]) and not missing and runs
     reasons = [f"{name} needs {b['need_bytes']:,} bytes, has {b['have_bytes']:,}"
                for name, b in (("flash", flash), ("SRAM", sram)) if b["fits"] is False]
     if missing:
         reasons.append("operators without a TFLite Micro kernel: " + ", ".join(missing))
+    if not runs:
+        reasons.append(f"TFLite Micro cannot run it: {arena['verification']}")
     return {"artifact": str(artifact), "target": {"name": target.name, "title": target.title},
             "fits": fits, "reasons": reasons, "precision": precision,
             "arena": {**arena, "label": "measured",

@@ -127,20 +127,32 @@ def measure_arena(data: bytes) -> dict[str, Any]:
 
 
 def verify_arena(runtime: Any, data: bytes, arena: int) -> dict[str, Any]:
-    """Allocate exactly ``arena`` bytes (then a few alignment steps more) and invoke once."""
+    """Allocate exactly ``arena`` bytes (then a few alignment steps more) and invoke once.
+
+    A model that allocates but cannot run (a kernel that refuses a type, say) is reported
+    with TFLite Micro's own message: it would fail on the board too, whatever the arena.
+    """
+    failure = ""
     for extra in (0, 16, 64, 256, 1024):
+        stage = "allocating"
         try:
-            with captured_fd2():
+            with captured_fd2() as log:
                 interpreter = runtime.Interpreter.from_bytes(data, arena_size=arena + extra)
+                stage = "running"
                 details = interpreter.get_input_details(0)
                 interpreter.set_input(np.zeros(details["shape"], details["dtype"]), 0)
                 interpreter.invoke()
-        except RuntimeError:
+        except RuntimeError as exc:
+            detail = "; ".join(line.strip() for line in log if line.strip())[:300]
+            failure = f"{stage} failed: {exc}" + (f" ({detail})" if detail else "")
+            if stage == "running":
+                return {"verified_arena_bytes": None, "verified": False, "runs": False,
+                        "verification": f"allocated {arena + extra} bytes, but {failure}"}
             continue
-        return {"verified_arena_bytes": arena + extra, "verified": True,
+        return {"verified_arena_bytes": arena + extra, "verified": True, "runs": True,
                 "verification": f"allocated {arena + extra} bytes and ran one inference"}
-    return {"verified_arena_bytes": None, "verified": False,
-            "verification": f"allocating {arena}..{arena + 1024} bytes failed"}
+    return {"verified_arena_bytes": None, "verified": False, "runs": None,
+            "verification": f"allocating {arena}..{arena + 1024} bytes failed: {failure}"}
 
 
 def precision_of(ops: list[dict[str, Any]], data: bytes) -> str:
