@@ -58,3 +58,14 @@ def test_layerwise_peak_by_hand():
     conv = nn.Conv2d(3, 8, 3, padding=1)
     # input 3x10x10 + output 8x10x10 alive together
     assert layerwise_peak(nn.Sequential(conv, nn.ReLU()), (10, 10), 3) == 300 + 800
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_average_pooling_at_borders(count_include_pad):
+    stack = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1),
+                          nn.AvgPool2d(3, stride=1, padding=1,
+                                       count_include_pad=count_include_pad),
+                          nn.Conv2d(4, 2, 3, stride=2, padding=1)).eval()
+    x = torch.randn(1, 3, 20, 20, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert (run_patches(stack, x, 3) - stack(x)).abs().max() < 1e-5

@@ -8,7 +8,8 @@ halo, and explicit zeros (``-inf`` for max pooling) are added only on the sides 
 window reaches past that layer's map. So every layer sees exactly the values the full-map
 run sees, and the stitched result equals it up to float rounding.
 
-Supported modules: ``Conv2d``, ``MaxPool2d``, ``AvgPool2d`` (no ceil mode), batch norm and
+Supported modules: ``Conv2d``, ``MaxPool2d``, ``AvgPool2d`` (no ceil mode or divisor
+override; with or without the padding counted), batch norm and
 element-wise activations, ``Sequential`` (and subclasses), and blocks with a ``conv``
 chain and ``use_res_connect`` (torchvision's MobileNetV2 ``InvertedResidual``).
 A region is ``((h0, h1), (w0, w1))`` in the coordinates of the map it belongs to.
@@ -38,7 +39,8 @@ def _window(module: nn.Module) -> tuple[tuple[int, int], ...] | None:
         dilation = getattr(module, "dilation", 1)
         if isinstance(module, nn.Conv2d) and module.padding_mode != "zeros":
             return None
-        if getattr(module, "ceil_mode", False) or isinstance(module.padding, str):
+        if getattr(module, "ceil_mode", False) or isinstance(module.padding, str) or \
+                getattr(module, "divisor_override", None):
             return None
         return (_pair(module.kernel_size), _pair(module.stride), _pair(module.padding),
                 _pair(dilation))
@@ -119,9 +121,13 @@ def run_tile(module: nn.Module, x: torch.Tensor, have: Region, want: Region,
             return F.max_pool2d(tile, module.kernel_size, module.stride, 0, module.dilation)
         tile = F.pad(tile, pads)
         if isinstance(module, nn.AvgPool2d):
-            if any(pads) and not module.count_include_pad:
-                raise NotImplementedError("AvgPool2d(count_include_pad=False) at a border")
-            return F.avg_pool2d(tile, module.kernel_size, module.stride, 0)
+            pooled = F.avg_pool2d(tile, module.kernel_size, module.stride, 0)
+            if module.count_include_pad or not any(pads):
+                return pooled
+            # Average over the real pixels only: divide by the share of the window that is
+            # inside the map (the same pooling over a mask of ones, zero in the padding).
+            ones = F.pad(torch.ones_like(crop(x, have, inside)[:, :1]), pads)
+            return pooled / F.avg_pool2d(ones, module.kernel_size, module.stride, 0)
         out = F.conv2d(tile, module.weight, module.bias, module.stride, 0, module.dilation,
                        module.groups)
         if macs is not None:
