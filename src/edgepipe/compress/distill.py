@@ -10,17 +10,16 @@ fine-tuning never returns a model worse on that slice than post-training quantiz
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 
 from edgepipe.compress.config import BinaryConfig, LowBitConfig, LowRankConfig
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
+from edgepipe.training import fit_best, kd_loss
 
 
 def distill(student: Any, teacher: Any, train: Dataset,
@@ -44,38 +43,27 @@ def distill(student: Any, teacher: Any, train: Dataset,
         fit = val
     teacher = teacher.eval()
     val_teacher = _logits(teacher, val)
-    best_score = _score(student, val, val_teacher, config, labelled)
-    best_state, best_epoch, history = copy.deepcopy(student.state_dict()), 0, [best_score]
-    optimizer = torch.optim.Adam(student.parameters(), lr=config.lr)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
-                if cosine else None)
     generator = torch.Generator().manual_seed(config.seed)
-    for epoch in range(1, config.epochs + 1):
-        student.train()
-        for arrays, labels in _batches(fit, config.batch_size, generator):
-            with torch.no_grad():
-                soft = teacher(*arrays)
-            loss = _loss(student(*arrays), soft, labels, config)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        if schedule is not None:
-            schedule.step()
-        score = _score(student, val, val_teacher, config, labelled)
-        history.append(score)
-        if score > best_score:
-            best_score, best_state, best_epoch = score, copy.deepcopy(student.state_dict()), epoch
-        elif epoch - best_epoch >= config.patience:
-            break
-    student.load_state_dict(best_state)
-    student.eval()
+
+    def step(batch: Any) -> torch.Tensor:
+        arrays, labels = batch
+        with torch.no_grad():
+            soft = teacher(*arrays)
+        return _loss(student(*arrays), soft, labels, config)
+
+    fitted = fit_best(student.parameters(), [student],
+                      lambda: _batches(fit, config.batch_size, generator), step,
+                      lambda: _score(student, val, val_teacher, config, labelled),
+                      epochs=config.epochs, lr=config.lr, patience=config.patience,
+                      cosine=cosine)
+    history, best_epoch = fitted.history, fitted.best_epoch
     seconds = time.perf_counter() - started
     metric = "top1" if labelled else "-distillation loss"
     log.info("QAT: %d epoch(s), best epoch %d (%s %.4f on %d validation samples) in %.1f s",
-             len(history) - 1, best_epoch, metric, best_score[0], len(val), seconds)
+             fitted.epochs_run, best_epoch, metric, fitted.best_score[0], len(val), seconds)
     return {"labelled": labelled,
             "loss": "distillation + cross-entropy" if labelled else "distillation only",
-            "epochs_run": len(history) - 1, "best_epoch": best_epoch,
+            "epochs_run": fitted.epochs_run, "best_epoch": best_epoch,
             "validation": {"samples": len(val), "source": "slice of the train split",
                            "metric": metric, "by_epoch": [round(s[0], 5) for s in history],
                            "loss_by_epoch": [round(-s[1], 5) for s in history]},
@@ -86,14 +74,8 @@ def distill(student: Any, teacher: Any, train: Dataset,
 
 
 def _loss(logits: torch.Tensor, soft: torch.Tensor, labels: torch.Tensor | None,
-          config: LowBitConfig | LowRankConfig) -> torch.Tensor:
-    temperature = config.distill_temperature
-    kd = F.kl_div(F.log_softmax(logits / temperature, dim=1),
-                  F.softmax(soft / temperature, dim=1), reduction="batchmean") * temperature ** 2
-    if labels is None:
-        return kd
-    weight = config.distill_weight
-    return weight * kd + (1 - weight) * F.cross_entropy(logits, labels)
+          config: LowBitConfig | LowRankConfig | BinaryConfig) -> torch.Tensor:
+    return kd_loss(logits, soft, labels, config.distill_temperature, config.distill_weight)
 
 
 def _batches(data: Dataset, size: int,

@@ -12,7 +12,6 @@ the eval split) and stops after ``patience`` epochs without improvement.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+
+from edgepipe.training import fit_best, kd_loss
 
 
 @dataclass(frozen=True)
@@ -46,38 +47,17 @@ def _batches(count: int, size: int, rng: np.random.Generator):
         yield order[start:start + size]
 
 
-def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable, score: Callable,
-         x: torch.Tensor, y: torch.Tensor | None, epochs: int, options: SplitTraining,
+def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable,
+         score: Callable, count: int, epochs: int, options: SplitTraining,
          rng: np.random.Generator, progress: Callable[[str], None], stage: str) -> dict:
-    """Train ``params`` with ``step(x, y) -> loss``; keep the best ``score()`` (higher is
-    better) over epochs, epoch 0 included; restore it."""
-    optimizer = torch.optim.Adam(params, lr=options.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs))
-    best, best_epoch = score(), 0
-    states = [copy.deepcopy(m.state_dict()) for m in modules]
-    history = [best]
-    for epoch in range(1, epochs + 1):
-        for module in modules:
-            module.train()
-        for index in _batches(len(x), options.batch_size, rng):
-            optimizer.zero_grad()
-            loss = step(x[index], None if y is None else y[index])
-            loss.backward()
-            optimizer.step()
-        schedule.step()
-        current = score()
-        history.append(current)
-        progress(f"{stage} epoch {epoch}: {current:.4f}")
-        if current > best:
-            best, best_epoch = current, epoch
-            states = [copy.deepcopy(m.state_dict()) for m in modules]
-        elif epoch - best_epoch >= options.patience:
-            break
-    for module, state in zip(modules, states, strict=True):
-        module.load_state_dict(state)
-        module.eval()
-    return {"best_epoch": best_epoch, "epochs_run": len(history) - 1, "best_score": best,
-            "history": history}
+    """Train ``params`` on ``step(index) -> loss`` over batches of ``range(count)``, the
+    best ``score()`` kept (see :func:`edgepipe.training.fit_best`)."""
+    fitted = fit_best(params, modules, lambda: _batches(count, options.batch_size, rng), step,
+                      score, epochs=epochs, lr=options.lr, patience=options.patience,
+                      cosine=True,
+                      on_epoch=lambda epoch, s: progress(f"{stage} epoch {epoch}: {s:.4f}"))
+    return {"best_epoch": fitted.best_epoch, "epochs_run": fitted.epochs_run,
+            "best_score": fitted.best_score, "history": fitted.history}
 
 
 def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
@@ -102,7 +82,7 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
 
     xs_fit, cut_fit = xs[fit], target_cut[fit]
 
-    def distill_step(index: torch.Tensor, _: Any) -> torch.Tensor:
+    def distill_step(index: np.ndarray) -> torch.Tensor:
         return F.mse_loss(bottleneck(head(xs_fit[index])), cut_fit[index])
 
     def distill_score() -> float:
@@ -111,9 +91,8 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
         with torch.no_grad():
             return -float(F.mse_loss(bottleneck(head(xs[val])), target_cut[val]))
 
-    fit_index = torch.arange(len(fit))
     stage1 = _fit([*head.parameters(), *bottleneck.parameters()], [head, bottleneck],
-                  distill_step, distill_score, fit_index, None, options.distill_epochs,
+                  distill_step, distill_score, len(fit), options.distill_epochs,
                   options, rng, progress, "head distillation")
     for module in (head, bottleneck.encoder, bottleneck.quantizer):
         module.eval()
@@ -121,17 +100,12 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
             p.requires_grad_(False)
     with torch.no_grad():
         sent = bottleneck.quantizer(bottleneck.encoder(head(xs)))
-    t = options.temperature
 
-    def finetune_step(index: torch.Tensor, _: Any) -> torch.Tensor:
-        rows = fit[index.numpy()]
-        logits = tail(bottleneck.decoder(sent[rows]))
-        kd = F.kl_div(F.log_softmax(logits / t, 1), F.softmax(teacher_logits[rows] / t, 1),
-                      reduction="batchmean") * t * t
-        if ys is None:
-            return kd
-        return options.kd_weight * kd + (1 - options.kd_weight) * F.cross_entropy(
-            logits, ys[rows])
+    def finetune_step(index: np.ndarray) -> torch.Tensor:
+        rows = fit[index]
+        return kd_loss(tail(bottleneck.decoder(sent[rows])), teacher_logits[rows],
+                       None if ys is None else ys[rows], options.temperature,
+                       options.kd_weight)
 
     def finetune_score() -> float:
         tail.eval()
@@ -144,7 +118,7 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
         return float((logits.argmax(1) == ys[val]).float().mean())
 
     stage2 = _fit([*bottleneck.decoder.parameters(), *tail.parameters()],
-                  [bottleneck.decoder, tail], finetune_step, finetune_score, fit_index, None,
+                  [bottleneck.decoder, tail], finetune_step, finetune_score, len(fit),
                   options.finetune_epochs, options, rng, progress, "fine-tuning")
     return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)"},
             "fine_tuning": {**stage2, "score": "top-1 (validation)" if ys is not None

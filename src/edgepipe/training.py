@@ -1,0 +1,84 @@
+"""The training loop shared by quantization-aware fine-tuning and split bottlenecks.
+
+Adam over the given parameters, the modules' best state kept by a validation score (the
+state before training counts as epoch 0, so training never returns something worse on the
+validation slice than it started with), early stopping after ``patience`` epochs without
+improvement, and the knowledge-distillation loss of Hinton et al. (2015).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+
+def kd_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None,
+            temperature: float, weight: float) -> torch.Tensor:
+    """``weight * T^2 * KL(teacher_T || student_T) + (1 - weight) * CE``; KD alone without
+    labels."""
+    kd = F.kl_div(F.log_softmax(logits / temperature, dim=1),
+                  F.softmax(teacher_logits / temperature, dim=1),
+                  reduction="batchmean") * temperature ** 2
+    if labels is None:
+        return kd
+    return weight * kd + (1 - weight) * F.cross_entropy(logits, labels)
+
+
+@dataclass
+class Fitted:
+    """What :func:`fit_best` ran: the best score and its epoch, and every epoch's score."""
+
+    best_score: Any
+    best_epoch: int
+    history: list[Any] = field(default_factory=list)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history) - 1
+
+
+def fit_best(params: Iterable[nn.Parameter], modules: list[nn.Module],
+             batches: Callable[[], Iterable[Any]], step: Callable[[Any], torch.Tensor],
+             score: Callable[[], Any], *, epochs: int, lr: float, patience: int,
+             cosine: bool = False,
+             on_epoch: Callable[[int, Any], None] = lambda _epoch, _score: None) -> Fitted:
+    """Train ``params`` on ``step(batch) -> loss`` for each of ``batches()`` per epoch; keep
+    the modules' state with the highest ``score()`` (comparable values, higher is better),
+    restore it and leave the modules in eval mode.
+
+    ``cosine`` anneals the learning rate to zero over ``epochs``; otherwise it is constant.
+    """
+    optimizer = torch.optim.Adam(params, lr=lr)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs))
+                if cosine else None)
+    best, best_epoch = score(), 0
+    states = [copy.deepcopy(m.state_dict()) for m in modules]
+    history = [best]
+    for epoch in range(1, epochs + 1):
+        for module in modules:
+            module.train()
+        for batch in batches():
+            loss = step(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        current = score()
+        history.append(current)
+        on_epoch(epoch, current)
+        if current > best:
+            best, best_epoch = current, epoch
+            states = [copy.deepcopy(m.state_dict()) for m in modules]
+        elif epoch - best_epoch >= patience:
+            break
+    for module, state in zip(modules, states, strict=True):
+        module.load_state_dict(state)
+        module.eval()
+    return Fitted(best, best_epoch, history)
