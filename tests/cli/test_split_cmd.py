@@ -32,6 +32,19 @@ def test_split_then_plan(cli, tmp_path):
     bottleneck = options["cut pool2 (bottleneck)"]
     assert bottleneck["bytes"] == 256
     assert bottleneck["transfer_s"] == 256 * 8 / 10e6 + 0.005
+    # its own head.onnx and tail.onnx: the encoder costs time on the device, so the
+    # bottleneck's head is estimated slower than the float head cut at the same place
+    raw = options["cut pool2 (raw 8-bit)"]
+    assert bottleneck["sources"] == {"head": "estimated", "tail": "estimated"}
+    assert bottleneck["head_s"] > raw["head_s"] and bottleneck["tail_s"] > 0
+    assert "head.onnx" in plan["models"]["bottleneck"]
+    measured = cli("split", "plan", "builtin:digits-cnn", "--device", "host", "--server",
+                   "host", "--bandwidth", "10Mbps", "--measure", "--cuts", "pool2", "--split",
+                   out, "--json")
+    assert measured.code == 0, measured
+    row = {o["option"]: o for o in measured.json()["result"]["options"]}["cut pool2 (bottleneck)"]
+    assert row["sources"] == {"head": "measured", "tail": "measured"}
+    assert row["head_s"] > 0 and row["tail_s"] > 0
     assert options["all on device"]["bytes"] == 0 and plan["pareto"]
     assert [s["mbps"] for s in plan["sweep"]][:3] == [1.0, 5.0, 10.0]
     assert plan["label"] == "estimated"

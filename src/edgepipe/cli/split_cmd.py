@@ -212,7 +212,6 @@ def plan_cmd(
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
               "measure": measure, "cuts": cuts, "host": host}
     with command("split plan", json_output, config) as output:
-        import json
         from pathlib import Path
 
         import torch
@@ -233,21 +232,22 @@ def plan_cmd(
             wanted = {find_cut(traced, c.strip()).index for c in cuts.split(",") if c.strip()}
             found = [p for p in found if p.index in wanted]
         device_target, server_target = get_target(device), get_target(server)
+        from edgepipe.targets.ssh import parse_host
+
+        reach = {"device_reachable": device_target.reach == "local" or host is not None,
+                 "server_reachable": server_target.reach == "local",
+                 "host": parse_host(host) if host else None, "remote_python": remote_python}
         measured = None
         if measure:
             from edgepipe.split.measure import measure_cuts
-            from edgepipe.targets.ssh import parse_host
 
-            measured = measure_cuts(
-                loaded, found, device=device, server=server,
-                device_reachable=device_target.reach == "local" or host is not None,
-                server_reachable=server_target.reach == "local",
-                host=parse_host(host) if host else None, remote_python=remote_python)
+            measured = measure_cuts(loaded, found, device=device, server=server, **reach)
         bottleneck = None
         if split_dir:
-            steps = json.loads((Path(split_dir) / "manifest.json").read_text()).get("steps", [])
-            bottleneck = {s["result"]["cut"]["label"]: s["result"]["bytes_per_sample"][
-                "packed_bytes"] for s in steps if s.get("step") == "split"}
+            from edgepipe.split.measure import bottleneck_rows
+
+            bottleneck = bottleneck_rows(Path(split_dir), device_target, server_target,
+                                         precision, measure=measure, **reach)
         compressed = None
         if data:
             from edgepipe.data import load_data_for_model

@@ -62,3 +62,54 @@ def measure_cuts(loaded: LoadedModel, points: list[Any], *, device: str, server:
                 path = _export(tail, f"tail{i}", [spec], folder)
                 found["tails"][point.label] = p50(path, server, None)
     return found
+
+
+def bottleneck_rows(split_dir: Path, device: Any, server: Any, precision: str, *,
+                    measure: bool = False, device_reachable: bool = False,
+                    server_reachable: bool = False, host: Any = None,
+                    remote_python: str = "python3",
+                    settings: LatencySettings = QUICK) -> dict[str, dict[str, Any]]:
+    """A split run directory's cut: its measured bytes per sample, and the times of its own
+    ``head.onnx`` (with the encoder and quantizer) on ``device`` and ``tail.onnx`` (with
+    the decoder) on ``server``, profiled with ``measure`` where reachable, else estimated."""
+    import json
+
+    from edgepipe.errors import InputError
+    from edgepipe.profiles.graph import summary_for
+    from edgepipe.targets.estimator import per_layer_seconds
+    from edgepipe.targets.profile import profile
+
+    manifest = split_dir / "manifest.json"
+    if not manifest.is_file():
+        raise InputError(f"{split_dir} has no manifest.json.",
+                         hint="give --split the OUT directory of an `edgepipe split` run.",
+                         reference="not-a-split-run")
+    steps = [s for s in json.loads(manifest.read_text()).get("steps", [])
+             if s.get("step") == "split"]
+    if not steps:
+        raise InputError(f"{manifest} records no split step.",
+                         hint="give --split the OUT directory of an `edgepipe split` run.",
+                         reference="not-a-split-run")
+    rows = {}
+    for step in steps:
+        result = step["result"]
+        parts = {}
+        for part, target, reachable, remote in (("head", device, device_reachable, host),
+                                                ("tail", server, server_reachable, None)):
+            path = split_dir / f"{part}.onnx"
+            if measure and reachable and path.is_file():
+                doc = profile(path, target.name, settings, host=remote,
+                              remote_python=remote_python)
+                parts[part] = (float(doc["latency"]["steady"]["p50_s"]), "measured")
+                continue
+            summary = summary_for(path)[0] if path.is_file() else None
+            if summary is None:
+                raise InputError(f"{split_dir} has no {part}.onnx to time the bottleneck's "
+                                 f"{part} with.", hint="run `edgepipe split` with -f onnx.",
+                                 reference="split-without-onnx")
+            precision_here = precision if part == "head" else "fp32"
+            parts[part] = (float(per_layer_seconds(summary, target, precision_here).sum()),
+                           "estimated")
+        rows[result["cut"]["label"]] = {"bytes": result["bytes_per_sample"]["packed_bytes"],
+                                        **parts}
+    return rows

@@ -66,11 +66,13 @@ def pareto(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
 
 
 def plan(summary: Any, points: list[Any], device: Target, server: Target, link: Link,
-         input_bytes: int, *, bottleneck: dict[str, int] | None = None,
+         input_bytes: int, *, bottleneck: dict[str, dict[str, Any]] | None = None,
          compressed_input_bytes: float | None = None, precision: str = "fp32",
          measured: dict[str, Any] | None = None) -> dict:
     """The per-cut table, the baselines, the Pareto front and a bandwidth sweep.
-    ``measured`` (from :mod:`edgepipe.split.measure`) replaces estimates where it has them."""
+    ``measured`` (from :mod:`edgepipe.split.measure`) replaces estimates where it has them;
+    ``bottleneck`` (from :func:`edgepipe.split.measure.bottleneck_rows`) gives a trained
+    split's bytes and its own head (with the encoder) and tail (with the decoder) times."""
     from edgepipe.targets.estimator import calibration, per_layer_seconds
 
     names = [layer.name for layer in summary.layers]
@@ -113,7 +115,8 @@ def plan(summary: Any, points: list[Any], device: Target, server: Target, link: 
         add(f"cut {point.label} (raw float32)", head, point.bytes, tail)
         add(f"cut {point.label} (raw 8-bit)", head, point.bytes / 4, tail)
         if bottleneck and point.label in bottleneck:
-            add(f"cut {point.label} (bottleneck)", head, bottleneck[point.label], tail)
+            row = bottleneck[point.label]
+            add(f"cut {point.label} (bottleneck)", row["head"], row["bytes"], row["tail"])
     keys = ("end_to_end_s", "bytes") + (("device_energy_j",) if power is not None else ())
     sweep = []
     for mbps in SWEEP_MBPS:
@@ -126,14 +129,16 @@ def plan(summary: Any, points: list[Any], device: Target, server: Target, link: 
             "link": {"bandwidth_bps": link.bandwidth_bps, "rtt_s": link.rtt_s},
             "options": options, "pareto": pareto(options, keys), "sweep": sweep,
             "models": {"latency": ("p50 measured by the profiling agent where a row's sources say "
-                                   "measured (the bottleneck rows use the float head's time); "
-                                   "else " if measured else "")
+                                   "measured; else " if measured else "")
                        + "the estimator's per-layer roofline (MCUs: cycles per MAC)",
                        "estimator_error_on_host": (calibration().get("error") or {}).get(
                            "summary"),
                        "device_energy": f"head time x device active power + transfer time x "
                                         f"{RADIO_W} W radio (assumption)",
-                       "bytes": "float32 or 8-bit tensor sizes; a bottleneck's measured codes"}}
+                       "bytes": "float32 or 8-bit tensor sizes; a bottleneck's measured codes",
+                       "bottleneck": "the split's own head.onnx (with the encoder and "
+                                     "quantizer) and tail.onnx (with the decoder)"
+                                     if bottleneck else None}}
 
 
 def compressed_bytes(arrays: np.ndarray) -> float:
