@@ -22,6 +22,7 @@ from edgepipe.cli.eval_cmd import eval_artifact
 from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.cli.profile_cmd import profile
+from edgepipe.cli.serve_cmd import serve
 from edgepipe.cli.split_cmd import split_app
 from edgepipe.cli.targets_cmd import targets_app
 from edgepipe.errors import EdgepipeError
@@ -64,6 +65,7 @@ app.command("eval")(eval_artifact)
 app.command("profile")(profile)
 app.add_typer(targets_app, name="targets")
 app.add_typer(split_app, name="split")
+app.command("serve")(serve)
 
 
 def run(argv: list[str] | None = None) -> int:

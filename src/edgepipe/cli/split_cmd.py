@@ -123,7 +123,8 @@ def make(
     distillation, then fine-tuning with distillation), export head and tail to ONNX, and
     measure accuracy and bytes per sample."""
     config = {"model": model, "at": at, "bottleneck": bottleneck, "bits": bits,
-              "stride": stride, "data": data, "out": out, "seed": seed,
+              "stride": stride, "data": data, "normalize": normalize, "out": out,
+              "seed": seed,
               "distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs,
               "formats": [f.value for f in formats or []], "int8_head": int8_head}
     with command("split", json_output, config) as output:
@@ -176,6 +177,69 @@ def _render_split(console: Console, r: dict[str, Any], out: Any) -> None:
     console.print(f"wrote {names} to {out}")
     for failed in r["failed"]:
         console.print(f"[red]failed:[/] {failed}")
+
+
+@split_app.command("run")
+def run_cmd(
+    split_dir: Annotated[str, typer.Argument(help="The OUT directory of `edgepipe split`.")],
+    server: Annotated[str, typer.Option(help="The tail server: http://HOST:PORT (REST) or "
+                                        "grpc://HOST:PORT (`edgepipe serve OUT`, Triton, "
+                                        "KServe...).")],
+    model_name: Annotated[str, typer.Option("--model", help="Model name on the server.")] = (
+        "tail"),
+    data: DataOption = None,
+    head: Annotated[str | None, typer.Option(
+        help="Head artifact in OUT (default: head.int8.tflite, head.tflite, head.onnx, "
+             "head.xml, the first present).")] = None,
+    zlib_codes: Annotated[bool, typer.Option(
+        "--zlib", help="Send the codes as a zlib stream (to the NAME-zlib model).")] = False,
+    limit: Annotated[int | None, typer.Option(help="At most this many samples.")] = None,
+    token_env: Annotated[str, typer.Option(
+        help="Environment variable holding the bearer token.")] = "EDGEPIPE_SERVE_TOKEN",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
+    json_output: JsonOption = False,
+) -> None:
+    """Run the head here and the tail on a server, sample by sample over the eval split:
+    accuracy, agreement with the local tail, and each request's stages (head, encode,
+    serialize, round trip, the server's share, deserialize) and bytes on the wire."""
+    config = {"split": split_dir, "server": server, "model": model_name, "data": data,
+              "head": head, "zlib": zlib_codes, "limit": limit}
+    with command("split run", json_output, config) as output:
+        import os
+
+        from edgepipe.serve.client import Endpoint, remote_split
+
+        name = f"{model_name}-zlib" if zlib_codes and not model_name.endswith("-zlib") else (
+            model_name)
+        endpoint = Endpoint.parse(server, name, os.environ.get(token_env) or None)
+        result = remote_split(split_dir, endpoint, data=data, head=head, compress=zlib_codes,
+                              limit=limit, timeout_s=timeout)
+        output.result(result, render=lambda console: _render_run(console, result))
+
+
+def _render_run(console: Console, r: dict[str, Any]) -> None:
+    table = Table(show_edge=False, title=(
+        f"{r['samples']} requests, head {r['head']} ({r['head_runtime']}) here -> "
+        f"{r['model']} at {r['server']}"), title_justify="left")
+    for column in ("stage", "mean", "p50", "p90", "p99"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, figures in r["stages"].items():
+        label = {"network": "network + HTTP/gRPC stack (round trip - server)",
+                 "server": "server (receive+decode+queue+tail)"}.get(stage, stage)
+        table.add_row(label, *(f"{figures[k] * 1e3:.3f} ms"
+                               for k in ("mean_s", "p50_s", "p90_s", "p99_s")))
+    console.print(table)
+    b = r["bytes"]
+    console.print(f"bytes per request body: {b['request_mean']:,.0f} mean (max "
+                  f"{b['request_max']:,}); answer {b['response_mean']:,.0f}")
+    local = r["against_local_tail"]
+    accuracy = "n/a (no labels)" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"
+    console.print(f"accuracy {accuracy} (the split run measured "
+                  f"{100 * (r['manifest_accuracy'] or 0):.2f}% in torch)"
+                  + ("" if local is None else
+                     f"; predictions equal to the local {local['tail']}: "
+                     f"{100 * local['prediction_agreement']:.2f}%, max |logit diff| "
+                     f"{local['max_abs_logit_diff']:.2g}"))
 
 
 @split_app.command("plan")

@@ -159,6 +159,10 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
                      "agreement_with_original": float(
                          (original_logits.argmax(1) == split_logits.argmax(1)).mean()),
                      "samples": int(len(x)), "split": "eval"},
+        "wire": {"tensor": "codes", "dtype": "int8", "shape": [1, *codes.shape[1:]],
+                 "scale": float(parts["bottleneck"].quantizer.scale.detach().reshape(-1)[0]),
+                 "zero_point": -128,
+                 "meaning": "value = (code - zero_point) * scale, then the decoder"},
         "bytes_per_sample": {**wire, "input_uint8": input_bytes, "raw_float_at_cut": raw_float,
                              "raw_uint8_at_cut": raw_float // 4,
                              "vs_input": wire["packed_bytes"] / input_bytes,

@@ -1,0 +1,311 @@
+"""The tail server: kserve's Open Inference Protocol data plane (its v2 REST endpoints and
+its gRPC servicer) on our own uvicorn and gRPC servers.
+
+kserve's ``ModelServer`` binds REST to 0.0.0.0 and gRPC to [::] with no option to change
+either, takes its settings from ``sys.argv`` at import, and has no hook for a token or a
+request size limit on REST. So the protocol code is kserve's, and the servers around it are
+set up here: bound to 127.0.0.1 unless told otherwise; an optional bearer token (compared
+in constant time; 401 without it; the health endpoints stay open for probes); a maximum
+request size (413); a time limit per request (408 while the body is still arriving, 504
+after); and every exception a request can cause answered as a 4xx with a message, never a
+500 and never a dead worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from edgepipe.serve.tail import ARRIVAL, Tail, TailFailure, tail_models
+
+OPEN_PATHS = ("/v2/health/live", "/v2/health/ready", "/")
+
+
+@dataclass(frozen=True)
+class Limits:
+    token: str | None = None
+    max_request_bytes: int = 16 * 1024 * 1024
+    timeout_s: float = 30.0
+
+
+def _json(status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
+    body = json.dumps({"error": message}).encode()
+    return ({"type": "http.response.start", "status": status,
+             "headers": [(b"content-type", b"application/json"),
+                         (b"content-length", str(len(body)).encode()), *(headers or [])]},
+            {"type": "http.response.body", "body": body})
+
+
+def authorized(token: str | None, header: str | None) -> bool:
+    if token is None:
+        return True
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer "):].encode(), token.encode())
+
+
+class Guard:
+    """ASGI middleware: arrival time, token, size limit, time limit."""
+
+    def __init__(self, app: Any, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ARRIVAL.set(time.perf_counter())
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        if scope["path"] not in OPEN_PATHS and not authorized(
+                self.limits.token, headers.get("authorization")):
+            for message in _json(401, "This server needs a bearer token: send the header "
+                                      "'Authorization: Bearer TOKEN'.",
+                                 [(b"www-authenticate", b"Bearer")]):
+                await send(message)
+            return
+        limit = self.limits.max_request_bytes
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            for message in _json(413, f"The request body is {declared:,} bytes; this server "
+                                      f"takes at most {limit:,}."):
+                await send(message)
+            return
+        state = {"received": 0, "body_done": False, "started": False}
+
+        async def counted_receive() -> dict:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit:
+                    raise _TooLarge(state["received"])
+                state["body_done"] = not message.get("more_body", False)
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await asyncio.wait_for(self.app(scope, counted_receive, tracked_send),
+                                   self.limits.timeout_s)
+        except _TooLarge as exc:
+            if not state["started"]:
+                for message in _json(413, f"The request body passed {limit:,} bytes "
+                                          f"({exc.args[0]:,} so far), the most this server "
+                                          "takes."):
+                    await send(message)
+        except TimeoutError:
+            if not state["started"]:
+                status = 504 if state["body_done"] else 408
+                what = ("the answer took" if status == 504 else "the request body took")
+                for message in _json(status, f"{what} longer than the server's limit of "
+                                             f"{self.limits.timeout_s:g} s."):
+                    await send(message)
+        except Exception as exc:
+            # Starlette re-raises what its last handler answered (so that servers log it);
+            # the answer is sent, and a traceback per bad request is noise
+            if not state["started"]:
+                for message in _json(400, f"The request cannot be read: {exc}"):
+                    await send(message)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def build_app(dataplane: Any, repository_extension: Any, limits: Limits) -> Any:
+    """A FastAPI app with kserve's v2 endpoints, kserve's exception handlers (400 for bad
+    input, 404 for an unknown model), and our answers for the rest."""
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from kserve import errors
+    from kserve.protocol.rest.v2_endpoints import register_v2_endpoints
+
+    app = FastAPI(title="edgepipe tail server", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    register_v2_endpoints(app, dataplane, repository_extension)
+    for kind, handler in ((errors.InvalidInput, errors.invalid_input_handler),
+                          (errors.ModelNotFound, errors.model_not_found_handler),
+                          (errors.ModelNotReady, errors.model_not_ready_handler),
+                          (NotImplementedError, errors.not_implemented_error_handler)):
+        app.add_exception_handler(kind, handler)
+
+    async def bad_body(_: Any, exc: Exception) -> JSONResponse:
+        # what is left is the body failing to decode (the protocol's JSON, the binary
+        # extension's header length, the tensor's size): the request's fault, said as such
+        return JSONResponse(status_code=400, content={
+            "error": f"The request cannot be read: {type(exc).__name__}: {exc}"})
+
+    async def invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}"
+                             for e in exc.errors()[:5])
+        return JSONResponse(status_code=400, content={
+            "error": f"The request is not an Open Inference Protocol request: {problems}"})
+
+    async def inference_error(_: Any, exc: Exception) -> JSONResponse:
+        # kserve raises InferenceError while decoding a request too (BYTES that are not
+        # UTF-8, for one): only the tail failing on a checked request is the server's fault
+        status = 500 if isinstance(exc, TailFailure) else 400
+        return JSONResponse(status_code=status, content={"error": str(exc)})
+
+    app.add_exception_handler(errors.InferenceError, inference_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, bad_body)
+    return Guard(app, limits)
+
+
+class _GrpcGuard:
+    """gRPC: arrival time, token (metadata ``authorization: Bearer TOKEN``; the health
+    calls stay open) and the time limit, around kserve's servicer."""
+
+    def __init__(self, limits: Limits) -> None:
+        import grpc
+
+        self.grpc = grpc
+        self.limits = limits
+
+    def wrap(self, handler: Any, method: str, metadata: dict[str, str]) -> Any:
+        grpc = self.grpc
+        limits = self.limits
+        open_call = method.endswith(("/ServerLive", "/ServerReady"))
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+
+        async def behaviour(request: Any, context: Any) -> Any:
+            ARRIVAL.set(time.perf_counter())
+            if not open_call and not authorized(limits.token, metadata.get("authorization")):
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                    "This server needs a bearer token: send the metadata "
+                                    "'authorization: Bearer TOKEN'.")
+            try:
+                return await asyncio.wait_for(inner(request, context), limits.timeout_s)
+            except TailFailure as exc:
+                await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+            except TimeoutError:
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    f"the answer took longer than the server's limit of "
+                                    f"{limits.timeout_s:g} s.")
+
+        return grpc.unary_unary_rpc_method_handler(
+            behaviour, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+
+def _grpc_interceptor(limits: Limits) -> Any:
+    from grpc import aio
+
+    guard = _GrpcGuard(limits)
+
+    class Interceptor(aio.ServerInterceptor):
+        async def intercept_service(self, continuation: Any, details: Any) -> Any:
+            handler = await continuation(details)
+            metadata = {k.lower(): v for k, v in (details.invocation_metadata or ())
+                        if isinstance(v, str)}
+            return guard.wrap(handler, details.method, metadata)
+
+    return Interceptor()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The REST socket, bound here so that a busy port is a clear error (and port 0 works)."""
+    from edgepipe.errors import InputError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+    # with Nagle on, a kept-alive client waits out its delayed ACK (40 ms) per answer
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror}.",
+                         hint="pick another --port (0 takes any free one), or stop what "
+                              "holds it.", reference="port-unavailable") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_async(tail: Tail, name: str, *, sock: socket.socket, host: str,
+                      grpc_port: int | None, limits: Limits, on_ready: Any = None,
+                      max_concurrent: int = 64) -> None:
+    """Serve on ``sock`` (REST) and ``host:grpc_port`` until signalled (Ctrl-C, SIGTERM);
+    ``on_ready(grpc_port_bound)`` once both listen."""
+    import uvicorn
+    from grpc import aio
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+    from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
+    from kserve.protocol.grpc.servicer import InferenceServicer
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+
+    repository = ModelRepository()
+    for model in tail_models(tail, name):
+        repository.update(model)
+    dataplane = DataPlane(model_registry=repository)
+    extension = ModelRepositoryExtension(model_registry=repository)
+    app = build_app(dataplane, extension, limits)
+    config = uvicorn.Config(app, log_level="warning", access_log=False,
+                            timeout_keep_alive=5, limit_concurrency=max_concurrent,
+                            lifespan="off")
+    http = uvicorn.Server(config)
+    tasks = [asyncio.create_task(http.serve(sockets=[sock]))]
+    grpc_server, grpc_bound = None, None
+    if grpc_port is not None:
+        grpc_server = aio.server(
+            interceptors=(_grpc_interceptor(limits), ExceptionToStatusInterceptor()),
+            options=[("grpc.max_receive_message_length", limits.max_request_bytes),
+                     ("grpc.max_send_message_length", limits.max_request_bytes)],
+            maximum_concurrent_rpcs=max_concurrent)
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(dataplane, extension), grpc_server)
+        from edgepipe.errors import InputError
+
+        try:
+            grpc_bound = grpc_server.add_insecure_port(f"{host}:{grpc_port}")
+            reason = ""
+        except RuntimeError as exc:  # grpcio raises where older versions returned 0
+            grpc_bound, reason = 0, f" ({exc})"
+        if not grpc_bound:
+            http.should_exit = True
+            await tasks[0]
+            raise InputError(f"Cannot listen for gRPC on {host}:{grpc_port}{reason}.",
+                             hint="pick another --grpc-port (0 takes any free one; -1 "
+                                  "serves REST only).", reference="port-unavailable")
+        await grpc_server.start()
+    while not http.started:
+        if tasks[0].done():
+            tasks[0].result()
+            raise OSError(f"The REST server did not start on {sock.getsockname()}.")
+        await asyncio.sleep(0.02)
+    if on_ready is not None:
+        on_ready(grpc_bound)
+    try:
+        await tasks[0]
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=1.0)
+        tail.worker.shutdown(wait=False)
+
+
+def quiet_kserve_logs() -> None:
+    """kserve logs every handled error with a traceback at ERROR; a bad request is the
+    client's, so keep them to one line at WARNING."""
+    for name in ("kserve", "kserve.trace", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)

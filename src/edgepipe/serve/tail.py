@@ -1,0 +1,214 @@
+"""The tail of a split run directory as a kserve model: the wire format, request checks,
+the tail in ONNX Runtime or OpenVINO, and the server-side timing of each request.
+
+The device sends the bottleneck's codes as an INT8 tensor (code - 128; the dequantizing
+scale is inside the tail), or the batch's codes as one zlib stream in a UINT8 tensor of
+the stream's length to the ``NAME-zlib`` model. (Not BYTES: kserve 0.21's REST decoder
+turns binary BYTES inputs back into UTF-8 strings and fails on compressed data.) Every request's answer carries the server's own timing as response
+parameters, in integer nanoseconds (gRPC parameters carry no floats): ``receive_ns`` (from
+the request's arrival to the model: reading the body and kserve's protocol decoding),
+``decode_ns`` (checking the tensor; unpacking zlib), ``queue_ns`` (waiting for the tail's
+worker thread) and ``compute_ns`` (the tail in its runtime); REST also sends them as a
+``Server-Timing`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import time
+import uuid
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kserve.errors import InferenceError, InvalidInput
+
+from edgepipe.errors import InputError
+
+# perf_counter() when the request reached the server (set by the server's middleware and
+# gRPC wrapper, read by the model)
+ARRIVAL: contextvars.ContextVar[float | None] = contextvars.ContextVar("arrival", default=None)
+
+MAX_BATCH = 1024
+SUFFIXES = {"onnxruntime": ".onnx", "openvino": ".xml"}
+OIP_DTYPES = {"int8": "INT8", "uint8": "UINT8", "float32": "FP32", "int64": "INT64",
+              "int32": "INT32", "float16": "FP16"}
+
+
+@dataclass(frozen=True)
+class Wire:
+    """What crosses the link: codes of ``shape`` (batch first) as ``dtype``; the value a
+    code stands for is ``(code - zero_point) * scale``."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float | None
+    zero_point: int
+    bits: int
+    cut: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "dtype": self.dtype, "scale": self.scale,
+                "zero_point": self.zero_point, "bits": self.bits, "cut": self.cut}
+
+
+def find_tail(path: Path, runtime: str) -> tuple[Path, Wire]:
+    """The tail artifact for ``runtime`` in a split run directory (or the artifact given),
+    and its wire format from the directory's manifest."""
+    folder = path if path.is_dir() else path.parent
+    manifest = folder / "manifest.json"
+    steps = []
+    if manifest.is_file():
+        steps = [s for s in json.loads(manifest.read_text()).get("steps", [])
+                 if s.get("step") == "split"]
+    if not steps:
+        raise InputError(f"{folder} is not the output of `edgepipe split` (no split step in "
+                         f"{manifest.name}).",
+                         hint="run `edgepipe split MODEL --at LAYER --bottleneck C --data D "
+                              "-o OUT` and serve OUT.", reference="not-a-split-run")
+    artifact = path if path.is_file() else folder / f"tail{SUFFIXES[runtime]}"
+    if not artifact.is_file():
+        found = sorted(p.name for p in folder.glob("tail.*"))
+        raise InputError(f"{folder} has no {artifact.name} for {runtime}.",
+                         hint=(f"it has {', '.join(found)}; " if found else "")
+                         + "export the tail with -f onnx (ONNX Runtime) or -f openvino, or "
+                           "pick --runtime to match.", reference="no-tail-artifact")
+    result = steps[-1]["result"]
+    wire = result.get("wire") or {}
+    cut = result["cut"]
+    shape = tuple(wire.get("shape") or (1, result["config"]["bottleneck"],
+                                        *cut["shape"][2:]))
+    return artifact, Wire(shape=shape, dtype=wire.get("dtype", "int8"),
+                          scale=wire.get("scale"), zero_point=int(wire.get("zero_point", -128)),
+                          bits=int(result["config"]["bits"]), cut=cut["label"])
+
+
+class RequestError(InvalidInput):
+    """A request the tail cannot take (answered 400 over REST, INVALID_ARGUMENT over gRPC)."""
+
+
+class TailFailure(InferenceError):
+    """The tail failed on a request that passed the checks: the server's fault (500)."""
+
+
+class Tail:
+    """The tail in its runtime, run by one worker thread (requests queue for it)."""
+
+    def __init__(self, artifact: Path, wire: Wire, threads: int | None = None) -> None:
+        from edgepipe.runtime import open_artifact
+
+        self.session = open_artifact(artifact, threads)
+        self.wire = wire
+        self.input = self.session.inputs[0]
+        self.output = self.session.outputs[0]
+        self.static_batch = isinstance(self.input.shape[0], int)
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tail")
+
+    def check(self, array: np.ndarray) -> np.ndarray:
+        expected = tuple(self.wire.shape[1:])
+        if array.ndim != len(self.wire.shape) or tuple(array.shape[1:]) != expected:
+            raise RequestError(f"The input has shape {list(array.shape)}; the tail takes "
+                               f"[N, {', '.join(map(str, expected))}] ({self.wire.dtype} codes "
+                               f"of the bottleneck at {self.wire.cut}).")
+        if array.shape[0] < 1:
+            raise RequestError("The input has a batch of 0 samples.")
+        return array
+
+    def run(self, codes: np.ndarray) -> np.ndarray:
+        if self.static_batch and codes.shape[0] != self.input.shape[0]:
+            return np.concatenate([self.session.run([codes[i:i + 1]])[0]
+                                   for i in range(codes.shape[0])])
+        return self.session.run([codes])[0]
+
+
+def tail_models(tail: Tail, name: str) -> list[Any]:
+    """The kserve models: ``name`` (INT8 codes) and ``name-zlib`` (the same, zlib'd)."""
+    from kserve import InferOutput, InferRequest, InferResponse, Model
+
+    wire = tail.wire
+    dims = [-1, *wire.shape[1:]]
+    oip = OIP_DTYPES[wire.dtype]
+
+    class TailModel(Model):
+        def __init__(self, model_name: str, compressed: bool) -> None:
+            super().__init__(model_name, return_response_headers=True)
+            self.compressed = compressed
+            self.ready = True
+
+        def get_input_types(self) -> list[dict]:
+            if self.compressed:
+                return [{"name": "codes_zlib", "datatype": "UINT8", "shape": [-1]}]
+            return [{"name": "codes", "datatype": oip, "shape": dims}]
+
+        def get_output_types(self) -> list[dict]:
+            return [{"name": "logits", "datatype": OIP_DTYPES.get(tail.output.dtype, "FP32"),
+                     "shape": [-1, *tail.output.shape[1:]]}]
+
+        def _decode(self, request: InferRequest) -> np.ndarray:
+            if len(request.inputs) != 1:
+                raise RequestError(f"The request has {len(request.inputs)} inputs; the model "
+                                   f"{self.name!r} takes one.")
+            given = request.inputs[0]
+            expected = self.get_input_types()[0]
+            if given.datatype != expected["datatype"]:
+                raise RequestError(f"The input {given.name!r} is {given.datatype}; the model "
+                                   f"{self.name!r} takes {expected['datatype']}.")
+            try:
+                array = given.as_numpy()
+            except Exception as exc:  # kserve raises several kinds for bad contents
+                raise RequestError(f"The input's data cannot be read as {given.datatype} of "
+                                   f"shape {given.shape}: {exc}") from exc
+            if not self.compressed:
+                return tail.check(array)
+            per_sample = int(np.prod(wire.shape[1:]))
+            inflater = zlib.decompressobj()
+            try:  # bounded: a zlib bomb stops at the size of one batch the limit allows
+                data = inflater.decompress(array.reshape(-1).tobytes(), MAX_BATCH * per_sample)
+            except zlib.error as exc:
+                raise RequestError(f"The input is not zlib data: {exc}") from exc
+            if inflater.unconsumed_tail or not inflater.eof:
+                raise RequestError("The zlib stream is incomplete or inflates beyond "
+                                   f"{MAX_BATCH} samples.")
+            if not data or len(data) % per_sample:
+                raise RequestError(f"The zlib stream inflates to {len(data)} bytes, not a "
+                                   f"whole number of samples of {per_sample} codes.")
+            codes = np.frombuffer(data, dtype=wire.dtype).reshape(-1, *wire.shape[1:])
+            return tail.check(codes)
+
+        async def predict(self, payload: InferRequest, headers: dict | None = None,
+                          response_headers: dict | None = None) -> InferResponse:
+            arrival = ARRIVAL.get()
+            start = time.perf_counter()
+            codes = self._decode(payload)
+            decoded = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            logits, began, ended = await loop.run_in_executor(tail.worker, _timed, tail, codes)
+            timing = {"receive_ns": round((start - arrival) * 1e9) if arrival else 0,
+                      "decode_ns": round((decoded - start) * 1e9),
+                      "queue_ns": round((began - decoded) * 1e9),
+                      "compute_ns": round((ended - began) * 1e9)}
+            output = InferOutput(name="logits", shape=list(logits.shape),
+                                 datatype=OIP_DTYPES.get(str(logits.dtype), "FP32"))
+            output.set_data_from_numpy(logits, binary_data=True)
+            if response_headers is not None:
+                response_headers["server-timing"] = ", ".join(
+                    f"{k.removesuffix('_ns')};dur={v / 1e6:.3f}" for k, v in timing.items())
+            return InferResponse(response_id=payload.id or str(uuid.uuid4()),
+                                 model_name=self.name, infer_outputs=[output],
+                                 parameters=timing)
+
+    return [TailModel(name, compressed=False), TailModel(f"{name}-zlib", compressed=True)]
+
+
+def _timed(tail: Tail, codes: np.ndarray) -> tuple[np.ndarray, float, float]:
+    began = time.perf_counter()
+    try:
+        logits = tail.run(codes)
+    except Exception as exc:  # the request was checked: a failure here is the server's
+        raise TailFailure(f"The tail failed in {tail.session.name}: {exc}") from exc
+    return logits, began, time.perf_counter()

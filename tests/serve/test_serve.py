@@ -1,0 +1,278 @@
+"""The real tail server (`edgepipe serve`, a subprocess on 127.0.0.1) against tritonclient
+(REST and gRPC), every bad request answered 4xx with the server alive after, the token,
+and `edgepipe split run` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    from edgepipe.cli.main import run
+
+    out = tmp_path_factory.mktemp("split")
+    code = run(["split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "--data",
+                "builtin:digits", "-o", str(out), "--distill-epochs", "3",
+                "--finetune-epochs", "2", "-f", "onnx", "-f", "openvino", "--json"])
+    assert code == 0
+    return out
+
+
+def start_server(split_dir, *args: str, token: str | None = TOKEN):
+    """``edgepipe serve`` on free ports; (process, ready document), bounded to 90 s."""
+    env = {**os.environ}
+    env.pop("EDGEPIPE_SERVE_TOKEN", None)
+    if token:
+        env["EDGEPIPE_SERVE_TOKEN"] = token
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgepipe", "serve", str(split_dir), "--port", "0",
+         "--grpc-port", "0", "--json", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=env, text=True)
+    deadline = time.monotonic() + 90
+    line = ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.strip().startswith("{") or process.poll() is not None:
+            break
+    if not line.strip():
+        process.kill()
+        raise AssertionError(f"the server did not start: {process.stderr.read()[-3000:]}")
+    return process, json.loads(line)["ready"]
+
+
+def stop(process) -> str:
+    process.terminate()
+    try:
+        _, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate(timeout=10)
+    return err
+
+
+@pytest.fixture(scope="module")
+def server(split_dir):
+    process, ready = start_server(split_dir, "--timeout", "3", "--max-request-bytes", "65536")
+    yield ready
+    err = stop(process)
+    assert "Traceback" not in err, err[-3000:]
+
+
+def local_logits(split_dir, codes: np.ndarray) -> np.ndarray:
+    from edgepipe.runtime import open_artifact
+
+    tail = open_artifact(split_dir / "tail.onnx")
+    return np.concatenate([tail.run([codes[i:i + 1]])[0] for i in range(len(codes))])
+
+
+def some_codes(split_dir, count: int = 16) -> np.ndarray:
+    from edgepipe.data import load_data_for_model
+    from edgepipe.runtime import open_artifact
+
+    head = open_artifact(split_dir / "head.onnx")
+    x = load_data_for_model("builtin:digits", head.inputs).inputs[head.inputs[0].name][:count]
+    return np.concatenate([head.run([x[i:i + 1]])[0] for i in range(count)])
+
+
+def test_tritonclient_http_and_grpc_match_the_local_tail(server, split_dir):
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    codes = some_codes(split_dir)
+    assert codes.dtype == np.int8 and codes.shape[1:] == (4, 8, 8)
+    expected = local_logits(split_dir, codes)
+
+    rest = httpclient.InferenceServerClient(server["http"].removeprefix("http://"))
+    assert rest.is_server_live() and rest.is_model_ready("tail", headers=AUTH)
+    meta = rest.get_model_metadata("tail", headers=AUTH)
+    assert meta["inputs"] == [{"name": "codes", "datatype": "INT8", "shape": [-1, 4, 8, 8]}]
+    tensor = httpclient.InferInput("codes", list(codes.shape), "INT8")
+    tensor.set_data_from_numpy(codes, binary_data=True)
+    answer = rest.infer("tail", [tensor], headers=AUTH)
+    np.testing.assert_allclose(answer.as_numpy("logits"), expected, atol=1e-4)
+    timing = answer.get_response()["parameters"]
+    assert timing["compute_ns"] > 0 and set(timing) == {"receive_ns", "decode_ns", "queue_ns",
+                                                        "compute_ns"}
+
+    stream = np.frombuffer(zlib.compress(codes.tobytes(), 9), dtype=np.uint8)
+    packed = httpclient.InferInput("codes_zlib", [len(stream)], "UINT8")
+    packed.set_data_from_numpy(stream, binary_data=True)
+    np.testing.assert_allclose(rest.infer("tail-zlib", [packed], headers=AUTH)
+                               .as_numpy("logits"), expected, atol=1e-4)
+
+    rpc = grpcclient.InferenceServerClient(server["grpc"])
+    metadata = {"authorization": f"Bearer {TOKEN}"}
+    assert rpc.is_server_live()
+    tensor = grpcclient.InferInput("codes", list(codes.shape), "INT8")
+    tensor.set_data_from_numpy(codes)
+    answer = rpc.infer("tail", [tensor], headers=metadata)
+    np.testing.assert_allclose(answer.as_numpy("logits"), expected, atol=1e-4)
+    assert answer.get_response().parameters["compute_ns"].int64_param > 0
+
+
+def _post(server, path: str, body: bytes, headers: dict | None = None) -> tuple[int, str]:
+    import http.client
+
+    host, port = server["http"].removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("POST", path, body=body, headers={
+        "Content-Type": "application/json", **AUTH, **(headers or {})})
+    response = connection.getresponse()
+    text = response.read().decode()
+    connection.close()
+    return response.status, text
+
+
+def _request(shape, datatype="INT8", data=None, name="codes") -> bytes:
+    count = int(np.prod(shape)) if shape else 0
+    return json.dumps({"inputs": [{"name": name, "shape": shape, "datatype": datatype,
+                                   "data": [0] * count if data is None else data}]}).encode()
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "words"), [
+    ("/v2/models/nope/infer", _request([1, 4, 8, 8]), None, 404, "nope"),
+    ("/v2/models/tail/infer", _request([1, 4, 8, 8], "FP32"), None, 400, "takes INT8"),
+    ("/v2/models/tail/infer", _request([1, 4, 8, 7]), None, 400, "[N, 4, 8, 8]"),
+    ("/v2/models/tail/infer", _request([1, 4, 8, 8], data=[0] * 10), None, 400, "reshape"),
+    ("/v2/models/tail/infer", _request([1, 4, 8, 8], data=[999] * 256), None, 400, "INT8"),
+    ("/v2/models/tail/infer", _request([0, 4, 8, 8]), None, 400, "batch of 0"),
+    ("/v2/models/tail/infer", b"{not json", None, 400, "not an Open Inference"),
+    ("/v2/models/tail/infer", b'{"foo": 1}', None, 400, "inputs"),
+    ("/v2/models/tail/infer", b'{"inputs": []}xx', {"Content-Type": "application/octet-stream",
+                                                    "Inference-Header-Content-Length": "999"},
+     400, ""),
+    ("/v2/models/tail-zlib/infer", _request([3], "UINT8", [1, 2, 3], "codes_zlib"), None, 400,
+     "zlib"),
+    ("/v2/models/tail-zlib/infer", _request([4], "BYTES", ["\u00ff", "a", "b", "c"],
+                                            "codes_zlib"), None, 400, ""),
+    ("/v2/models/tail/infer", b"x" * 70000, None, 413, "at most 65,536"),
+    ("/v2/models/tail/infer", _request([1, 4, 8, 8]), {"Authorization": ""}, 401, "token"),
+    ("/v2/models/tail/infer", _request([1, 4, 8, 8]), {"Authorization": "Bearer nope"}, 401,
+     "token"),
+])
+def test_bad_requests_get_a_4xx_and_the_server_lives_on(server, path, body, headers, status,
+                                                        words):
+    got, text = _post(server, path, body, headers)
+    assert got == status, text
+    assert words in text and "error" in text
+    ok, answer = _post(server, "/v2/models/tail/infer", _request([1, 4, 8, 8]))
+    assert ok == 200, answer
+
+
+def test_grpc_token_and_bad_shape(server):
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    rpc = grpcclient.InferenceServerClient(server["grpc"])
+    tensor = grpcclient.InferInput("codes", [1, 4, 8, 8], "INT8")
+    tensor.set_data_from_numpy(np.zeros((1, 4, 8, 8), np.int8))
+    with pytest.raises(InferenceServerException, match="UNAUTHENTICATED"):
+        rpc.infer("tail", [tensor])
+    wrong = grpcclient.InferInput("codes", [1, 4, 8, 7], "INT8")
+    wrong.set_data_from_numpy(np.zeros((1, 4, 8, 7), np.int8))
+    with pytest.raises(InferenceServerException, match="INVALID_ARGUMENT"):
+        rpc.infer("tail", [wrong], headers={"authorization": f"Bearer {TOKEN}"})
+    assert rpc.infer("tail", [tensor], headers={"authorization": f"Bearer {TOKEN}"}) \
+        .as_numpy("logits").shape == (1, 10)
+
+
+def test_a_body_that_stops_arriving_gets_408(server):
+    host, port = server["http"].removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(b"POST /v2/models/tail/infer HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                           + f"Bearer {TOKEN}".encode() + b"\r\nContent-Type: application/json"
+                           b"\r\nContent-Length: 100\r\n\r\n{\"inp")
+        started = time.monotonic()
+        answer = connection.recv(200)
+    assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 8
+    assert _post(server, "/v2/models/tail/infer", _request([1, 4, 8, 8]))[0] == 200
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_split_run_against_the_server(cli, server, split_dir, protocol, monkeypatch):
+    monkeypatch.setenv("EDGEPIPE_SERVE_TOKEN", TOKEN)
+    url = server["http"] if protocol == "http" else f"grpc://{server['grpc']}"
+    result = cli("split", "run", split_dir, "--server", url, "--limit", "40", "--json")
+    assert result.code == 0, result
+    r = result.json()["result"]
+    assert r["samples"] == 40 and r["against_local_tail"]["prediction_agreement"] == 1.0
+    assert r["against_local_tail"]["max_abs_logit_diff"] < 1e-4
+    assert r["accuracy"] > 0.85
+    stages = r["stages"]
+    assert stages["round_trip"]["count"] == 40 and stages["server"]["p50_s"] > 0
+    assert stages["round_trip"]["p50_s"] >= stages["server"]["p50_s"]
+    # the codes (256 bytes) plus the protocol's header: what was sent, counted
+    assert 256 < r["bytes"]["request_mean"] < 1024
+    packed = cli("split", "run", split_dir, "--server", url, "--limit", "20", "--zlib", "--json")
+    assert packed.code == 0, packed
+    assert packed.json()["result"]["against_local_tail"]["prediction_agreement"] == 1.0
+    assert packed.json()["result"]["bytes"]["request_mean"] < r["bytes"]["request_mean"]
+
+
+def test_split_run_errors(cli, server, split_dir, monkeypatch):
+    monkeypatch.delenv("EDGEPIPE_SERVE_TOKEN", raising=False)
+    refused = cli("split", "run", split_dir, "--server", server["http"], "--limit", "2")
+    assert refused.code == 1 and "server-refused" in refused.stderr and "401" in refused.stderr
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    down = cli("split", "run", split_dir, "--server", f"http://127.0.0.1:{port}", "--limit", "2")
+    assert down.code == 1 and "server-unreachable" in down.stderr
+
+
+def serve_cli(*args, token: str | None = None) -> subprocess.CompletedProcess:
+    """`edgepipe serve` in its own process: kserve's and tritonclient's gRPC modules
+    register the same protobuf names, so one process cannot import both (the server never
+    imports tritonclient, nor the device side kserve)."""
+    env = {k: v for k, v in os.environ.items() if k != "EDGEPIPE_SERVE_TOKEN"}
+    if token is not None:
+        env["EDGEPIPE_SERVE_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "edgepipe", "serve", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_serve_refuses_bad_setups(tmp_path, split_dir):
+    not_split = serve_cli(tmp_path)
+    assert not_split.returncode == 1 and "not-a-split-run" in not_split.stderr
+    weak = serve_cli(split_dir, token="short")
+    assert weak.returncode == 1 and "weak-token" in weak.stderr
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "manifest.json").write_text((split_dir / "manifest.json").read_text())
+    no_tail = serve_cli(bare)
+    assert no_tail.returncode == 1 and "no-tail-artifact" in no_tail.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        taken = serve_cli(split_dir, "--port", busy.getsockname()[1])
+    assert taken.returncode == 1 and "port-unavailable" in taken.stderr
+    assert "Traceback" not in taken.stderr
+
+
+def test_openvino_tail_serves_the_same(split_dir):
+    process, ready = start_server(split_dir, "--runtime", "openvino", token=None)
+    try:
+        import tritonclient.http as httpclient
+
+        codes = some_codes(split_dir, 8)
+        rest = httpclient.InferenceServerClient(ready["http"].removeprefix("http://"))
+        tensor = httpclient.InferInput("codes", list(codes.shape), "INT8")
+        tensor.set_data_from_numpy(codes)
+        got = rest.infer("tail", [tensor]).as_numpy("logits")
+        assert ready["runtime"] == "openvino"
+        np.testing.assert_allclose(got, local_logits(split_dir, codes), atol=1e-3)
+    finally:
+        stop(process)
