@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 TOKEN = "test-token-0123456789abcdef"
+OUT = "output"  # the tail's output name, as exported
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -102,7 +103,7 @@ def test_tritonclient_http_and_grpc_match_the_local_tail(server, split_dir):
     tensor = httpclient.InferInput("codes", list(codes.shape), "INT8")
     tensor.set_data_from_numpy(codes, binary_data=True)
     answer = rest.infer("tail", [tensor], headers=AUTH)
-    np.testing.assert_allclose(answer.as_numpy("logits"), expected, atol=1e-4)
+    np.testing.assert_allclose(answer.as_numpy(OUT), expected, atol=1e-4)
     timing = answer.get_response()["parameters"]
     assert timing["compute_ns"] > 0 and set(timing) == {"receive_ns", "decode_ns", "queue_ns",
                                                         "compute_ns"}
@@ -111,7 +112,7 @@ def test_tritonclient_http_and_grpc_match_the_local_tail(server, split_dir):
     packed = httpclient.InferInput("codes_zlib", [len(stream)], "UINT8")
     packed.set_data_from_numpy(stream, binary_data=True)
     np.testing.assert_allclose(rest.infer("tail-zlib", [packed], headers=AUTH)
-                               .as_numpy("logits"), expected, atol=1e-4)
+                               .as_numpy(OUT), expected, atol=1e-4)
 
     rpc = grpcclient.InferenceServerClient(server["grpc"])
     metadata = {"authorization": f"Bearer {TOKEN}"}
@@ -119,7 +120,7 @@ def test_tritonclient_http_and_grpc_match_the_local_tail(server, split_dir):
     tensor = grpcclient.InferInput("codes", list(codes.shape), "INT8")
     tensor.set_data_from_numpy(codes)
     answer = rpc.infer("tail", [tensor], headers=metadata)
-    np.testing.assert_allclose(answer.as_numpy("logits"), expected, atol=1e-4)
+    np.testing.assert_allclose(answer.as_numpy(OUT), expected, atol=1e-4)
     assert answer.get_response().parameters["compute_ns"].int64_param > 0
 
 
@@ -186,7 +187,7 @@ def test_grpc_token_and_bad_shape(server):
     with pytest.raises(InferenceServerException, match="INVALID_ARGUMENT"):
         rpc.infer("tail", [wrong], headers={"authorization": f"Bearer {TOKEN}"})
     assert rpc.infer("tail", [tensor], headers={"authorization": f"Bearer {TOKEN}"}) \
-        .as_numpy("logits").shape == (1, 10)
+        .as_numpy(OUT).shape == (1, 10)
 
 
 def test_a_body_that_stops_arriving_gets_408(server):
@@ -220,6 +221,22 @@ def test_split_run_against_the_server(cli, server, split_dir, protocol, monkeypa
     assert packed.code == 0, packed
     assert packed.json()["result"]["against_local_tail"]["prediction_agreement"] == 1.0
     assert packed.json()["result"]["bytes"]["request_mean"] < r["bytes"]["request_mean"]
+
+
+def test_split_run_through_an_emulated_link(cli, server, split_dir, monkeypatch):
+    monkeypatch.setenv("EDGEPIPE_SERVE_TOKEN", TOKEN)
+    result = cli("split", "run", split_dir, "--server", server["http"], "--limit", "10",
+                 "--link-bandwidth", "5Mbps", "--link-rtt", "10ms", "--json")
+    assert result.code == 0, result
+    r = result.json()["result"]
+    assert r["against_local_tail"]["prediction_agreement"] == 1.0
+    link = r["link"]
+    assert link["emulated"] and link["bandwidth_bps"] == 5e6 and link["rtt_s"] == 0.01
+    # every request paid the round trip and its bytes at 5 Mbps, both ways
+    least = 0.01 + r["bytes"]["request_mean"] * 8 / 5e6 + r["bytes"]["response_mean"] * 8 / 5e6
+    assert r["stages"]["round_trip"]["min_s"] >= least
+    assert link["bytes_through"]["up"] >= 13 * r["bytes"]["request_mean"]  # 3 warm-up + 10
+    assert link["measured_p50_s"] > link["planner_prediction_s"] > 0.01
 
 
 def test_split_run_errors(cli, server, split_dir, monkeypatch):
@@ -271,8 +288,82 @@ def test_openvino_tail_serves_the_same(split_dir):
         rest = httpclient.InferenceServerClient(ready["http"].removeprefix("http://"))
         tensor = httpclient.InferInput("codes", list(codes.shape), "INT8")
         tensor.set_data_from_numpy(codes)
-        got = rest.infer("tail", [tensor]).as_numpy("logits")
+        got = rest.infer("tail", [tensor]).as_numpy(OUT)
         assert ready["runtime"] == "openvino"
         np.testing.assert_allclose(got, local_logits(split_dir, codes), atol=1e-3)
     finally:
         stop(process)
+
+
+def test_export_triton_matches_the_served_model(cli, server, split_dir, tmp_path):
+    import onnx
+    import tritonclient.http as httpclient
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    repo = tmp_path / "repo"
+    made = cli("export-triton", split_dir, "-o", repo, "--storage-uri", "s3://bucket/models",
+               "--json")
+    assert made.code == 0, made
+    config = text_format.Parse((repo / "models/tail/config.pbtxt").read_text(),
+                               model_config_pb2.ModelConfig())  # strict: unknown fields fail
+    assert (repo / "models/tail/1/model.onnx").read_bytes() == (split_dir / "tail.onnx") \
+        .read_bytes()
+    graph = onnx.load(str(repo / "models/tail/1/model.onnx")).graph
+    onnx_in = [d.dim_value or -1 for d in graph.input[0].type.tensor_type.shape.dim]
+    onnx_out = [d.dim_value or -1 for d in graph.output[0].type.tensor_type.shape.dim]
+    assert onnx_in[0] == -1, "the split exports its tail with a dynamic batch"
+    assert config.platform == "onnxruntime_onnx" and config.max_batch_size == 64
+    assert config.HasField("dynamic_batching")
+    (given,), (out,) = config.input, config.output
+    assert given.name == graph.input[0].name and list(given.dims) == onnx_in[1:]
+    assert model_config_pb2.DataType.Name(given.data_type) == "TYPE_INT8"
+    assert out.name == graph.output[0].name and list(out.dims) == onnx_out[1:]
+    assert config.parameters["edgepipe_zero_point"].string_value == "-128"
+    # what the device client reads from our server is what Triton would say
+    meta = httpclient.InferenceServerClient(server["http"].removeprefix("http://")) \
+        .get_model_metadata("tail", headers=AUTH)
+    assert meta["inputs"][0]["name"] == given.name and meta["inputs"][0]["shape"] == onnx_in
+    assert meta["outputs"][0]["name"] == out.name
+
+    # KServe's own SDK model of the spec: a key it does not know is dropped on the way in,
+    # so the round trip must give back the file's spec unchanged
+    check = subprocess.run([sys.executable, "-c", """
+import copy, json, sys, yaml
+path = sys.argv.pop(1)
+import kserve
+import kubernetes.client
+document = yaml.safe_load(open(path).read())
+
+def prune(value):  # the SDK fills name: '' where the container spec has one
+    if isinstance(value, dict):
+        return {k: prune(v) for k, v in value.items() if v != ""}
+    return value
+
+def same(client, part, kind):
+    class Body:
+        data = json.dumps(part)
+    model = client.deserialize(Body(), kind)
+    return model, prune(client.sanitize_for_serialization(model)) == part
+
+spec = copy.deepcopy(document["spec"])
+resources = spec["predictor"]["model"].pop("resources")  # a Kubernetes type
+k8s = kubernetes.client.ApiClient()
+parsed, spec_same = same(kserve.ApiClient(), spec, "V1beta1InferenceServiceSpec")
+_, meta_same = same(k8s, document["metadata"], "V1ObjectMeta")
+_, resources_same = same(k8s, resources, "V1ResourceRequirements")
+model = parsed.predictor.model
+print(json.dumps({"same": [spec_same, meta_same, resources_same],
+                  "head": [document["apiVersion"], document["kind"]],
+                  "model": [model.model_format.name, model.protocol_version, model.runtime,
+                            model.storage_uri]}))
+""", str(repo / "inferenceservice.yaml")], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr[-2000:]
+    found = json.loads(check.stdout.strip().splitlines()[-1])
+    assert found == {"same": [True, True, True], "head": ["serving.kserve.io/v1beta1", "InferenceService"],
+                     "model": ["onnx", "v2", "kserve-tritonserver", "s3://bucket/models"]}
+
+    again = cli("export-triton", split_dir, "-o", repo)
+    assert again.code == 1 and "output-exists" in again.stderr
+    bad = cli("export-triton", split_dir, "-o", tmp_path / "other", "--name", "no spaces")
+    assert bad.code == 1 and "bad-model-name" in bad.stderr and not (tmp_path / "other").exists()

@@ -22,7 +22,7 @@ from edgepipe.cli.eval_cmd import eval_artifact
 from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.cli.profile_cmd import profile
-from edgepipe.cli.serve_cmd import serve
+from edgepipe.cli.serve_cmd import export_triton, serve
 from edgepipe.cli.split_cmd import split_app
 from edgepipe.cli.targets_cmd import targets_app
 from edgepipe.errors import EdgepipeError
@@ -66,6 +66,7 @@ app.command("profile")(profile)
 app.add_typer(targets_app, name="targets")
 app.add_typer(split_app, name="split")
 app.command("serve")(serve)
+app.command("export-triton")(export_triton)
 
 
 def run(argv: list[str] | None = None) -> int:

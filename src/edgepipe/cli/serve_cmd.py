@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -57,7 +57,8 @@ def serve(
 
         import_kserve()
         from edgepipe.serve.server import Limits, bind, quiet_kserve_logs, serve_async
-        from edgepipe.serve.tail import Tail, find_tail
+        from edgepipe.serve.tail import Tail
+        from edgepipe.serve.wire import find_tail
 
         token = os.environ.get(token_env) or None
         if token is not None and len(token) < 16:
@@ -96,3 +97,46 @@ def serve(
                                     limits=limits, on_ready=ready))
         finally:
             sock.close()
+
+
+def export_triton(
+    split_dir: Annotated[Path, typer.Argument(help="The OUT directory of `edgepipe split`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New folder for the repository "
+                                      "and the InferenceService.")],
+    name: Annotated[str, typer.Option(help="Model name (Triton and KServe).")] = "tail",
+    max_batch_size: Annotated[int, typer.Option(help="Triton's max_batch_size for a tail "
+                                                "with a dynamic batch.")] = 64,
+    queue_delay_us: Annotated[int, typer.Option(help="Dynamic batching: the longest a "
+                                                "request waits for others.")] = 100,
+    storage_uri: Annotated[str | None, typer.Option(
+        help="Where KServe finds the repository's models/ folder (s3://, gs://, pvc://...; "
+             "default: a pvc:// placeholder to edit).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write the tail as a Triton model repository (config.pbtxt, 1/model.onnx) and a KServe
+    InferenceService running it; `edgepipe split run` talks to either unchanged."""
+    config = {"split": str(split_dir), "out": str(out), "name": name,
+              "max_batch_size": max_batch_size, "storage_uri": storage_uri}
+    with command("export-triton", json_output, config) as output:
+        from edgepipe.serve.triton import export_triton as write_repository
+
+        result = write_repository(split_dir, out, name=name, max_batch_size=max_batch_size,
+                                  queue_delay_us=queue_delay_us, storage_uri=storage_uri)
+
+        def render(console: Any) -> None:
+            m = result["model"]
+            console.print(f"wrote {', '.join(result['files'])} under {out}")
+            console.print(f"Triton model {m['name']!r} ({m['platform']}): input "
+                          f"{m['input']['name']} {m['input']['data_type']} {m['input']['dims']}"
+                          f", output {m['output']['name']} {m['output']['data_type']} "
+                          f"{m['output']['dims']}, max_batch_size {m['max_batch_size']}"
+                          + (", dynamic batching" if m["dynamic_batching"] else ""))
+            service = result["inference_service"]
+            console.print(f"KServe: kubectl apply -f {out / service['path']} (storageUri "
+                          f"{service['storage_uri']}"
+                          + (", a placeholder: edit it or pass --storage-uri" if
+                             service["storage_uri_is_placeholder"] else "") + ")")
+            console.print(f"serve locally: tritonserver --model-repository {result['repository']}"
+                          "; then `edgepipe split run OUT --server http://HOST:8000`")
+
+        output.result(result, render=render)

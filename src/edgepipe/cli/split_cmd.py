@@ -197,13 +197,19 @@ def run_cmd(
     token_env: Annotated[str, typer.Option(
         help="Environment variable holding the bearer token.")] = "EDGEPIPE_SERVE_TOKEN",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
+    link_bandwidth: Annotated[str | None, typer.Option(
+        help="Emulate a link of this bandwidth (e.g. 10Mbps) between here and the server: "
+             "a pacing proxy on 127.0.0.1; the result compares the measured end to end with "
+             "split plan's link model.")] = None,
+    link_rtt: Annotated[str, typer.Option(help="The emulated link's round trip.")] = "0ms",
     json_output: JsonOption = False,
 ) -> None:
     """Run the head here and the tail on a server, sample by sample over the eval split:
     accuracy, agreement with the local tail, and each request's stages (head, encode,
     serialize, round trip, the server's share, deserialize) and bytes on the wire."""
     config = {"split": split_dir, "server": server, "model": model_name, "data": data,
-              "head": head, "zlib": zlib_codes, "limit": limit}
+              "head": head, "zlib": zlib_codes, "limit": limit,
+              "link_bandwidth": link_bandwidth, "link_rtt": link_rtt}
     with command("split run", json_output, config) as output:
         import os
 
@@ -212,8 +218,13 @@ def run_cmd(
         name = f"{model_name}-zlib" if zlib_codes and not model_name.endswith("-zlib") else (
             model_name)
         endpoint = Endpoint.parse(server, name, os.environ.get(token_env) or None)
+        link = None
+        if link_bandwidth is not None:
+            from edgepipe.split.plan import Link, parse_duration, parse_rate
+
+            link = Link(parse_rate(link_bandwidth), parse_duration(link_rtt))
         result = remote_split(split_dir, endpoint, data=data, head=head, compress=zlib_codes,
-                              limit=limit, timeout_s=timeout)
+                              limit=limit, timeout_s=timeout, link=link)
         output.result(result, render=lambda console: _render_run(console, result))
 
 
@@ -240,6 +251,14 @@ def _render_run(console: Console, r: dict[str, Any]) -> None:
                      f"; predictions equal to the local {local['tail']}: "
                      f"{100 * local['prediction_agreement']:.2f}%, max |logit diff| "
                      f"{local['max_abs_logit_diff']:.2g}"))
+    if r.get("link"):
+        link = r["link"]
+        console.print(f"emulated link {link['bandwidth_bps'] / 1e6:g} Mbps, "
+                      f"{link['rtt_s'] * 1e3:g} ms round trip: end to end p50 "
+                      f"{link['measured_p50_s'] * 1e3:.2f} ms measured, "
+                      f"{link['planner_prediction_s'] * 1e3:.2f} ms by split plan's link model "
+                      f"({100 * link['error']:+.1f}%); {link['bytes_through']['up']:,} bytes "
+                      f"up and {link['bytes_through']['down']:,} down in all")
 
 
 @split_app.command("plan")

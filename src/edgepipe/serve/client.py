@@ -18,6 +18,8 @@ the wire are the length of the very body sent. Per request:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import http.client
 import time
 import zlib
@@ -72,9 +74,8 @@ class HttpTransport:
 
         tensor = triton.InferInput(name, list(array.shape), datatype)
         tensor.set_data_from_numpy(array, binary_data=True)
-        output = triton.InferRequestedOutput("logits", binary_data=True)
-        body, header_length = triton.InferenceServerClient.generate_request_body(
-            [tensor], outputs=[output])
+        # no output named: the model's outputs (one, whatever its name), in binary
+        body, header_length = triton.InferenceServerClient.generate_request_body([tensor])
         headers = {"Content-Type": "application/octet-stream"}
         if header_length is not None:
             headers["Inference-Header-Content-Length"] = str(header_length)
@@ -97,7 +98,9 @@ class HttpTransport:
         length = headers.get("inference-header-content-length")
         result = triton.InferenceServerClient.parse_response_body(
             data, header_length=int(length) if length else None)
-        return result.as_numpy("logits"), result.get_response().get("parameters") or {}
+        response = result.get_response()
+        return (result.as_numpy(response["outputs"][0]["name"]),
+                response.get("parameters") or {})
 
     def close(self) -> None:
         self.connection.close()
@@ -121,7 +124,6 @@ class GrpcTransport:
         request = service_pb2.ModelInferRequest(model_name=self.endpoint.model)
         tensor = request.inputs.add(name=name, datatype=datatype)
         tensor.shape.extend(array.shape)
-        request.outputs.add(name="logits")
         request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
         return request.SerializeToString(), {}
 
@@ -211,9 +213,27 @@ def _as_codes(array: np.ndarray) -> np.ndarray:
     return np.rint(array).astype(np.int8)
 
 
+def _measure(session: Any, endpoint: Endpoint, x: np.ndarray, compress: bool,
+             timeout_s: float, shown: Endpoint) -> dict[str, Any]:
+    link = transport(endpoint, timeout_s)
+    try:
+        return run_remote(session, link, x, compress=compress)
+    except (ConnectionError, OSError) as exc:
+        raise InputError(f"Cannot reach the server at {shown.protocol}://{shown.host}:"
+                         f"{shown.port}: {exc}.", hint="start it with `edgepipe serve "
+                         "OUT` and check the address.", reference="server-unreachable") from exc
+    except ServerError as exc:
+        raise InputError(f"The server refused the request ({exc.status}): {exc.message}",
+                         hint="check --model, the token ($EDGEPIPE_SERVE_TOKEN) and that the "
+                              "server serves this split.", reference="server-refused") from exc
+    finally:
+        link.close()
+
+
 def summarize(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=np.float64)
-    return {"mean_s": float(array.mean()), "p50_s": float(np.percentile(array, 50)),
+    return {"mean_s": float(array.mean()), "min_s": float(array.min()),
+            "p50_s": float(np.percentile(array, 50)),
             "p90_s": float(np.percentile(array, 90)), "p99_s": float(np.percentile(array, 99)),
             "max_s": float(array.max()), "count": int(array.size)}
 
@@ -223,9 +243,14 @@ HEAD_ORDER = ("head.int8.tflite", "head.tflite", "head.onnx", "head.xml")
 
 def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
                  head: str | None = None, compress: bool = False, limit: int | None = None,
-                 timeout_s: float = 30.0) -> dict[str, Any]:
+                 timeout_s: float = 30.0, link: Any = None) -> dict[str, Any]:
     """``split run``: the eval split of the data (the split run's own, by default) through the
-    head here and the served tail; accuracy, agreement with the local tail, stages, bytes."""
+    head here and the served tail; accuracy, agreement with the local tail, stages, bytes.
+
+    ``link`` (a :class:`edgepipe.split.plan.Link`) sends the traffic through a
+    :class:`edgepipe.serve.link.PacedLink` of that bandwidth and round trip, and sets the
+    measured end to end beside what the planner's link model predicts from this run's
+    measured head and tail times."""
     import json
     from pathlib import Path
 
@@ -254,19 +279,16 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     if limit is not None:
         x = x[:limit]
         labels = None if labels is None else labels[:limit]
-    link = transport(endpoint, timeout_s)
-    try:
-        measured = run_remote(session, link, x, compress=compress)
-    except (ConnectionError, OSError) as exc:
-        raise InputError(f"Cannot reach the server at {endpoint.protocol}://{endpoint.host}:"
-                         f"{endpoint.port}: {exc}.", hint="start it with `edgepipe serve "
-                         "OUT` and check the address.", reference="server-unreachable") from exc
-    except ServerError as exc:
-        raise InputError(f"The server refused the request ({exc.status}): {exc.message}",
-                         hint="check --model, the token ($EDGEPIPE_SERVE_TOKEN) and that the "
-                              "server serves this split.", reference="server-refused") from exc
-    finally:
-        link.close()
+    emulated = None
+    with contextlib.ExitStack() as stack:
+        target = endpoint
+        if link is not None:
+            from edgepipe.serve.link import PacedLink
+
+            emulated = stack.enter_context(PacedLink(endpoint.host, endpoint.port,
+                                                     link.bandwidth_bps, link.rtt_s))
+            target = dataclasses.replace(endpoint, host="127.0.0.1", port=emulated.port)
+        measured = _measure(session, target, x, compress, timeout_s, shown=endpoint)
     logits = measured.pop("logits")
     codes = measured.pop("codes")
     local = None
@@ -281,6 +303,21 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
                      "max_abs_logit_diff": float(np.abs(local_logits - logits).max())}
             break
     accuracy = None if labels is None else float((logits.argmax(1) == labels).mean())
+    if link is not None and emulated is not None:
+        packed = steps[-1]["result"]["bytes_per_sample"]["packed_bytes"]
+        stages = measured["stages"]
+        predicted = (stages["head"]["p50_s"] + link.transfer_s(packed)
+                     + measured["server_parts"]["compute"]["p50_s"])
+        total = stages["total"]["p50_s"]
+        measured["link"] = {
+            "emulated": True, "bandwidth_bps": link.bandwidth_bps, "rtt_s": link.rtt_s,
+            "bytes_through": {"up": emulated.bytes["up"], "down": emulated.bytes["down"]},
+            "planner_prediction_s": predicted, "measured_p50_s": total,
+            "error": (total - predicted) / predicted,
+            "prediction": "split plan's link model (packed codes x 8 / bandwidth + round "
+                          "trip) with this run's measured head and tail p50: the protocol's "
+                          "headers, the answer's bytes and the software stack are what it "
+                          "leaves out"}
     return {"server": f"{endpoint.protocol}://{endpoint.host}:{endpoint.port}",
             "model": endpoint.model, "head": head_path.name, "head_runtime": session.name,
             "compressed": compress, "samples": int(len(x)),

@@ -16,76 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import time
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from kserve.errors import InferenceError, InvalidInput
 
-from edgepipe.errors import InputError
+from edgepipe.serve.wire import Wire
 
 # perf_counter() when the request reached the server (set by the server's middleware and
 # gRPC wrapper, read by the model)
 ARRIVAL: contextvars.ContextVar[float | None] = contextvars.ContextVar("arrival", default=None)
 
 MAX_BATCH = 1024
-SUFFIXES = {"onnxruntime": ".onnx", "openvino": ".xml"}
 OIP_DTYPES = {"int8": "INT8", "uint8": "UINT8", "float32": "FP32", "int64": "INT64",
               "int32": "INT32", "float16": "FP16"}
-
-
-@dataclass(frozen=True)
-class Wire:
-    """What crosses the link: codes of ``shape`` (batch first) as ``dtype``; the value a
-    code stands for is ``(code - zero_point) * scale``."""
-
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float | None
-    zero_point: int
-    bits: int
-    cut: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "dtype": self.dtype, "scale": self.scale,
-                "zero_point": self.zero_point, "bits": self.bits, "cut": self.cut}
-
-
-def find_tail(path: Path, runtime: str) -> tuple[Path, Wire]:
-    """The tail artifact for ``runtime`` in a split run directory (or the artifact given),
-    and its wire format from the directory's manifest."""
-    folder = path if path.is_dir() else path.parent
-    manifest = folder / "manifest.json"
-    steps = []
-    if manifest.is_file():
-        steps = [s for s in json.loads(manifest.read_text()).get("steps", [])
-                 if s.get("step") == "split"]
-    if not steps:
-        raise InputError(f"{folder} is not the output of `edgepipe split` (no split step in "
-                         f"{manifest.name}).",
-                         hint="run `edgepipe split MODEL --at LAYER --bottleneck C --data D "
-                              "-o OUT` and serve OUT.", reference="not-a-split-run")
-    artifact = path if path.is_file() else folder / f"tail{SUFFIXES[runtime]}"
-    if not artifact.is_file():
-        found = sorted(p.name for p in folder.glob("tail.*"))
-        raise InputError(f"{folder} has no {artifact.name} for {runtime}.",
-                         hint=(f"it has {', '.join(found)}; " if found else "")
-                         + "export the tail with -f onnx (ONNX Runtime) or -f openvino, or "
-                           "pick --runtime to match.", reference="no-tail-artifact")
-    result = steps[-1]["result"]
-    wire = result.get("wire") or {}
-    cut = result["cut"]
-    shape = tuple(wire.get("shape") or (1, result["config"]["bottleneck"],
-                                        *cut["shape"][2:]))
-    return artifact, Wire(shape=shape, dtype=wire.get("dtype", "int8"),
-                          scale=wire.get("scale"), zero_point=int(wire.get("zero_point", -128)),
-                          bits=int(result["config"]["bits"]), cut=cut["label"])
 
 
 class RequestError(InvalidInput):
@@ -146,7 +95,7 @@ def tail_models(tail: Tail, name: str) -> list[Any]:
             return [{"name": "codes", "datatype": oip, "shape": dims}]
 
         def get_output_types(self) -> list[dict]:
-            return [{"name": "logits", "datatype": OIP_DTYPES.get(tail.output.dtype, "FP32"),
+            return [{"name": tail.output.name, "datatype": OIP_DTYPES.get(tail.output.dtype, "FP32"),
                      "shape": [-1, *tail.output.shape[1:]]}]
 
         def _decode(self, request: InferRequest) -> np.ndarray:
@@ -192,7 +141,7 @@ def tail_models(tail: Tail, name: str) -> list[Any]:
                       "decode_ns": round((decoded - start) * 1e9),
                       "queue_ns": round((began - decoded) * 1e9),
                       "compute_ns": round((ended - began) * 1e9)}
-            output = InferOutput(name="logits", shape=list(logits.shape),
+            output = InferOutput(name=tail.output.name, shape=list(logits.shape),
                                  datatype=OIP_DTYPES.get(str(logits.dtype), "FP32"))
             output.set_data_from_numpy(logits, binary_data=True)
             if response_headers is not None:

@@ -132,7 +132,8 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
     # A code at an exact .5 boundary may round either way in another runtime: one level
     # (the codes sit near -128, so 1/100 of their magnitude is a little over one level).
     heads = export_model(head_spec, out, formats=config.formats, atol=1.0 / 100)
-    tails = export_model(tail_spec, out, formats=config.formats)
+    # the server batches: a dynamic batch where the format allows it (ONNX, OpenVINO)
+    tails = export_model(tail_spec, out, formats=config.formats, dynamic_batch=True)
     suffixes = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
     checks = {fmt: check_end_to_end(out / f"head{suffixes[fmt]}", out / f"tail{suffixes[fmt]}",
                                     x, split_logits)

@@ -1,0 +1,113 @@
+"""``export-triton``: the tail as a Triton Inference Server model repository, and a KServe
+InferenceService for the same model, so that the device side talks to either unchanged.
+
+The repository is Triton's layout: ``REPO/NAME/config.pbtxt`` and ``REPO/NAME/1/model.onnx``.
+The configuration is built as Triton's own ``ModelConfig`` protobuf message (tritonclient
+ships its schema) and written in its text format, so a field Triton does not know cannot
+be written. A tail with a dynamic batch dimension gets ``max_batch_size`` and dynamic
+batching; a tail exported with batch 1 gets ``max_batch_size: 0`` and its full shape. The
+bottleneck's scale and zero point travel as string parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edgepipe.errors import InputError
+
+TRITON_TYPES = {"int8": "TYPE_INT8", "uint8": "TYPE_UINT8", "float32": "TYPE_FP32",
+                "float16": "TYPE_FP16", "int32": "TYPE_INT32", "int64": "TYPE_INT64"}
+
+
+def triton_config(name: str, session: Any, wire: Any, max_batch_size: int,
+                  queue_delay_us: int) -> tuple[str, dict[str, Any]]:
+    """``config.pbtxt`` text for the tail opened in ``session``, and a summary of it."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    spec_in, spec_out = session.inputs[0], session.outputs[0]
+    dynamic = not isinstance(spec_in.shape[0], int)
+    config = pb.ModelConfig(name=name, platform="onnxruntime_onnx",
+                            max_batch_size=max_batch_size if dynamic else 0)
+
+    def dims(shape: tuple) -> list[int]:
+        rest = shape[1:] if dynamic else shape
+        return [d if isinstance(d, int) else -1 for d in rest]
+
+    for field, spec in ((config.input, spec_in), (config.output, spec_out)):
+        tensor = field.add(name=spec.name, data_type=pb.DataType.Value(
+            TRITON_TYPES[spec.dtype]))
+        tensor.dims.extend(dims(spec.shape))
+    if dynamic:
+        config.dynamic_batching.max_queue_delay_microseconds = queue_delay_us
+    config.instance_group.add(kind=pb.ModelInstanceGroup.Kind.KIND_CPU, count=1)
+    for key, value in (("edgepipe_cut", wire.cut), ("edgepipe_scale", wire.scale),
+                       ("edgepipe_zero_point", wire.zero_point), ("edgepipe_bits", wire.bits)):
+        if value is not None:
+            config.parameters[key].string_value = str(value)
+    summary = {"name": name, "platform": config.platform,
+               "max_batch_size": config.max_batch_size, "dynamic_batching": dynamic,
+               "input": {"name": spec_in.name, "data_type": TRITON_TYPES[spec_in.dtype],
+                         "dims": dims(spec_in.shape)},
+               "output": {"name": spec_out.name, "data_type": TRITON_TYPES[spec_out.dtype],
+                          "dims": dims(spec_out.shape)}}
+    return text_format.MessageToString(config), summary
+
+
+def inference_service(name: str, storage_uri: str) -> dict[str, Any]:
+    """A KServe ``InferenceService`` serving the repository's model with Triton over the
+    Open Inference Protocol (v2)."""
+    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": name},
+            "spec": {"predictor": {"model": {
+                "modelFormat": {"name": "onnx"}, "runtime": "kserve-tritonserver",
+                "protocolVersion": "v2", "storageUri": storage_uri,
+                "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                              "limits": {"cpu": "2", "memory": "2Gi"}}}}}}
+
+
+def export_triton(split_dir: Path, out: Path, *, name: str = "tail", max_batch_size: int = 64,
+                  queue_delay_us: int = 100, storage_uri: str | None = None) -> dict[str, Any]:
+    """Write the repository and the InferenceService; nothing is left half-written: the
+    files go to a temporary folder beside ``out`` that is renamed into place at the end."""
+    import yaml
+
+    from edgepipe.runtime import open_artifact
+    from edgepipe.serve.wire import find_tail
+
+    if not (name.replace("-", "").replace("_", "").isalnum() and name[0].isalpha()):
+        raise InputError(f"The model name {name!r} cannot name a Triton model and a "
+                         "Kubernetes object.", hint="use letters, digits and '-', starting "
+                         "with a letter.", reference="bad-model-name")
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} exists and is not empty.", hint="give a new folder with -o.",
+                         reference="output-exists")
+    artifact, wire = find_tail(split_dir, "onnxruntime")
+    session = open_artifact(artifact)
+    text, summary = triton_config(name, session, wire, max_batch_size, queue_delay_us)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        model_dir = staging / "models" / name
+        (model_dir / "1").mkdir(parents=True)
+        shutil.copyfile(artifact, model_dir / "1" / "model.onnx")
+        (model_dir / "config.pbtxt").write_text(text)
+        uri = storage_uri or f"pvc://edgepipe-models/{out.name}/models"
+        service = inference_service(name.lower(), uri)
+        (staging / "inferenceservice.yaml").write_text(yaml.safe_dump(service, sort_keys=False))
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {"repository": str(out / "models"), "model": summary,
+            "files": [f"models/{name}/config.pbtxt", f"models/{name}/1/model.onnx",
+                      "inferenceservice.yaml"],
+            "inference_service": {"path": "inferenceservice.yaml", "storage_uri": uri,
+                                  "storage_uri_is_placeholder": storage_uri is None},
+            "wire": wire.to_dict()}
