@@ -237,6 +237,10 @@ def test_split_run_through_an_emulated_link(cli, server, split_dir, monkeypatch)
     assert r["stages"]["round_trip"]["min_s"] >= least
     assert link["bytes_through"]["up"] >= 13 * r["bytes"]["request_mean"]  # 3 warm-up + 10
     assert link["measured_p50_s"] > link["planner_prediction_s"] > 0.01
+    # fed with what really crossed (HTTP headers, the answer), the same model comes closer
+    assert link["bytes_per_request"] > r["bytes"]["request_mean"] + r["bytes"]["response_mean"]
+    assert link["planner_prediction_s"] < link["wire_prediction_s"] <= link["measured_p50_s"]
+    assert abs(link["wire_error"]) < abs(link["error"])
 
 
 def test_split_run_errors(cli, server, split_dir, monkeypatch):

@@ -257,8 +257,11 @@ def _render_run(console: Console, r: dict[str, Any]) -> None:
                       f"{link['rtt_s'] * 1e3:g} ms round trip: end to end p50 "
                       f"{link['measured_p50_s'] * 1e3:.2f} ms measured, "
                       f"{link['planner_prediction_s'] * 1e3:.2f} ms by split plan's link model "
-                      f"({100 * link['error']:+.1f}%); {link['bytes_through']['up']:,} bytes "
-                      f"up and {link['bytes_through']['down']:,} down in all")
+                      f"({100 * link['error']:+.1f}%: it counts only the packed codes); "
+                      f"with the {link['bytes_per_request']:,.0f} bytes per request that "
+                      f"went through (both ways, protocol included) and the server's "
+                      f"decode, queue and tail, {link['wire_prediction_s'] * 1e3:.2f} ms "
+                      f"({100 * link['wire_error']:+.1f}%)")
 
 
 @split_app.command("plan")

@@ -14,8 +14,12 @@ from edgepipe.runtime.base import Session, default_threads
 RUNTIMES = {".onnx": "onnxruntime", ".xml": "openvino", ".tflite": "litert", ".pt2": "torch"}
 
 
-def open_artifact(path: str | Path, threads: int | None = None) -> Session:
-    """Open an artifact in the runtime it is deployed with; ``threads`` None = all usable cores."""
+def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = True) -> Session:
+    """Open an artifact in the runtime it is deployed with; ``threads`` None = all usable cores.
+
+    ``spin=False`` stops ONNX Runtime's worker threads from spinning after each run (they
+    otherwise hold the cores for a while, which is fastest for back-to-back runs and slows
+    whatever else shares the cores: a network client or server in the same box)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in RUNTIMES:
@@ -31,7 +35,7 @@ def open_artifact(path: str | Path, threads: int | None = None) -> Session:
     if suffix == ".onnx":
         from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
 
-        return OnnxRuntimeSession(path, threads)
+        return OnnxRuntimeSession(path, threads, spin=spin)
     if suffix == ".xml":
         from edgepipe.runtime.openvino_runtime import OpenVINOSession
 

@@ -23,7 +23,7 @@ class OnnxRuntimeSession(Session):
     name = "onnxruntime"
 
     def __init__(self, path: Path, threads: int | None = None,
-                 extra_outputs: list[str] | None = None) -> None:
+                 extra_outputs: list[str] | None = None, spin: bool = True) -> None:
         import onnxruntime as ort
 
         self.version = ort.__version__
@@ -33,6 +33,8 @@ class OnnxRuntimeSession(Session):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: warnings would go to stderr unasked
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model: str | bytes = str(path)
         if extra_outputs:
             model = _with_outputs(Path(path), extra_outputs)
@@ -44,6 +46,7 @@ class OnnxRuntimeSession(Session):
             "inter_op_num_threads": options.inter_op_num_threads,
             "execution_mode": "sequential",
             "graph_optimization_level": "all",
+            "allow_spinning": spin,
             "providers": self._session.get_providers(),
         })
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.client
+import socket
 import time
 import zlib
 from dataclasses import dataclass
@@ -62,11 +63,20 @@ class ServerError(Exception):
         self.message = message
 
 
+class _NoDelayConnection(http.client.HTTPConnection):
+    """http.client sends a request's headers and its body in two writes; with Nagle's
+    algorithm on, the body then waits for the server's (delayed) ACK of the headers: a
+    round trip on a real link, milliseconds even on loopback."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class HttpTransport:
     def __init__(self, endpoint: Endpoint, timeout_s: float = 30.0) -> None:
         self.endpoint = endpoint
-        self.connection = http.client.HTTPConnection(endpoint.host, endpoint.port,
-                                                     timeout=timeout_s)
+        self.connection = _NoDelayConnection(endpoint.host, endpoint.port, timeout=timeout_s)
         self.path = f"/v2/models/{endpoint.model}/infer"
 
     def serialize(self, name: str, datatype: str, array: np.ndarray) -> tuple[bytes, dict]:
@@ -196,6 +206,7 @@ def run_remote(head: Any, link: HttpTransport | GrpcTransport, x: np.ndarray, *,
         logits.append(out)
         codes_all.append(codes)
     return {"logits": np.concatenate(logits), "codes": np.concatenate(codes_all),
+            "requests": {"timed": len(x), "warm_up": min(warmup, len(x))},
             "stages": {k: summarize(v) for k, v in stages.items()},
             "server_parts": {k.removesuffix("_ns"): summarize(v)
                              for k, v in server_parts.items()},
@@ -268,7 +279,9 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     config = steps[-1]["config"]
     head_path = folder / head if head else next(
         (folder / n for n in HEAD_ORDER if (folder / n).is_file()), folder / "head.onnx")
-    session = open_artifact(head_path)
+    # no spinning: ORT's worker threads would hold the cores after the head's run while
+    # this process sends the request (measured: ~3 ms later sends on 2 cores)
+    session = open_artifact(head_path, spin=False)
     source = data or config.get("data")
     if not source:
         raise InputError("No data to run on.", hint="give --data.", reference="split-needs-data")
@@ -308,16 +321,31 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
         stages = measured["stages"]
         predicted = (stages["head"]["p50_s"] + link.transfer_s(packed)
                      + measured["server_parts"]["compute"]["p50_s"])
+        # the same model with what really crossed: the protocol's headers and framing and
+        # the answer both ways, and the server's whole share (receive, decode, queue, tail)
+        requests = measured["requests"]["timed"] + measured["requests"]["warm_up"]
+        per_request = (emulated.bytes["up"] + emulated.bytes["down"]) / max(requests, 1)
+        parts = measured["server_parts"]
+        on_wire = (stages["head"]["p50_s"] + stages["encode"]["p50_s"]
+                   + stages["serialize"]["p50_s"] + link.transfer_s(per_request)
+                   + sum(parts[k]["p50_s"] for k in ("decode", "queue", "compute"))
+                   + stages["deserialize"]["p50_s"])
         total = stages["total"]["p50_s"]
         measured["link"] = {
             "emulated": True, "bandwidth_bps": link.bandwidth_bps, "rtt_s": link.rtt_s,
             "bytes_through": {"up": emulated.bytes["up"], "down": emulated.bytes["down"]},
+            "bytes_per_request": per_request, "connections": emulated.connections,
             "planner_prediction_s": predicted, "measured_p50_s": total,
             "error": (total - predicted) / predicted,
             "prediction": "split plan's link model (packed codes x 8 / bandwidth + round "
-                          "trip) with this run's measured head and tail p50: the protocol's "
-                          "headers, the answer's bytes and the software stack are what it "
-                          "leaves out"}
+                          "trip) with this run's measured head and tail p50",
+            "wire_prediction_s": on_wire, "wire_error": (total - on_wire) / on_wire,
+            "wire_prediction": "the same link model with the bytes that went through the "
+                               "link per request (both ways, protocol included; warm-up requests "
+                               "counted), this run's client stages and the server's decode, "
+                               "queue and tail (its receive is the link's serialization, "
+                               "already counted): what is left is the software stack outside "
+                               "those timings"}
     return {"server": f"{endpoint.protocol}://{endpoint.host}:{endpoint.port}",
             "model": endpoint.model, "head": head_path.name, "head_runtime": session.name,
             "compressed": compress, "samples": int(len(x)),

@@ -6,15 +6,19 @@ Each direction is a queue: a chunk read from one side leaves at
 later, in order; so a request pays its serialization time and the one-way delay, and the
 answer pays them again on the way back. This is the link model of ``split plan`` applied
 to real traffic, so that the planner's predictions can be checked against measurements
-without root (``tc netem`` needs a network namespace and CAP_NET_ADMIN). Timers on a busy
-machine fire late by up to a millisecond or so: the emulated link is never faster than
-asked, sometimes slightly slower.
+without root (``tc netem`` needs a network namespace and CAP_NET_ADMIN).
+
+The proxy is made of plain threads and blocking sockets, not asyncio: an event loop's
+timers go through ``epoll_wait``, whose timeout is whole milliseconds rounded up, so each
+paced chunk arrived up to a millisecond late; ``time.sleep`` wakes within tens of
+microseconds. The emulated link is never faster than asked, and slower only by that.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import queue
+import socket
 import threading
 import time
 from typing import Any
@@ -22,9 +26,14 @@ from typing import Any
 CHUNK = 16 * 1024
 
 
+def _nodelay(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class PacedLink:
     """``with PacedLink("127.0.0.1", 8080, 10e6, 0.02) as link:`` then talk to
-    ``127.0.0.1:link.port``."""
+    ``127.0.0.1:link.port``. ``link.bytes`` counts what went through, ``up`` (towards the
+    server) and ``down``."""
 
     def __init__(self, upstream_host: str, upstream_port: int, bandwidth_bps: float,
                  rtt_s: float = 0.0) -> None:
@@ -35,91 +44,98 @@ class PacedLink:
         self.rtt_s = rtt_s
         self.port = 0
         self.bytes = {"up": 0, "down": 0}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> PacedLink:
-        self._thread = threading.Thread(target=self._run, name="paced-link", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the link emulator did not start in 10 s")
-        if self._error is not None:
-            raise self._error
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        listener.settimeout(0.2)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._start(self._accept, "paced-link-accept")
         return self
 
     def __exit__(self, *_: Any) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._stop.set()
+        with self._lock:
+            sockets = [self._listener, *self._sockets]
+        for sock in sockets:
+            if sock is None:
+                continue
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+        for thread in list(self._threads):
+            thread.join(5)
 
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as exc:  # reported to __enter__ when it happens at start
-            self._error = exc
-            self._ready.set()
-        finally:
-            self._loop.close()
+    def _start(self, target: Any, name: str, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
 
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        async with server:
-            await self._stop.wait()
-            server.close()
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, server):
+                sock.settimeout(None)
+                _nodelay(sock)
+            with self._lock:
+                self._sockets += [client, server]
+                self.connections += 1
+            for source, sink, direction in ((client, server, "up"), (server, client, "down")):
+                pending: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+                self._start(self._read, f"paced-link-{direction}-in", source, pending,
+                            direction)
+                self._start(self._deliver, f"paced-link-{direction}-out", sink, pending)
 
-    async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            writer.close()
-            return
-        pumps = [asyncio.create_task(self._pump(reader, up_writer, "up")),
-                 asyncio.create_task(self._pump(up_reader, writer, "down"))]
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for task in pumps:
-            task.cancel()
-        for w in (writer, up_writer):
-            with contextlib.suppress(Exception):
-                w.close()
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    direction: str) -> None:
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        delivery = asyncio.create_task(self._deliver(queue, writer))
+    def _read(self, source: socket.socket, pending: queue.SimpleQueue,
+              direction: str) -> None:
         departure = 0.0
         try:
             while True:
-                chunk = await reader.read(CHUNK)
+                chunk = source.recv(CHUNK)
                 if not chunk:
                     break
-                self.bytes[direction] += len(chunk)
-                departure = max(time.perf_counter(), departure) + len(chunk) * 8 / \
-                    self.bandwidth_bps
-                await queue.put((departure + self.rtt_s / 2, chunk))
-            await queue.put((0.0, b""))
-            await delivery
-        finally:
-            delivery.cancel()
+                with self._lock:
+                    self.bytes[direction] += len(chunk)
+                departure = (max(time.perf_counter(), departure)
+                             + len(chunk) * 8 / self.bandwidth_bps)
+                pending.put((departure + self.rtt_s / 2, chunk))
+        except OSError:
+            pass
+        pending.put((0.0, b""))
 
-    @staticmethod
-    async def _deliver(queue: asyncio.Queue, writer: asyncio.StreamWriter) -> None:
+    def _deliver(self, sink: socket.socket, pending: queue.SimpleQueue) -> None:
         while True:
-            due, chunk = await queue.get()
+            due, chunk = pending.get()
             if not chunk:
-                with contextlib.suppress(Exception):
-                    writer.write_eof()
+                with contextlib.suppress(OSError):
+                    sink.shutdown(socket.SHUT_WR)
                 return
             wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            writer.write(chunk)
-            await writer.drain()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            try:
+                sink.sendall(chunk)
+            except OSError:
+                return

@@ -51,7 +51,9 @@ class Tail:
     def __init__(self, artifact: Path, wire: Wire, threads: int | None = None) -> None:
         from edgepipe.runtime import open_artifact
 
-        self.session = open_artifact(artifact, threads)
+        # no spinning: ORT's worker threads would hold the cores after each run, and the
+        # server's own HTTP/gRPC loop, which must write the answer, shares them
+        self.session = open_artifact(artifact, threads, spin=False)
         self.wire = wire
         self.input = self.session.inputs[0]
         self.output = self.session.outputs[0]
