@@ -302,7 +302,7 @@ def test_openvino_tail_serves_the_same(split_dir):
 def test_export_triton_matches_the_served_model(cli, server, split_dir, tmp_path):
     import onnx
     import tritonclient.http as httpclient
-    from google.protobuf import text_format
+    from google.protobuf import json_format, text_format
     from tritonclient.grpc import model_config_pb2
 
     repo = tmp_path / "repo"
@@ -329,6 +329,23 @@ def test_export_triton_matches_the_served_model(cli, server, split_dir, tmp_path
         .get_model_metadata("tail", headers=AUTH)
     assert meta["inputs"][0]["name"] == given.name and meta["inputs"][0]["shape"] == onnx_in
     assert meta["outputs"][0]["name"] == out.name
+    # and its configuration (Triton's extension) carries the same wire parameters
+    served = httpclient.InferenceServerClient(server["http"].removeprefix("http://")) \
+        .get_model_config("tail", headers=AUTH)
+    text_format.Parse(text_format.MessageToString(json_format.ParseDict(
+        served, model_config_pb2.ModelConfig())), model_config_pb2.ModelConfig())
+    assert served["input"][0] == {"name": given.name, "data_type": "TYPE_INT8",
+                                  "dims": list(given.dims)}
+    assert {k: v["string_value"] for k, v in served["parameters"].items()} == \
+        {k: v.string_value for k, v in config.parameters.items()}
+    assert served["max_batch_size"] >= config.max_batch_size
+    from tritonclient.utils import InferenceServerException
+
+    client = httpclient.InferenceServerClient(server["http"].removeprefix("http://"))
+    with pytest.raises(InferenceServerException, match="No model 'nope'"):
+        client.get_model_config("nope", headers=AUTH)
+    with pytest.raises(InferenceServerException, match="token"):
+        client.get_model_config("tail")
 
     # KServe's own SDK model of the spec: a key it does not know is dropped on the way in,
     # so the round trip must give back the file's spec unchanged

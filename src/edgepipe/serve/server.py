@@ -125,9 +125,30 @@ class _TooLarge(Exception):
     pass
 
 
-def build_app(dataplane: Any, repository_extension: Any, limits: Limits) -> Any:
+def served_configs(tail: Tail, name: str) -> dict[str, dict[str, Any]]:
+    """Each served model's configuration in Triton's JSON form (the Open Inference Protocol's
+    metadata has no place for the wire's scale and zero point; Triton's configuration
+    extension, ``GET /v2/models/NAME/config``, has parameters), so that a device reads the
+    same answer from this server and from Triton."""
+    from edgepipe.serve.tail import MAX_BATCH
+    from edgepipe.serve.triton import model_config
+    from edgepipe.tensors import TensorSpec
+
+    wire = tail.wire
+    output = TensorSpec(tail.output.name, ("N", *tail.output.shape[1:]), tail.output.dtype)
+    codes = TensorSpec("codes", ("N", *wire.shape[1:]), wire.dtype)
+    stream = TensorSpec("codes_zlib", (-1,), "uint8")
+    platform = f"edgepipe_{tail.session.name}"
+    return {model: model_config(model, spec, output, wire, max_batch_size=MAX_BATCH,
+                                queue_delay_us=None, platform=platform)
+            for model, spec in ((name, codes), (f"{name}-zlib", stream))}
+
+
+def build_app(dataplane: Any, repository_extension: Any, limits: Limits,
+              configs: dict[str, dict[str, Any]] | None = None) -> Any:
     """A FastAPI app with kserve's v2 endpoints, kserve's exception handlers (400 for bad
-    input, 404 for an unknown model), and our answers for the rest."""
+    input, 404 for an unknown model), Triton's model configuration endpoint for
+    ``configs``, and our answers for the rest."""
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -137,6 +158,16 @@ def build_app(dataplane: Any, repository_extension: Any, limits: Limits) -> Any:
     app = FastAPI(title="edgepipe tail server", docs_url=None, redoc_url=None,
                   openapi_url=None)
     register_v2_endpoints(app, dataplane, repository_extension)
+    known = configs or {}
+
+    @app.get("/v2/models/{model_name}/config")
+    async def model_configuration(model_name: str) -> JSONResponse:
+        if model_name not in known:
+            return JSONResponse(status_code=404, content={
+                "error": f"No model {model_name!r} here; this server has "
+                         f"{', '.join(sorted(known)) or 'none'}."})
+        return JSONResponse(content=known[model_name])
+
     for kind, handler in ((errors.InvalidInput, errors.invalid_input_handler),
                           (errors.ModelNotFound, errors.model_not_found_handler),
                           (errors.ModelNotReady, errors.model_not_ready_handler),
@@ -260,7 +291,7 @@ async def serve_async(tail: Tail, name: str, *, sock: socket.socket, host: str,
         repository.update(model)
     dataplane = DataPlane(model_registry=repository)
     extension = ModelRepositoryExtension(model_registry=repository)
-    app = build_app(dataplane, extension, limits)
+    app = build_app(dataplane, extension, limits, served_configs(tail, name))
     config = uvicorn.Config(app, log_level="warning", access_log=False,
                             timeout_keep_alive=5, limit_concurrency=max_concurrent,
                             lifespan="off")

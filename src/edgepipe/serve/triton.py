@@ -23,39 +23,49 @@ TRITON_TYPES = {"int8": "TYPE_INT8", "uint8": "TYPE_UINT8", "float32": "TYPE_FP3
                 "float16": "TYPE_FP16", "int32": "TYPE_INT32", "int64": "TYPE_INT64"}
 
 
-def triton_config(name: str, session: Any, wire: Any, max_batch_size: int,
-                  queue_delay_us: int) -> tuple[str, dict[str, Any]]:
-    """``config.pbtxt`` text for the tail opened in ``session``, and a summary of it."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2 as pb
-
-    spec_in, spec_out = session.inputs[0], session.outputs[0]
+def model_config(name: str, spec_in: Any, spec_out: Any, wire: Any, *, max_batch_size: int,
+                 queue_delay_us: int | None, platform: str = "onnxruntime_onnx"
+                 ) -> dict[str, Any]:
+    """Triton's ``ModelConfig`` in its JSON form (what Triton's ``/v2/models/NAME/config``
+    answers): a dynamic batch dimension becomes ``max_batch_size`` (and dynamic batching,
+    where ``queue_delay_us`` is given); the wire's scale and zero point are parameters."""
     dynamic = not isinstance(spec_in.shape[0], int)
-    config = pb.ModelConfig(name=name, platform="onnxruntime_onnx",
-                            max_batch_size=max_batch_size if dynamic else 0)
 
     def dims(shape: tuple) -> list[int]:
         rest = shape[1:] if dynamic else shape
         return [d if isinstance(d, int) else -1 for d in rest]
 
-    for field, spec in ((config.input, spec_in), (config.output, spec_out)):
-        tensor = field.add(name=spec.name, data_type=pb.DataType.Value(
-            TRITON_TYPES[spec.dtype]))
-        tensor.dims.extend(dims(spec.shape))
-    if dynamic:
-        config.dynamic_batching.max_queue_delay_microseconds = queue_delay_us
-    config.instance_group.add(kind=pb.ModelInstanceGroup.Kind.KIND_CPU, count=1)
-    for key, value in (("edgepipe_cut", wire.cut), ("edgepipe_scale", wire.scale),
-                       ("edgepipe_zero_point", wire.zero_point), ("edgepipe_bits", wire.bits)):
-        if value is not None:
-            config.parameters[key].string_value = str(value)
-    summary = {"name": name, "platform": config.platform,
-               "max_batch_size": config.max_batch_size, "dynamic_batching": dynamic,
-               "input": {"name": spec_in.name, "data_type": TRITON_TYPES[spec_in.dtype],
-                         "dims": dims(spec_in.shape)},
-               "output": {"name": spec_out.name, "data_type": TRITON_TYPES[spec_out.dtype],
-                          "dims": dims(spec_out.shape)}}
-    return text_format.MessageToString(config), summary
+    config: dict[str, Any] = {
+        "name": name, "platform": platform, "max_batch_size": max_batch_size if dynamic else 0,
+        "input": [{"name": spec_in.name, "data_type": TRITON_TYPES[spec_in.dtype],
+                   "dims": dims(spec_in.shape)}],
+        "output": [{"name": spec_out.name, "data_type": TRITON_TYPES[spec_out.dtype],
+                    "dims": dims(spec_out.shape)}],
+        "instance_group": [{"kind": "KIND_CPU", "count": 1}],
+        "parameters": {key: {"string_value": str(value)} for key, value in (
+            ("edgepipe_cut", wire.cut), ("edgepipe_scale", wire.scale),
+            ("edgepipe_zero_point", wire.zero_point), ("edgepipe_bits", wire.bits))
+            if value is not None}}
+    if dynamic and queue_delay_us is not None:
+        config["dynamic_batching"] = {"max_queue_delay_microseconds": queue_delay_us}
+    return config
+
+
+def triton_config(name: str, session: Any, wire: Any, max_batch_size: int,
+                  queue_delay_us: int) -> tuple[str, dict[str, Any]]:
+    """``config.pbtxt`` text for the tail opened in ``session``, and a summary of it. The
+    JSON form is parsed into Triton's own message first: an unknown field is an error."""
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    config = model_config(name, session.inputs[0], session.outputs[0], wire,
+                          max_batch_size=max_batch_size, queue_delay_us=queue_delay_us)
+    message = json_format.ParseDict(config, pb.ModelConfig())
+    summary = {"name": name, "platform": config["platform"],
+               "max_batch_size": config["max_batch_size"],
+               "dynamic_batching": "dynamic_batching" in config,
+               "input": config["input"][0], "output": config["output"][0]}
+    return text_format.MessageToString(message), summary
 
 
 def inference_service(name: str, storage_uri: str) -> dict[str, Any]:
