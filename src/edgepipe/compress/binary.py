@@ -49,6 +49,7 @@ def compress(job: CompressJob) -> Compressed:
     from edgepipe.compress.binary_pack import check_packed, write_packed
     from edgepipe.compress.brevitas_quant import export_qcdq
     from edgepipe.compress.distill import distill
+    from edgepipe.training import torch_threads
 
     config = job.config
     assert isinstance(config, BinaryConfig)
@@ -66,16 +67,12 @@ def compress(job: CompressJob) -> Compressed:
     if job.data.train.labels is None:
         log.warning(DISTILL_ONLY)
         notes.append(DISTILL_ONLY)
-    threads = torch.get_num_threads()
     # Small models train fastest on one thread; on shared cores more threads only contend.
-    torch.set_num_threads(job.threads or 1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            training = distill(student, module, job.data.train, config, cosine=True)
-            deployed, packed = deploy(student, sample)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(job.threads or 1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        training = distill(student, module, job.data.train, config, cosine=True,
+                           threads=job.threads or 1)
+        deployed, packed = deploy(student, sample)
     export_qcdq(deployed, job, arrays)
     _int8_signs(job.path, packed)
     packed_path = job.path.with_name(job.path.stem + ".packed.bin")

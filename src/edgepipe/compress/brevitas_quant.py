@@ -86,7 +86,7 @@ def compress(job: CompressJob) -> Compressed:
     if config.qat:
         from edgepipe.compress.distill import distill
 
-        summary = distill(student, module, job.data.train, config)
+        summary = distill(student, module, job.data.train, config, threads=job.threads)
         tool["qat"] = summary
         if not summary["labelled"]:
             notes.append("QAT: the training data has no labels; trained by distillation from "

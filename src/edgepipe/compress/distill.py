@@ -19,12 +19,12 @@ import torch
 from edgepipe.compress.config import BinaryConfig, LowBitConfig, LowRankConfig
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
-from edgepipe.training import fit_best, kd_loss
+from edgepipe.training import fit_best, kd_loss, torch_threads
 
 
 def distill(student: Any, teacher: Any, train: Dataset,
             config: LowBitConfig | LowRankConfig | BinaryConfig,
-            cosine: bool = False) -> dict[str, Any]:
+            cosine: bool = False, threads: int | None = None) -> dict[str, Any]:
     """Fine-tune ``student`` in place on ``train``; a summary of what ran, for the record.
 
     ``cosine`` anneals the learning rate to zero over ``config.epochs`` (binary networks,
@@ -51,11 +51,12 @@ def distill(student: Any, teacher: Any, train: Dataset,
             soft = teacher(*arrays)
         return _loss(student(*arrays), soft, labels, config)
 
-    fitted = fit_best(student.parameters(), [student],
-                      lambda: _batches(fit, config.batch_size, generator), step,
-                      lambda: _score(student, val, val_teacher, config, labelled),
-                      epochs=config.epochs, lr=config.lr, patience=config.patience,
-                      cosine=cosine)
+    with torch_threads(threads):
+        fitted = fit_best(student.parameters(), [student],
+                          lambda: _batches(fit, config.batch_size, generator), step,
+                          lambda: _score(student, val, val_teacher, config, labelled),
+                          epochs=config.epochs, lr=config.lr, patience=config.patience,
+                          cosine=cosine)
     history, best_epoch = fitted.history, fitted.best_epoch
     seconds = time.perf_counter() - started
     metric = "top1" if labelled else "-distillation loss"
