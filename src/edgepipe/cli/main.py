@@ -22,6 +22,7 @@ from edgepipe.cli.eval_cmd import eval_artifact
 from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.cli.profile_cmd import profile
+from edgepipe.cli.run_cmd import run_recipe_cmd
 from edgepipe.cli.serve_cmd import export_triton, serve
 from edgepipe.cli.split_cmd import split_app
 from edgepipe.cli.targets_cmd import targets_app
@@ -67,6 +68,7 @@ app.add_typer(targets_app, name="targets")
 app.add_typer(split_app, name="split")
 app.command("serve")(serve)
 app.command("export-triton")(export_triton)
+app.command("run")(run_recipe_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -1,0 +1,103 @@
+"""``edgepipe run RECIPE -o OUT``: the whole chain from a recipe, ending in a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from edgepipe.cli.common import JsonOption, command, escape, stderr
+
+
+def run_recipe_cmd(
+    recipe: Annotated[Path, typer.Argument(help="The recipe (YAML): model, data, variants, "
+                                           "targets, budget; see examples/quickstart.yaml.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Run directory: artifacts, "
+                                      "profiles, the step cache and the report.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Build every variant of the recipe, measure accuracy on each artifact, profile each on
+    every target (measured where reachable, estimated and labelled where not) and write
+    OUT/report.json, report.md and report.html. Steps whose inputs did not change since the
+    last run in OUT are reused; an interrupted run resumes where it stopped."""
+    config = {"recipe": str(recipe), "out": str(out)}
+    with command("run", json_output, config) as output:
+        from edgepipe.pipeline.recipe import load_recipe
+        from edgepipe.pipeline.run import run_recipe
+        from edgepipe.rundir import RunDir
+
+        loaded = load_recipe(recipe)
+        RunDir(out, create=False)  # an -o that is a file fails here, before any work
+        with _display() as events:
+            report = run_recipe(loaded, out, events=events, recipe_path=str(recipe))
+        output.result({"out": str(out), "report": {
+            "json": str(out / "report.json"), "html": str(out / "report.html"),
+            "markdown": str(out / "report.md")}, **report},
+            render=lambda console: _render(console, report, out))
+        if report["summary"]["failed"]:
+            stderr.print(f"[bold red]{len(report['summary']['failed'])} variant(s) failed:[/] "
+                         f"{escape(', '.join(report['summary']['failed']))} (see the report)")
+            raise typer.Exit(1)
+
+
+class _display:
+    """One Rich progress line for the whole run, and one summary line per finished step."""
+
+    def __enter__(self) -> Any:
+        self.bar = None
+        if stderr.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                TimeElapsedColumn(), console=stderr, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("starting")
+        return self.event
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event["event"] == "start":
+            if self.bar is not None:
+                self.bar.update(self.task, description=f"{event['kind']} {event['label']}")
+            return
+        if event["status"] != "ok":
+            line = (f"[red]✗[/] {event['kind']} {escape(event['label'])}: "
+                    f"{escape(event['error']['message'])}")
+        elif event["cached"]:
+            line = f"[dim]· {event['kind']} {escape(event['label'])}: unchanged, reused[/]"
+        else:
+            line = f"[green]✓[/] {event['kind']} {escape(event['label'])}{_summary(event)} " \
+                   f"[dim]({event['seconds']:.1f} s)[/]"
+        stderr.print(line, highlight=False)
+
+    def __exit__(self, *_: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _summary(event: dict[str, Any]) -> str:
+    from edgepipe.pipeline.report import fmt_bytes, fmt_seconds
+
+    result = event["result"]
+    if event["kind"] == "build":
+        parts = []
+        for artifact in result["artifacts"]:
+            accuracy = (artifact.get("accuracy") or {}).get("value")
+            parts.append(f"{artifact['name']} {fmt_bytes(artifact['size_bytes'])}"
+                         + ("" if accuracy is None else f" {100 * accuracy:.2f}%"))
+        return ": " + ", ".join(parts)
+    fit = "" if result["fit"]["fits"] else ", does not fit"
+    return f": {fmt_seconds(result['latency_s'])} {result['latency_label']}{fit}"
+
+
+def _render(console: Console, report: dict[str, Any], out: Path) -> None:
+    summary = report["summary"]
+    console.print(f"{summary['variants']} variants, {summary['steps_run']} steps run, "
+                  f"{summary['steps_cached']} reused")
+    for target in report["targets"]:
+        pick = report["recommendations"][target["name"]]
+        console.print(f"[bold]{escape(target['name'])}[/]: {escape(pick['reason'])}",
+                      highlight=False)
+    console.print(f"report: {out / 'report.html'} (and report.json, report.md)",
+                  highlight=False)

@@ -1,0 +1,359 @@
+"""``report.html``: one self-contained file (inline CSS and SVG, no script, no fetch) that
+opens offline in any browser.
+
+Charts: accuracy against latency per target (the Pareto front drawn, the recommendation
+ringed, estimated figures hollow), accuracy against size, energy per inference per target,
+per-layer latency of the recommended artifact where it was measured, and the split
+variants' bytes per sample against their accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from edgepipe.pipeline.report import candidates, fmt_bytes, fmt_seconds, lower_bound, points
+
+WIDTH, HEIGHT = 560, 320
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 24, 48
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+          "#e377c2", "#7f7f7f", "#bcbd22"]
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}
+th{background:#f4f4f4}td.l,th.l{text-align:left}
+.charts{display:flex;flex-wrap:wrap;gap:16px}
+figure{margin:0}figcaption{font-size:.85em;color:#555;max-width:560px}
+.rec{background:#eef7ee;border-left:4px solid #2ca02c;padding:.5em 1em;margin:.5em 0}
+.none{background:#fdf0e6;border-left:4px solid #ff7f0e}
+.failed{color:#b00}.est{color:#666;font-style:italic}
+svg text{font-size:11px;fill:#333}svg .axis{stroke:#999}svg .grid{stroke:#eee}
+"""
+
+
+def _ticks(low: float, high: float, log: bool) -> list[float]:
+    if log:
+        decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        steps = (1,) if math.log10(high / low) > 2.5 else (1, 2, 5)
+        return [m * 10.0 ** e for e in decades for m in steps]
+    if high <= low:
+        return [low]
+    step = 10 ** math.floor(math.log10((high - low) / 4 or 1))
+    for factor in (1, 2, 5, 10):
+        if (high - low) / (step * factor) <= 6:
+            step *= factor
+            break
+    start = math.floor(low / step) * step
+    return [start + i * step for i in range(int((high - start) / step) + 2)]
+
+
+class Axis:
+    def __init__(self, values: list[float], lo_px: float, hi_px: float, log: bool,
+                 pad: float = 0.08) -> None:
+        self.log = log and all(v > 0 for v in values)
+        data = [math.log10(v) for v in values] if self.log else list(values)
+        low, high = min(data), max(data)
+        span = (high - low) or (abs(high) * 0.1 or 1.0)
+        self.low, self.high = low - span * pad, high + span * pad
+        self.lo_px, self.hi_px = lo_px, hi_px
+
+    def __call__(self, value: float) -> float:
+        v = math.log10(value) if self.log else value
+        return self.lo_px + (v - self.low) / (self.high - self.low) * (self.hi_px - self.lo_px)
+
+    def ticks(self) -> list[float]:
+        if self.log:
+            return [t for t in _ticks(10 ** self.low, 10 ** self.high, True)
+                    if self.low <= math.log10(t) <= self.high]
+        return [t for t in _ticks(self.low, self.high, False) if self.low <= t <= self.high]
+
+
+def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_format: Any,
+            y_format: Any, log_x: bool, title: str, front: bool = True) -> str:
+    """An SVG scatter: each point ``{x, y, label, color, hollow, ring}``; the Pareto front
+    (lower x, higher y) joined by a line."""
+    if not points:
+        return ""
+    x = Axis([p["x"] for p in points], LEFT, WIDTH - RIGHT, log_x)
+    y = Axis([p["y"] for p in points], HEIGHT - BOTTOM, TOP, False)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+             f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
+             f'<text x="{WIDTH / 2}" y="14" text-anchor="middle" font-weight="bold">'
+             f'{escape(title)}</text>']
+    for tick in x.ticks():
+        px = x(tick)
+        parts.append(f'<line class="grid" x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" '
+                     f'y2="{HEIGHT - BOTTOM}"/><text x="{px:.1f}" y="{HEIGHT - BOTTOM + 14}" '
+                     f'text-anchor="middle">{escape(x_format(tick))}</text>')
+    for tick in y.ticks():
+        py = y(tick)
+        parts.append(f'<line class="grid" x1="{LEFT}" y1="{py:.1f}" x2="{WIDTH - RIGHT}" '
+                     f'y2="{py:.1f}"/><text x="{LEFT - 6}" y="{py + 4:.1f}" '
+                     f'text-anchor="end">{escape(y_format(tick))}</text>')
+    parts.append(f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" '
+                 f'y2="{HEIGHT - BOTTOM}"/><line class="axis" x1="{LEFT}" y1="{TOP}" '
+                 f'x2="{LEFT}" y2="{HEIGHT - BOTTOM}"/>')
+    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 10}" '
+                 f'text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(f'<text transform="translate(14 {(TOP + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
+                 f'text-anchor="middle">{escape(y_label)}</text>')
+    if front:
+        best = pareto(points)
+        if len(best) > 1:
+            path = " ".join(f"{x(p['x']):.1f},{y(p['y']):.1f}" for p in best)
+            parts.append(f'<polyline class="front" points="{path}" fill="none" '
+                         'stroke="#2ca02c" stroke-dasharray="4 3"/>')
+    for point in points:
+        px, py = x(point["x"]), y(point["y"])
+        fill = "white" if point.get("hollow") else point["color"]
+        if point.get("ring"):
+            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="10" fill="none" '
+                         'stroke="#2ca02c" stroke-width="2"/>')
+        parts.append(f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{fill}" '
+                     f'stroke="{point["color"]}" stroke-width="2"><title>'
+                     f'{escape(point["tip"])}</title></circle>')
+        right = px > WIDTH - RIGHT - 7 * len(point["label"])
+        parts.append(f'<text x="{px - 8 if right else px + 8:.1f}" y="{py - 7:.1f}" '
+                     f'text-anchor="{"end" if right else "start"}">'
+                     f'{escape(point["label"])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The points no other point beats on both x (lower) and y (higher), by x."""
+    ordered = sorted(points, key=lambda p: (p["x"], -p["y"]))
+    front, best_y = [], -math.inf
+    for point in ordered:
+        if point["y"] > best_y:
+            front.append(point)
+            best_y = point["y"]
+    return front
+
+
+def bars(rows: list[dict[str, Any]], *, title: str, value_format: Any) -> str:
+    """Horizontal bars ``{label, value, color, hollow}``."""
+    rows = [r for r in rows if r["value"] is not None and r["value"] > 0]
+    if not rows:
+        return ""
+    height = TOP + 22 * len(rows) + 16
+    label_px = 200
+    top = max(r["value"] for r in rows)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}">',
+             f'<text x="{WIDTH / 2}" y="14" text-anchor="middle" font-weight="bold">'
+             f'{escape(title)}</text>']
+    for i, row in enumerate(rows):
+        y = TOP + 22 * i
+        width = max(1.0, (WIDTH - label_px - 90) * row["value"] / top)
+        fill = "white" if row.get("hollow") else row["color"]
+        parts.append(f'<text x="{label_px - 6}" y="{y + 13}" text-anchor="end">'
+                     f'{escape(row["label"][:32])}</text>')
+        parts.append(f'<rect class="bar" x="{label_px}" y="{y + 2}" width="{width:.1f}" '
+                     f'height="15" fill="{fill}" stroke="{row["color"]}"/>')
+        parts.append(f'<text x="{label_px + width + 4:.1f}" y="{y + 13}">'
+                     f'{escape(value_format(row["value"]))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{escape(caption)}</figcaption></figure>" if svg else ""
+
+
+def render_html(report: dict[str, Any], out: Path) -> str:
+    colors = {v["name"]: COLORS[i % len(COLORS)] for i, v in enumerate(report["variants"])}
+    reference = report["budget"]["reference"]
+    body = [f"<h1>{escape(report['recipe']['name'])}: edgepipe report</h1>",
+            f"<p>edgepipe {escape(report['edgepipe'])}, {escape(report['created'])}. "
+            f"{report['summary']['steps_run']} steps ran, {report['summary']['steps_cached']} "
+            "were reused from an earlier run. Every figure says whether it was "
+            "<b>measured</b> or <span class=est>estimated</span> (hollow marks in charts).</p>"]
+    if reference:
+        body.append(f"<p>Accuracy budget: at most {points(report['budget']['max_drop'])} "
+                    f"below {escape(reference['variant'])} "
+                    f"({100 * reference['value']:.2f}% top-1, measured on "
+                    f"{escape(reference['artifact'])}).</p>")
+    body.append(_summary_table(report))
+    for target in report["targets"]:
+        body.append(_target_section(report, target, colors))
+    body.append(_size_section(report, colors))
+    body.append(_split_section(report, colors))
+    failed = [v for v in report["variants"] if v["status"] != "ok"]
+    if failed:
+        body.append("<h2>Failed variants</h2><ul>" + "".join(
+            f"<li class=failed><b>{escape(v['name'])}</b>: {escape(v['error']['message'])}"
+            + (f" <i>hint: {escape(v['error']['hint'])}</i>" if v["error"].get("hint") else "")
+            + "</li>" for v in failed) + "</ul>")
+    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+            f"<title>{escape(report['recipe']['name'])} — edgepipe report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _summary_table(report: dict[str, Any]) -> str:
+    heads = ["variant", "method", "format", "precision", "top-1", "size",
+             *[t["name"] + (" (est.)" if not t["measured"] else "") for t in report["targets"]]]
+    rows = []
+    for variant in report["variants"]:
+        if variant["status"] != "ok":
+            rows.append(f"<tr><td class=l>{escape(variant['name'])}</td><td class=l>"
+                        f"{escape(variant['method'])}</td><td class='l failed' "
+                        f"colspan={len(heads) - 2}>failed: "
+                        f"{escape(variant['error']['message'])}</td></tr>")
+            continue
+        for artifact in variant["result"]["artifacts"]:
+            accuracy = (artifact.get("accuracy") or {}).get("value")
+            cells = []
+            for target in report["targets"]:
+                cell = artifact.get("targets", {}).get(target["name"])
+                if cell is None:
+                    cells.append("<td>on the server</td>")
+                elif cell["status"] != "ok":
+                    cells.append(f"<td class=failed>{escape(cell['error']['message'][:80])}</td>")
+                else:
+                    est = " class=est" if cell["latency_label"] != "measured" else ""
+                    fit = "" if cell["fit"]["fits"] else " (does not fit)"
+                    cells.append(f"<td{est}>{'&ge; ' if lower_bound(cell) else ''}"
+                                 f"{fmt_seconds(cell['latency_s'])}{fit}</td>")
+            role = "" if artifact["role"] == "model" else f" ({artifact['role']})"
+            rows.append(
+                f"<tr><td class=l>{escape(variant['name'])}{role}</td><td class=l>"
+                f"{escape(variant['method'])}</td><td class=l>{escape(artifact['format'])}</td>"
+                f"<td class=l>{escape(artifact['precision'])}</td>"
+                f"<td>{'—' if accuracy is None else f'{100 * accuracy:.2f}%'}</td>"
+                f"<td>{fmt_bytes(artifact['size_bytes'])}</td>{''.join(cells)}</tr>")
+    return ("<h2>Summary</h2><p>p50 latency per target; accuracy measured on each artifact in "
+            "its own runtime.</p><table><tr>" + "".join(
+                f"<th{' class=l' if i < 4 else ''}>{escape(h)}</th>"
+                for i, h in enumerate(heads)) + "</tr>" + "".join(rows) + "</table>")
+
+
+def _target_section(report: dict[str, Any], target: dict[str, Any],
+                    colors: dict[str, str]) -> str:
+    pick = report["recommendations"][target["name"]]
+    fastest = pick.get("fastest")
+    points, energy = [], []
+    for row in candidates(report["variants"], target["name"]):
+        artifact, cell = row["artifact"], row["cell"]
+        accuracy = (artifact.get("accuracy") or {}).get("value")
+        if cell["status"] != "ok" or cell.get("latency_s") is None or accuracy is None \
+                or artifact["role"] != "model":
+            continue
+        label = f"{row['variant']} {artifact['format']}"
+        estimated = cell["latency_label"] != "measured"
+        points.append({"x": cell["latency_s"], "y": 100 * accuracy, "label": label,
+                       "color": colors[row["variant"]], "hollow": estimated,
+                       "ring": bool(fastest and fastest["path"] == artifact["path"]),
+                       "tip": f"{label}: {fmt_seconds(cell['latency_s'])} "
+                              f"{cell['latency_label']}, {100 * accuracy:.2f}%"})
+        energy.append({"label": label, "value": cell.get("energy_j"),
+                       "color": colors[row["variant"]],
+                       "hollow": cell.get("energy_label") != "measured"})
+    how = "measured here" if target["measured"] else "estimated (no device reached)"
+    charts = [_figure(scatter(points, x_label="p50 latency (log scale)",
+                              y_label="top-1 accuracy (%)", x_format=fmt_seconds,
+                              y_format=lambda v: f"{v:.1f}", log_x=True,
+                              title=f"accuracy vs latency on {target['name']}"),
+                      "Dashed: the Pareto front. Ringed: the recommendation. Hollow: "
+                      "estimated latency."),
+              _figure(bars(energy, title=f"energy per inference on {target['name']}",
+                           value_format=lambda v: f"{v * 1e3:.3g} mJ"),
+                      "Hollow: estimated from the device's power model (named in "
+                      "report.json); filled: read from a sensor.")]
+    layers = ""
+    if fastest:
+        chosen = next((r["cell"] for r in candidates(report["variants"], target["name"])
+                       if r["artifact"]["path"] == fastest["path"]), None)
+        if chosen and not chosen.get("layers") and chosen.get("layers_note"):
+            layers = (f"<p class=est>No per-layer times for {escape(fastest['artifact'])} on "
+                      f"{escape(target['name'])}: {escape(chosen['layers_note'])}.</p>")
+        if chosen and chosen.get("layers"):
+            layers = _figure(bars([{"label": f"{r['name']}", "value": r["seconds"],
+                                    "color": colors[fastest["variant"]],
+                                    "hollow": chosen["latency_label"] != "measured"}
+                                   for r in chosen["layers"]],
+                                  title=f"slowest layers of {fastest['artifact']}",
+                                  value_format=fmt_seconds),
+                             f"Per-layer time of the recommended artifact on "
+                             f"{target['name']} ({chosen['latency_label']}).")
+    box = (f"<div class=rec><b>Recommended for {escape(target['title'])}:</b> "
+           f"{escape(pick['reason'])}."
+           + (f" Smallest within the budget: {escape(pick['smallest']['summary'])}."
+              if pick.get("smallest") and pick["smallest"]["path"] != fastest["path"] else "")
+           + "</div>" if fastest else
+           f"<div class='rec none'><b>No recommendation for {escape(target['title'])}:</b> "
+           f"{escape(pick['reason'])}.</div>")
+    excluded = "".join(f"<li>{escape(e['artifact'])}: {escape(e['why'])}</li>"
+                       for e in pick.get("excluded", []))
+    return (f"<h2>{escape(target['title'])} <small>({escape(target['name'])}, {how})</small>"
+            f"</h2>{box}<div class=charts>{''.join(charts)}{layers}</div>"
+            + (f"<details><summary>Not recommended</summary><ul>{excluded}</ul></details>"
+               if excluded else ""))
+
+
+def _size_section(report: dict[str, Any], colors: dict[str, str]) -> str:
+    points = []
+    for variant in report["variants"]:
+        if variant["status"] != "ok":
+            continue
+        for artifact in variant["result"]["artifacts"]:
+            accuracy = (artifact.get("accuracy") or {}).get("value")
+            if accuracy is None or artifact["role"] != "model":
+                continue
+            label = f"{variant['name']} {artifact['format']}"
+            points.append({"x": artifact["size_bytes"], "y": 100 * accuracy, "label": label,
+                           "color": colors[variant["name"]],
+                           "tip": f"{label}: {fmt_bytes(artifact['size_bytes'])}, "
+                                  f"{100 * accuracy:.2f}%"})
+    return ("<h2>Accuracy and size</h2><div class=charts>" + _figure(
+        scatter(points, x_label="artifact size on disk (log scale)",
+                y_label="top-1 accuracy (%)", x_format=fmt_bytes,
+                y_format=lambda v: f"{v:.1f}", log_x=True, title="accuracy vs size"),
+        "Sizes are the artifacts' files on disk (measured); dashed: the Pareto front.")
+        + "</div>")
+
+
+def _split_section(report: dict[str, Any], colors: dict[str, str]) -> str:
+    rows, points = [], []
+    for variant in report["variants"]:
+        if variant["status"] != "ok" or variant["method"] != "split":
+            continue
+        head = next((a for a in variant["result"]["artifacts"] if a["role"] == "head"), None)
+        if head is None:
+            continue
+        split = head["split"]
+        accuracy = (head.get("accuracy") or {}).get("value")
+        cells = "".join(
+            f"<td{' class=est' if c.get('latency_label') != 'measured' else ''}>"
+            f"{fmt_seconds(c.get('latency_s'))}</td>"
+            for c in head.get("targets", {}).values())
+        rows.append(f"<tr><td class=l>{escape(variant['name'])}</td><td class=l>"
+                    f"{escape(str(split['at']))}</td><td>{split['bottleneck']}</td>"
+                    f"<td>{split['bytes_per_sample']:,}</td><td>{split['input_bytes']:,}</td>"
+                    f"<td>{'—' if accuracy is None else f'{100 * accuracy:.2f}%'}</td>"
+                    f"{cells}</tr>")
+        if accuracy is not None:
+            points.append({"x": split["bytes_per_sample"], "y": 100 * accuracy,
+                           "label": variant["name"], "color": colors[variant["name"]],
+                           "tip": f"{variant['name']}: {split['bytes_per_sample']} B/sample"})
+    if not rows:
+        return ""
+    heads = "".join(f"<th>{escape(t['name'])} head</th>" for t in report["targets"])
+    return ("<h2>Split variants</h2><p>The head runs on the device, the tail on a server; "
+            "bytes per sample are what crosses the link (measured on the codes). Use "
+            "<code>edgepipe split plan MODEL --split OUT/variants/NAME</code> for the "
+            "end-to-end plan over a link.</p><table><tr><th class=l>variant</th>"
+            "<th class=l>cut</th><th>channels</th><th>bytes/sample</th><th>input bytes</th>"
+            f"<th>top-1 (end to end)</th>{heads}</tr>{''.join(rows)}</table>"
+            "<div class=charts>" + _figure(
+                scatter(points, x_label="bytes per sample on the link (log scale)",
+                        y_label="top-1 accuracy (%)", x_format=lambda v: f"{v:g} B",
+                        y_format=lambda v: f"{v:.1f}", log_x=True,
+                        title="split: accuracy vs bytes on the link"),
+                "End-to-end accuracy of head and tail in their runtimes.") + "</div>")

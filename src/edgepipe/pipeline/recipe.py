@@ -1,0 +1,226 @@
+"""The recipe: what the user has (model, data, targets, accuracy budget) and what to make of it
+(variants, formats), as one YAML file, validated before anything runs.
+
+An unknown key, a wrong type, an unknown method, format or target is an error that names the
+key and its line in the file, and lists what is valid. ``load_recipe(path)`` returns a
+:class:`Recipe`; ``Recipe.step_config(...)`` gives the exact configuration a step runs with,
+which is what its cache key is made of.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edgepipe.errors import InputError
+
+RECIPE_VERSION = 1
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SPECIAL_METHODS = ("float", "split")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(Strict):
+    """A MODEL spec as the command line takes it (``builtin:digits-cnn``, ``torchvision:NAME``,
+    ``model.onnx``, ``model.pt2``, ``package.module:factory``)."""
+
+    spec: str
+    input_shape: str | None = None
+    weights: str | None = None
+
+
+class DataSpec(Strict):
+    spec: str
+    normalize: str | None = None
+    seed: int = 0
+
+
+class Variant(Strict):
+    """One thing to make: ``float`` (the model exported as is), a compression method
+    (``int8``, ``int8-dynamic``, ``fp16``, ``wNaM``, ``binary``, ``lowrank``) with its options,
+    or ``split`` (``at`` and ``bottleneck``)."""
+
+    name: str
+    method: str
+    formats: list[str] = ["onnx"]
+    options: dict[str, Any] = {}
+    at: str | None = None
+    bottleneck: int | None = Field(default=None, ge=1)
+    bits: int = Field(default=8, ge=1, le=8)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"{value!r} cannot name a folder: use letters, digits, '.', '_' "
+                             "and '-', starting with a letter or digit")
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        from edgepipe.compress.config import LOW_BIT_METHOD, METHODS
+
+        if value in SPECIAL_METHODS or value in METHODS or LOW_BIT_METHOD.match(value):
+            return value
+        raise ValueError(f"unknown method {value!r}; valid: "
+                         f"{', '.join([*SPECIAL_METHODS, *METHODS])} (wNaM: any N, M)")
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, value: list[str]) -> list[str]:
+        from edgepipe.export.config import FORMATS
+
+        unknown = [f for f in value if f not in FORMATS]
+        if unknown or not value:
+            raise ValueError(f"unknown format {', '.join(map(repr, unknown))}; valid: "
+                             f"{', '.join(FORMATS)}" if unknown else "at least one format")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _by_method(self) -> Variant:
+        if self.method == "split":
+            if self.at is None or self.bottleneck is None:
+                raise ValueError("a split variant needs `at` (the cut) and `bottleneck` "
+                                 "(channels)")
+            return self
+        if self.at is not None or self.bottleneck is not None:
+            raise ValueError("`at` and `bottleneck` belong to method: split")
+        if self.method == "float":
+            if self.options:
+                raise ValueError("method: float takes no options")
+            return self
+        from edgepipe.compress.config import make_config
+
+        try:  # the method's own check: an option it lacks is named, with those it takes
+            make_config(self.method, formats=tuple(self.formats), **self.options)
+        except InputError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint})") from None
+        return self
+
+
+class TargetSpec(Strict):
+    """A catalog target; ``host: ssh://user@host`` or ``adb://SERIAL`` measures on the device
+    itself, otherwise a target other than ``host`` is estimated."""
+
+    name: str
+    host: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from edgepipe.targets.catalog import load_catalog
+
+        names = sorted(load_catalog(detect_host=False))
+        if value not in names:
+            raise ValueError(f"unknown target {value!r}; valid: {', '.join(names)}")
+        return value
+
+
+class Budget(Strict):
+    """The accuracy a variant may lose against the float model, in top-1 points (0.01 = one
+    point), for it to be recommended."""
+
+    max_drop: float = Field(default=0.01, ge=0, le=1)
+
+
+class ProfileSettings(Strict):
+    runs: int = Field(default=50, ge=1)
+    duration: float = Field(default=1.0, gt=0)
+    warmup: int = Field(default=5, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+    per_layer: bool = True
+    energy: bool = False
+
+
+class Recipe(Strict):
+    version: Literal[1] = RECIPE_VERSION
+    name: str = "recipe"
+    model: ModelSpec
+    data: DataSpec
+    variants: list[Variant] = Field(min_length=1)
+    targets: list[TargetSpec] = Field(min_length=1)
+    budget: Budget = Budget()
+    profile: ProfileSettings = ProfileSettings()
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _short_targets(cls, value: Any) -> Any:
+        if isinstance(value, list):  # `- rpi5` is short for `- name: rpi5`
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> Recipe:
+        for what, names in (("variant", [v.name for v in self.variants]),
+                            ("target", [t.name for t in self.targets])):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{what} {', '.join(map(repr, twice))} is listed twice")
+        return self
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe; every problem names its key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"Cannot read the recipe '{path}': {exc.strerror}.",
+                         hint="check the path.", reference="recipe-not-found") from exc
+    try:
+        document = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InputError(f"The recipe '{path.name}' is not valid YAML{where}: "
+                         f"{getattr(exc, 'problem', None) or exc}.",
+                         hint="fix the YAML syntax.", reference="bad-recipe") from exc
+    if not isinstance(document, dict):
+        raise InputError(f"The recipe '{path.name}' does not hold a mapping.",
+                         hint="a recipe has keys model, data, variants, targets (see "
+                              "examples/quickstart.yaml).", reference="bad-recipe")
+    try:
+        return Recipe.model_validate(document)
+    except ValidationError as exc:
+        problems = [_problem(error, root) for error in exc.errors()]
+        raise InputError(f"The recipe '{path.name}' is invalid: " + "; ".join(problems[:6])
+                         + ("; …" if len(problems) > 6 else "") + ".",
+                         hint="see examples/quickstart.yaml for every key.",
+                         reference="bad-recipe", details={"errors": problems}) from exc
+
+
+def _problem(error: dict[str, Any], root: yaml.Node | None) -> str:
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    line = _line(root, loc)
+    return f"{key}{f' (line {line})' if line else ''}: {message}"
+
+
+def _line(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """The 1-based line of the deepest node ``loc`` reaches in the composed YAML."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if found is None:
+                return line
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
+                and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

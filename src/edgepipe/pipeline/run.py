@@ -1,0 +1,338 @@
+"""``edgepipe run RECIPE -o OUT``: every variant built and measured, every artifact profiled on
+every target, then the report.
+
+Layout of OUT::
+
+    variants/NAME/       what the variant's step wrote (artifacts and their manifest.json)
+    profiles/NAME.FMT.TARGET.json   the Profile document of one artifact on one target
+    .cache/              one record per step: the digest it ran with, its result
+    report.json  report.md  report.html
+
+A variant whose step fails is reported as failed with its error; the others go on. The
+model and the data are loaded only when a step has to run.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgepipe.errors import EdgepipeError, first_line
+from edgepipe.pipeline.recipe import Recipe, TargetSpec, Variant
+from edgepipe.pipeline.steps import StepCache, building, digest, source_identity
+
+Events = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Context:
+    recipe: Recipe
+    out: Path
+    cache: StepCache
+    events: Events
+    _loaded: Any = None
+    _splits: Any = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def loaded(self) -> Any:
+        if self._loaded is None:
+            from edgepipe.model import load_model
+
+            spec = self.recipe.model
+            options: dict[str, Any] = {}
+            if spec.input_shape:
+                options["input_shape"] = spec.input_shape
+            if spec.weights:
+                options["weights"] = spec.weights
+            self._loaded = load_model(spec.spec, **options)
+        return self._loaded
+
+    def splits(self) -> Any:
+        if self._splits is None:
+            from edgepipe.data import load_data_for_model, split
+
+            data = self.recipe.data
+            dataset = load_data_for_model(data.spec, self.loaded().inputs,
+                                          normalize=data.normalize)
+            self._splits = split(dataset, seed=data.seed)
+        return self._splits
+
+
+def _version() -> str:
+    from edgepipe import __version__
+
+    return __version__
+
+
+def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: None,
+               recipe_path: str | None = None) -> dict[str, Any]:
+    """Run every step (cached ones are reused) and write the report; the report document."""
+    from edgepipe.pipeline.report import build_report, write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    context = Context(recipe, out, StepCache(out), events)
+    sources = {"model": source_identity(recipe.model.spec),
+               "weights": source_identity(recipe.model.weights),
+               "data": source_identity(recipe.data.spec), "edgepipe": _version()}
+    variants = []
+    for variant in recipe.variants:
+        built = _step(context, f"variant.{variant.name}", "build", variant.name,
+                      {"variant": variant.model_dump(), "model": recipe.model.model_dump(),
+                       "data": recipe.data.model_dump(), "sources": sources},
+                      lambda v=variant: _build(context, v), [f"variants/{variant.name}"])
+        entry = {"name": variant.name, "method": variant.method,
+                 "config": variant.model_dump(), **built}
+        if built["status"] == "ok":
+            for artifact in built["result"]["artifacts"]:
+                if artifact["role"] == "tail":
+                    continue  # the tail runs on the server: profiled by split plan, not here
+                artifact["targets"] = {}
+                for target in recipe.targets:
+                    artifact["targets"][target.name] = _profile_step(context, variant,
+                                                                     artifact, target)
+        variants.append(entry)
+    document = build_report(recipe, variants, context.steps, recipe_path=recipe_path)
+    write_report(document, out)
+    return document
+
+
+def _step(context: Context, key: str, kind: str, label: str, config: dict[str, Any],
+          work: Callable[[], dict[str, Any]], outputs: list[str]) -> dict[str, Any]:
+    step_digest = digest({"kind": kind, "config": config, "edgepipe": _version()})
+    cached = context.cache.get(key, step_digest)
+    started = time.perf_counter()
+    context.events({"event": "start", "step": key, "kind": kind, "label": label})
+    if cached is not None:
+        record = {"status": "ok", "result": cached, "cached": True, "seconds": 0.0}
+    else:
+        try:
+            result = work()
+            context.cache.put(key, step_digest, result, outputs)
+            record = {"status": "ok", "result": result, "cached": False,
+                      "seconds": round(time.perf_counter() - started, 2)}
+        except Exception as exc:  # one failed step is reported; the run goes on
+            context.cache.forget(key)
+            error = ({"type": type(exc).__name__, "reference": exc.reference,
+                      "message": exc.message, "hint": exc.hint}
+                     if isinstance(exc, EdgepipeError) else
+                     {"type": type(exc).__name__, "message": first_line(exc),
+                      "traceback": traceback.format_exc(limit=6)})
+            record = {"status": "failed", "error": error, "cached": False,
+                      "seconds": round(time.perf_counter() - started, 2)}
+    context.steps.append({"step": key, "kind": kind, "status": record["status"],
+                          "cached": record["cached"], "seconds": record["seconds"],
+                          "digest": step_digest})
+    context.events({"event": "end", "step": key, "kind": kind, "label": label, **record})
+    return record
+
+
+def _build(context: Context, variant: Variant) -> dict[str, Any]:
+    destination = context.out / "variants" / variant.name
+    with building(destination) as staging:
+        if variant.method == "float":
+            artifacts = _float(context, variant, staging)
+        elif variant.method == "split":
+            artifacts = _split(context, variant, staging)
+        else:
+            artifacts = _compress(context, variant, staging)
+    for artifact in artifacts:
+        artifact["path"] = f"variants/{variant.name}/{artifact['path']}"
+    return {"artifacts": artifacts, "folder": f"variants/{variant.name}"}
+
+
+def _accuracy(evaluation: dict[str, Any]) -> dict[str, Any]:
+    return {"metric": evaluation["metric"], "value": evaluation["value"],
+            "samples": evaluation["samples"], "runtime": evaluation["runtime"],
+            "label": "measured", "on": "the artifact, in its runtime, on the eval split"}
+
+
+def _entry(record: dict[str, Any], role: str, accuracy: dict[str, Any] | None) -> dict[str, Any]:
+    return {"name": record["name"], "path": record["path"], "format": record["format"],
+            "precision": record["precision"], "size_bytes": record["size_bytes"],
+            "sha256": record["sha256"], "role": role, "accuracy": accuracy}
+
+
+def _float(context: Context, variant: Variant, staging: Path) -> list[dict[str, Any]]:
+    from edgepipe.evaluate import evaluate_artifact
+    from edgepipe.export.api import export_model
+    from edgepipe.export.config import ExportConfig
+
+    result = export_model(context.loaded(), staging,
+                          ExportConfig(formats=tuple(variant.formats),
+                                       threads=context.recipe.profile.threads))
+    if result.failed:
+        raise _failed_export(result.failed)
+    entries = []
+    for record in result.artifacts:
+        evaluation = evaluate_artifact(staging / record["path"], context.splits().eval,
+                                       threads=context.recipe.profile.threads).to_dict()
+        entries.append(_entry(record, "model", _accuracy(evaluation)))
+    return entries
+
+
+def _failed_export(failed: list[dict[str, Any]]) -> EdgepipeError:
+    from edgepipe.errors import ModelError
+
+    return ModelError("Export failed: " + "; ".join(
+        f"{f.get('format')}: {f.get('error', {}).get('message', f.get('error'))}"
+        for f in failed), hint="run `edgepipe export` on the model for the details.",
+        reference="export-failed")
+
+
+def _compress(context: Context, variant: Variant, staging: Path) -> list[dict[str, Any]]:
+    from edgepipe.compress import compress, make_config
+
+    config = make_config(variant.method, formats=tuple(variant.formats), **variant.options)
+    result = compress(context.loaded(), config, staging, context.splits(),
+                      threads=context.recipe.profile.threads)
+    entries = []
+    for record in result.artifacts:
+        metrics = record["metrics"]
+        accuracy = _accuracy(metrics["eval"]) if metrics.get("eval") else None
+        entry = _entry(record, "model", accuracy)
+        entry["float_accuracy"] = metrics.get("float_value")
+        entries.append(entry)
+    return entries
+
+
+def _split(context: Context, variant: Variant, staging: Path) -> list[dict[str, Any]]:
+    from edgepipe.rundir import RunDir
+    from edgepipe.split.api import SplitConfig, split_model
+    from edgepipe.split.train import SplitTraining
+
+    data = context.recipe.data
+    config = SplitConfig(at=variant.at or "", bottleneck=variant.bottleneck or 1,
+                         bits=variant.bits, formats=tuple(variant.formats),
+                         training=SplitTraining(seed=data.seed))
+    result = split_model(context.loaded(), config, context.splits(), staging)
+    if result["failed"]:
+        raise _failed_export(result["failed"])
+    RunDir(staging).add_step("split", {
+        "model": context.recipe.model.spec, "at": variant.at, "bottleneck": variant.bottleneck,
+        "bits": variant.bits, "formats": variant.formats, "data": data.spec, "seed": data.seed,
+        "normalize": data.normalize}, {k: v for k, v in result.items() if k != "artifacts"})
+    accuracy = result["accuracy"]
+    entries = []
+    for record in result["artifacts"]:
+        role = "head" if record["name"].startswith("head") else "tail"
+        runtime = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}[
+            record["format"]]
+        value = accuracy.get(f"split_{runtime}")
+        entry = _entry(record, role, None if value is None else {
+            "metric": "top1", "value": value, "samples": accuracy["samples"],
+            "runtime": runtime, "label": "measured",
+            "on": "head -> 8-bit codes -> tail, both artifacts in their runtime, eval split"})
+        entry["float_accuracy"] = accuracy["original"]
+        entry["split"] = {"at": variant.at, "bottleneck": variant.bottleneck,
+                          "bytes_per_sample": result["bytes_per_sample"]["packed_bytes"],
+                          "input_bytes": result["bytes_per_sample"]["input_uint8"]}
+        entries.append(entry)
+    return entries
+
+
+def _profile_step(context: Context, variant: Variant, artifact: dict[str, Any],
+                  target: TargetSpec) -> dict[str, Any]:
+    settings = context.recipe.profile
+    relative = f"profiles/{variant.name}.{artifact['format']}.{artifact['role']}.{target.name}.json"
+    record = _step(context, f"profile.{variant.name}.{artifact['format']}.{artifact['role']}."
+                   f"{target.name}", "profile",
+                   f"{variant.name} {artifact['format']} on {target.name}",
+                   {"artifact": artifact["sha256"], "target": target.model_dump(),
+                    "settings": settings.model_dump()},
+                   lambda: _profile(context, artifact, target, relative), [relative])
+    if record["status"] != "ok":
+        return {"status": "failed", "error": record["error"]}
+    return {"status": "ok", "cached": record["cached"], **record["result"]}
+
+
+def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
+             relative: str) -> dict[str, Any]:
+    from edgepipe.profiles.local import LatencySettings
+    from edgepipe.rundir import atomic_write_json
+    from edgepipe.targets.catalog import get_target
+    from edgepipe.targets.profile import profile
+
+    settings = context.recipe.profile
+    latency = LatencySettings(runs=settings.runs, duration_s=settings.duration,
+                              warmup_runs=settings.warmup, warmup_s=0.2,
+                              threads=settings.threads, per_layer=settings.per_layer,
+                              energy=settings.energy, energy_idle_s=1.0, energy_busy_s=1.0)
+    host: Any = None
+    if target.host and target.host.startswith("adb://"):
+        from edgepipe.targets.adb import AdbHost, parse_serial
+
+        host = AdbHost(parse_serial(target.host))
+    elif target.host:
+        from edgepipe.targets.ssh import parse_host
+
+        host = parse_host(target.host)
+    path = context.out / artifact["path"]
+    document = profile(path, target.name, latency, data=context.recipe.data.spec,
+                       normalize=context.recipe.data.normalize, host=host)
+    (context.out / relative).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(context.out / relative, document)
+    found = get_target(target.name)
+    summary = summarize_profile(document)
+    summary["fit"] = _fit(path, artifact, found, document)
+    summary["profile"] = relative
+    return summary
+
+
+def summarize_profile(document: dict[str, Any]) -> dict[str, Any]:
+    """The figures the report needs from a Profile document, with their labels."""
+    latency = document.get("latency") or {}
+    energy = document.get("energy") or {}
+    memory = document.get("memory") or {}
+    joules = energy.get("joules_per_inference")
+    if isinstance(joules, dict):
+        joules = joules.get("value")
+    peak_rss = memory.get("peak_rss_bytes")
+    peak_activation = memory.get("peak_activation_bytes") or {}
+    layers = document.get("layers") or {}
+    top = [{"name": row.get("name"), "op": row.get("op_type"), "seconds": row["mean_us"] / 1e6}
+           for row in layers.get("rows") or [] if row.get("mean_us") is not None]
+    top.sort(key=lambda r: -r["seconds"])
+    return {
+        "mode": document.get("mode"),
+        "latency_s": (latency.get("steady") or {}).get("p50_s"),
+        "latency_label": latency.get("label"),
+        "latency_model": latency.get("model"),
+        "energy_j": joules, "energy_label": energy.get("label"),
+        "energy_how": energy.get("sensor") or energy.get("model") or energy.get("why"),
+        "size_bytes": memory.get("artifact_size_bytes"),
+        "peak_rss_bytes": peak_rss.get("value") if isinstance(peak_rss, dict) else peak_rss,
+        "peak_activation_bytes": peak_activation.get("value"),
+        "layers": top[:15],
+        "layers_note": None if top else (layers.get("note") or (
+            "per-layer times are measured on a reached device only")),
+    }
+
+
+def _fit(path: Path, artifact: dict[str, Any], target: Any,
+         document: dict[str, Any]) -> dict[str, Any]:
+    """Whether the artifact fits the device: TFLite Micro's own check on a microcontroller,
+    the artifact and its activations against the device's RAM elsewhere."""
+    if target.kind == "mcu":
+        if artifact["format"] != "tflite":
+            return {"fits": False, "label": "measured",
+                    "reason": "a microcontroller runs .tflite files (TFLite Micro)"}
+        from edgepipe.targets.fit import check_fit
+
+        checked = check_fit(path, target.name)
+        return {"fits": checked["fits"], "label": "measured",
+                "reason": "; ".join(checked["reasons"]) or (
+                    f"flash {checked['flash']['need_bytes']:,} B, SRAM "
+                    f"{checked['sram']['need_bytes']:,} B (TFLite Micro arena measured)")}
+    ram = target.memory.ram_bytes.value if target.memory and target.memory.ram_bytes else None
+    memory = document.get("memory") or {}
+    activation = (memory.get("peak_activation_bytes") or {}).get("value") or 0
+    need = int(artifact["size_bytes"]) + int(activation)
+    if ram is None:
+        return {"fits": True, "label": "estimated", "reason": "no RAM figure for the device"}
+    return {"fits": need <= ram, "label": "estimated",
+            "reason": f"{need:,} B of weights and activations against {int(ram):,} B of RAM"}

@@ -1,0 +1,88 @@
+"""Recipes are validated before anything runs; every problem names its key and its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgepipe.errors import InputError
+from edgepipe.pipeline.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = """\
+name: t
+model:
+  spec: builtin:digits-cnn
+data: {spec: builtin:digits}
+variants:
+  - name: float
+    method: float
+
+  - name: int8
+    method: int8
+    formats: [onnx]
+targets: [host, rpi5]
+"""
+
+
+def _load(tmp_path: Path, text: str):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return load_recipe(path)
+
+
+def test_the_examples_are_valid_recipes():
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        recipe = load_recipe(path)
+        assert recipe.variants and recipe.targets, path
+
+
+def test_a_good_recipe_and_its_defaults(tmp_path):
+    recipe = _load(tmp_path, GOOD)
+    assert [v.name for v in recipe.variants] == ["float", "int8"]
+    assert [t.name for t in recipe.targets] == ["host", "rpi5"]
+    assert recipe.variants[0].formats == ["onnx"] and recipe.budget.max_drop == 0.01
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    # an unknown key: its path and its line
+    (lambda t: t.replace("    method: float\n", "    method: float\n    colour: red\n"),
+     ["variants.0.colour (line 8): unknown key"]),
+    # a wrong type
+    (lambda t: t + "profile:\n  runs: many\n", ["profile.runs (line 14)", "integer"]),
+    # an unknown method lists the valid ones
+    (lambda t: t.replace("method: int8", "method: int9"),
+     ["variants.1.method (line 10)", "unknown method 'int9'", "int8-dynamic", "binary", "split"]),
+    # an option the method does not take lists those it does
+    (lambda t: t.replace("    formats: [onnx]\n", "    options: {rank: 3}\n"),
+     ["variants.1", "rank does not apply", "calibration"]),
+    # an unknown target lists the catalog
+    (lambda t: t.replace("[host, rpi5]", "[host, rpi9]"),
+     ["targets.1", "unknown target 'rpi9'", "rpi5", "stm32f746"]),
+    (lambda t: t.replace("[onnx]", "[onnx, coreml]"), ["unknown format 'coreml'", "tflite"]),
+    (lambda t: t.replace("name: int8", "name: float"), ["variant 'float' is listed twice"]),
+    (lambda t: t.replace("method: int8", "method: split"), ["needs `at`"]),
+    (lambda t: t.replace("model:\n  spec: builtin:digits-cnn\n", ""),
+     ["model (line 1): Field required"]),
+    (lambda t: t.replace("  - name: int8", "  -name: int8"), ["not valid YAML"]),
+])
+def test_bad_recipes_name_the_key_and_line(tmp_path, edit, words):
+    with pytest.raises(InputError) as caught:
+        _load(tmp_path, edit(GOOD))
+    message = caught.value.message
+    assert caught.value.reference == "bad-recipe"
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_the_cli_refuses_a_bad_recipe_before_any_work(cli, tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(GOOD.replace("method: float", "method: flaot"))
+    result = cli("run", path, "-o", tmp_path / "out", "--json")
+    assert result.code == 1
+    error = result.json()["error"]
+    assert error["reference"] == "bad-recipe" and "flaot" in error["message"]
+    assert not (tmp_path / "out").exists()
+    missing = cli("run", tmp_path / "nope.yaml", "-o", tmp_path / "out")
+    assert missing.code == 1 and "recipe-not-found" in missing.stderr
