@@ -46,7 +46,7 @@ def test_the_report_draws_its_charts_in_chromium(first_run, tmp_path):
         charts = driver.execute_script("""
             return Array.from(document.querySelectorAll('svg')).map(svg => {
               const box = svg.getBoundingClientRect();
-              const marks = Array.from(svg.querySelectorAll('circle.point, rect.bar'));
+              const marks = Array.from(svg.querySelectorAll('circle.point, rect.bar, polyline.series'));
               return {label: svg.getAttribute('aria-label'), width: box.width,
                       height: box.height, marks: marks.length,
                       drawn: marks.filter(m => {const b = m.getBoundingClientRect();

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 
 def _ran(report: dict) -> list[str]:
     return sorted(s["step"] for s in report["steps"] if not s["cached"])
@@ -101,3 +103,83 @@ def test_a_killed_run_resumes_and_a_failed_variant_does_not_stop_the_others(cli,
     assert not (out / "variants" / "broken").exists()
     assert "broken" in (out / "report.html").read_text()
     assert "1 variant(s) failed" in result.stderr
+
+
+SPLIT_RECIPE = """\
+name: split
+model: {spec: builtin:digits-cnn}
+data: {spec: builtin:digits}
+variants:
+  - name: cut
+    method: split
+    at: pool2
+    bottleneck: 4
+    bandwidth: 5Mbps
+    rtt: 10ms
+    options: {distill_epochs: 10, finetune_epochs: 5}
+targets: [host, stm32f746]
+profile: {runs: 5, duration: 0.05, warmup: 2, per_layer: false}
+"""
+
+
+def test_a_split_variant_gets_its_plan_per_device(cli, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(SPLIT_RECIPE)
+    result = cli("run", recipe, "-o", tmp_path / "out", "--json")
+    assert result.code == 0, result
+    [variant] = result.json()["result"]["variants"]
+    roles = {a["role"]: a for a in variant["result"]["artifacts"]}
+    head = roles["head"]
+    assert head["split"]["bytes_per_sample"] == 4 * 8 * 8
+    # end to end (head -> codes -> tail in ONNX Runtime) within 3 points of the original
+    assert head["accuracy"]["value"] >= head["float_accuracy"] - 0.03
+    assert "targets" not in roles["tail"]  # the tail runs on the server
+    host, mcu = variant["plans"]["host"], variant["plans"]["stm32f746"]
+    for plan in (host, mcu):
+        options = {o["option"]: o for o in plan["options"]}
+        row = options["cut pool2 (bottleneck)"]
+        assert row["bytes"] == 256 and plan["link"] == {"bandwidth_bps": 5e6, "rtt_s": 0.01}
+        assert row["end_to_end_s"] == pytest.approx(
+            row["head_s"] + 256 * 8 / 5e6 + 0.01 + row["tail_s"])
+    # here both ends are this machine: the split's own head and tail were profiled
+    assert host["options"][-1]["sources"] == {"head": "measured", "tail": "measured"}
+    assert dict(row["sources"]) == {"head": "estimated", "tail": "measured"}
+    # the split folder is a split run: serve and split run take it as it is
+    assert (tmp_path / "out" / "variants" / "cut" / "manifest.json").is_file()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "the split plan" in html and html.count('class="series"') == 2 * 4
+
+
+def test_a_run_killed_mid_step_resumes_from_what_finished(tmp_path, recipe_text):
+    """SIGKILL while the int8 variant builds (after float finished): nothing half-written
+    is used, and the next run redoes only what had not finished."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(recipe_text)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "edgepipe", "run", str(recipe), "-o", str(out), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "variants" / ".int8.partial").exists():
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the int8 build never started"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(30)
+    assert not (out / "report.json").exists()
+    assert not (out / "variants" / "int8").exists()
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    report = json.loads(resumed.stdout)["result"]
+    ran = _ran(report)
+    assert "variant.float" not in ran and "variant.int8" in ran
+    assert [v["status"] for v in report["variants"]] == ["ok", "ok"]
+    assert not list((out / "variants").glob(".*"))

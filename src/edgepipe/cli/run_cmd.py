@@ -87,6 +87,14 @@ def _summary(event: dict[str, Any]) -> str:
             parts.append(f"{artifact['name']} {fmt_bytes(artifact['size_bytes'])}"
                          + ("" if accuracy is None else f" {100 * accuracy:.2f}%"))
         return ": " + ", ".join(parts)
+    if event["kind"] == "plan":
+        best = min(result["options"], key=lambda o: o["end_to_end_s"])
+        split = next((o for o in result["options"] if o["option"].endswith("(bottleneck)")),
+                     None)
+        return (f" at {result['link']['bandwidth_bps'] / 1e6:g} Mbps: "
+                + (f"the split {fmt_seconds(split['end_to_end_s'])}, " if split else "")
+                + f"best {best['option']} {fmt_seconds(best['end_to_end_s'])} "
+                + f"({result['label']})")
     fit = "" if result["fit"]["fits"] else ", does not fit"
     return f": {fmt_seconds(result['latency_s'])} {result['latency_label']}{fit}"
 

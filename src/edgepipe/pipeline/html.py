@@ -74,16 +74,12 @@ class Axis:
         return [t for t in _ticks(self.low, self.high, False) if self.low <= t <= self.high]
 
 
-def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_format: Any,
-            y_format: Any, log_x: bool, title: str, front: bool = True) -> str:
-    """An SVG scatter: each point ``{x, y, label, color, hollow, ring}``; the Pareto front
-    (lower x, higher y) joined by a line."""
-    if not points:
-        return ""
-    x = Axis([p["x"] for p in points], LEFT, WIDTH - RIGHT, log_x)
-    y = Axis([p["y"] for p in points], HEIGHT - BOTTOM, TOP, False)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
+def _frame(x: Axis, y: Axis, *, x_format: Any, y_format: Any, x_label: str, y_label: str,
+           title: str, height: int) -> list[str]:
+    """The opening of a chart: the svg element, title, grid, tick labels, axes and their
+    names (the plot area is HEIGHT tall; ``height`` leaves room below for a legend)."""
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{WIDTH / 2}" y="14" text-anchor="middle" font-weight="bold">'
              f'{escape(title)}</text>']
     for tick in x.ticks():
@@ -103,6 +99,19 @@ def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_forma
                  f'text-anchor="middle">{escape(x_label)}</text>')
     parts.append(f'<text transform="translate(14 {(TOP + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
                  f'text-anchor="middle">{escape(y_label)}</text>')
+    return parts
+
+
+def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_format: Any,
+            y_format: Any, log_x: bool, title: str, front: bool = True) -> str:
+    """An SVG scatter: each point ``{x, y, label, color, hollow, ring}``; the Pareto front
+    (lower x, higher y) joined by a line."""
+    if not points:
+        return ""
+    x = Axis([p["x"] for p in points], LEFT, WIDTH - RIGHT, log_x)
+    y = Axis([p["y"] for p in points], HEIGHT - BOTTOM, TOP, False)
+    parts = _frame(x, y, x_format=x_format, y_format=y_format, x_label=x_label,
+                   y_label=y_label, title=title, height=HEIGHT)
     if front:
         best = pareto(points)
         if len(best) > 1:
@@ -122,6 +131,37 @@ def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_forma
         parts.append(f'<text x="{px - 8 if right else px + 8:.1f}" y="{py - 7:.1f}" '
                      f'text-anchor="{"end" if right else "start"}">'
                      f'{escape(point["label"])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def lines(series: list[dict[str, Any]], *, x_label: str, y_label: str, x_format: Any,
+          y_format: Any, title: str, marker_x: float | None = None) -> str:
+    """An SVG line chart, both axes logarithmic: each series ``{label, color, points: [(x,
+    y)]}``, with a legend; ``marker_x`` draws a vertical line (the recipe's bandwidth)."""
+    xs = [x for line in series for x, _ in line["points"]]
+    ys = [y for line in series for _, y in line["points"]]
+    if not xs:
+        return ""
+    legend_h = 16 * len(series)
+    height = HEIGHT + legend_h
+    x = Axis(xs, LEFT, WIDTH - RIGHT, True, pad=0)
+    y = Axis(ys, HEIGHT - BOTTOM, TOP, True)
+    parts = _frame(x, y, x_format=x_format, y_format=y_format, x_label=x_label,
+                   y_label=y_label, title=title, height=height)
+    if marker_x is not None:
+        px = x(marker_x)
+        parts.append(f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{HEIGHT - BOTTOM}" '
+                     'stroke="#999" stroke-dasharray="2 2"/>')
+    for i, line in enumerate(series):
+        path = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in line["points"])
+        parts.append(f'<polyline class="series" points="{path}" fill="none" '
+                     f'stroke="{line["color"]}" stroke-width="2"><title>'
+                     f'{escape(line["label"])}</title></polyline>')
+        ly = HEIGHT + 16 * i
+        parts.append(f'<line x1="{LEFT}" y1="{ly - 4}" x2="{LEFT + 24}" y2="{ly - 4}" '
+                     f'stroke="{line["color"]}" stroke-width="2"/><text x="{LEFT + 30}" '
+                     f'y="{ly}">{escape(line["label"])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -344,6 +384,19 @@ def _split_section(report: dict[str, Any], colors: dict[str, str]) -> str:
                            "tip": f"{variant['name']}: {split['bytes_per_sample']} B/sample"})
     if not rows:
         return ""
+    plans = []
+    for variant in report["variants"]:
+        for target, found in (variant.get("plans") or {}).items():
+            if found["status"] != "ok":
+                plans.append(f"<p class=failed>plan of {escape(variant['name'])} on "
+                             f"{escape(target)}: {escape(found['error']['message'])}</p>")
+                continue
+            plans.append(_figure(_plan_chart(variant["name"], found),
+                                 f"{target} -> {found['server']}: end to end by the link's "
+                                 f"bandwidth at a {found['link']['rtt_s'] * 1e3:g} ms round "
+                                 "trip (split plan's link model; the dotted line is the "
+                                 "recipe's bandwidth; head and tail "
+                                 + _sources(found) + ")."))
     heads = "".join(f"<th>{escape(t['name'])} head</th>" for t in report["targets"])
     return ("<h2>Split variants</h2><p>The head runs on the device, the tail on a server; "
             "bytes per sample are what crosses the link (measured on the codes). Use "
@@ -356,4 +409,39 @@ def _split_section(report: dict[str, Any], colors: dict[str, str]) -> str:
                         y_label="top-1 accuracy (%)", x_format=lambda v: f"{v:g} B",
                         y_format=lambda v: f"{v:.1f}", log_x=True,
                         title="split: accuracy vs bytes on the link"),
-                "End-to-end accuracy of head and tail in their runtimes.") + "</div>")
+                "End-to-end accuracy of head and tail in their runtimes.") + "</div>"
+            + ("<h3>Where to run it: the split plan</h3><div class=charts>" + "".join(plans)
+               + "</div>" if plans else ""))
+
+
+PLAN_COLORS = {"all on device": "#1f77b4", "all on server": "#ff7f0e",
+               "raw 8-bit": "#7f7f7f", "bottleneck": "#2ca02c"}
+
+
+def _plan_chart(name: str, found: dict[str, Any]) -> str:
+    """End to end against bandwidth for each way to run it, from the plan's own figures."""
+    rtt = found["link"]["rtt_s"]
+    grid = [10 ** (e / 8) for e in range(-8, 25)]  # 0.1 to 1000 Mbps
+    series = []
+    for option in found["options"]:
+        label = option["option"]
+        if "float32" in label or label == "all on server (raw uint8 input)" and any(
+                o["option"] == "all on server (zlib input)" for o in found["options"]):
+            continue
+        key = next((k for k in PLAN_COLORS if k in label), None)
+        points = [(mbps, option["head_s"] + option["tail_s"] + (
+            option["bytes"] * 8 / (mbps * 1e6) + rtt if option["bytes"] else 0.0))
+            for mbps in grid]
+        series.append({"label": label, "color": PLAN_COLORS.get(key or "", "#9467bd"),
+                       "points": points})
+    return lines(series, x_label="link bandwidth, Mbps (log scale)",
+                 y_label="end to end (log scale)", x_format=lambda v: f"{v:g}",
+                 y_format=fmt_seconds, title=f"{name} on {found['device']}",
+                 marker_x=found["link"]["bandwidth_bps"] / 1e6)
+
+
+def _sources(found: dict[str, Any]) -> str:
+    row = next((o for o in found["options"] if o["option"].endswith("(bottleneck)")), None)
+    if row is None:
+        return "estimated"
+    return f"{row['sources']['head']}/{row['sources']['tail']}"

@@ -34,6 +34,19 @@ class ModelSpec(Strict):
     spec: str
     input_shape: str | None = None
     weights: str | None = None
+    args: dict[str, Any] = {}  # keyword arguments of a factory (num_classes: 10, ...)
+
+    @field_validator("input_shape")
+    @classmethod
+    def _shape(cls, value: str | None) -> str | None:
+        if value is not None:
+            from edgepipe.tensors import parse_shape
+
+            try:
+                parse_shape(value)
+            except InputError as exc:
+                raise ValueError(f"{exc.message} ({exc.hint})") from None
+        return value
 
 
 class DataSpec(Strict):
@@ -54,6 +67,10 @@ class Variant(Strict):
     at: str | None = None
     bottleneck: int | None = Field(default=None, ge=1)
     bits: int = Field(default=8, ge=1, le=8)
+    # a split's plan: the server the tail runs on and the link to it
+    server: str | None = None
+    bandwidth: str | None = None
+    rtt: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -90,9 +107,29 @@ class Variant(Strict):
             if self.at is None or self.bottleneck is None:
                 raise ValueError("a split variant needs `at` (the cut) and `bottleneck` "
                                  "(channels)")
+            from edgepipe.split.plan import parse_duration, parse_rate
+
+            try:
+                parse_rate(self.link[0])
+                parse_duration(self.link[1])
+            except InputError as exc:
+                raise ValueError(f"{exc.message} ({exc.hint})") from None
+            TargetSpec(name=self.server or "host")
+            import dataclasses
+
+            from edgepipe.split.train import SplitTraining
+
+            known = {f.name for f in dataclasses.fields(SplitTraining)} - {"seed"}
+            unknown = sorted(set(self.options) - known)
+            if unknown:
+                raise ValueError(f"{', '.join(unknown)}: not an option of method: split; it "
+                                 f"takes {', '.join(sorted(known))}")
             return self
-        if self.at is not None or self.bottleneck is not None:
-            raise ValueError("`at` and `bottleneck` belong to method: split")
+        split_only = [k for k in ("at", "bottleneck", "server", "bandwidth", "rtt")
+                      if getattr(self, k) is not None]
+        if split_only:
+            raise ValueError(f"{', '.join(split_only)} belong{'s' if len(split_only) == 1 else ''}"
+                             " to method: split")
         if self.method == "float":
             if self.options:
                 raise ValueError("method: float takes no options")
@@ -104,6 +141,13 @@ class Variant(Strict):
         except InputError as exc:
             raise ValueError(f"{exc.message} ({exc.hint})") from None
         return self
+
+
+    @property
+    def link(self) -> tuple[str, str]:
+        """A split's link to its server: bandwidth and round trip (10Mbps, 20ms unless
+        given)."""
+        return self.bandwidth or "10Mbps", self.rtt or "20ms"
 
 
 class TargetSpec(Strict):

@@ -41,14 +41,12 @@ class Context:
     def loaded(self) -> Any:
         if self._loaded is None:
             from edgepipe.model import load_model
+            from edgepipe.tensors import parse_shape
 
             spec = self.recipe.model
-            options: dict[str, Any] = {}
-            if spec.input_shape:
-                options["input_shape"] = spec.input_shape
-            if spec.weights:
-                options["weights"] = spec.weights
-            self._loaded = load_model(spec.spec, **options)
+            self._loaded = load_model(
+                spec.spec, weights=spec.weights, model_args=spec.args or None,
+                input_shape=parse_shape(spec.input_shape) if spec.input_shape else None)
         return self._loaded
 
     def splits(self) -> Any:
@@ -90,11 +88,15 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
         if built["status"] == "ok":
             for artifact in built["result"]["artifacts"]:
                 if artifact["role"] == "tail":
-                    continue  # the tail runs on the server: profiled by split plan, not here
+                    continue  # the tail runs on the server: in the split's plan below
                 artifact["targets"] = {}
                 for target in recipe.targets:
                     artifact["targets"][target.name] = _profile_step(context, variant,
                                                                      artifact, target)
+            if variant.method == "split":
+                entry["plans"] = {target.name: _plan_step(context, variant, built["result"],
+                                                          target, sources)
+                                  for target in recipe.targets}
         variants.append(entry)
     document = build_report(recipe, variants, context.steps, recipe_path=recipe_path)
     write_report(document, out)
@@ -208,14 +210,15 @@ def _split(context: Context, variant: Variant, staging: Path) -> list[dict[str, 
     data = context.recipe.data
     config = SplitConfig(at=variant.at or "", bottleneck=variant.bottleneck or 1,
                          bits=variant.bits, formats=tuple(variant.formats),
-                         training=SplitTraining(seed=data.seed))
+                         training=SplitTraining(seed=data.seed, **variant.options))
     result = split_model(context.loaded(), config, context.splits(), staging)
     if result["failed"]:
         raise _failed_export(result["failed"])
     RunDir(staging).add_step("split", {
         "model": context.recipe.model.spec, "at": variant.at, "bottleneck": variant.bottleneck,
         "bits": variant.bits, "formats": variant.formats, "data": data.spec, "seed": data.seed,
-        "normalize": data.normalize}, {k: v for k, v in result.items() if k != "artifacts"})
+        "normalize": data.normalize, "training": config.training.to_dict()},
+        {k: v for k, v in result.items() if k != "artifacts"})
     accuracy = result["accuracy"]
     entries = []
     for record in result["artifacts"]:
@@ -336,3 +339,46 @@ def _fit(path: Path, artifact: dict[str, Any], target: Any,
         return {"fits": True, "label": "estimated", "reason": "no RAM figure for the device"}
     return {"fits": need <= ram, "label": "estimated",
             "reason": f"{need:,} B of weights and activations against {int(ram):,} B of RAM"}
+
+
+def _plan_step(context: Context, variant: Variant, built: dict[str, Any], target: TargetSpec,
+               sources: dict[str, Any]) -> dict[str, Any]:
+    """``split plan`` for the split variant with ``target`` as the device: every option's
+    head, bytes, transfer and tail at the variant's link, and the sweep over bandwidths."""
+    server = variant.server or "host"
+    record = _step(context, f"plan.{variant.name}.{target.name}", "plan",
+                   f"{variant.name}: {target.name} -> {server}",
+                   {"artifacts": sorted(a["sha256"] for a in built["artifacts"]),
+                    "target": target.model_dump(), "server": server, "link": variant.link,
+                    "at": variant.at, "sources": sources},
+                   lambda: _plan(context, variant, built, target, server), [])
+    if record["status"] != "ok":
+        return {"status": "failed", "error": record["error"]}
+    return {"status": "ok", "cached": record["cached"], **record["result"]}
+
+
+def _plan(context: Context, variant: Variant, built: dict[str, Any], target: TargetSpec,
+          server_name: str) -> dict[str, Any]:
+    import torch
+
+    from edgepipe.analysis.inspect import inspect_model
+    from edgepipe.split.measure import bottleneck_rows
+    from edgepipe.split.plan import Link, compressed_bytes, parse_duration, parse_rate, plan
+    from edgepipe.split.points import find_cut, trace
+    from edgepipe.targets.catalog import get_target
+
+    loaded = context.loaded()
+    sample = torch.from_numpy(loaded.sample_inputs(1)[0])
+    point = find_cut(trace(loaded.module.eval(), sample), variant.at or "")
+    device, server = get_target(target.name), get_target(server_name)
+    link = Link(parse_rate(variant.link[0]), parse_duration(variant.link[1]))
+    here = target.name == "host" and target.host is None
+    bottleneck = bottleneck_rows(context.out / built["folder"], device, server, "fp32",
+                                 measure=True, device_reachable=here,
+                                 server_reachable=server.reach == "local")
+    arrays = context.splits().eval.inputs[loaded.inputs[0].name]
+    result = plan(inspect_model(loaded), [point], device, server, link, int(sample.numel()),
+                  bottleneck=bottleneck, compressed_input_bytes=compressed_bytes(arrays[:256]))
+    return {"device": result["device"], "server": result["server"], "link": result["link"],
+            "label": result["label"], "options": result["options"], "pareto": result["pareto"],
+            "sweep": result["sweep"], "models": result["models"]}
