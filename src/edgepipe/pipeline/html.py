@@ -118,6 +118,7 @@ def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_forma
             path = " ".join(f"{x(p['x']):.1f},{y(p['y']):.1f}" for p in best)
             parts.append(f'<polyline class="front" points="{path}" fill="none" '
                          'stroke="#2ca02c" stroke-dasharray="4 3"/>')
+    placed: list[tuple[float, float]] = []
     for point in points:
         px, py = x(point["x"]), y(point["y"])
         fill = "white" if point.get("hollow") else point["color"]
@@ -128,7 +129,12 @@ def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_forma
                      f'stroke="{point["color"]}" stroke-width="2"><title>'
                      f'{escape(point["tip"])}</title></circle>')
         right = px > WIDTH - RIGHT - 7 * len(point["label"])
-        parts.append(f'<text x="{px - 8 if right else px + 8:.1f}" y="{py - 7:.1f}" '
+        ly = py - 7
+        while any(abs(ly - oy) < 12 and abs(px - ox) < 7 * len(point["label"])
+                  for ox, oy in placed):
+            ly += 12  # a label already there (points that coincide): the next line down
+        placed.append((px, ly))
+        parts.append(f'<text x="{px - 8 if right else px + 8:.1f}" y="{ly:.1f}" '
                      f'text-anchor="{"end" if right else "start"}">'
                      f'{escape(point["label"])}</text>')
     parts.append("</svg>")
@@ -314,14 +320,17 @@ def _target_section(report: dict[str, Any], target: dict[str, Any],
             layers = (f"<p class=est>No per-layer times for {escape(fastest['artifact'])} on "
                       f"{escape(target['name'])}: {escape(chosen['layers_note'])}.</p>")
         if chosen and chosen.get("layers"):
+            label = chosen.get("layers_label") or chosen["latency_label"]
             layers = _figure(bars([{"label": f"{r['name']}", "value": r["seconds"],
                                     "color": colors[fastest["variant"]],
-                                    "hollow": chosen["latency_label"] != "measured"}
+                                    "hollow": label != "measured"}
                                    for r in chosen["layers"]],
                                   title=f"slowest layers of {fastest['artifact']}",
                                   value_format=fmt_seconds),
                              f"Per-layer time of the recommended artifact on "
-                             f"{target['name']} ({chosen['latency_label']}).")
+                             f"{target['name']} ({label}"
+                             + (f": {chosen['layers_note']}" if label != "measured"
+                                and chosen.get("layers_note") else "") + ").")
     box = (f"<div class=rec><b>Recommended for {escape(target['title'])}:</b> "
            f"{escape(pick['reason'])}."
            + (f" Smallest within the budget: {escape(pick['smallest']['summary'])}."

@@ -281,6 +281,8 @@ def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
     atomic_write_json(context.out / relative, document)
     found = get_target(target.name)
     summary = summarize_profile(document)
+    if not summary["layers"]:
+        summary.update(_estimated_layers(path, found, document))
     summary["fit"] = _fit(path, artifact, found, document)
     summary["profile"] = relative
     return summary
@@ -310,10 +312,31 @@ def summarize_profile(document: dict[str, Any]) -> dict[str, Any]:
         "size_bytes": memory.get("artifact_size_bytes"),
         "peak_rss_bytes": peak_rss.get("value") if isinstance(peak_rss, dict) else peak_rss,
         "peak_activation_bytes": peak_activation.get("value"),
-        "layers": top[:15],
+        "layers": top[:15], "layers_label": "measured" if top else None,
         "layers_note": None if top else (layers.get("note") or (
             "per-layer times are measured on a reached device only")),
     }
+
+
+def _estimated_layers(path: Path, target: Any, document: dict[str, Any]) -> dict[str, Any]:
+    """The estimator's per-layer times where the runtime gave none (a device not reached,
+    or LiteRT's interpreter, which has no per-op timer), labelled so."""
+    from edgepipe.profiles.graph import summary_for
+    from edgepipe.targets.estimator import per_layer_seconds
+
+    graph, source = summary_for(path)
+    if graph is None:
+        return {}
+    precision = (document.get("artifact") or {}).get("precision") or "fp32"
+    try:
+        seconds = per_layer_seconds(graph, target, precision)
+    except EdgepipeError:
+        return {}
+    rows = sorted(({"name": layer.name, "op": layer.op_type, "seconds": float(value)}
+                   for layer, value in zip(graph.layers, seconds, strict=True)),
+                  key=lambda r: -r["seconds"])
+    return {"layers": rows[:15], "layers_label": "estimated",
+            "layers_note": f"the estimator's per-layer times ({source})"}
 
 
 def _fit(path: Path, artifact: dict[str, Any], target: Any,
