@@ -86,3 +86,26 @@ def test_the_cli_refuses_a_bad_recipe_before_any_work(cli, tmp_path):
     assert not (tmp_path / "out").exists()
     missing = cli("run", tmp_path / "nope.yaml", "-o", tmp_path / "out")
     assert missing.code == 1 and "recipe-not-found" in missing.stderr
+
+
+def test_files_named_in_a_recipe_are_found_beside_it(tmp_path, monkeypatch):
+    import numpy as np
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    np.savez(folder / "data.npz", x=np.zeros((4, 64), np.float32), y=np.zeros(4, np.int64))
+    (folder / "recipe.yaml").write_text(GOOD.replace("{spec: builtin:digits}",
+                                                     "{spec: data.npz}"))
+    monkeypatch.chdir(tmp_path)  # elsewhere: the path is still the one beside the recipe
+    recipe = load_recipe(folder / "recipe.yaml")
+    assert recipe.data.spec == str((folder / "data.npz").resolve())
+    assert recipe.model.spec == "builtin:digits-cnn"  # specs that are not files stay as given
+
+
+def test_the_readmes_key_reference_is_a_valid_recipe(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Every key a recipe takes")[1].split("```yaml\n")[1].split("```")[0]
+    recipe = _load(tmp_path, block.replace("MODEL", "builtin:digits-cnn")
+                   .replace("DATA", "builtin:digits"))
+    assert [v.method for v in recipe.variants] == ["float", "int8", "split"]
+    assert recipe.targets[2].host == "ssh://me@jetson.local"

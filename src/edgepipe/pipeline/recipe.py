@@ -232,6 +232,7 @@ def load_recipe(path: str | Path) -> Recipe:
         raise InputError(f"The recipe '{path.name}' does not hold a mapping.",
                          hint="a recipe has keys model, data, variants, targets (see "
                               "examples/quickstart.yaml).", reference="bad-recipe")
+    _relative_to(document, path.parent)
     try:
         return Recipe.model_validate(document)
     except ValidationError as exc:
@@ -240,6 +241,17 @@ def load_recipe(path: str | Path) -> Recipe:
                          + ("; …" if len(problems) > 6 else "") + ".",
                          hint="see examples/quickstart.yaml for every key.",
                          reference="bad-recipe", details={"errors": problems}) from exc
+
+
+def _relative_to(document: dict[str, Any], folder: Path) -> None:
+    """Files named in the recipe (model, weights, data) are found beside the recipe first,
+    as a user who keeps them together expects; else where the command runs."""
+    for section, key in (("model", "spec"), ("model", "weights"), ("data", "spec")):
+        part = document.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute() \
+                and (folder / value).exists():
+            part[key] = str((folder / value).resolve())
 
 
 def _problem(error: dict[str, Any], root: yaml.Node | None) -> str:
