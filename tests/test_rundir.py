@@ -67,3 +67,17 @@ def test_reject_renames_a_failed_artifact(tmp_path):
     path.write_bytes(b"x")
     rejected = run.reject(path)
     assert rejected.name == "model.tflite.failed" and not path.exists()
+
+
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path):
+    import os
+    import stat
+
+    from edgepipe.rundir import atomic_write_bytes
+
+    previous = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "report.html", b"<html></html>")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o644

@@ -183,3 +183,34 @@ def test_a_run_killed_mid_step_resumes_from_what_finished(tmp_path, recipe_text)
     assert "variant.float" not in ran and "variant.int8" in ran
     assert [v["status"] for v in report["variants"]] == ["ok", "ok"]
     assert not list((out / "variants").glob(".*"))
+
+
+def test_a_full_disk_fails_cleanly_and_the_run_resumes_with_space(cli, tmp_path, recipe_text):
+    """OUT on a 160 kB tmpfs: the steps that do not fit fail with the disk's error, nothing
+    half-written is left, and with space the same command finishes the job."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        recipe = tmp_path / "recipe.yaml"
+        recipe.write_text(recipe_text)
+        out = mount / "out"
+        full = cli("run", recipe, "-o", out)
+        assert full.code == 1, full
+        assert "No space left on device" in full.stderr
+        leftovers = [p for p in out.rglob(".*") if p.name not in (".cache", ".manifest.lock")]
+        assert not leftovers, leftovers
+        for path in out.rglob("*.json"):
+            json.loads(path.read_text())  # every JSON file there is whole
+        subprocess.run(["mount", "-o", "remount,size=50m", str(mount)], check=True)
+        resumed = cli("run", recipe, "-o", out, "--json")
+        assert resumed.code == 0, resumed
+        report = resumed.json()["result"]
+        assert [v["status"] for v in report["variants"]] == ["ok", "ok"]
+        assert report["summary"]["steps_failed"] == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -14,6 +14,7 @@ model and the data are loaded only when a step has to run.
 
 from __future__ import annotations
 
+import errno
 import time
 import traceback
 from collections.abc import Callable
@@ -99,7 +100,14 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
                                   for target in recipe.targets}
         variants.append(entry)
     document = build_report(recipe, variants, context.steps, recipe_path=recipe_path)
-    write_report(document, out)
+    try:
+        write_report(document, out)
+    except OSError as exc:  # a full disk, most often: the previous report stays whole
+        raise EdgepipeError(
+            f"Cannot write the report in {out}: {exc.strerror or exc}.",
+            hint="free some space (or give another -o) and run again: the steps that "
+                 "finished are kept and will not run twice.",
+            reference="cannot-write-report") from exc
     return document
 
 
@@ -123,7 +131,7 @@ def _step(context: Context, key: str, kind: str, label: str, config: dict[str, A
                       "message": exc.message, "hint": exc.hint}
                      if isinstance(exc, EdgepipeError) else
                      {"type": type(exc).__name__, "message": first_line(exc),
-                      "traceback": traceback.format_exc(limit=6)})
+                      "hint": _hint(exc), "traceback": traceback.format_exc(limit=6)})
             record = {"status": "failed", "error": error, "cached": False,
                       "seconds": round(time.perf_counter() - started, 2)}
     context.steps.append({"step": key, "kind": kind, "status": record["status"],
@@ -131,6 +139,12 @@ def _step(context: Context, key: str, kind: str, label: str, config: dict[str, A
                           "digest": step_digest})
     context.events({"event": "end", "step": key, "kind": kind, "label": label, **record})
     return record
+
+
+def _hint(exc: BaseException) -> str | None:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "the disk is full: free some space and run again; finished steps are kept"
+    return None
 
 
 def _build(context: Context, variant: Variant) -> dict[str, Any]:
