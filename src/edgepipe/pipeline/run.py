@@ -416,6 +416,9 @@ def _plan(context: Context, variant: Variant, built: dict[str, Any], target: Tar
     arrays = context.splits().eval.inputs[loaded.inputs[0].name]
     result = plan(inspect_model(loaded), [point], device, server, link, int(sample.numel()),
                   bottleneck=bottleneck, compressed_input_bytes=compressed_bytes(arrays[:256]))
+    sources = {source for option in result["options"]
+               for source in option["sources"].values() if source != "none"}
+    label = " and ".join(sorted(sources)) or result["label"]  # e.g. "estimated and measured"
     return {"device": result["device"], "server": result["server"], "link": result["link"],
-            "label": result["label"], "options": result["options"], "pareto": result["pareto"],
+            "label": label, "options": result["options"], "pareto": result["pareto"],
             "sweep": result["sweep"], "models": result["models"]}
