@@ -112,16 +112,28 @@ def recommend(variants: list[dict[str, Any]], target: str, reference: dict[str, 
                 "reason": "no artifact is within the accuracy budget and fits "
                           f"{target}" + (f": {excluded[0]['artifact']} {excluded[0]['why']}"
                                          if excluded else "")}
-    fastest = min(eligible, key=lambda r: (r["cell"]["latency_s"], r["artifact"]["size_bytes"]))
+    # A lower bound ("at least this long") is not ranked ahead of a calibrated figure: the
+    # artifact behind it may well be the slower one (a float model's peak-rate estimate on
+    # a microcontroller against int8's calibrated one, say).
+    calibrated = [r for r in eligible if not lower_bound(r["cell"])]
+    ranked = calibrated or eligible
+    fastest = min(ranked, key=lambda r: (r["cell"]["latency_s"], r["artifact"]["size_bytes"]))
     smallest = min(eligible, key=lambda r: (r["artifact"]["size_bytes"], r["cell"]["latency_s"]))
     assert reference is not None
+    bounded = [r for r in eligible if r not in ranked]
+    note = ""
+    if bounded:
+        note = ("; not ranked ahead of it, having only a lower-bound estimate: " + ", ".join(
+            f"{r['variant']} ({r['artifact']['format']}, at least "
+            f"{fmt_seconds(r['cell']['latency_s'])})" for r in bounded))
     return {"fastest": _pick(fastest, reference), "smallest": _pick(smallest, reference),
             "excluded": excluded,
-            "reason": f"{_pick(fastest, reference)['summary']}: the fastest of {len(eligible)} "
-                      f"artifact{'s' if len(eligible) != 1 else ''} within "
+            "reason": f"{_pick(fastest, reference)['summary']}: the fastest of {len(ranked)} "
+                      f"artifact{'s' if len(ranked) != 1 else ''} within "
                       f"{points(max_drop)} of "
-                      f"{reference['variant']}'s accuracy that fit{'s' if len(eligible) == 1 else ''} "
-                      f"{target}"}
+                      f"{reference['variant']}'s accuracy that fit{'s' if len(ranked) == 1 else ''} "
+                      f"{target}" + (" with a calibrated estimate or a measurement"
+                                     if note else "") + note}
 
 
 def _pick(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
