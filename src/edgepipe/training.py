@@ -64,14 +64,25 @@ def torch_threads(threads: int | None) -> Iterator[int]:
 def fit_best(params: Iterable[nn.Parameter], modules: list[nn.Module],
              batches: Callable[[], Iterable[Any]], step: Callable[[Any], torch.Tensor],
              score: Callable[[], Any], *, epochs: int, lr: float, patience: int,
-             cosine: bool = False,
+             cosine: bool = False, threads: int | None = None,
              on_epoch: Callable[[int, Any], None] = lambda _epoch, _score: None) -> Fitted:
     """Train ``params`` on ``step(batch) -> loss`` for each of ``batches()`` per epoch; keep
     the modules' state with the highest ``score()`` (comparable values, higher is better),
     restore it and leave the modules in eval mode.
 
     ``cosine`` anneals the learning rate to zero over ``epochs``; otherwise it is constant.
+    torch runs on ``threads`` (None: every usable core) while training: see
+    :func:`torch_threads`.
     """
+    with torch_threads(threads):
+        return _train(params, modules, batches, step, score, epochs=epochs, lr=lr,
+                      patience=patience, cosine=cosine, on_epoch=on_epoch)
+
+
+def _train(params: Iterable[nn.Parameter], modules: list[nn.Module],
+           batches: Callable[[], Iterable[Any]], step: Callable[[Any], torch.Tensor],
+           score: Callable[[], Any], *, epochs: int, lr: float, patience: int, cosine: bool,
+           on_epoch: Callable[[int, Any], None]) -> Fitted:
     optimizer = torch.optim.Adam(params, lr=lr)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs))
                 if cosine else None)

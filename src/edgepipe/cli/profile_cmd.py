@@ -73,6 +73,7 @@ def profile(
         from edgepipe.errors import InputError
         from edgepipe.profiles.local import LatencySettings
         from edgepipe.rundir import atomic_write_json
+        from edgepipe.targets.profile import device_host
         from edgepipe.targets.profile import profile as run_profile
 
         if batch < 1:
@@ -82,15 +83,8 @@ def profile(
                                    threads=threads, cpus=parse_cpus(cpus), per_layer=per_layer,
                                    energy=energy, energy_idle_s=min(energy_window, 2.0),
                                    energy_busy_s=energy_window, precision=precision)
-        ssh_host = None
-        if host is not None and host.startswith("adb://"):
-            from edgepipe.targets.adb import AdbHost, parse_serial
-
-            ssh_host = AdbHost(parse_serial(host), benchmark_model)
-        elif host is not None:
-            from edgepipe.targets.ssh import parse_host
-
-            ssh_host = parse_host(host, identity=identity, config=ssh_config)
+        ssh_host = device_host(host, benchmark_model=benchmark_model, identity=identity,
+                               config=ssh_config)
         document = run_profile(artifact, target, settings, data=data, batch=batch, seed=seed,
                                normalize=normalize, host=ssh_host, remote_python=remote_python)
         if save is not None:

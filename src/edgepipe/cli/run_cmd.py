@@ -30,7 +30,7 @@ def run_recipe_cmd(
 
         loaded = load_recipe(recipe)
         RunDir(out, create=False)  # an -o that is a file fails here, before any work
-        with _display() as events:
+        with _Display() as events:
             report = run_recipe(loaded, out, events=events, recipe_path=str(recipe))
         output.result({"out": str(out), "report": {
             "json": str(out / "report.json"), "html": str(out / "report.html"),
@@ -42,7 +42,7 @@ def run_recipe_cmd(
             raise typer.Exit(1)
 
 
-class _display:
+class _Display:
     """One Rich progress line for the whole run, and one summary line per finished step."""
 
     def __enter__(self) -> Any:

@@ -298,52 +298,26 @@ def plan_cmd(
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
               "measure": measure, "cuts": cuts, "host": host}
     with command("split plan", json_output, config) as output:
-        from pathlib import Path
-
-        import torch
-
-        from edgepipe.analysis.inspect import inspect_model
-        from edgepipe.split.plan import Link, compressed_bytes, parse_duration, parse_rate, plan
-        from edgepipe.split.points import cut_points, trace
+        from edgepipe.split.plan import Link, parse_duration, parse_rate, plan_model
         from edgepipe.targets.catalog import get_target
+        from edgepipe.targets.ssh import parse_host
 
         link = Link(parse_rate(bandwidth), parse_duration(rtt))
         loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
-        sample = torch.from_numpy(loaded.sample_inputs(1)[0])
-        found = cut_points(trace(loaded.module.eval(), sample))
-        if cuts:
-            from edgepipe.split.points import find_cut
-
-            traced = trace(loaded.module.eval(), sample)
-            wanted = {find_cut(traced, c.strip()).index for c in cuts.split(",") if c.strip()}
-            found = [p for p in found if p.index in wanted]
         device_target, server_target = get_target(device), get_target(server)
-        from edgepipe.targets.ssh import parse_host
-
-        reach = {"device_reachable": device_target.reach == "local" or host is not None,
-                 "server_reachable": server_target.reach == "local",
-                 "host": parse_host(host) if host else None, "remote_python": remote_python}
-        measured = None
-        if measure:
-            from edgepipe.split.measure import measure_cuts
-
-            measured = measure_cuts(loaded, found, device=device, server=server, **reach)
-        bottleneck = None
-        if split_dir:
-            from edgepipe.split.measure import bottleneck_rows
-
-            bottleneck = bottleneck_rows(Path(split_dir), device_target, server_target,
-                                         precision, measure=measure, **reach)
-        compressed = None
+        arrays = None
         if data:
             from edgepipe.data import load_data_for_model
 
             arrays = load_data_for_model(data, loaded.inputs).inputs[loaded.inputs[0].name]
-            compressed = compressed_bytes(arrays[:256])
-        result = plan(inspect_model(loaded), found, device_target, server_target,
-                      link, int(sample.numel()), bottleneck=bottleneck,
-                      compressed_input_bytes=compressed, precision=precision,
-                      measured=measured)
+        result = plan_model(
+            loaded, device_target, server_target, link,
+            cuts=[c.strip() for c in cuts.split(",") if c.strip()] if cuts else None,
+            split_dir=split_dir, arrays=arrays, precision=precision, measure_cuts=measure,
+            measure_split=measure,
+            device_reachable=device_target.reach == "local" or host is not None,
+            server_reachable=server_target.reach == "local",
+            host=parse_host(host) if host else None, remote_python=remote_python)
         output.result(result, render=lambda console: _render_plan(console, result))
 
 

@@ -19,7 +19,7 @@ import torch
 from edgepipe.compress.config import BinaryConfig, LowBitConfig, LowRankConfig
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
-from edgepipe.training import fit_best, kd_loss, torch_threads
+from edgepipe.training import fit_best, kd_loss
 
 
 def distill(student: Any, teacher: Any, train: Dataset,
@@ -51,12 +51,11 @@ def distill(student: Any, teacher: Any, train: Dataset,
             soft = teacher(*arrays)
         return _loss(student(*arrays), soft, labels, config)
 
-    with torch_threads(threads):
-        fitted = fit_best(student.parameters(), [student],
-                          lambda: _batches(fit, config.batch_size, generator), step,
-                          lambda: _score(student, val, val_teacher, config, labelled),
-                          epochs=config.epochs, lr=config.lr, patience=config.patience,
-                          cosine=cosine)
+    fitted = fit_best(student.parameters(), [student],
+                      lambda: _batches(fit, config.batch_size, generator), step,
+                      lambda: _score(student, val, val_teacher, config, labelled),
+                      epochs=config.epochs, lr=config.lr, patience=config.patience,
+                      cosine=cosine, threads=threads)
     history, best_epoch = fitted.history, fitted.best_epoch
     seconds = time.perf_counter() - started
     metric = "top1" if labelled else "-distillation loss"

@@ -9,7 +9,10 @@ which is what its cache key is made of.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +24,15 @@ from edgepipe.errors import InputError
 RECIPE_VERSION = 1
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SPECIAL_METHODS = ("float", "split")
+
+
+@contextmanager
+def _as_value_error() -> Iterator[None]:
+    """An edgepipe check's InputError as the ValueError pydantic reports with the key."""
+    try:
+        yield
+    except InputError as exc:
+        raise ValueError(f"{exc.message} ({exc.hint})") from None
 
 
 class Strict(BaseModel):
@@ -42,10 +54,8 @@ class ModelSpec(Strict):
         if value is not None:
             from edgepipe.tensors import parse_shape
 
-            try:
+            with _as_value_error():
                 parse_shape(value)
-            except InputError as exc:
-                raise ValueError(f"{exc.message} ({exc.hint})") from None
         return value
 
 
@@ -109,14 +119,10 @@ class Variant(Strict):
                                  "(channels)")
             from edgepipe.split.plan import parse_duration, parse_rate
 
-            try:
+            with _as_value_error():
                 parse_rate(self.link[0])
                 parse_duration(self.link[1])
-            except InputError as exc:
-                raise ValueError(f"{exc.message} ({exc.hint})") from None
             TargetSpec(name=self.server or "host")
-            import dataclasses
-
             from edgepipe.split.train import SplitTraining
 
             known = {f.name for f in dataclasses.fields(SplitTraining)} - {"seed"}
@@ -136,10 +142,8 @@ class Variant(Strict):
             return self
         from edgepipe.compress.config import make_config
 
-        try:  # the method's own check: an option it lacks is named, with those it takes
+        with _as_value_error():  # the method's own check: names an option it lacks
             make_config(self.method, formats=tuple(self.formats), **self.options)
-        except InputError as exc:
-            raise ValueError(f"{exc.message} ({exc.hint})") from None
         return self
 
 

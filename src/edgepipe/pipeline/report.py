@@ -126,9 +126,9 @@ def recommend(variants: list[dict[str, Any]], target: str, reference: dict[str, 
         note = ("; not ranked ahead of it, having only a lower-bound estimate: " + ", ".join(
             f"{r['variant']} ({r['artifact']['format']}, at least "
             f"{fmt_seconds(r['cell']['latency_s'])})" for r in bounded))
-    return {"fastest": _pick(fastest, reference), "smallest": _pick(smallest, reference),
-            "excluded": excluded,
-            "reason": f"{_pick(fastest, reference)['summary']}: the fastest of {len(ranked)} "
+    pick = _pick(fastest, reference)
+    return {"fastest": pick, "smallest": _pick(smallest, reference), "excluded": excluded,
+            "reason": f"{pick['summary']}: the fastest of {len(ranked)} "
                       f"artifact{'s' if len(ranked) != 1 else ''} within "
                       f"{points(max_drop)} of "
                       f"{reference['variant']}'s accuracy that fit{'s' if len(ranked) == 1 else ''} "
@@ -152,7 +152,7 @@ def _pick(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
 def lower_bound(cell: dict[str, Any]) -> str:
     """`` (a lower bound)`` where the estimator says its figure is one (a peak MAC rate, not
     a calibrated one), so that it is not read as comparable to a calibrated estimate."""
-    return " (a lower bound)" if "lower bound" in (cell.get("latency_model") or "") else ""
+    return " (a lower bound)" if cell.get("latency_bound") == "lower" else ""
 
 
 def points(drop: float) -> str:

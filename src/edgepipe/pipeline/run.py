@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgepipe import __version__
 from edgepipe.errors import EdgepipeError, first_line
 from edgepipe.pipeline.recipe import Recipe, TargetSpec, Variant
 from edgepipe.pipeline.steps import StepCache, building, digest, source_identity
@@ -61,12 +62,6 @@ class Context:
         return self._splits
 
 
-def _version() -> str:
-    from edgepipe import __version__
-
-    return __version__
-
-
 def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: None,
                recipe_path: str | None = None) -> dict[str, Any]:
     """Run every step (cached ones are reused) and write the report; the report document."""
@@ -77,7 +72,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
     context = Context(recipe, out, StepCache(out), events)
     sources = {"model": source_identity(recipe.model.spec),
                "weights": source_identity(recipe.model.weights),
-               "data": source_identity(recipe.data.spec), "edgepipe": _version()}
+               "data": source_identity(recipe.data.spec)}
     variants = []
     for variant in recipe.variants:
         built = _step(context, f"variant.{variant.name}", "build", variant.name,
@@ -113,7 +108,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
 
 def _step(context: Context, key: str, kind: str, label: str, config: dict[str, Any],
           work: Callable[[], dict[str, Any]], outputs: list[str]) -> dict[str, Any]:
-    step_digest = digest({"kind": kind, "config": config, "edgepipe": _version()})
+    step_digest = digest({"kind": kind, "config": config, "edgepipe": __version__})
     cached = context.cache.get(key, step_digest)
     started = time.perf_counter()
     context.events({"event": "start", "step": key, "kind": kind, "label": label})
@@ -272,22 +267,14 @@ def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
     from edgepipe.profiles.local import LatencySettings
     from edgepipe.rundir import atomic_write_json
     from edgepipe.targets.catalog import get_target
-    from edgepipe.targets.profile import profile
+    from edgepipe.targets.profile import device_host, profile
 
     settings = context.recipe.profile
     latency = LatencySettings(runs=settings.runs, duration_s=settings.duration,
                               warmup_runs=settings.warmup, warmup_s=0.2,
                               threads=settings.threads, per_layer=settings.per_layer,
                               energy=settings.energy, energy_idle_s=1.0, energy_busy_s=1.0)
-    host: Any = None
-    if target.host and target.host.startswith("adb://"):
-        from edgepipe.targets.adb import AdbHost, parse_serial
-
-        host = AdbHost(parse_serial(target.host))
-    elif target.host:
-        from edgepipe.targets.ssh import parse_host
-
-        host = parse_host(target.host)
+    host = device_host(target.host)
     path = context.out / artifact["path"]
     document = profile(path, target.name, latency, data=context.recipe.data.spec,
                        normalize=context.recipe.data.normalize, host=host)
@@ -321,6 +308,7 @@ def summarize_profile(document: dict[str, Any]) -> dict[str, Any]:
         "latency_s": (latency.get("steady") or {}).get("p50_s"),
         "latency_label": latency.get("label"),
         "latency_model": latency.get("model"),
+        "latency_bound": latency.get("bound"),  # "lower": the latency is at least this
         "energy_j": joules, "energy_label": energy.get("label"),
         "energy_how": energy.get("sensor") or energy.get("model") or energy.get("why"),
         "size_bytes": memory.get("artifact_size_bytes"),
@@ -396,26 +384,17 @@ def _plan_step(context: Context, variant: Variant, built: dict[str, Any], target
 
 def _plan(context: Context, variant: Variant, built: dict[str, Any], target: TargetSpec,
           server_name: str) -> dict[str, Any]:
-    import torch
-
-    from edgepipe.analysis.inspect import inspect_model
-    from edgepipe.split.measure import bottleneck_rows
-    from edgepipe.split.plan import Link, compressed_bytes, parse_duration, parse_rate, plan
-    from edgepipe.split.points import find_cut, trace
+    from edgepipe.split.plan import Link, parse_duration, parse_rate, plan_model
     from edgepipe.targets.catalog import get_target
 
     loaded = context.loaded()
-    sample = torch.from_numpy(loaded.sample_inputs(1)[0])
-    point = find_cut(trace(loaded.module.eval(), sample), variant.at or "")
     device, server = get_target(target.name), get_target(server_name)
-    link = Link(parse_rate(variant.link[0]), parse_duration(variant.link[1]))
-    here = target.name == "host" and target.host is None
-    bottleneck = bottleneck_rows(context.out / built["folder"], device, server, "fp32",
-                                 measure=True, device_reachable=here,
-                                 server_reachable=server.reach == "local")
-    arrays = context.splits().eval.inputs[loaded.inputs[0].name]
-    result = plan(inspect_model(loaded), [point], device, server, link, int(sample.numel()),
-                  bottleneck=bottleneck, compressed_input_bytes=compressed_bytes(arrays[:256]))
+    result = plan_model(
+        loaded, device, server, Link(parse_rate(variant.link[0]), parse_duration(variant.link[1])),
+        cuts=[variant.at or ""], split_dir=context.out / built["folder"],
+        arrays=context.splits().eval.inputs[loaded.inputs[0].name], measure_split=True,
+        device_reachable=target.name == "host" and target.host is None,
+        server_reachable=server.reach == "local")
     sources = {source for option in result["options"]
                for source in option["sources"].values() if source != "none"}
     label = " and ".join(sorted(sources)) or result["label"]  # e.g. "estimated and measured"

@@ -35,24 +35,18 @@ def source_identity(spec: str | None) -> Any:
     """What identifies a MODEL or DATA spec's content: a file's sha256, a folder's file
     names, sizes and hashes, or the spec itself (builtins, torchvision architectures; a
     ``package.module:factory`` is known by its name only: its code is not hashed)."""
+    from edgepipe.model import file_sha256
+
     if spec is None:
         return None
     path = Path(spec)
     if path.is_file():
-        return {"file": str(path), "sha256": _file_sha256(path)}
+        return {"file": str(path), "sha256": file_sha256(path)}
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
         return {"folder": str(path), "files": [
-            (str(p.relative_to(path)), p.stat().st_size, _file_sha256(p)) for p in files]}
+            (str(p.relative_to(path)), p.stat().st_size, file_sha256(p)) for p in files]}
     return {"spec": spec}
-
-
-def _file_sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 class StepCache:

@@ -146,3 +146,46 @@ def compressed_bytes(arrays: np.ndarray) -> float:
     low, high = float(arrays.min()), float(arrays.max())
     pixels = np.round((arrays - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
     return float(np.mean([len(zlib.compress(p.tobytes(), 9)) for p in pixels]))
+
+
+def plan_model(loaded: Any, device: Target, server: Target, link: Link, *,
+               cuts: list[str] | None = None, split_dir: Any = None,
+               arrays: np.ndarray | None = None, precision: str = "fp32",
+               measure_cuts: bool = False, measure_split: bool = False,
+               device_reachable: bool = False, server_reachable: bool = False,
+               host: Any = None, remote_python: str = "python3") -> dict:
+    """:func:`plan` for a loaded torch model: its cuts (all, or those named in ``cuts``),
+    the trained split in ``split_dir`` if given, zlib'd input bytes from ``arrays`` (its
+    first 256 samples). ``measure_cuts`` profiles each cut's raw head and tail,
+    ``measure_split`` the split's own head and tail, wherever device or server is
+    reachable; everything else is estimated."""
+    from pathlib import Path
+
+    import torch
+
+    from edgepipe.analysis.inspect import inspect_model
+    from edgepipe.split.points import cut_points, find_cut, trace
+
+    sample = torch.from_numpy(loaded.sample_inputs(1)[0])
+    traced = trace(loaded.module.eval(), sample)
+    found = cut_points(traced)
+    if cuts:
+        wanted = {find_cut(traced, c).index for c in cuts}
+        found = [p for p in found if p.index in wanted]
+    reach = {"device_reachable": device_reachable, "server_reachable": server_reachable,
+             "host": host, "remote_python": remote_python}
+    measured = None
+    if measure_cuts:
+        from edgepipe.split.measure import measure_cuts as measure_raw
+
+        measured = measure_raw(loaded, found, device=device.name, server=server.name, **reach)
+    bottleneck = None
+    if split_dir is not None:
+        from edgepipe.split.measure import bottleneck_rows
+
+        bottleneck = bottleneck_rows(Path(split_dir), device, server, precision,
+                                     measure=measure_split, **reach)
+    compressed = None if arrays is None else compressed_bytes(arrays[:256])
+    return plan(inspect_model(loaded), found, device, server, link, int(sample.numel()),
+                bottleneck=bottleneck, compressed_input_bytes=compressed,
+                precision=precision, measured=measured)

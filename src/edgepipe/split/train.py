@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from edgepipe.training import fit_best, kd_loss, torch_threads
+from edgepipe.training import fit_best, kd_loss
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,10 @@ def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable,
          rng: np.random.Generator, progress: Callable[[str], None], stage: str) -> dict:
     """Train ``params`` on ``step(index) -> loss`` over batches of ``range(count)``, the
     best ``score()`` kept (see :func:`edgepipe.training.fit_best`)."""
-    with torch_threads(None):
-        fitted = fit_best(params, modules, lambda: _batches(count, options.batch_size, rng),
-                          step, score, epochs=epochs, lr=options.lr,
-                          patience=options.patience, cosine=True,
-                          on_epoch=lambda epoch, s: progress(f"{stage} epoch {epoch}: {s:.4f}"))
+    fitted = fit_best(params, modules, lambda: _batches(count, options.batch_size, rng), step,
+                      score, epochs=epochs, lr=options.lr, patience=options.patience,
+                      cosine=True,
+                      on_epoch=lambda epoch, s: progress(f"{stage} epoch {epoch}: {s:.4f}"))
     return {"best_epoch": fitted.best_epoch, "epochs_run": fitted.epochs_run,
             "best_score": fitted.best_score, "history": fitted.history}
 

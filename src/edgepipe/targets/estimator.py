@@ -174,6 +174,7 @@ def mcu_estimate(target: Target, macs: int, precision: str) -> dict[str, Any]:
         seconds = macs * cycles.value / clock
         model = (f"{macs:,} MACs x {cycles.value} cycles/MAC ({cycles.describe()}) / "
                  f"{clock / 1e6:g} MHz")
+        bound = None
     else:
         peak = target.peak_gmacs.get("fp32")
         if peak is None:
@@ -181,7 +182,10 @@ def mcu_estimate(target: Target, macs: int, precision: str) -> dict[str, Any]:
         seconds = macs / (peak.value * 1e9)
         model = (f"{macs:,} MACs / peak fp32 {peak.value:g} GMAC/s ({peak.describe()}); "
                  "a lower bound: the reference float kernels run below peak")
+        bound = "lower"  # the true latency is at least this: never rank it as calibrated
     result: dict[str, Any] = {"label": "estimated", "latency_s": seconds, "model": model}
+    if bound:
+        result["bound"] = bound
     power = target.power.active_w
     if power is not None:
         result["energy"] = estimate_energy(seconds, power.value, (

@@ -101,6 +101,22 @@ def run_over_ssh(path: Path, files: list[Path], batch: InputBatch, settings: Lat
                                 Path(folder), settings.timeout_s)
 
 
+def device_host(url: str | None, *, benchmark_model: Path | None = None,
+                **ssh_options: Any) -> SshHost | AdbHost | None:
+    """The device behind a ``--host`` URL: ``adb://SERIAL`` (a phone; ``benchmark_model``
+    is TFLite's binary to run there) or ``ssh://user@host[:port]`` (``ssh_options``: the
+    identity and config of :func:`edgepipe.targets.ssh.parse_host`); None for no URL."""
+    if url is None:
+        return None
+    if url.startswith("adb://"):
+        from edgepipe.targets.adb import parse_serial
+
+        return AdbHost(parse_serial(url), benchmark_model)
+    from edgepipe.targets.ssh import parse_host
+
+    return parse_host(url, **ssh_options)
+
+
 def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *,
             data: str | None = None, batch: int = 1, seed: int = 0,
             normalize: str | None = None, host: SshHost | AdbHost | None = None,
@@ -171,7 +187,8 @@ def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *
     estimated = estimate(summary, target, block["precision"] or "fp32")
     document.update(latency={"label": "estimated", "steady": {
         "p50_s": estimated["latency_s"]}, "model": estimated["model"],
-        "calibration": estimated["calibration"]},
+        "calibration": estimated["calibration"],
+        **({"bound": estimated["bound"]} if "bound" in estimated else {})},
         memory={"artifact_size_bytes": block["size_bytes"], "peak_activation_bytes": peak},
         energy=estimated.get("energy") or {"label": "unavailable", "why": (
             f"{target.name}.yaml has no active power figure")})
