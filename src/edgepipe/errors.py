@@ -33,6 +33,22 @@ def root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc)}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) raised in the main thread, handled like Ctrl-C: every ``finally``
+    runs, so staging folders go and nothing half-written is left; the exit status is
+    128 + the signal's number (143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def interrupt_exit_code(exc: BaseException) -> int:
+    """The exit status for an interruption: 130 for Ctrl-C, 128 + N for signal N."""
+    return getattr(exc, "exit_code", 130)
+
+
 class EdgepipeError(Exception):
     """An expected failure: bad input, unsupported op, tolerance exceeded, and so on."""
 

@@ -14,8 +14,10 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +28,23 @@ from edgepipe.tensors import TensorSpec
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
+# Temporary names carry the pid of the process that made them, so a later run can tell the
+# leftovers of a killed process (SIGKILL, a power cut) from another live run's work.
+_STAGING = re.compile(r"^\.staging-(?:(\d+)-)?[a-z0-9_]{8}$")
+_PARTIAL = re.compile(r"^\..+\.(?:(\d+)-)?[a-z0-9_]{8}\.partial$")
+_LEGACY_STALE_SECONDS = 3600  # leftovers without a pid (older edgepipe) once an hour old
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _file_mode() -> int:
@@ -110,6 +129,39 @@ class RunDir:
                     hint="choose a folder you can write to.",
                     reference="out-not-writable",
                 ) from exc
+        if self.path.is_dir():
+            self.remove_stale()
+            if self.manifest_path.exists():
+                self.read_manifest()  # a corrupt or too-new manifest fails before any work
+
+    def remove_stale(self) -> list[Path]:
+        """Remove the staging folders and partial files that a killed edgepipe left in OUT
+        (their process is gone); another live run's are left alone. Returns what went."""
+        removed = []
+        try:
+            entries = list(os.scandir(self.path))
+        except OSError:
+            return removed
+        now = time.time()
+        for entry in entries:
+            match = _STAGING.match(entry.name) or _PARTIAL.match(entry.name)
+            if match is None:
+                continue
+            pid = match.group(1)
+            try:
+                stale = (not _alive(int(pid))) if pid else \
+                    now - entry.stat(follow_symlinks=False).st_mtime > _LEGACY_STALE_SECONDS
+            except OSError:
+                continue
+            if not stale:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        return removed
 
     @property
     def manifest_path(self) -> Path:
@@ -123,13 +175,34 @@ class RunDir:
             return {"schema_version": MANIFEST_SCHEMA, "artifacts": [], "steps": []}
         try:
             document = json.loads(self.manifest_path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            where = f" ({exc.msg} at line {exc.lineno})" if isinstance(
+                exc, json.JSONDecodeError) else " (it is not text)"
             raise InputError(
-                f"'{self.manifest_path}' is not valid JSON ({exc.msg} at line {exc.lineno}).",
-                hint="it was edited by hand or by another tool; fix or remove it.",
+                f"'{self.manifest_path}' is not valid JSON{where}.",
+                hint="it was edited by hand or by another tool; fix or remove it, or use a "
+                "new output folder.",
                 reference="manifest-invalid",
             ) from exc
-        if document.get("schema_version", 0) > MANIFEST_SCHEMA:
+        except OSError as exc:
+            raise InputError(f"Cannot read '{self.manifest_path}': {exc.strerror}.",
+                             hint="check its permissions, or use a new output folder.",
+                             reference="manifest-invalid") from exc
+        if not isinstance(document, dict) or not isinstance(document.get("artifacts", []), list) \
+                or not isinstance(document.get("steps", []), list) \
+                or not all(isinstance(a, dict) and isinstance(a.get("name"), str)
+                           for a in document.get("artifacts", [])):
+            raise InputError(
+                f"'{self.manifest_path}' is not an edgepipe manifest (it needs a mapping with "
+                "lists 'artifacts' and 'steps', each artifact with a name).",
+                hint="it was edited by hand or written by another tool; fix or remove it, or "
+                "use a new output folder.", reference="manifest-invalid")
+        version = document.get("schema_version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InputError(f"'{self.manifest_path}' has schema_version {version!r}, not a "
+                             "number.", hint="fix or remove it, or use a new output folder.",
+                             reference="manifest-invalid")
+        if version > MANIFEST_SCHEMA:
             raise InputError(
                 f"'{self.manifest_path}' was written by a newer edgepipe "
                 f"(schema {document['schema_version']}).",
@@ -178,7 +251,8 @@ class RunDir:
         """
         final = self.path / filename
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}-", suffix=".partial",
+                                   dir=final.parent)
         os.close(fd)
         tmp_path = Path(tmp)
         try:
@@ -197,7 +271,7 @@ class RunDir:
         as :meth:`stage` does. They are written here under their final names, checked, and
         moved into OUT with :meth:`publish`; whatever is left is removed at the end.
         """
-        tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.path))
+        tmp = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=self.path))
         try:
             yield tmp
         finally:

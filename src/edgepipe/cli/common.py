@@ -187,10 +187,19 @@ def command(name: str, json_output: bool, config: dict[str, Any] | None = None) 
     setup_logging()
     try:
         yield Output(name, json_output, state.config)
-    except KeyboardInterrupt:
-        # Typer would turn this into "Aborted!" and exit 1; DESIGN.md says 130.
-        stderr.print("[bold red]interrupted[/]")
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as exc:
+        # Typer would turn this into "Aborted!" and exit 1: 130 for Ctrl-C, 143 for SIGTERM.
+        raise SystemExit(interrupted(exc)) from None
+
+
+def interrupted(exc: BaseException) -> int:
+    """Say that the command was interrupted (Ctrl-C or a signal); its exit status."""
+    from edgepipe.errors import interrupt_exit_code
+
+    code = interrupt_exit_code(exc)
+    stderr.print("[bold red]interrupted[/]" if code == 130
+                 else f"[bold red]terminated[/] (signal {code - 128})")
+    return code
 
 
 def report_error(error: EdgepipeError) -> None:

@@ -1,13 +1,16 @@
 """The ``edgepipe`` command: one Typer app per command group, joined here.
 
 Exit codes: 0 success; 1 an expected failure (``EdgepipeError``); 2 a usage error;
-130 interrupted. Heavy libraries are imported inside the commands so ``--help`` is fast.
+3 partly done (some formats or variants made, others failed: each failure is named);
+130 interrupted (Ctrl-C); 143 terminated (SIGTERM), 129 (SIGHUP). An interruption runs every
+clean-up, so nothing half-written is left in OUT. Heavy libraries are imported inside the commands so ``--help`` is fast.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 from typing import Annotated
@@ -26,7 +29,7 @@ from edgepipe.cli.run_cmd import run_recipe_cmd
 from edgepipe.cli.serve_cmd import export_triton, serve
 from edgepipe.cli.split_cmd import split_app
 from edgepipe.cli.targets_cmd import targets_app
-from edgepipe.errors import EdgepipeError
+from edgepipe.errors import EdgepipeError, Terminated
 
 app = typer.Typer(
     name="edgepipe",
@@ -85,10 +88,30 @@ def run(argv: list[str] | None = None) -> int:
         # torch's CUDA build warns on CPU-only hosts when torchao loads its extensions.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-    code = _dispatch(args)
+    previous = _handle_termination()
+    try:
+        code = _dispatch(args)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _handle_termination() -> dict[int, object]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C (clean-ups run); the old handlers, to restore."""
+    previous: dict[int, object] = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[signum] = signal.signal(signum, _terminate)
+        except ValueError:  # not the main thread (a library caller's worker)
+            break
+    return previous
 
 
 def _dispatch(args: list[str]) -> int:
@@ -102,9 +125,8 @@ def _dispatch(args: list[str]) -> int:
             traceback.print_exc()
         common.report_error(error)
         return error.exit_code
-    except KeyboardInterrupt:
-        common.stderr.print("[bold red]interrupted[/]")
-        return 130
+    except KeyboardInterrupt as exc:
+        return common.interrupted(exc)
     except Exception as error:  # a bug in edgepipe or in a backend
         if common.state.debug:
             traceback.print_exc()
