@@ -33,12 +33,13 @@ class Splits:
     calib_indices: np.ndarray
     eval_indices: np.ndarray
     seed: int
+    stratified: bool = True  # False: too few samples per class, drawn over all samples
 
     def describe(self) -> dict[str, Any]:
         """Counts, seed and index digests, so a record can show which samples were used."""
         parts = {"train": self.train_indices, "calib": self.calib_indices,
                  "eval": self.eval_indices}
-        return {"seed": self.seed,
+        return {"seed": self.seed, "stratified": self.stratified,
                 **{f"{k}_count": len(v) for k, v in parts.items()},
                 **{f"{k}_sha256": _index_digest(v) for k, v in parts.items()}}
 
@@ -49,7 +50,9 @@ def split(
     """Split ``dataset`` into train, calib (drawn from train) and eval parts.
 
     Stratified by label when labelled (each class gives ``round(eval_fraction * count)``
-    samples to eval). The draw uses only ``seed`` and numpy's PCG64 stream of doubles, so
+    samples to eval); when that leaves eval empty (classes of one or two samples each),
+    ``round(eval_fraction * n)`` samples (at least one) are drawn over all samples instead
+    and ``stratified`` is False. The draw uses only ``seed`` and numpy's PCG64 stream of doubles, so
     the same seed gives the same indices on every run and machine. Indices are sorted.
     """
     if not 0.0 <= eval_fraction < 1.0:
@@ -67,6 +70,11 @@ def split(
         shuffled = members[_permutation(rng, len(members))]
         eval_parts.append(shuffled[: int(round(eval_fraction * len(members)))])
     eval_idx = np.sort(np.concatenate(eval_parts)).astype(np.int64)
+    stratified = True
+    if len(eval_idx) == 0 and eval_fraction > 0 and n >= 2 and dataset.labels is not None:
+        stratified = False  # e.g. 20 classes of one photo each: round(0.2 x 1) = 0 per class
+        count = min(n - 1, max(1, int(round(eval_fraction * n))))
+        eval_idx = np.sort(_permutation(rng, n)[:count]).astype(np.int64)
     train_idx = np.setdiff1d(np.arange(n), eval_idx).astype(np.int64)
     if len(train_idx) == 0:
         raise DataError(f"'{dataset.source}' has too few samples ({n}) to split.",
@@ -74,7 +82,7 @@ def split(
                         reference="bad-split")
     calib_idx = np.sort(train_idx[_permutation(rng, len(train_idx))[:calib_size]])
     return Splits(dataset.subset(train_idx), dataset.subset(calib_idx),
-                  dataset.subset(eval_idx), train_idx, calib_idx, eval_idx, seed)
+                  dataset.subset(eval_idx), train_idx, calib_idx, eval_idx, seed, stratified)
 
 
 def _permutation(rng: np.random.Generator, n: int) -> np.ndarray:

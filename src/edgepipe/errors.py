@@ -33,6 +33,9 @@ def root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc)}"
 
 
+PARTIAL_EXIT = 3  # the exit status of a command that did part of its job (see cli.main)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (or SIGHUP) raised in the main thread, handled like Ctrl-C: every ``finally``
     runs, so staging folders go and nothing half-written is left; the exit status is

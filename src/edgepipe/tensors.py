@@ -8,6 +8,7 @@ line becomes a named dynamic dimension.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,45 @@ _DTYPES = {
     "uint8": "uint8",
     "bool": "bool",
 }
+
+
+MAX_INPUT_ENV = "EDGEPIPE_MAX_INPUT_MIB"
+DEFAULT_MAX_INPUT_MIB = 512
+
+
+def max_input_bytes() -> int:
+    """The largest single-sample input tensor edgepipe makes (512 MiB unless
+    ``EDGEPIPE_MAX_INPUT_MIB`` says otherwise): a mistyped shape is an error, not an
+    allocation of tens of gigabytes."""
+    text = os.environ.get(MAX_INPUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_INPUT_MIB << 20
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value > 1 << 40:
+        raise InputError(f"{MAX_INPUT_ENV}={text!r} is not a size in MiB.",
+                         hint=f"set it to a positive number of MiB, e.g. {MAX_INPUT_ENV}=2048.",
+                         reference="bad-input-limit")
+    return int(value * (1 << 20))
+
+
+def check_input_size(shape: tuple[Dim, ...], dtype: str = "float32", name: str = "input") -> None:
+    """Refuse a tensor whose static dimensions alone exceed :func:`max_input_bytes`."""
+    elements = 1
+    for d in shape:
+        if isinstance(d, int):
+            elements *= d
+    size = elements * np.dtype(dtype).itemsize
+    limit = max_input_bytes()
+    if size > limit:
+        raise ShapeError(
+            f"The {name} of shape {format_shape(shape)} ({dtype}) would take "
+            f"{size / (1 << 20):,.0f} MiB for one sample, over the limit of "
+            f"{limit / (1 << 20):,.0f} MiB.",
+            hint=f"check the shape; if it is right, raise the limit with {MAX_INPUT_ENV}="
+            f"{-(-size // (1 << 20))}.", reference="input-too-large")
 
 
 def normalize_dtype(text: str) -> str:
@@ -97,6 +137,7 @@ class TensorSpec:
         """A seeded random tensor of this spec: N(0, 1) for floats, small ints otherwise."""
         rng = np.random.default_rng(seed)
         shape = self.concrete_shape(batch)
+        check_input_size(self.concrete_shape(1), self.dtype, f"input {self.name!r}")
         dtype = np.dtype(self.dtype)
         if dtype.kind == "f":
             return rng.standard_normal(shape).astype(dtype)
@@ -152,6 +193,7 @@ def parse_shape(text: str, *, allow_dynamic: bool = False) -> tuple[Dim, ...]:
             hint=f"write positive integers joined by 'x', like {example}"
             + (" (-1 or a name for a dynamic dimension)." if allow_dynamic else "."),
         )
+    check_input_size(tuple(dims), name="input")
     return tuple(dims)
 
 
@@ -166,4 +208,6 @@ def parse_input_option(text: str) -> TensorSpec:
             reference="bad-input-option",
         )
     dtype = normalize_dtype(parts[2]) if len(parts) == 3 else "float32"
-    return TensorSpec(parts[0], parse_shape(parts[1], allow_dynamic=True), dtype)
+    shape = parse_shape(parts[1], allow_dynamic=True)
+    check_input_size(shape, dtype, f"input {parts[0]!r}")
+    return TensorSpec(parts[0], shape, dtype)

@@ -22,7 +22,7 @@ variants:
     formats: [onnx, tflite]
 targets: [host, rpi5, stm32f746]
 budget:
-  max_drop: 0.02
+  max_drop: 2
 profile:
   runs: 5
   duration: 0.05

@@ -42,7 +42,7 @@ def test_a_good_recipe_and_its_defaults(tmp_path):
     recipe = _load(tmp_path, GOOD)
     assert [v.name for v in recipe.variants] == ["float", "int8"]
     assert [t.name for t in recipe.targets] == ["host", "rpi5"]
-    assert recipe.variants[0].formats == ["onnx"] and recipe.budget.max_drop == 0.01
+    assert recipe.variants[0].formats == ["onnx"] and recipe.budget.max_drop == 1
 
 
 @pytest.mark.parametrize(("edit", "words"), [

@@ -145,15 +145,17 @@ class Output:
         self.config = config
         self.done = False
 
-    def result(self, result: dict[str, Any], render: Callable[[Console], None]) -> None:
+    def result(self, result: dict[str, Any], render: Callable[[Console], None], *,
+               ok: bool = True) -> None:
         """Print ``result``: a JSON document on stdout, or ``render`` on stderr.
 
         Human output goes to stderr like logs and progress, so stdout carries only the
-        machine-readable document.
+        machine-readable document. ``ok=False``: the command did part of its job (the
+        result says what failed) and exits with PARTIAL_EXIT.
         """
         self.done = True
         if self.json_output:
-            write_json({"schema_version": SCHEMA_VERSION, "command": self.name, "ok": True,
+            write_json({"schema_version": SCHEMA_VERSION, "command": self.name, "ok": ok,
                         "config": self.config, "result": result})
         else:
             render(stderr)

@@ -22,9 +22,11 @@ from edgepipe.cli.common import (
     command,
     format_bytes,
     model_options,
+    stderr,
 )
 from edgepipe.cli.export_cmd import Format
 from edgepipe.cli.lowrank_view import render_lowrank
+from edgepipe.errors import EdgepipeError
 
 
 class Method(StrEnum):
@@ -180,8 +182,14 @@ def compress(
             dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
             splits = split(dataset, seed=seed,
                            calib_size=getattr(compress_config, "calib_size", 256))
-        result = compress_model(loaded, compress_config, out, splits, threads=threads,
-                                budget=budget)
+        try:
+            result = compress_model(loaded, compress_config, out, splits, threads=threads,
+                                    budget=budget)
+        except EdgepipeError as exc:  # some formats made, others failed: show what was made
+            made = getattr(exc, "result", None)
+            if made is not None and made.artifacts and not json_output:
+                _render(stderr, made.to_dict())
+            raise
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from edgepipe.cli.common import JsonOption, command, escape, stderr
+from edgepipe.errors import PARTIAL_EXIT
 
 
 def run_recipe_cmd(
@@ -32,14 +33,23 @@ def run_recipe_cmd(
         RunDir(out, create=False)  # an -o that is a file fails here, before any work
         with _Display() as events:
             report = run_recipe(loaded, out, events=events, recipe_path=str(recipe))
+        summary = report["summary"]
         output.result({"out": str(out), "report": {
             "json": str(out / "report.json"), "html": str(out / "report.html"),
             "markdown": str(out / "report.md")}, **report},
-            render=lambda console: _render(console, report, out))
-        if report["summary"]["failed"]:
-            stderr.print(f"[bold red]{len(report['summary']['failed'])} variant(s) failed:[/] "
-                         f"{escape(', '.join(report['summary']['failed']))} (see the report)")
-            raise typer.Exit(1)
+            render=lambda console: _render(console, report, out),
+            ok=not (summary["failed"] or summary["over_budget"]))
+        for variant in report["variants"]:
+            budget = variant.get("budget")
+            if budget and not budget["within"]:
+                stderr.print(f"[red]✗[/] {escape(variant['name'])} loses {budget['drop']:.2f} "
+                             f"top-1 points against the float model, over the budget of "
+                             f"{budget['max_drop']:g} (budget.max_drop)", highlight=False)
+        if summary["failed"]:
+            stderr.print(f"[bold red]{len(summary['failed'])} variant(s) failed:[/] "
+                         f"{escape(', '.join(summary['failed']))} (see the report)")
+        if summary["failed"] or summary["over_budget"]:
+            raise typer.Exit(PARTIAL_EXIT)
 
 
 class _Display:

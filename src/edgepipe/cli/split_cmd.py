@@ -298,11 +298,18 @@ def plan_cmd(
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
               "measure": measure, "cuts": cuts, "host": host}
     with command("split plan", json_output, config) as output:
-        from edgepipe.split.plan import Link, parse_duration, parse_rate, plan_model
+        from edgepipe.split.plan import (
+            Link,
+            check_precision,
+            parse_duration,
+            parse_rate,
+            plan_model,
+        )
         from edgepipe.targets.catalog import get_target
         from edgepipe.targets.ssh import parse_host
 
         link = Link(parse_rate(bandwidth), parse_duration(rtt))
+        check_precision(precision)
         loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
         device_target, server_target = get_target(device), get_target(server)
         arrays = None

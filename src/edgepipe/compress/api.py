@@ -5,8 +5,10 @@ a staging folder in OUT); the backend of (config type, format) writes the compre
 artifact beside it; both are run in their runtime on the eval split (or, without data, on
 seeded random inputs) and scored against the source model; then both are moved into OUT
 and recorded in ``manifest.json`` with the metric, the drop against the float artifact
-(same run, same samples), and the calibration that was used. Any failure leaves OUT as it
-was: nothing is published until every format has succeeded.
+(same run, same samples), and the calibration that was used. Nothing is published until
+every format has been tried; a format that fails does not sink the others: their artifacts
+are published and the error (exit status PARTIAL_EXIT) names each failed format and why.
+A single format's failure raises its own error and leaves OUT as it was.
 
 compress/ computes; the files are written by the export layer, by the backends into the
 staging folder they are handed (the quantizers work file to file), and by RunDir.
@@ -33,9 +35,21 @@ from edgepipe.compress.config import (
     LowBitConfig,
     LowRankConfig,
 )
-from edgepipe.compress.samples import calibration_arrays, make_check_set, reference_outputs
+from edgepipe.compress.samples import (
+    calibration_arrays,
+    check_labels_fit,
+    make_check_set,
+    reference_outputs,
+)
 from edgepipe.data import Dataset, Splits, check_data_fits
-from edgepipe.errors import InputError, ToleranceError, UnsupportedError, first_line
+from edgepipe.errors import (
+    PARTIAL_EXIT,
+    EdgepipeError,
+    InputError,
+    ToleranceError,
+    UnsupportedError,
+    first_line,
+)
 from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
 from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_model
 from edgepipe.export.api import SUFFIXES
@@ -72,11 +86,13 @@ class CompressResult:
     data: dict[str, Any] = field(default_factory=dict)
     sensitivity: dict[str, Any] | None = None  # per format: the ranked per-layer table
     budget: dict[str, Any] | None = None  # per format: max_drop, met, steps, layer precisions
+    failed: list[dict[str, Any]] = field(default_factory=list)  # formats that failed, why
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "method": self.method, "artifacts": self.artifacts,
                 "float_artifacts": self.float_artifacts, "baseline": self.baseline,
-                "data": self.data, "sensitivity": self.sensitivity, "budget": self.budget}
+                "data": self.data, "sensitivity": self.sensitivity, "budget": self.budget,
+                "failed": self.failed}
 
 
 def compress(
@@ -105,45 +121,48 @@ def compress(
         for part in (data.calib, data.eval):
             if len(part):
                 check_data_fits(part, loaded.inputs)
+    check_labels_fit(loaded, data)
     calibration, calib_info = calibration_arrays(loaded, config, data)
     check_set, data_info = make_check_set(loaded, config, data)
     run_dir = RunDir(out)
     result = CompressResult(run_dir.path, config.method, data=data_info)
+    failures: list[tuple[str, EdgepipeError]] = []  # (format, error): the others go on
     with run_dir.staging() as staging:
         float_dir = staging / "float"
-        export_model(loaded, float_dir, ExportConfig(formats=config.formats, seed=config.seed,
-                                                     threads=threads))
+        try:
+            export_model(loaded, float_dir, ExportConfig(formats=config.formats,
+                                                         seed=config.seed, threads=threads))
+        except EdgepipeError as exc:
+            made = getattr(exc, "result", None)
+            if made is None or not made.artifacts:
+                raise
+            for failure in made.failed:
+                failures.append((failure["format"], EdgepipeError(
+                    f"the float model's {failure['format']} export failed: "
+                    f"{failure['reason'].splitlines()[0]}", reference="export-failed")))
         float_records = {r["format"]: r for r in RunDir(float_dir).read_manifest()["artifacts"]}
         reference, baseline = reference_outputs(loaded, check_set, threads)
         result.baseline = baseline.to_dict() if baseline else None
         staged: list[tuple[list[Path], ArtifactRecord, bool]] = []  # (files, record, float?)
         missed: list[str] = []
         for fmt, backend in zip(config.formats, backends, strict=True):
-            float_record = float_records[fmt]
-            float_path = float_dir / float_record["path"]
-            float_eval = _evaluate(float_path, check_set, reference, loaded.spec, threads)
-            float_record["metrics"]["eval"] = _summary(float_eval)
-            job = CompressJob(loaded, config, fmt, float_path,
-                              staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
-                              calibration, threads, data=data)
-            started = time.perf_counter()
-            compressed: Compressed = importlib.import_module(backend).compress(job)
-            seconds = time.perf_counter() - started
-            tuned = tune(job, compressed, lambda c: _check(c, check_set, reference,
-                                                           loaded.spec, threads),
-                         float_eval, budget)
-            compressed, evaluation, session = tuned.compressed, tuned.evaluation, tuned.session
-            record = _record(loaded, config, fmt, compressed, session, evaluation, float_eval,
-                             float_record, baseline, tuned.parity, calib_info, data_info,
-                             seconds)
-            if budget.active:
-                _record_budget(result, record, fmt, tuned.report(budget), tuned.sensitivity,
-                               missed)
-            for line in _left_lines(compressed):
-                log.warning("%s: %s", record.name, line)
-            staged.append(([float_dir / f for f in float_record["files"]],
-                           ArtifactRecord(**float_record), True))
-            staged.append((compressed.files, record, False))
+            if fmt not in float_records:
+                continue
+            try:
+                staged += _compress_format(loaded, config, fmt, backend, float_dir,
+                                           float_records[fmt], staging, calibration, threads,
+                                           data, check_set, reference, baseline, calib_info,
+                                           data_info, budget, result, missed)
+            except Exception as exc:
+                if len(config.formats) == 1:
+                    raise
+                log.debug("%s failed", fmt, exc_info=True)
+                failures.append((fmt, exc if isinstance(exc, EdgepipeError) else EdgepipeError(
+                    f"Unexpected {type(exc).__name__}: {first_line(exc)} (a bug in edgepipe "
+                    "or the backend; --debug shows the traceback)",
+                    reference="internal-error")))
+        if failures and not staged:
+            raise failures[0][1]
         for files, record, is_float in staged:
             run_dir.publish(files)
             run_dir.add_artifact(record)
@@ -152,10 +171,26 @@ def compress(
         for fmt, table in (result.sensitivity or {}).items():
             name = "sensitivity.json" if len(config.formats) == 1 else f"sensitivity.{fmt}.json"
             atomic_write_json(run_dir.path / name, {"model": loaded.spec, "format": fmt, **table})
+    result.failed = [{"format": fmt, "reference": error.reference, "message": error.message,
+                      "hint": error.hint} for fmt, error in failures]
     run_dir.add_step("compress", {**config.to_dict(), **budget.to_dict()}, {
         "artifacts": [a["name"] for a in result.artifacts],
         "float_artifacts": [a["name"] for a in result.float_artifacts],
+        "failed": result.failed,
         "calibration": calib_info, "data": data_info, "budget": result.budget})
+    if failures:
+        error = EdgepipeError(
+            f"{len(failures)} of {len(config.formats)} format(s) failed: " + "; ".join(
+                f"{fmt}: {error.reference}: {error.message.splitlines()[0]}"
+                for fmt, error in failures) + ". Made and checked: "
+            + ", ".join(a["name"] for a in result.artifacts) + ".",
+            hint="the other formats' artifacts are in OUT and its manifest.json; run the "
+            "failed format alone (or with --debug) for its details.",
+            reference="partly-failed", details={"failed": result.failed,
+                                                "result": result.to_dict()})
+        error.exit_code = PARTIAL_EXIT
+        error.result = result  # type: ignore[attr-defined]
+        raise error
     if missed:
         raise ToleranceError(
             "The accuracy budget was not met: " + "; ".join(missed) + ".",
@@ -164,6 +199,39 @@ def compress(
             "or keep more of the model in float with --exclude.",
             reference="budget-not-met", details={"budget": result.budget})
     return result
+
+
+def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, backend: str,
+                     float_dir: Path, float_record: dict[str, Any], staging: Path,
+                     calibration: Any, threads: int | None, data: Splits | None,
+                     check_set: Dataset, reference: list[np.ndarray],
+                     baseline: EvalResult | None, calib_info: dict[str, Any] | None,
+                     data_info: dict[str, Any], budget: AccuracyBudget,
+                     result: CompressResult, missed: list[str],
+                     ) -> list[tuple[list[Path], ArtifactRecord, bool]]:
+    """One format: the float artifact measured, the backend run, the result tuned to the
+    budget and measured; what to publish (float and compressed), nothing written to OUT."""
+    float_path = float_dir / float_record["path"]
+    float_eval = _evaluate(float_path, check_set, reference, loaded.spec, threads)
+    float_record["metrics"]["eval"] = _summary(float_eval)
+    job = CompressJob(loaded, config, fmt, float_path,
+                      staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
+                      calibration, threads, data=data)
+    started = time.perf_counter()
+    compressed: Compressed = importlib.import_module(backend).compress(job)
+    seconds = time.perf_counter() - started
+    tuned = tune(job, compressed, lambda c: _check(c, check_set, reference, loaded.spec,
+                                                   threads),
+                 float_eval, budget)
+    compressed, evaluation, session = tuned.compressed, tuned.evaluation, tuned.session
+    record = _record(loaded, config, fmt, compressed, session, evaluation, float_eval,
+                     float_record, baseline, tuned.parity, calib_info, data_info, seconds)
+    if budget.active:
+        _record_budget(result, record, fmt, tuned.report(budget), tuned.sensitivity, missed)
+    for line in _left_lines(compressed):
+        log.warning("%s: %s", record.name, line)
+    return [([float_dir / f for f in float_record["files"]], ArtifactRecord(**float_record),
+             True), (compressed.files, record, False)]
 
 
 def _record_budget(result: CompressResult, record: ArtifactRecord, fmt: str,

@@ -60,11 +60,29 @@ def random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray
 
 def make_check_set(loaded: LoadedModel, config: CompressConfig,
                data: Splits | None) -> tuple[Dataset, dict[str, Any]]:
-    """The samples every artifact is measured on: the eval split, else seeded random ones."""
+    """The samples every artifact is measured on: the eval split; with data but an empty eval
+    split, the calibration samples (and the record says so); seeded random inputs only when
+    no data was given, and then no accuracy is claimed (they carry no labels)."""
     if data is not None and len(data.eval):
-        return data.eval, {"source": data.eval.source, "part": "eval split",
+        return data.eval, {"source": data.eval.source,
+                           "part": "eval split" if data.stratified else
+                           "eval split (unstratified: too few samples per class)",
                            "samples": len(data.eval), "labelled": data.eval.labels is not None,
                            "split": data.describe()}
+    if data is not None and len(data.calib):  # the user's data, never random inputs
+        return data.calib, {"source": data.calib.source,
+                            "part": "calibration samples (the eval split is empty: too few "
+                            "samples to hold any out; the figure is not a held-out one)",
+                            "samples": len(data.calib),
+                            "labelled": data.calib.labels is not None,
+                            "split": data.describe()}
+    if data is not None and len(data.train):
+        return data.train, {"source": data.train.source,
+                            "part": "training samples (the eval and calibration splits are "
+                            "empty; the figure is not a held-out one)",
+                            "samples": len(data.train),
+                            "labelled": data.train.labels is not None,
+                            "split": data.describe()}
     arrays = random_inputs(loaded, RANDOM_CHECK_SAMPLES, config.seed)
     dataset = Dataset({s.name: a for s, a in zip(loaded.inputs, arrays, strict=True)},
                       source="random N(0,1)")
@@ -91,3 +109,29 @@ def reference_outputs(loaded: LoadedModel, dataset: Dataset,
         baseline = score(session, outputs, dataset, batch=batch, layout=layout,
                          name=loaded.spec)
     return outputs, baseline
+
+
+def check_labels_fit(loaded: LoadedModel, data: Splits | None) -> None:
+    """Labels outside a classifier's classes are the data's fault, said before any work:
+    the model is run on one sample, and when its one output is [batch, classes] every label
+    must lie in 0..classes-1 (a DataError ``labels-out-of-range`` otherwise)."""
+    if data is None or data.train.labels is None and data.eval.labels is None:
+        return
+    from edgepipe.data import check_data_fits
+
+    sample = loaded.sample_inputs(1)
+    if loaded.kind == "onnx":
+        from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
+
+        assert loaded.onnx_path is not None
+        outputs = OnnxRuntimeSession(loaded.onnx_path, 1).run(sample)
+    else:
+        from edgepipe.model import run_torch
+
+        outputs = run_torch(loaded.module, sample)
+    if len(outputs) != 1 or np.ndim(outputs[0]) != 2 or np.shape(outputs[0])[1] < 2:
+        return  # not a plain classifier: its outputs are compared with the float model's
+    for part in (data.train, data.eval):
+        if len(part):
+            check_data_fits(part, loaded.inputs, int(np.shape(outputs[0])[1]))
+

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.errors import EdgepipeError, ModelError, ShapeError, ToleranceError, first_line
+from edgepipe.errors import (
+    PARTIAL_EXIT,
+    EdgepipeError,
+    ModelError,
+    ShapeError,
+    ToleranceError,
+    first_line,
+)
 from edgepipe.export.base import (
     Exported,
     ExportJob,
@@ -84,43 +91,86 @@ def export_model(
     size = chunk_size(loaded, parity_inputs)
     sample = [a[:size] for a in parity_inputs]  # the example converters trace with
     reference, output_names = _reference(loaded, parity_inputs, size)
-    result = ExportResult(run_dir.path, support=_check_support(loaded, config, sample))
+    support = _check_support(loaded, config, sample)
+    result = ExportResult(run_dir.path, support=support.to_dict())
+    refused = {verdict.format for verdict in support.unsupported}
+    errors: list[EdgepipeError] = []
     for fmt in config.formats:
+        if fmt in refused:  # one format's converter lacking an op does not sink the others
+            error = support.unsupported_error([fmt])
+            errors.append(error)
+            result.failed.append({"format": fmt, "path": None, "reason": "unsupported "
+                                  "operators", "lines": error.message.splitlines()[1:],
+                                  "error": error.to_dict()})
+            continue
         job = ExportJob(loaded, Path(), config, sample, reference, output_names,
                         parity_inputs=parity_inputs)
-        _export_one(fmt, job, run_dir, described, result)
+        try:
+            _export_one(fmt, job, run_dir, described, result)
+        except EdgepipeError as error:  # this format failed; the others go on
+            log.debug("%s export failed", fmt, exc_info=True)
+            errors.append(error)
+            result.failed.append({"format": fmt, "path": None, "reason": error.message,
+                                  "lines": [], "error": error.to_dict()})
     run_dir.add_step("export", config.to_dict(), {
         "support": {fmt: v["status"] for fmt, v in result.support.get("formats", {}).items()},
         "artifacts": [a["name"] for a in result.artifacts],
         "failed": [{"format": f["format"], "path": f["path"]} for f in result.failed],
     })
     if result.failed:
-        lines = []
-        for failure in result.failed:
-            lines.append(f"{failure['format']} ({failure['path']}): {failure['reason']}")
-            lines += [f"  {line}" for line in failure.get("lines", [])]
-        raise ToleranceError(
+        raise _failure(result, errors)
+    return result
+
+
+def _failure(result: ExportResult, errors: list[EdgepipeError]) -> EdgepipeError:
+    """The error for the formats that failed; with exit status PARTIAL_EXIT when others
+    were made. A lone failure of one kind keeps its own error (reference and hint)."""
+    parity = [f for f in result.failed if "error" not in f]
+    if len(errors) == 1 and not parity and not result.artifacts:
+        return errors[0]
+    lines = []
+    for failure in result.failed:
+        where = f" ({failure['path']})" if failure["path"] else ""
+        first = failure["reason"].splitlines()[0] if failure["reason"] else ""
+        lines.append(f"{failure['format']}{where}: {first}")
+        lines += [f"  {line}" for line in failure.get("lines", [])]
+    made = ", ".join(a["name"] for a in result.artifacts)
+    if parity and not errors:
+        error: EdgepipeError = ToleranceError(
             "Parity check failed; the artifact was kept renamed:\n" + "\n".join(lines),
             hint="each failed artifact is kept as NAME.failed for inspection. Loosen the "
             "check with --atol (a fraction of the output scale) only if the difference is "
             "acceptable for your use; otherwise export another format or opset.",
             details=result.to_dict(),
         )
-    return result
+    else:
+        error = EdgepipeError(
+            f"{len(result.failed)} of {len(result.failed) + len(result.artifacts)} format(s) "
+            "failed:\n" + "\n".join(lines), hint="the other formats were made and checked"
+            f" ({made}); --debug shows each failure's traceback." if made else
+            "--debug shows each failure's traceback.", reference="export-failed",
+            details=result.to_dict())
+    if result.artifacts:
+        error.message += f"\nMade and checked: {made}."
+        error.exit_code = PARTIAL_EXIT
+    error.result = result  # type: ignore[attr-defined]  # what was made, for callers
+    return error
 
 
 def _check_support(loaded: LoadedModel, config: ExportConfig,
-                   sample: list[np.ndarray]) -> dict[str, Any]:
-    """Refuse, before converting anything, a model with ops a requested format lacks."""
+                   sample: list[np.ndarray]) -> Any:
+    """Which requested formats lack an op the model uses, before converting anything; when
+    every format does, an UnsupportedError naming the ops, their layers and formats."""
     from edgepipe.export.support import check_support
 
     report = check_support(loaded, config.formats, sample, config.opset)
-    report.raise_if_unsupported()
+    if len(report.unsupported) == len(config.formats):
+        report.raise_if_unsupported()
     for verdict in report.formats:
         for note in verdict.notes:
             log.debug("operator check, %s: %s", verdict.format, note)
     log.debug("operator check took %.2f s", report.seconds)
-    return report.to_dict()
+    return report
 
 
 def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, Any],

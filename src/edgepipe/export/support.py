@@ -84,9 +84,12 @@ class SupportReport:
 
     def raise_if_unsupported(self) -> None:
         """UnsupportedError naming every op, its layers and its format; nothing if all pass."""
-        refused = self.unsupported
-        if not refused:
-            return
+        if self.unsupported:
+            raise self.unsupported_error()
+
+    def unsupported_error(self, formats: list[str] | None = None) -> UnsupportedError:
+        """The error naming the ops each refusing format (of ``formats``) lacks."""
+        refused = [v for v in self.unsupported if formats is None or v.format in formats]
         lines = []
         for verdict in refused:
             tool = f"{verdict.tool.get('tool', '')} {verdict.tool.get('version', '')}".strip()
@@ -96,7 +99,7 @@ class SupportReport:
         names = ", ".join(f.format for f in refused)
         hint = (f"export {' and '.join(others)} without {names}, or " if others
                 else "export another format, or ")
-        raise UnsupportedError(
+        return UnsupportedError(
             "Operators the converter of a requested format cannot handle, found before "
             "converting anything:\n"
             + "\n".join(lines),

@@ -130,6 +130,8 @@ class Variant(Strict):
             if unknown:
                 raise ValueError(f"{', '.join(unknown)}: not an option of method: split; it "
                                  f"takes {', '.join(sorted(known))}")
+            with _as_value_error():
+                SplitTraining(**self.options)
             return self
         split_only = [k for k in ("at", "bottleneck", "server", "bandwidth", "rtt")
                       if getattr(self, k) is not None]
@@ -173,10 +175,23 @@ class TargetSpec(Strict):
 
 
 class Budget(Strict):
-    """The accuracy a variant may lose against the float model, in top-1 points (0.01 = one
-    point), for it to be recommended."""
+    """The accuracy a variant may lose against the float model, in top-1 points (1 = one
+    point, as ``compress --max-drop``), for it to be recommended; a variant over it fails
+    the run."""
 
-    max_drop: float = Field(default=0.01, ge=0, le=1)
+    max_drop: float = Field(default=1.0, ge=0, le=100, allow_inf_nan=False)
+
+    @field_validator("max_drop")
+    @classmethod
+    def _points(cls, value: float) -> float:
+        if 0 < value < 0.1:
+            import logging
+
+            logging.getLogger("edgepipe").warning(
+                "budget.max_drop %g is in top-1 points: %g of a point. Before edgepipe 0.2 "
+                "it was a fraction (0.01 for one point); one point is now max_drop: 1.",
+                value, value)
+        return value
 
 
 class ProfileSettings(Strict):
@@ -215,23 +230,33 @@ class Recipe(Strict):
         return self
 
 
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of YAML, not a data file
+MAX_RECIPE_NODES = 100_000  # values once anchors (&) and aliases (*) are expanded
+
+
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe; every problem names its key and line."""
+    """Read and validate a recipe; every problem names its key and line.
+
+    The file is untrusted input: it must be UTF-8 text under 1 MiB, and its YAML is composed
+    (not built) first, so an alias bomb (a "billion laughs") is refused by the size it would
+    expand to before any of it is built.
+    """
     path = Path(path)
+    text = _read_text(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"Cannot read the recipe '{path}': {exc.strerror}.",
-                         hint="check the path.", reference="recipe-not-found") from exc
-    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_expansion(root, path)
         document = yaml.safe_load(text)
-        root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise InputError(f"The recipe '{path.name}' is not valid YAML{where}: "
                          f"{getattr(exc, 'problem', None) or exc}.",
                          hint="fix the YAML syntax.", reference="bad-recipe") from exc
+    except RecursionError as exc:
+        raise InputError(f"The recipe '{path.name}' is nested too deeply to read.",
+                         hint="a recipe is a few levels of keys and lists; flatten it.",
+                         reference="bad-recipe") from exc
     if not isinstance(document, dict):
         raise InputError(f"The recipe '{path.name}' does not hold a mapping.",
                          hint="a recipe has keys model, data, variants, targets (see "
@@ -245,6 +270,70 @@ def load_recipe(path: str | Path) -> Recipe:
                          + ("; …" if len(problems) > 6 else "") + ".",
                          hint="see examples/quickstart.yaml for every key.",
                          reference="bad-recipe", details={"errors": problems}) from exc
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        if size > MAX_RECIPE_BYTES:
+            raise InputError(f"The recipe '{path}' is {size:,} bytes; a recipe is at most "
+                             f"{MAX_RECIPE_BYTES:,}.", hint="give the recipe's YAML file, not "
+                             "a model or data file.", reference="bad-recipe")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Cannot read the recipe '{path}': {exc.strerror}.",
+                         hint="check the path.", reference="recipe-not-found") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"The recipe '{path}' is not UTF-8 text (byte {exc.start} is "
+                         f"0x{raw[exc.start]:02x}).", hint="give the recipe's YAML file (see "
+                         "examples/quickstart.yaml), not a model or data file.",
+                         reference="bad-recipe") from exc
+    if "\x00" in text:
+        raise InputError(f"The recipe '{path}' holds NUL bytes: it is not a text file.",
+                         hint="give the recipe's YAML file, not a model or data file.",
+                         reference="bad-recipe")
+    return text
+
+
+def _check_expansion(root: yaml.Node | None, path: Path) -> None:
+    """Refuse a document that would expand to more than MAX_RECIPE_NODES values, or that
+    refers to itself; counted on the composed graph, where an alias is one shared node."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise InputError(f"The recipe '{path.name}' refers to itself (an alias inside "
+                             f"its own anchor, line {node.start_mark.line + 1}).",
+                             hint="remove the recursive alias.", reference="bad-recipe")
+        active.add(key)
+        total = 1
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        for child in children:
+            total += size(child)
+            if total > MAX_RECIPE_NODES:
+                raise InputError(
+                    f"The recipe '{path.name}' would expand to more than "
+                    f"{MAX_RECIPE_NODES:,} values (anchors and aliases, near line "
+                    f"{child.start_mark.line + 1}).", hint="a recipe needs a few dozen values; "
+                    "remove the repeated aliases.", reference="recipe-too-large")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)
 
 
 def _relative_to(document: dict[str, Any], folder: Path) -> None:

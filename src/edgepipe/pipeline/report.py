@@ -36,19 +36,47 @@ def build_report(recipe: Recipe, variants: list[dict[str, Any]], steps: list[dic
     recommendations = {t["name"]: recommend(variants, t["name"], reference,
                                             recipe.budget.max_drop) for t in targets}
     failed = [v["name"] for v in variants if v["status"] != "ok"]
+    over_budget = _hold_to_budget(variants, reference, recipe.budget.max_drop)
     return {
         "schema_version": REPORT_SCHEMA_VERSION, "kind": "edgepipe report",
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "edgepipe": __version__,
         "recipe": {"path": recipe_path, "name": recipe.name, "content": recipe.model_dump()},
-        "budget": {"max_drop": recipe.budget.max_drop, "reference": reference},
+        "budget": {"max_drop": recipe.budget.max_drop, "unit": "top-1 points",
+                   "reference": reference},
         "targets": targets, "variants": variants, "recommendations": recommendations,
         "steps": steps,
-        "summary": {"variants": len(variants), "failed": failed,
+        "summary": {"variants": len(variants), "failed": failed, "over_budget": over_budget,
                     "steps_run": sum(1 for s in steps if not s["cached"]),
                     "steps_cached": sum(1 for s in steps if s["cached"]),
                     "steps_failed": sum(1 for s in steps if s["status"] != "ok")},
     }
+
+
+def _hold_to_budget(variants: list[dict[str, Any]], reference: dict[str, Any] | None,
+                    max_drop: float) -> list[str]:
+    """Mark each built variant with its accuracy drop against the reference (top-1 points,
+    its best artifact); the names of those over the budget (no artifact within it)."""
+    over = []
+    for variant in variants:
+        if variant["status"] != "ok" or variant["method"] == "float":
+            continue
+        drops = []
+        for artifact in variant["result"]["artifacts"]:
+            accuracy = artifact.get("accuracy") or {}
+            base = reference["value"] if reference and reference["metric"] == "top1" \
+                else artifact.get("float_accuracy")
+            if accuracy.get("metric") == "top1" and base is not None:
+                drops.append(100 * (base - accuracy["value"]))
+        if not drops:
+            continue
+        drop = min(drops)
+        within = drop <= max_drop + 1e-9
+        variant["budget"] = {"drop": round(drop, 4), "unit": "top-1 points",
+                             "max_drop": max_drop, "within": within}
+        if not within:
+            over.append(variant["name"])
+    return over
 
 
 def _reference(variants: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -100,7 +128,7 @@ def recommend(variants: list[dict[str, Any]], target: str, reference: dict[str, 
                 cell.get("error", {}).get("message") or "no latency")})
         elif accuracy is None or reference is None:
             excluded.append({"artifact": name, "why": "no accuracy to hold to the budget"})
-        elif reference["value"] - accuracy > max_drop + 1e-12:
+        elif 100 * (reference["value"] - accuracy) > max_drop + 1e-9:
             excluded.append({"artifact": name, "why": f"loses {100 * (reference['value'] - accuracy):.2f} "
                              f"points (budget {points(max_drop)})"})
         elif not cell["fit"]["fits"]:
@@ -155,9 +183,8 @@ def lower_bound(cell: dict[str, Any]) -> str:
     return " (a lower bound)" if cell.get("latency_bound") == "lower" else ""
 
 
-def points(drop: float) -> str:
-    """``0.01`` -> ``1 point``, ``0.02`` -> ``2 points`` (top-1 points)."""
-    value = 100 * drop
+def points(value: float) -> str:
+    """``1`` -> ``1 point``, ``2.5`` -> ``2.5 points`` (top-1 points)."""
     return f"{value:g} point{'' if value == 1 else 's'}"
 
 
@@ -211,6 +238,12 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{fmt_bytes(artifact['size_bytes'])} | " + " | ".join(figures) + " |")
         pick = report["recommendations"][target["name"]]
         lines += ["", f"**Recommended:** {pick['reason']}.", ""]
+    over = [v for v in report["variants"] if not (v.get("budget") or {}).get("within", True)]
+    if over:
+        lines += ["## Over the accuracy budget", ""]
+        lines += [f"- ✗ {v['name']}: loses {v['budget']['drop']:.2f} top-1 points, over "
+                  f"{points(v['budget']['max_drop'])}" for v in over]
+        lines.append("")
     failed = [v for v in report["variants"] if v["status"] != "ok"]
     if failed:
         lines += ["## Failed variants", ""]

@@ -36,22 +36,43 @@ class Link:
 
 
 def parse_rate(text: str) -> float:
-    """``10Mbps`` -> 1e7 bits per second (kbps, Mbps, Gbps; bits)."""
-    found = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgG]?)(bps|bit/s)\s*", text)
+    """``10Mbps`` -> 1e7 bits per second (kbps, Mbps, Gbps; bits); more than zero."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgG]?)(bps|bit/s)\s*", str(text))
     if not found:
         raise InputError(f"Cannot read the bandwidth {text!r}.",
                          hint="write e.g. 10Mbps, 500kbps or 1Gbps.", reference="bad-bandwidth")
     scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[found.group(2).lower()]
-    return float(found.group(1)) * scale
+    rate = float(found.group(1)) * scale
+    if not 1 <= rate <= 1e13:
+        raise InputError(f"The bandwidth {text!r} is {'zero or ' if rate < 1 else ''}"
+                         f"out of range: a link carries between 1 bps and 10 Tbps.",
+                         hint="write e.g. 10Mbps, 500kbps or 1Gbps.", reference="bad-bandwidth")
+    return rate
 
 
 def parse_duration(text: str) -> float:
-    """``20ms`` -> 0.02 seconds (us, ms, s)."""
-    found = re.fullmatch(r"\s*([\d.]+)\s*(us|ms|s)\s*", text)
+    """``20ms`` -> 0.02 seconds (us, ms, s); at most an hour."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s)\s*", str(text))
     if not found:
         raise InputError(f"Cannot read the round trip {text!r}.", hint="write e.g. 20ms.",
                          reference="bad-rtt")
-    return float(found.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[found.group(2)]
+    seconds = float(found.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[found.group(2)]
+    if seconds > 3600:
+        raise InputError(f"The round trip {text!r} is over an hour.", hint="write e.g. 20ms.",
+                         reference="bad-rtt")
+    return seconds
+
+
+PRECISIONS = ("fp32", "fp16", "int8")  # what the estimator has device figures for
+
+
+def check_precision(precision: str) -> str:
+    """The head's precision on the device: one the estimator knows, or an InputError."""
+    if precision not in PRECISIONS:
+        raise InputError(f"Unknown precision {precision!r} for the head.",
+                         hint=f"use one of: {', '.join(PRECISIONS)}.",
+                         reference="bad-precision")
+    return precision
 
 
 def pareto(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
@@ -156,11 +177,12 @@ def plan_model(loaded: Any, device: Target, server: Target, link: Link, *,
                host: Any = None, remote_python: str = "python3") -> dict:
     """:func:`plan` for a loaded torch model: its cuts (all, or those named in ``cuts``),
     the trained split in ``split_dir`` if given, zlib'd input bytes from ``arrays`` (its
-    first 256 samples). ``measure_cuts`` profiles each cut's raw head and tail,
-    ``measure_split`` the split's own head and tail, wherever device or server is
-    reachable; everything else is estimated."""
+    first 256 samples). ``precision``: one of PRECISIONS. ``measure_cuts`` profiles each
+    cut's raw head and tail, ``measure_split`` the split's own head and tail, wherever
+    device or server is reachable; everything else is estimated."""
     from pathlib import Path
 
+    check_precision(precision)
     import torch
 
     from edgepipe.analysis.inspect import inspect_model

@@ -37,6 +37,29 @@ class SplitTraining:
     val_fraction: float = 0.15
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        from edgepipe.errors import InputError
+
+        checks = {
+            "distill_epochs": (int, 0, 100_000, "a whole number of epochs >= 0"),
+            "finetune_epochs": (int, 0, 100_000, "a whole number of epochs >= 0"),
+            "batch_size": (int, 1, 1 << 16, "a whole number >= 1"),
+            "patience": (int, 1, 100_000, "a whole number of epochs >= 1"),
+            "lr": (float, 1e-12, 10.0, "a learning rate > 0 (e.g. 0.002)"),
+            "temperature": (float, 1e-6, 1e3, "a temperature > 0 (e.g. 4)"),
+            "kd_weight": (float, 0.0, 1.0, "a weight between 0 and 1"),
+            "val_fraction": (float, 0.01, 0.9, "a fraction between 0.01 and 0.9"),
+        }
+        for name, (kind, low, high, what) in checks.items():
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and (kind is float or float(value).is_integer())
+            if not number or not low <= value <= high:  # NaN fails the range too
+                flag = "--" + name.replace("_", "-")
+                raise InputError(f"{flag} {value!r} is out of range: it takes {what}.",
+                                 hint=f"give {flag} (recipe option {name}) {what}.",
+                                 reference="bad-training-option")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
