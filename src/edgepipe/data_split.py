@@ -39,7 +39,7 @@ class Splits:
         """Counts, seed and index digests, so a record can show which samples were used."""
         parts = {"train": self.train_indices, "calib": self.calib_indices,
                  "eval": self.eval_indices}
-        return {"seed": self.seed, "stratified": self.stratified,
+        return {"seed": self.seed, **({} if self.stratified else {"stratified": False}),
                 **{f"{k}_count": len(v) for k, v in parts.items()},
                 **{f"{k}_sha256": _index_digest(v) for k, v in parts.items()}}
 

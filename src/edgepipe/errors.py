@@ -36,6 +36,24 @@ def root_cause(exc: BaseException) -> str:
 PARTIAL_EXIT = 3  # the exit status of a command that did part of its job (see cli.main)
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a full disk or quota: a
+    condition that stops every later step too, so no format or step goes on after it (some
+    converters abort the whole process when they cannot write)."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (or SIGHUP) raised in the main thread, handled like Ctrl-C: every ``finally``
     runs, so staging folders go and nothing half-written is left; the exit status is

@@ -262,3 +262,19 @@ def test_a_run_with_a_variant_far_below_float_fails(cli, tmp_path):
     assert cut["budget"]["within"] is False and cut["budget"]["drop"] > 2
     assert "✗ cut loses" in result.stderr
     assert "Over the accuracy budget" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_recipe_variant_keeps_the_formats_that_worked(cli, tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model: {spec: 'hostile_models:tiny_vit', input_shape: 1x3x32x32}\n"
+                    "data: {spec: builtin:digits}\n"
+                    "variants:\n  - {name: half, method: fp16, formats: [onnx, openvino]}\n"
+                    "targets: [rpi5]\nprofile: {runs: 2, duration: 0.01, per_layer: false}\n")
+    result = cli("run", path, "-o", tmp_path / "out", "--json")
+    assert result.code == 3, result
+    report = result.json()["result"]
+    assert report["summary"]["failed_formats"] == ["half (openvino)"]
+    [variant] = report["variants"]
+    assert variant["status"] == "ok"
+    assert [a["format"] for a in variant["result"]["artifacts"]] == ["onnx"]
+    assert "openvino only" in (tmp_path / "out" / "report.md").read_text()

@@ -32,24 +32,45 @@ def test_litert_really_cannot_convert_embedding_bag():
         litert_torch.convert(model.eval(), (torch.from_numpy(_tokens()[0]),))
 
 
-def test_export_refuses_before_converting_any_format(tmp_path, monkeypatch):
-    from edgepipe.export import onnx as onnx_export
+def test_a_refused_format_is_not_converted_and_does_not_sink_the_others(tmp_path, monkeypatch):
+    """TFLite lacks an op: it is refused before its converter runs, with the op, layer and
+    format named; ONNX and OpenVINO are still made and checked (exit status 3)."""
+    from edgepipe.errors import PARTIAL_EXIT, EdgepipeError
+    from edgepipe.export import tflite as tflite_export
 
     def must_not_run(job):
-        raise AssertionError("the ONNX exporter ran although TFLite was refused up front")
+        raise AssertionError("the TFLite converter ran although TFLite was refused up front")
 
-    monkeypatch.setattr(onnx_export, "export", must_not_run)
-    with pytest.raises(UnsupportedError) as info:
+    monkeypatch.setattr(tflite_export, "export", must_not_run)
+    with pytest.raises(EdgepipeError) as info:
         export_model(_bag_of_words(), tmp_path, formats=FORMATS, inputs=_tokens())
     error = info.value
-    assert error.reference == "unsupported-operators"
-    assert "tflite (litert-torch" in error.message
+    assert error.exit_code == PARTIAL_EXIT and error.reference == "export-failed"
     assert "aten._embedding_bag.default (from aten.embedding_bag.padding_idx) used by bag " \
            "(EmbeddingBag)" in error.message
-    assert "export onnx and openvino without tflite" in error.hint
-    formats = error.details["formats"]
+    result = error.result
+    assert [a["format"] for a in result.artifacts] == ["onnx", "openvino"]
+    [failure] = result.failed
+    assert failure["format"] == "tflite" and failure["error"]["reference"] == \
+        "unsupported-operators"
+    assert "export onnx and openvino without tflite" in failure["error"]["hint"]
+    formats = result.support["formats"]
     assert formats["tflite"]["status"] == "unsupported"
     assert formats["onnx"]["status"] == formats["openvino"]["status"] == "supported"
+    assert not list(tmp_path.glob("*.tflite*"))
+
+
+def test_export_refuses_before_converting_when_every_format_lacks_an_op(tmp_path, monkeypatch):
+    from edgepipe.export import tflite as tflite_export
+
+    def must_not_run(job):
+        raise AssertionError("the TFLite converter ran although it was refused up front")
+
+    monkeypatch.setattr(tflite_export, "export", must_not_run)
+    with pytest.raises(UnsupportedError) as info:
+        export_model(_bag_of_words(), tmp_path, formats=("tflite",), inputs=_tokens())
+    assert info.value.reference == "unsupported-operators"
+    assert "tflite (litert-torch" in info.value.message
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".onnx", ".xml", ".tflite")]
 
 

@@ -92,7 +92,7 @@ def test_a_killed_run_resumes_and_a_failed_variant_does_not_stop_the_others(cli,
     recipe.write_text(recipe_text.replace("targets:", "  - name: broken\n    method: split\n"
                                      "    at: nowhere\n    bottleneck: 2\ntargets:"))
     result = cli("run", recipe, "-o", out, "--json")
-    assert result.code == 1, result
+    assert result.code == 3, result  # partly done: the report is written
     report = json.loads((out / "report.json").read_text())
     assert _ran(report) == ["profile.int8.tflite.model.host", "variant.broken"]
     broken = report["variants"][2]
@@ -200,7 +200,7 @@ def test_a_full_disk_fails_cleanly_and_the_run_resumes_with_space(cli, tmp_path,
         recipe.write_text(recipe_text)
         out = mount / "out"
         full = cli("run", recipe, "-o", out)
-        assert full.code == 1, full
+        assert full.code == 3, full  # partly done: float made, the rest failed
         assert "No space left on device" in full.stderr
         leftovers = [p for p in out.rglob(".*") if p.name not in (".cache", ".manifest.lock")]
         assert not leftovers, leftovers

@@ -38,7 +38,7 @@ def run_recipe_cmd(
             "json": str(out / "report.json"), "html": str(out / "report.html"),
             "markdown": str(out / "report.md")}, **report},
             render=lambda console: _render(console, report, out),
-            ok=not (summary["failed"] or summary["over_budget"]))
+            ok=not (summary["failed"] or summary["over_budget"] or summary["failed_formats"]))
         for variant in report["variants"]:
             budget = variant.get("budget")
             if budget and not budget["within"]:
@@ -48,7 +48,11 @@ def run_recipe_cmd(
         if summary["failed"]:
             stderr.print(f"[bold red]{len(summary['failed'])} variant(s) failed:[/] "
                          f"{escape(', '.join(summary['failed']))} (see the report)")
-        if summary["failed"] or summary["over_budget"]:
+        if summary["failed_formats"]:
+            stderr.print(f"[bold red]{len(summary['failed_formats'])} format(s) failed[/] "
+                         f"(the variants' other formats were made): "
+                         f"{escape(', '.join(summary['failed_formats']))} (see the report)")
+        if summary["failed"] or summary["over_budget"] or summary["failed_formats"]:
             raise typer.Exit(PARTIAL_EXIT)
 
 

@@ -48,6 +48,7 @@ from edgepipe.errors import (
     InputError,
     ToleranceError,
     UnsupportedError,
+    disk_full,
     first_line,
 )
 from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
@@ -134,7 +135,7 @@ def compress(
                                                          seed=config.seed, threads=threads))
         except EdgepipeError as exc:
             made = getattr(exc, "result", None)
-            if made is None or not made.artifacts:
+            if made is None or not made.artifacts or disk_full(exc):
                 raise
             for failure in made.failed:
                 failures.append((failure["format"], EdgepipeError(
@@ -154,7 +155,7 @@ def compress(
                                            data, check_set, reference, baseline, calib_info,
                                            data_info, budget, result, missed)
             except Exception as exc:
-                if len(config.formats) == 1:
+                if len(config.formats) == 1 or disk_full(exc):
                     raise
                 log.debug("%s failed", fmt, exc_info=True)
                 failures.append((fmt, exc if isinstance(exc, EdgepipeError) else EdgepipeError(

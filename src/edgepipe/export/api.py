@@ -24,6 +24,7 @@ from edgepipe.errors import (
     ModelError,
     ShapeError,
     ToleranceError,
+    disk_full,
     first_line,
 )
 from edgepipe.export.base import (
@@ -108,6 +109,8 @@ def export_model(
         try:
             _export_one(fmt, job, run_dir, described, result)
         except EdgepipeError as error:  # this format failed; the others go on
+            if disk_full(error):
+                raise  # so would every other format (LiteRT's converter aborts the process)
             log.debug("%s export failed", fmt, exc_info=True)
             errors.append(error)
             result.failed.append({"format": fmt, "path": None, "reason": error.message,

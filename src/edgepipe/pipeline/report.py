@@ -36,6 +36,8 @@ def build_report(recipe: Recipe, variants: list[dict[str, Any]], steps: list[dic
     recommendations = {t["name"]: recommend(variants, t["name"], reference,
                                             recipe.budget.max_drop) for t in targets}
     failed = [v["name"] for v in variants if v["status"] != "ok"]
+    failed_formats = [f"{v['name']} ({f['format']})" for v in variants if v["status"] == "ok"
+                      for f in v["result"].get("failed_formats", [])]
     over_budget = _hold_to_budget(variants, reference, recipe.budget.max_drop)
     return {
         "schema_version": REPORT_SCHEMA_VERSION, "kind": "edgepipe report",
@@ -47,6 +49,7 @@ def build_report(recipe: Recipe, variants: list[dict[str, Any]], steps: list[dic
         "targets": targets, "variants": variants, "recommendations": recommendations,
         "steps": steps,
         "summary": {"variants": len(variants), "failed": failed, "over_budget": over_budget,
+                    "failed_formats": failed_formats,
                     "steps_run": sum(1 for s in steps if not s["cached"]),
                     "steps_cached": sum(1 for s in steps if s["cached"]),
                     "steps_failed": sum(1 for s in steps if s["status"] != "ok")},
@@ -245,9 +248,13 @@ def markdown(report: dict[str, Any]) -> str:
                   f"{points(v['budget']['max_drop'])}" for v in over]
         lines.append("")
     failed = [v for v in report["variants"] if v["status"] != "ok"]
-    if failed:
+    partly = [(v, f) for v in report["variants"] if v["status"] == "ok"
+              for f in v["result"].get("failed_formats", [])]
+    if failed or partly:
         lines += ["## Failed variants", ""]
         lines += [f"- {v['name']}: {v['error']['message']}" for v in failed]
+        lines += [f"- {v['name']} ({f['format']} only; its other formats were made): "
+                  f"{f['message']}" for v, f in partly]
         lines.append("")
     return "\n".join(lines)
 

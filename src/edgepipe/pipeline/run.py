@@ -144,16 +144,29 @@ def _hint(exc: BaseException) -> str | None:
 
 def _build(context: Context, variant: Variant) -> dict[str, Any]:
     destination = context.out / "variants" / variant.name
+    failed: list[dict[str, Any]] = []  # formats that failed while others were made
     with building(destination) as staging:
         if variant.method == "float":
-            artifacts = _float(context, variant, staging)
+            artifacts = _float(context, variant, staging, failed)
         elif variant.method == "split":
-            artifacts = _split(context, variant, staging)
+            artifacts = _split(context, variant, staging, failed)
         else:
-            artifacts = _compress(context, variant, staging)
+            artifacts = _compress(context, variant, staging, failed)
     for artifact in artifacts:
         artifact["path"] = f"variants/{variant.name}/{artifact['path']}"
-    return {"artifacts": artifacts, "folder": f"variants/{variant.name}"}
+    return {"artifacts": artifacts, "folder": f"variants/{variant.name}",
+            "failed_formats": failed}
+
+
+def _partly(exc: EdgepipeError) -> Any:
+    """What a command that failed for some formats made (its result), or ``exc`` raised again
+    when it made nothing (or the disk is full)."""
+    from edgepipe.errors import disk_full
+
+    made = getattr(exc, "result", None)
+    if made is None or not made.artifacts or disk_full(exc):
+        raise exc
+    return made
 
 
 def _accuracy(evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -168,16 +181,20 @@ def _entry(record: dict[str, Any], role: str, accuracy: dict[str, Any] | None) -
             "sha256": record["sha256"], "role": role, "accuracy": accuracy}
 
 
-def _float(context: Context, variant: Variant, staging: Path) -> list[dict[str, Any]]:
+def _float(context: Context, variant: Variant, staging: Path,
+           failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from edgepipe.evaluate import evaluate_artifact
     from edgepipe.export.api import export_model
     from edgepipe.export.config import ExportConfig
 
-    result = export_model(context.loaded(), staging,
-                          ExportConfig(formats=tuple(variant.formats),
-                                       threads=context.recipe.profile.threads))
-    if result.failed:
-        raise _failed_export(result.failed)
+    try:
+        result = export_model(context.loaded(), staging,
+                              ExportConfig(formats=tuple(variant.formats),
+                                           threads=context.recipe.profile.threads))
+    except EdgepipeError as exc:
+        result = _partly(exc)
+    failed += [{"format": f["format"], "message": f["reason"].splitlines()[0]}
+               for f in result.failed]
     entries = []
     for record in result.artifacts:
         evaluation = evaluate_artifact(staging / record["path"], context.splits().eval,
@@ -195,12 +212,18 @@ def _failed_export(failed: list[dict[str, Any]]) -> EdgepipeError:
         reference="export-failed")
 
 
-def _compress(context: Context, variant: Variant, staging: Path) -> list[dict[str, Any]]:
+def _compress(context: Context, variant: Variant, staging: Path,
+              failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from edgepipe.compress import compress, make_config
 
     config = make_config(variant.method, formats=tuple(variant.formats), **variant.options)
-    result = compress(context.loaded(), config, staging, context.splits(),
-                      threads=context.recipe.profile.threads)
+    try:
+        result = compress(context.loaded(), config, staging, context.splits(),
+                          threads=context.recipe.profile.threads)
+    except EdgepipeError as exc:
+        result = _partly(exc)
+    failed += [{"format": f["format"], "message": f["message"].splitlines()[0]}
+               for f in result.failed]
     entries = []
     for record in result.artifacts:
         metrics = record["metrics"]
@@ -211,7 +234,8 @@ def _compress(context: Context, variant: Variant, staging: Path) -> list[dict[st
     return entries
 
 
-def _split(context: Context, variant: Variant, staging: Path) -> list[dict[str, Any]]:
+def _split(context: Context, variant: Variant, staging: Path,
+           failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from edgepipe.rundir import RunDir
     from edgepipe.split.api import SplitConfig, split_model
     from edgepipe.split.train import SplitTraining
@@ -221,8 +245,14 @@ def _split(context: Context, variant: Variant, staging: Path) -> list[dict[str, 
                          bits=variant.bits, formats=tuple(variant.formats),
                          training=SplitTraining(seed=data.seed, **variant.options))
     result = split_model(context.loaded(), config, context.splits(), staging)
-    if result["failed"]:
-        raise _failed_export(result["failed"])
+    broken = {f["format"] for f in result["failed"]}  # a head without its tail is no use
+    if broken:
+        kept = [r for r in result["artifacts"] if r["format"] not in broken]
+        if not kept:
+            raise _failed_export(result["failed"])
+        result = {**result, "artifacts": kept}
+        failed += [{"format": f["format"], "message": str(f.get("reason") or f.get("error"))}
+                   for f in result["failed"]]
     RunDir(staging).add_step("split", {
         "model": context.recipe.model.spec, "at": variant.at, "bottleneck": variant.bottleneck,
         "bits": variant.bits, "formats": variant.formats, "data": data.spec, "seed": data.seed,
