@@ -9,7 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgepipe.cli.common import DataOption, JsonOption, NormalizeOption, command, format_bytes
+from edgepipe.cli.common import (
+    DataOption,
+    JsonOption,
+    NormalizeOption,
+    TrustPickleOption,
+    command,
+    format_bytes,
+)
 
 
 def profile(
@@ -58,6 +65,7 @@ def profile(
     top: Annotated[int, typer.Option(help="Slowest layers to show.")] = 10,
     save: Annotated[Path | None, typer.Option(
         "--save", help="Also write the profile JSON to this file.")] = None,
+    trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Latency (load, first run, warm-up, steady state with percentiles and raw times),
@@ -86,7 +94,8 @@ def profile(
         ssh_host = device_host(host, benchmark_model=benchmark_model, identity=identity,
                                config=ssh_config)
         document = run_profile(artifact, target, settings, data=data, batch=batch, seed=seed,
-                               normalize=normalize, host=ssh_host, remote_python=remote_python)
+                               normalize=normalize, host=ssh_host, remote_python=remote_python,
+                               trust_pickle=trust_pickle)
         if save is not None:
             atomic_write_json(save, document)
         output.result(document, render=lambda console: render(console, document, top))
