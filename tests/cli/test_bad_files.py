@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -160,3 +161,70 @@ def test_trust_pickle_loads_a_legitimate_pickled_weight(cli, tmp_path):
 
 def test_a_clean_pt2_needs_no_trust(cli, tmp_path):
     assert cli("inspect", _exported(tmp_path)).code == 0
+
+
+# --- broken or mislabelled artifacts ------------------------------------------------------
+
+def _truncate(source: Path, target: Path, keep: float = 0.5) -> Path:
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * keep)])
+    return target
+
+
+def _bad_artifact(case: str, artifacts: Path, tmp_path: Path) -> Path:
+    """One broken file (with its siblings where the case needs them) in tmp_path."""
+    onnx, xml, tflite = (artifacts / f"digits-cnn.{s}" for s in ("onnx", "xml", "tflite"))
+    if case == "truncated-tflite":
+        return _truncate(tflite, tmp_path / "m.tflite")
+    if case == "zero-byte-tflite":
+        (tmp_path / "m.tflite").write_bytes(b"")
+        return tmp_path / "m.tflite"
+    if case == "onnx-renamed-tflite":
+        return Path(shutil.copy(onnx, tmp_path / "m.tflite"))
+    if case == "text-named-xml":
+        (tmp_path / "m.xml").write_text("these are my notes, not a model\n")
+        return tmp_path / "m.xml"
+    if case == "xml-without-bin":
+        return Path(shutil.copy(xml, tmp_path / "m.xml"))
+    if case == "truncated-bin":
+        shutil.copy(xml, tmp_path / "m.xml")
+        _truncate(xml.with_suffix(".bin"), tmp_path / "m.bin")
+        return tmp_path / "m.xml"
+    if case == "zero-byte-xml":
+        (tmp_path / "m.xml").write_bytes(b"")
+        shutil.copy(xml.with_suffix(".bin"), tmp_path / "m.bin")
+        return tmp_path / "m.xml"
+    if case == "tflite-renamed-onnx":
+        return Path(shutil.copy(tflite, tmp_path / "m.onnx"))
+    raise AssertionError(case)
+
+
+BAD_ARTIFACTS = {
+    "truncated-tflite": ("tflite-invalid", "truncated"),
+    "zero-byte-tflite": ("tflite-invalid", "empty (0 bytes)"),
+    "onnx-renamed-tflite": ("tflite-invalid", "not a TFLite flatbuffer", "ONNX protobuf"),
+    "text-named-xml": ("openvino-invalid", "plain text"),
+    "xml-without-bin": ("openvino-invalid", "m.bin", "there is none"),
+    "truncated-bin": ("openvino-invalid", "bytes of weights"),
+    "zero-byte-xml": ("openvino-invalid", "empty (0 bytes)"),
+    "tflite-renamed-onnx": ("onnx-invalid", "TFLite flatbuffer"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ARTIFACTS))
+def test_eval_of_a_broken_artifact(cli, tmp_path, digits_artifacts, case):
+    path = _bad_artifact(case, digits_artifacts, tmp_path)
+    _expect_failure(cli("eval", path, "--data", "builtin:digits"), *BAD_ARTIFACTS[case])
+
+
+@pytest.mark.parametrize("case", ["truncated-tflite", "zero-byte-tflite", "onnx-renamed-tflite"])
+def test_targets_check_of_a_broken_tflite(cli, tmp_path, digits_artifacts, case):
+    path = _bad_artifact(case, digits_artifacts, tmp_path)
+    _expect_failure(cli("targets", "check", path, "stm32f746"), *BAD_ARTIFACTS[case])
+
+
+def test_profile_of_a_broken_artifact_fails_before_measuring(cli, tmp_path, digits_artifacts):
+    path = _bad_artifact("truncated-bin", digits_artifacts, tmp_path)
+    _expect_failure(cli("profile", path, "--save", tmp_path / "p.json"),
+                    *BAD_ARTIFACTS["truncated-bin"])
+    assert not (tmp_path / "p.json").exists()

@@ -219,10 +219,20 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe; every problem names its key and line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"Cannot read the recipe '{path}': {exc.strerror}.",
                          hint="check the path.", reference="recipe-not-found") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+        if "\x00" in text:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1,
+                                     "a NUL byte")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"The recipe '{path.name}' is not a text file (byte {exc.start} is "
+                         "not UTF-8 text); a recipe is YAML.",
+                         hint="give the recipe's .yaml file (see examples/quickstart.yaml), "
+                         "not a model, data or archive file.", reference="bad-recipe") from exc
     try:
         document = yaml.safe_load(text)
         root = yaml.compose(text)

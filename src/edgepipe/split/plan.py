@@ -12,6 +12,7 @@ the radio power assumed below (no catalog device states its radio's draw).
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -35,21 +36,31 @@ class Link:
         return nbytes * 8 / self.bandwidth_bps + (self.rtt_s if nbytes else 0.0)
 
 
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+
+
 def parse_rate(text: str) -> float:
-    """``10Mbps`` -> 1e7 bits per second (kbps, Mbps, Gbps; bits)."""
-    found = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgG]?)(bps|bit/s)\s*", text)
+    """``10Mbps`` -> 1e7 bits per second (kbps, Mbps, Gbps; bits); above zero."""
+    found = re.fullmatch(rf"\s*{_NUMBER}\s*([kKmMgG]?)(bps|bit/s)\s*", text)
     if not found:
         raise InputError(f"Cannot read the bandwidth {text!r}.",
-                         hint="write e.g. 10Mbps, 500kbps or 1Gbps.", reference="bad-bandwidth")
+                         hint="write a positive rate, e.g. 10Mbps, 500kbps or 1Gbps.",
+                         reference="bad-bandwidth")
     scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[found.group(2).lower()]
-    return float(found.group(1)) * scale
+    rate = float(found.group(1)) * scale
+    if not math.isfinite(rate) or rate <= 0:
+        raise InputError(f"The bandwidth {text!r} is not above zero: nothing would ever cross "
+                         "the link.", hint="give the link's real rate, e.g. 10Mbps or 500kbps.",
+                         reference="bad-bandwidth")
+    return rate
 
 
 def parse_duration(text: str) -> float:
     """``20ms`` -> 0.02 seconds (us, ms, s)."""
-    found = re.fullmatch(r"\s*([\d.]+)\s*(us|ms|s)\s*", text)
+    found = re.fullmatch(rf"\s*{_NUMBER}\s*(us|ms|s)\s*", text)
     if not found:
-        raise InputError(f"Cannot read the round trip {text!r}.", hint="write e.g. 20ms.",
+        raise InputError(f"Cannot read the round trip {text!r}.",
+                         hint="write a duration of zero or more, e.g. 20ms.",
                          reference="bad-rtt")
     return float(found.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[found.group(2)]
 

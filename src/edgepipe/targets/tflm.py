@@ -179,4 +179,7 @@ def read_model(path: str | Path) -> bytes:
     if not path.is_file():
         raise InputError(f"No artifact at '{path}'.", hint="check the path.",
                          reference="artifact-not-found")
+    from edgepipe.model.files import validate_artifact
+
+    validate_artifact(path)
     return path.read_bytes()
