@@ -228,3 +228,72 @@ def test_profile_of_a_broken_artifact_fails_before_measuring(cli, tmp_path, digi
     _expect_failure(cli("profile", path, "--save", tmp_path / "p.json"),
                     *BAD_ARTIFACTS["truncated-bin"])
     assert not (tmp_path / "p.json").exists()
+
+
+# --- plain bad input ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", ["0Mbps", "0.0kbps", "-5Mbps", "nanMbps", ".Mbps"])
+def test_split_plan_bandwidth_that_is_not_a_positive_rate(cli, rate):
+    _expect_failure(cli("split", "plan", CNN, "--device", "rpi5", "--bandwidth", rate),
+                    "bad-bandwidth", repr(rate))
+
+
+def test_split_with_labels_beyond_the_models_classes(cli, tmp_path):
+    data = tmp_path / "data.npz"
+    x = np.random.default_rng(0).random((40, 3, 32, 32), dtype=np.float32)
+    np.savez(data, x=x, y=np.arange(40) % 13)  # digits-cnn has 10 classes
+    out = tmp_path / "out"
+    result = cli("split", CNN, "--at", "pool2", "--bottleneck", "4", "--data", data, "-o", out,
+                 "--distill-epochs", 1, "--finetune-epochs", 1)
+    _expect_failure(result, "labels-out-of-range", "10 classes", "12")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_run_of_a_recipe_that_is_not_text(cli, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    out = tmp_path / "out"
+    _expect_failure(cli("run", recipe, "-o", out), "bad-recipe", "not a text file")
+    assert not out.exists()
+
+
+def test_profile_on_cpus_this_machine_lacks(cli, digits_artifacts):
+    usable = sorted(os.sched_getaffinity(0))
+    _expect_failure(cli("profile", digits_artifacts / "digits-cnn.onnx", "--cpus",
+                        max(usable) + 97), "bad-cpus", str(max(usable) + 97))
+
+
+def test_profile_save_into_a_missing_folder_fails_before_measuring(cli, tmp_path,
+                                                                   digits_artifacts):
+    save = tmp_path / "missing-folder" / "p.json"
+    result = cli("profile", digits_artifacts / "digits-cnn.onnx", "--save", save)
+    _expect_failure(result, "save-not-writable", "missing-folder", "nothing was measured")
+    assert "latency" not in result.stdout
+
+
+def test_profile_that_cannot_be_saved_is_printed(cli, tmp_path, digits_artifacts, monkeypatch):
+    import edgepipe.rundir
+
+    def full_disk(path, document):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(edgepipe.rundir, "atomic_write_json", full_disk)
+    result = cli("profile", digits_artifacts / "digits-cnn.onnx", "--runs", 2, "--duration", 0,
+                 "--no-per-layer", "--no-energy", "--save", tmp_path / "p.json")
+    _expect_failure(result, "save-failed", "No space left", "not lost")
+    assert json.loads(result.stdout)["latency"]["steady"]["count"] >= 2
+
+
+# --- TFLite Micro refusals in plain words -------------------------------------------------
+
+def test_tflm_refusal_names_the_operator_and_its_limit(cli, tmp_path):
+    from edgepipe.export.api import export_model
+    from edgepipe.model import load_model
+
+    loaded = load_model("tiny_models:concat_many", input_shape=(1, 3, 8, 8))
+    export_model(loaded, tmp_path, formats=("tflite",))
+    path = next(tmp_path.glob("*.tflite"))
+    result = cli("targets", "check", path, "stm32f746")
+    _expect_failure(result, "tflm-refused", "CONCATENATION takes at most 10 inputs in TFLite "
+                    "Micro", "has 11 inputs", "concatenation.cc")  # the raw line as detail
+    assert "stages" in result.stderr.split("hint:")[1]

@@ -111,6 +111,12 @@ def measure_arena(data: bytes) -> dict[str, Any]:
             failure = None
     if failure is not None:
         detail = "; ".join(line.strip() for line in log if line.strip())[:400]
+        explained = explain_refusal(log, data)
+        if explained is not None:
+            message, hint = explained
+            raise UnsupportedError(f"{message} (TFLite Micro: {detail or failure})", hint=hint,
+                                   reference="tflm-refused",
+                                   details={"tflm_log": [line for line in log if line.strip()]})
         raise UnsupportedError(
             f"TFLite Micro cannot prepare this model: {failure}"
             + (f" ({detail})" if detail else ""),
@@ -124,6 +130,50 @@ def measure_arena(data: bytes) -> dict[str, Any]:
                                "differently; please report it.", reference="tflm-no-arena")
     arena = found[-1]
     return {"arena_bytes": arena, **verify_arena(runtime, data, arena)}
+
+
+# A kernel's failed check, as TFLite Micro logs it, and the node it failed on.
+_FAILED_CHECK = re.compile(r"(?:[\w./-]*/)?(\w+)\.cc:\d+ (.+?) was not true")
+_FAILED_NODE = re.compile(r"Node (\w+) \(number (\d+)f?\) failed to (prepare|invoke)")
+# Limits compiled into TFLite Micro's kernels, in plain words: (kernel source, check) ->
+# (what is limited, the limit in this tflite-micro build, measured: 10 inputs pass, 11 fail).
+KERNEL_LIMITS = {
+    ("concatenation", "num_inputs <= kMaxInputNum"): (
+        "inputs", 10, "concatenate in stages (a concatenation of concatenations)"),
+}
+
+
+def explain_refusal(log: list[str], data: bytes) -> tuple[str, str] | None:
+    """(message, hint) in plain words for a kernel check TFLite Micro failed, else None.
+
+    ``concatenation.cc:156 num_inputs <= kMaxInputNum was not true`` becomes "CONCATENATION
+    takes at most 10 inputs in TFLite Micro; node 12 of this model has 11."
+    """
+    text = "\n".join(log)
+    check = _FAILED_CHECK.search(text)
+    if check is None:
+        return None
+    node = _FAILED_NODE.search(text)
+    op = node.group(1) if node else check.group(1).upper()
+    index = int(node.group(2)) if node else None
+    has = ""
+    if index is not None:
+        try:
+            inputs = len(model_ops(data)[index]["inputs"])
+        except (IndexError, KeyError, ValueError):
+            inputs = None
+        has = f"; node {index} of this model has {inputs} inputs" if inputs is not None \
+            else f" (node {index} of this model)"
+    limit = KERNEL_LIMITS.get((check.group(1), check.group(2).strip()))
+    if limit is not None:
+        what, most, how = limit
+        return (f"{op} takes at most {most} {what} in TFLite Micro{has}.",
+                f"give each {op} at most {most} {what}: {how}; or run the model with "
+                "TFLite/LiteRT on a bigger target (`edgepipe targets list`).")
+    return (f"TFLite Micro's {op} kernel refuses this model{has}: its check "
+            f"`{check.group(2).strip()}` failed.",
+            f"change the {op} layer (its shapes, types or parameters) so that the check "
+            "holds, or run it with TFLite/LiteRT on a bigger target (`edgepipe targets list`).")
 
 
 def verify_arena(runtime: Any, data: bytes, arena: int) -> dict[str, Any]:
