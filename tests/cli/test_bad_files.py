@@ -297,3 +297,17 @@ def test_tflm_refusal_names_the_operator_and_its_limit(cli, tmp_path):
     _expect_failure(result, "tflm-refused", "CONCATENATION takes at most 10 inputs in TFLite "
                     "Micro", "has 11 inputs", "concatenation.cc")  # the raw line as detail
     assert "stages" in result.stderr.split("hint:")[1]
+
+
+@pytest.mark.parametrize("case", ["truncated", "onnx-renamed"])
+def test_weights_file_that_is_not_complete_safetensors(cli, tmp_path, digits_artifacts, case):
+    from edgepipe.zoo import weights_path
+
+    path = tmp_path / "w.safetensors"
+    if case == "truncated":
+        _truncate(weights_path("digits-cnn"), path)
+        words = ("truncated", "need")
+    else:
+        shutil.copy(digits_artifacts / "digits-cnn.onnx", path)
+        words = ("not a safetensors file", "ONNX protobuf")
+    _expect_failure(cli("inspect", CNN, "--weights", path), "weights-invalid", *words)

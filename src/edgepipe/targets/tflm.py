@@ -23,6 +23,9 @@ import numpy as np
 from edgepipe.errors import InputError, UnsupportedError
 
 ARENA_LINE = re.compile(r"Arena allocation total (\d+) bytes")
+REFUSED_HINT = ("TFLite Micro runs int8 (and float32) models; fp16 and dynamic-range models "
+                "are refused. Make a full-int8 model with `edgepipe compress MODEL --method "
+                "int8 --format tflite --data D`.")
 MACS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
@@ -120,9 +123,7 @@ def measure_arena(data: bytes) -> dict[str, Any]:
         raise UnsupportedError(
             f"TFLite Micro cannot prepare this model: {failure}"
             + (f" ({detail})" if detail else ""),
-            hint="TFLite Micro runs int8 (and float32) models; fp16 and dynamic-range "
-            "models are refused. Make a full-int8 model with `edgepipe compress MODEL "
-            "--method int8 --format tflite --data D`.", reference="tflm-refused")
+            hint=REFUSED_HINT, reference="tflm-refused")
     found = [int(m.group(1)) for line in log if (m := ARENA_LINE.search(line))]
     if not found:
         raise UnsupportedError("TFLite Micro printed no arena total.",
@@ -147,7 +148,7 @@ def explain_refusal(log: list[str], data: bytes) -> tuple[str, str] | None:
     """(message, hint) in plain words for a kernel check TFLite Micro failed, else None.
 
     ``concatenation.cc:156 num_inputs <= kMaxInputNum was not true`` becomes "CONCATENATION
-    takes at most 10 inputs in TFLite Micro; node 12 of this model has 11."
+    takes at most 10 inputs in TFLite Micro; node 12 of this model has 11 inputs."
     """
     text = "\n".join(log)
     check = _FAILED_CHECK.search(text)
@@ -156,24 +157,24 @@ def explain_refusal(log: list[str], data: bytes) -> tuple[str, str] | None:
     node = _FAILED_NODE.search(text)
     op = node.group(1) if node else check.group(1).upper()
     index = int(node.group(2)) if node else None
-    has = ""
-    if index is not None:
-        try:
-            inputs = len(model_ops(data)[index]["inputs"])
-        except (IndexError, KeyError, ValueError):
-            inputs = None
-        has = f"; node {index} of this model has {inputs} inputs" if inputs is not None \
-            else f" (node {index} of this model)"
-    limit = KERNEL_LIMITS.get((check.group(1), check.group(2).strip()))
+    where = f" (node {index} of this model)" if index is not None else ""
+    condition = check.group(2).strip()
+    limit = KERNEL_LIMITS.get((check.group(1), condition))
     if limit is not None:
         what, most, how = limit
+        try:
+            count = len(model_ops(data)[index]["inputs"]) if index is not None else None
+        except (IndexError, KeyError, ValueError):
+            count = None
+        has = f"; node {index} of this model has {count} {what}" if count is not None else where
         return (f"{op} takes at most {most} {what} in TFLite Micro{has}.",
                 f"give each {op} at most {most} {what}: {how}; or run the model with "
                 "TFLite/LiteRT on a bigger target (`edgepipe targets list`).")
-    return (f"TFLite Micro's {op} kernel refuses this model{has}: its check "
-            f"`{check.group(2).strip()}` failed.",
-            f"change the {op} layer (its shapes, types or parameters) so that the check "
-            "holds, or run it with TFLite/LiteRT on a bigger target (`edgepipe targets list`).")
+    if "type" in condition:
+        return (f"TFLite Micro's {op} kernel does not take the tensor types of this {op}"
+                f"{where}.", REFUSED_HINT)
+    return (f"TFLite Micro's {op} kernel refuses this {op}{where}: its check "
+            f"`{condition}` failed.", REFUSED_HINT)
 
 
 def verify_arena(runtime: Any, data: bytes, arena: int) -> dict[str, Any]:
