@@ -311,3 +311,30 @@ def test_weights_file_that_is_not_complete_safetensors(cli, tmp_path, digits_art
         shutil.copy(digits_artifacts / "digits-cnn.onnx", path)
         words = ("not a safetensors file", "ONNX protobuf")
     _expect_failure(cli("inspect", CNN, "--weights", path), "weights-invalid", *words)
+
+
+@pytest.mark.parametrize("case", ["truncated", "onnx-renamed", "zero-byte"])
+@pytest.mark.parametrize("verb", ["inspect", "eval"])
+def test_broken_pt2(cli, tmp_path, digits_artifacts, verb, case):
+    path = tmp_path / "m.pt2"
+    if case == "truncated":
+        _truncate(_exported(tmp_path), path)
+        words = ("not a readable zip archive",)
+    elif case == "onnx-renamed":
+        shutil.copy(digits_artifacts / "digits-cnn.onnx", path)
+        words = ("is a zip", "ONNX protobuf")
+    else:
+        path.write_bytes(b"")
+        words = ("empty (0 bytes)",)
+    _expect_failure(cli(*_verb_args(verb, path, tmp_path)), "pt2-invalid", *words)
+
+
+def test_the_agent_on_a_device_refuses_cpus_it_lacks():
+    """On a device (--host) the CPUs are checked where the agent runs, with its own list."""
+    from edgepipe.profiles import agent
+
+    usable = sorted(os.sched_getaffinity(0))
+    with pytest.raises(agent.AgentError) as error:
+        agent.profile({"cpus": [max(usable) + 97]})
+    assert error.value.reference == "bad-cpus" and str(usable) in str(error.value)
+    assert sorted(os.sched_getaffinity(0)) == usable

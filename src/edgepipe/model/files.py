@@ -290,11 +290,13 @@ def pickled_members(path: str | Path) -> list[str]:
             if folder is None or not rel.endswith("_config.json"):
                 continue
             try:
-                config = json.loads(archive.read(name)).get("config", {})
-            except (ValueError, AttributeError):
-                found.append(f"{name} (unreadable payload config)")
+                config = json.loads(archive.read(name))["config"]
+                entries = [(str(key), dict(meta)) for key, meta in config.items()]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                found.append(f"{name} (a payload config edgepipe cannot read, so it cannot "
+                             "tell what torch would unpickle)")
                 continue
-            for key, meta in config.items():
+            for key, meta in entries:
                 member = f"{folder}{meta.get('path_name', '')}"
                 if meta.get("use_pickle"):
                     found.append(f"{member} ('{key}' is stored with pickle)")
