@@ -105,15 +105,18 @@ def sniff(head: bytes) -> str | None:
         return "XML/HTML text"
     if text.startswith((b"{", b"[")):
         return "JSON text"
+    if len(head) >= 9 and 0 < struct.unpack("<Q", head[:8])[0] < 100_000_000 \
+            and head[8:9] == b"{":
+        return "safetensors file"
     if head[:1] == b"\x08" and (b"pytorch" in head or b"onnx" in head.lower()
                                 or head[2:3] == b"\x12" or head[2:3] == b"\x3a"):
         return "ONNX protobuf"
-    if len(head) >= 8 and 0 < struct.unpack("<Q", head[:8])[0] < 100_000_000 \
-            and head[8:9] == b"{":
-        return "safetensors file"
     try:
         head.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3 or len(head) < 512:  # not a character cut at the end
+            return None
+    if any(b < 32 and b not in b"\t\r\n\f" for b in head):
         return None
     return "plain text"
 
