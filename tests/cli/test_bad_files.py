@@ -338,3 +338,20 @@ def test_the_agent_on_a_device_refuses_cpus_it_lacks():
         agent.profile({"cpus": [max(usable) + 97]})
     assert error.value.reference == "bad-cpus" and str(usable) in str(error.value)
     assert sorted(os.sched_getaffinity(0)) == usable
+
+
+def test_pt2_with_a_member_stored_twice_is_refused(cli, tmp_path):
+    """Two zip entries of one name: Python's zipfile and torch's miniz may read different
+    copies, so no check of one copy can vouch for what torch loads."""
+    marker = tmp_path / "marker"
+    crafted = _crafted_pt2(tmp_path, marker)
+    path = tmp_path / "twice.pt2"
+    with zipfile.ZipFile(_exported(tmp_path)) as clean, zipfile.ZipFile(crafted) as bad, \
+            zipfile.ZipFile(path, "w") as out:
+        for info in clean.infolist():
+            out.writestr(info, clean.read(info.filename))
+        config = next(n for n in bad.namelist() if n.endswith("model_weights_config.json"))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            out.writestr(config, bad.read(config))
+    _expect_failure(cli("inspect", path), "pickle-refused", "stored twice")
+    assert not marker.exists()

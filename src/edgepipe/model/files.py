@@ -25,6 +25,7 @@ import json
 import os
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,10 @@ _TEXT_MEMBERS = {"archive_format", "archive_version", "byteorder", "version",
 def pickled_members(path: str | Path) -> list[str]:
     """Members of a ``.pt2`` zip that ``torch.export.load`` would unpickle, each with why.
 
-    An empty list means torch reads the archive without its full unpickler.
+    An empty list means torch reads the archive without its full unpickler. The archive is
+    read twice, as Python's zipfile sees it (torch's fallback for the pre-2.8 layout) and as
+    torch's own reader (miniz) does, so that the two zip parsers cannot be played against
+    each other; a name stored twice is refused outright.
     """
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
@@ -284,43 +288,58 @@ def pickled_members(path: str | Path) -> list[str]:
         if duplicates:
             return [f"{duplicates[0]} (stored twice: which copy torch reads is unclear)"]
         # torch strips the archive's top folder (the name it was saved under).
-        relative = {n: n.split("/", 1)[1] if "/" in n else n for n in names}
-        raw: set[str] = set()
-        found: list[str] = []
-        for name, rel in relative.items():
-            folder = ("data/weights/" if rel.startswith("data/weights/") else
-                      "data/constants/" if rel.startswith("data/constants/") else None)
-            if folder is None or not rel.endswith("_config.json"):
-                continue
-            try:
-                config = json.loads(archive.read(name))["config"]
-                entries = [(str(key), dict(meta)) for key, meta in config.items()]
-            except (ValueError, KeyError, TypeError, AttributeError):
-                found.append(f"{name} (a payload config edgepipe cannot read, so it cannot "
-                             "tell what torch would unpickle)")
-                continue
-            for key, meta in entries:
-                member = f"{folder}{meta.get('path_name', '')}"
-                if meta.get("use_pickle"):
-                    found.append(f"{member} ('{key}' is stored with pickle)")
-                elif folder == "data/constants/" and str(meta.get("path_name", "")).startswith(
-                        ("custom_obj_", "opaque_obj_")):
-                    found.append(f"{member} ('{key}' is a pickled Python object)")
-                else:
-                    raw.add(member)
-        for name, rel in relative.items():
-            if name.endswith("/") or rel in raw or rel in _TEXT_MEMBERS:
-                continue
-            if rel.startswith("data/aotinductor/") or rel.endswith((".so", ".dll", ".dylib")):
-                found.append(f"{name} (compiled code, loaded as a shared library)")
-            elif rel.endswith(".json") or not (
-                    rel.startswith(("data/weights/", "data/constants/", "data/sample_inputs/"))
-                    or rel.endswith(".pt")):
-                continue  # models/*.json, extra/*: text; other folders torch does not read
-            elif not _weights_only_readable(archive.read(name)):
-                found.append(f"{name} (not readable by torch's restricted unpickler, so torch "
-                             "would fall back to full pickle)")
+        found = _scan([(n, n.split("/", 1)[1] if "/" in n else n) for n in names],
+                      archive.read)
+    import torch
+
+    try:
+        reader = torch._C.PyTorchFileReader(str(path))
+        records = list(reader.get_all_records())
+    except (RuntimeError, AttributeError):  # not readable by torch: it fails the same way
         return found
+    seen = set(found)
+    return found + [f for f in _scan([(r, r) for r in records], reader.get_record)
+                    if f not in seen]
+
+
+def _scan(members: list[tuple[str, str]], read: Callable[[str], bytes]) -> list[str]:
+    """What ``pickled_members`` reports for one view: (name, name in the archive's root)."""
+    raw: set[str] = set()
+    found: list[str] = []
+    for name, rel in members:
+        folder = ("data/weights/" if rel.startswith("data/weights/") else
+                  "data/constants/" if rel.startswith("data/constants/") else None)
+        if folder is None or not rel.endswith("_config.json"):
+            continue
+        try:
+            config = json.loads(read(name))["config"]
+            entries = [(str(key), dict(meta)) for key, meta in config.items()]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            found.append(f"{rel} (a payload config edgepipe cannot read, so it cannot tell "
+                         "what torch would unpickle)")
+            continue
+        for key, meta in entries:
+            member = f"{folder}{meta.get('path_name', '')}"
+            if meta.get("use_pickle"):
+                found.append(f"{member} ('{key}' is stored with pickle)")
+            elif folder == "data/constants/" and str(meta.get("path_name", "")).startswith(
+                    ("custom_obj_", "opaque_obj_")):
+                found.append(f"{member} ('{key}' is a pickled Python object)")
+            else:
+                raw.add(member)
+    for name, rel in members:
+        if name.endswith("/") or rel in raw or rel in _TEXT_MEMBERS:
+            continue
+        if rel.startswith("data/aotinductor/") or rel.endswith((".so", ".dll", ".dylib")):
+            found.append(f"{rel} (compiled code, loaded as a shared library)")
+        elif rel.endswith(".json") or not (
+                rel.startswith(("data/weights/", "data/constants/", "data/sample_inputs/"))
+                or rel.endswith(".pt")):
+            continue  # models/*.json, extra/*: text; other folders torch does not read
+        elif not _weights_only_readable(read(name)):
+            found.append(f"{rel} (not readable by torch's restricted unpickler, so torch "
+                         "would fall back to full pickle)")
+    return found
 
 
 def _weights_only_readable(data: bytes) -> bool:
