@@ -355,3 +355,20 @@ def test_pt2_with_a_member_stored_twice_is_refused(cli, tmp_path):
             out.writestr(config, bad.read(config))
     _expect_failure(cli("inspect", path), "pickle-refused", "stored twice")
     assert not marker.exists()
+
+
+def _labels_beyond_ten(tmp_path: Path) -> Path:
+    data = tmp_path / "labels.npz"
+    x = np.random.default_rng(0).random((40, 3, 32, 32), dtype=np.float32)
+    np.savez(data, x=x, y=np.arange(40) % 13)
+    return data
+
+
+def test_compress_and_eval_check_labels_before_work(cli, tmp_path, digits_artifacts):
+    data = _labels_beyond_ten(tmp_path)
+    out = tmp_path / "out"
+    _expect_failure(cli("compress", CNN, "--method", "w4a8", "--data", data, "-o", out),
+                    "labels-out-of-range", "10 classes")
+    assert not out.exists()
+    _expect_failure(cli("eval", digits_artifacts / "digits-cnn.onnx", "--data", data),
+                    "labels-out-of-range", "10 classes")

@@ -56,7 +56,11 @@ def eval_artifact(
             raise InputError(f"--batch-size {batch_size} must be at least 1.",
                              hint="give a positive batch size.", reference="bad-batch")
         session = open_artifact(artifact, threads=threads, trust_pickle=trust_pickle)
-        dataset = load_data_for_model(data, session.inputs, normalize=normalize)
+        outputs = session.outputs
+        classes = (outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].rank == 2
+                   and isinstance(outputs[0].shape[-1], int) else None)
+        dataset = load_data_for_model(data, session.inputs, normalize=normalize,
+                                      num_classes=classes)
         samples = split(dataset, seed=seed).eval if part is Part.eval else dataset
         result = evaluate_session(session, samples, reference=reference, threads=threads,
                                   batch_size=batch_size, name=artifact)
