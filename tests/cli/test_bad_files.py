@@ -63,7 +63,7 @@ def _rewrite(source: Path, target: Path, change) -> Path:
 
 def _pickled_weight(source: Path, target: Path, payload) -> Path:
     """The archive with its first weight switched to ``use_pickle`` and replaced by a
-    torch.save of ``payload``."""
+    torch.save of ``payload()``."""
     with zipfile.ZipFile(source) as archive:
         name = next(n for n in archive.namelist() if n.endswith("model_weights_config.json"))
         config = json.loads(archive.read(name))
