@@ -137,3 +137,21 @@ def many_layers(count: int = 50) -> nn.Module:
 def wide_mlp() -> nn.Module:
     """An MLP with 0.6 M parameters: 2.4 MB in float32, more than a 1 MB microcontroller flash."""
     return mlp(in_features=64, hidden=1024, classes=512)
+
+
+class _ConcatMany(nn.Module):
+    """A 1x1 conv whose output is concatenated with itself ``count`` times (one CONCATENATION
+    op with ``count`` inputs in TFLite)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return torch.cat([y * (i + 1) for i in range(self.count)], dim=1).mean((2, 3))
+
+
+def concat_many(count: int = 11) -> nn.Module:
+    return _ConcatMany(count)

@@ -168,7 +168,7 @@ def compress(
         from edgepipe.compress import make_config
         from edgepipe.compress.budget import AccuracyBudget
         from edgepipe.data import load_data_for_model, split
-        from edgepipe.model import load_model
+        from edgepipe.model import classifier_classes, load_model
         from edgepipe.rundir import RunDir
 
         compress_config = make_config(method.value, **options)
@@ -179,7 +179,8 @@ def compress(
                                             trust_pickle=trust_pickle))
         splits = None
         if data is not None:
-            dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
+            dataset = load_data_for_model(data, loaded.inputs, normalize=normalize,
+                                          num_classes=classifier_classes(loaded))
             splits = split(dataset, seed=seed,
                            calib_size=getattr(compress_config, "calib_size", 256))
         try:

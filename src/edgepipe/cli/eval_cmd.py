@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgepipe.cli.common import JsonOption, NormalizeOption, command
+from edgepipe.cli.common import JsonOption, NormalizeOption, TrustPickleOption, command
 from edgepipe.cli.compress_cmd import format_metric
 
 
@@ -38,6 +38,7 @@ def eval_artifact(
     batch_size: Annotated[int, typer.Option(
         help="Batch for artifacts with a dynamic batch (a fixed batch is kept).")] = 64,
     normalize: NormalizeOption = None,
+    trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Top-1 on labelled data, or SQNR and cosine similarity against --reference, measured
@@ -54,8 +55,12 @@ def eval_artifact(
         if batch_size < 1:
             raise InputError(f"--batch-size {batch_size} must be at least 1.",
                              hint="give a positive batch size.", reference="bad-batch")
-        session = open_artifact(artifact, threads=threads)
-        dataset = load_data_for_model(data, session.inputs, normalize=normalize)
+        session = open_artifact(artifact, threads=threads, trust_pickle=trust_pickle)
+        outputs = session.outputs
+        classes = (outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].rank == 2
+                   and isinstance(outputs[0].shape[-1], int) else None)
+        dataset = load_data_for_model(data, session.inputs, normalize=normalize,
+                                      num_classes=classes)
         samples = split(dataset, seed=seed).eval if part is Part.eval else dataset
         result = evaluate_session(session, samples, reference=reference, threads=threads,
                                   batch_size=batch_size, name=artifact)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,7 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgepipe.cli.common import DataOption, JsonOption, NormalizeOption, command, format_bytes
+from edgepipe.cli.common import (
+    DataOption,
+    JsonOption,
+    NormalizeOption,
+    TrustPickleOption,
+    command,
+    format_bytes,
+)
 
 
 def profile(
@@ -58,6 +66,7 @@ def profile(
     top: Annotated[int, typer.Option(help="Slowest layers to show.")] = 10,
     save: Annotated[Path | None, typer.Option(
         "--save", help="Also write the profile JSON to this file.")] = None,
+    trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Latency (load, first run, warm-up, steady state with percentiles and raw times),
@@ -79,17 +88,90 @@ def profile(
         if batch < 1:
             raise InputError(f"--batch {batch} must be at least 1.", hint="give 1 or more.",
                              reference="bad-batch")
+        pinned = parse_cpus(cpus)
+        if pinned and host is None:
+            check_cpus(pinned)  # on a device (--host), the agent checks against its own
+        if save is not None:
+            check_writable(save)  # before measuring: a profile is minutes of work
         settings = LatencySettings(runs=runs, duration_s=duration, warmup_runs=warmup,
-                                   threads=threads, cpus=parse_cpus(cpus), per_layer=per_layer,
+                                   threads=threads, cpus=pinned, per_layer=per_layer,
                                    energy=energy, energy_idle_s=min(energy_window, 2.0),
                                    energy_busy_s=energy_window, precision=precision)
         ssh_host = device_host(host, benchmark_model=benchmark_model, identity=identity,
                                config=ssh_config)
         document = run_profile(artifact, target, settings, data=data, batch=batch, seed=seed,
-                               normalize=normalize, host=ssh_host, remote_python=remote_python)
+                               normalize=normalize, host=ssh_host, remote_python=remote_python,
+                               trust_pickle=trust_pickle)
         if save is not None:
-            atomic_write_json(save, document)
+            try:
+                atomic_write_json(save, document)
+            except OSError as exc:  # checked before measuring, so it changed (or a full disk)
+                if not json_output:
+                    print(json.dumps(document, indent=2))
+                where = ("in the error's details.profile on stdout" if json_output else
+                         "to stdout instead, as JSON")
+                raise InputError(
+                    f"Cannot write the profile to '{save}': {exc.strerror or exc}. The "
+                    f"measured profile is not lost: it was printed {where}.",
+                    hint="keep that output, or give --save a path on a disk with space that "
+                    "you can write to.", reference="save-failed",
+                    details={"profile": document}) from exc
         output.result(document, render=lambda console: render(console, document, top))
+
+
+def check_cpus(cpus: tuple[int, ...]) -> None:
+    """Raise unless every CPU in ``cpus`` is one this process may run on."""
+    import os
+
+    from edgepipe.errors import InputError
+
+    try:
+        usable = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: pinning is refused by the agent with its own words
+        return
+    missing = [c for c in cpus if c not in usable]
+    if missing:
+        raise InputError(
+            f"--cpus names CPU {', '.join(map(str, missing[:8]))}"
+            + (" and more" if len(missing) > 8 else "")
+            + f", which this machine does not give this process: it may use "
+            f"{_ranges(usable)} ({len(usable)} CPU{'s' if len(usable) != 1 else ''}).",
+            hint=f"pick CPUs among {_ranges(usable)}, e.g. --cpus {usable[0]}.",
+            reference="bad-cpus")
+
+
+def _ranges(values: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
+    parts: list[str] = []
+    for value in values:
+        if parts and value == int(parts[-1].split("-")[-1]) + 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{value}"
+        else:
+            parts.append(str(value))
+    return ",".join(parts)
+
+
+def check_writable(path: Path) -> None:
+    """Raise unless a file can be created at ``path`` (its folder exists and is writable)."""
+    import os
+
+    from edgepipe.errors import InputError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"--save {path} is a folder; it takes a file name.",
+                         hint=f"give e.g. --save {path / 'profile.json'}.",
+                         reference="save-not-writable")
+    if not folder.is_dir():
+        raise InputError(f"--save {path}: the folder '{folder}' does not exist, so the profile "
+                         "could not be written after measuring; nothing was measured.",
+                         hint=f"create it first (mkdir -p {folder}) or pick another path.",
+                         reference="save-not-writable")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists()
+                                                   and not os.access(path, os.W_OK)):
+        raise InputError(f"--save {path}: '{path if path.exists() else folder}' is not "
+                         "writable; nothing was measured.",
+                         hint="pick a path you can write to.", reference="save-not-writable")
 
 
 def parse_cpus(text: str | None) -> tuple[int, ...] | None:
@@ -106,6 +188,9 @@ def parse_cpus(text: str | None) -> tuple[int, ...] | None:
     except ValueError:
         raise InputError(f"Cannot read --cpus {text!r}.", hint="write e.g. 0,1 or 0-3.",
                          reference="bad-cpus") from None
+    if not cpus or min(cpus) < 0:
+        raise InputError(f"--cpus {text!r} names no CPU (a range is low-high, e.g. 0-3).",
+                         hint="write e.g. 0,1 or 0-3.", reference="bad-cpus")
     return tuple(sorted(cpus))
 
 

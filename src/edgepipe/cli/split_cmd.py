@@ -131,6 +131,7 @@ def make(
         from edgepipe.cli.common import progress
         from edgepipe.data import load_data_for_model, split
         from edgepipe.errors import InputError
+        from edgepipe.model import classifier_classes
         from edgepipe.rundir import RunDir
         from edgepipe.split.api import SplitConfig, split_model
         from edgepipe.split.train import SplitTraining
@@ -146,7 +147,9 @@ def make(
                                                       finetune_epochs=finetune_epochs,
                                                       seed=seed))
         loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
-        dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
+        # Labels are checked against the model's classes before any training starts.
+        dataset = load_data_for_model(data, loaded.inputs, normalize=normalize,
+                                      num_classes=classifier_classes(loaded))
         splits = split(dataset, seed=seed)
         with progress("training the split") as advance:
             result = split_model(loaded, settings, splits, out, progress=lambda _: advance(1))

@@ -112,26 +112,16 @@ def reference_outputs(loaded: LoadedModel, dataset: Dataset,
 
 
 def check_labels_fit(loaded: LoadedModel, data: Splits | None) -> None:
-    """Labels outside a classifier's classes are the data's fault, said before any work:
-    the model is run on one sample, and when its one output is [batch, classes] every label
-    must lie in 0..classes-1 (a DataError ``labels-out-of-range`` otherwise)."""
+    """Labels outside a classifier's classes are the data's fault, said before any work (a
+    DataError ``labels-out-of-range``); see :func:`edgepipe.model.classifier_classes`."""
     if data is None or data.train.labels is None and data.eval.labels is None:
         return
     from edgepipe.data import check_data_fits
+    from edgepipe.model import classifier_classes
 
-    sample = loaded.sample_inputs(1)
-    if loaded.kind == "onnx":
-        from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
-
-        assert loaded.onnx_path is not None
-        outputs = OnnxRuntimeSession(loaded.onnx_path, 1).run(sample)
-    else:
-        from edgepipe.model import run_torch
-
-        outputs = run_torch(loaded.module, sample)
-    if len(outputs) != 1 or np.ndim(outputs[0]) != 2 or np.shape(outputs[0])[1] < 2:
+    classes = classifier_classes(loaded)
+    if classes is None:
         return  # not a plain classifier: its outputs are compared with the float model's
     for part in (data.train, data.eval):
         if len(part):
-            check_data_fits(part, loaded.inputs, int(np.shape(outputs[0])[1]))
-
+            check_data_fits(part, loaded.inputs, classes)

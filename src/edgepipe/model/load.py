@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepipe.errors import InputError, ModelError, WeightsError
+from edgepipe.model.files import validate_artifact
 from edgepipe.model.loaded import SPEC_HINT, LoadedModel, check_forward
 from edgepipe.model.onnx_source import load_onnx
 from edgepipe.model.torch_sources import (
@@ -67,9 +68,10 @@ def load_model(
                 reference="conflicting-options",
             )
         if kind == "onnx":
+            validate_artifact(target)
             return load_onnx(spec, Path(target), inputs)
         # An exported program is already specialised to eval or train mode; it has no eval().
-        loaded = load_pt2(spec, Path(target), inputs)
+        loaded = load_pt2(spec, Path(target), inputs, trust_pickle)
         if check:
             check_forward(loaded)
         return loaded

@@ -164,3 +164,28 @@ def flatten_outputs(out: Any) -> list[Any]:
     if hasattr(out, "logits") and not hasattr(out, "shape"):
         return flatten_outputs(out.logits)
     return [out]
+
+
+def classifier_classes(loaded: LoadedModel) -> int | None:
+    """The class count of a classifier: the last dimension of its single 2-D output (one
+    forward pass of a torch model on a sample, or the ONNX graph's output), else None.
+
+    Data whose labels reach this count cannot be scored or trained on; callers check the
+    labels with it before any work starts."""
+    shapes: list[tuple[Any, ...]] = []
+    try:
+        if loaded.module is not None:
+            module = loaded.module
+            shapes = [a.shape for a in run_torch(module, loaded.sample_inputs(1))]
+        elif loaded.onnx_path is not None:
+            import onnx
+
+            from edgepipe.model.onnx_source import onnx_output_specs
+
+            proto = onnx.load(str(loaded.onnx_path), load_external_data=False)
+            shapes = [s.shape for s in onnx_output_specs(proto)]
+    except Exception:  # no sample (dynamic dims) or a model that needs other inputs
+        return None
+    if len(shapes) == 1 and len(shapes[0]) == 2 and isinstance(shapes[0][-1], int):
+        return int(shapes[0][-1])
+    return None

@@ -20,9 +20,15 @@ if TYPE_CHECKING:
 _TORCHVISION_SIZES = {"inception_v3": 299}
 
 
-def load_pt2(spec: str, path: Path, inputs: list[TensorSpec] | None) -> LoadedModel:
+def load_pt2(spec: str, path: Path, inputs: list[TensorSpec] | None,
+             trust_pickle: bool = False) -> LoadedModel:
+    """A torch.export archive; its members are checked first (:mod:`edgepipe.model.files`):
+    one that torch would unpickle is refused unless ``trust_pickle``."""
     import torch
 
+    from edgepipe.model.files import validate_artifact
+
+    validate_artifact(path, trust_pickle=trust_pickle)
     try:
         program = torch.export.load(str(path))
     except Exception as exc:

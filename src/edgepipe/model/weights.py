@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgepipe.errors import UnsafePickleError, WeightsError, first_line
+from edgepipe.errors import ModelError, UnsafePickleError, WeightsError, first_line
 from edgepipe.model.loaded import TRUST_FLAG
 
 if TYPE_CHECKING:
@@ -59,6 +59,12 @@ def read_state_dict(path: Path, *, trust_pickle: bool = False) -> dict[str, Any]
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
+        from edgepipe.model.files import validate_artifact
+
+        try:  # header and sizes first: a truncated or renamed file says what it is
+            validate_artifact(path)
+        except ModelError as exc:
+            raise WeightsError(exc.message, hint=exc.hint, reference="weights-invalid") from exc
         try:
             return dict(load_file(str(path), device="cpu"))
         except Exception as exc:

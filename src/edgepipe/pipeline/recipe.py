@@ -286,7 +286,7 @@ def _read_text(path: Path) -> str:
         raise InputError(f"Cannot read the recipe '{path}': {exc.strerror}.",
                          hint="check the path.", reference="recipe-not-found") from exc
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is fine
     except UnicodeDecodeError as exc:
         raise InputError(f"The recipe '{path}' is not UTF-8 text (byte {exc.start} is "
                          f"0x{raw[exc.start]:02x}).", hint="give the recipe's YAML file (see "

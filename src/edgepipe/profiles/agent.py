@@ -71,7 +71,13 @@ def profile(request: dict) -> dict:
         if not hasattr(os, "sched_setaffinity"):
             raise AgentError("CPU pinning needs Linux (os.sched_setaffinity).",
                              "profile without --cpus on this OS.", "no-pinning")
-        os.sched_setaffinity(0, set(cpus))
+        try:
+            os.sched_setaffinity(0, set(cpus))
+        except (OSError, ValueError) as exc:
+            usable = sorted(os.sched_getaffinity(0))
+            raise AgentError(f"Cannot pin to CPUs {cpus}: {getattr(exc, 'strerror', None) or exc}"
+                             f"; this device lets the agent use CPUs {usable}.",
+                             f"pick --cpus among {usable}.", "bad-cpus") from exc
     try:
         import numpy as np
     except ImportError as exc:

@@ -32,14 +32,15 @@ def artifact_record(artifact: Path) -> dict[str, Any] | None:
     return None
 
 
-def summary_for(artifact: Path) -> tuple[ModelSummary | None, str]:
+def summary_for(artifact: Path, trust_pickle: bool = False) -> tuple[ModelSummary | None, str]:
     """(inspect's summary, where the graph came from), or (None, why there is none)."""
     from edgepipe.analysis.inspect import inspect_model
     from edgepipe.model import load_model
 
     suffix = artifact.suffix.lower()
     if suffix in (".onnx", ".pt2"):
-        return inspect_model(load_model(str(artifact), check=False)), f"{artifact.name} itself"
+        return (inspect_model(load_model(str(artifact), check=False, trust_pickle=trust_pickle)),
+                f"{artifact.name} itself")
     record = artifact_record(artifact)
     if record is None:
         return None, (f"{artifact.name} has no manifest.json beside it naming its source, and "

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgepipe.errors import InputError, UnsupportedError
+from edgepipe.errors import EdgepipeError, InputError, UnsupportedError, first_line
 from edgepipe.runtime.base import Session, default_threads
 
 RUNTIMES = {".onnx": "onnxruntime", ".xml": "openvino", ".tflite": "litert", ".pt2": "torch"}
 
 
-def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = True) -> Session:
+def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = True,
+                  trust_pickle: bool = False) -> Session:
     """Open an artifact in the runtime it is deployed with; ``threads`` None = all usable cores.
+
+    The file is checked first (:func:`edgepipe.model.files.validate_artifact`: magic bytes,
+    completeness, and for a .pt2 anything torch would unpickle, refused unless
+    ``trust_pickle``), so a bad file is a clear error before a runtime reads it; a file the
+    runtime still cannot load is an ``artifact-unloadable`` error with the runtime's words.
 
     ``spin=False`` stops ONNX Runtime's worker threads from spinning after each run (they
     otherwise hold the cores for a while, which is fastest for back-to-back runs and slows
     whatever else shares the cores: a network client or server in the same box)."""
+    from edgepipe.model.files import validate_artifact
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in RUNTIMES:
@@ -32,6 +40,19 @@ def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = 
     if not path.is_file():
         raise InputError(f"No artifact at '{path}'.", hint="check the path.",
                          reference="artifact-not-found")
+    validate_artifact(path, trust_pickle=trust_pickle)
+    try:
+        return _open(path, suffix, threads, spin, trust_pickle)
+    except EdgepipeError:
+        raise
+    except Exception as exc:  # the runtime's own message for a file it cannot read
+        raise InputError(f"{RUNTIMES[suffix]} cannot load '{path}': {first_line(exc, 400)}",
+                         hint="check that the file is complete (re-export it) and matches "
+                         "its suffix.", reference="artifact-unloadable") from exc
+
+
+def _open(path: Path, suffix: str, threads: int | None, spin: bool,
+          trust_pickle: bool) -> Session:
     if suffix == ".onnx":
         from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
 
@@ -46,7 +67,7 @@ def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = 
         return LiteRTSession(path, threads)
     from edgepipe.runtime.torch_runtime import open_pt2
 
-    return open_pt2(path, threads)
+    return open_pt2(path, threads, trust_pickle=trust_pickle)
 
 
 __all__ = ["RUNTIMES", "Session", "default_threads", "open_artifact"]

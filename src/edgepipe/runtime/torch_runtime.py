@@ -42,9 +42,11 @@ class TorchSession(Session):
         return self._run_torch(self._module, arrays)
 
 
-def open_pt2(path: Path, threads: int | None = None) -> TorchSession:
-    """A ``.pt2`` ExportedProgram as a session."""
+def open_pt2(path: Path, threads: int | None = None, *,
+             trust_pickle: bool = False) -> TorchSession:
+    """A ``.pt2`` ExportedProgram as a session; loaded by ``load_model``, so through the same
+    pickle guard as a .pt2 MODEL (refused unless ``trust_pickle``)."""
     from edgepipe.model import load_model
 
-    loaded = load_model(str(path), check=False)
+    loaded = load_model(str(path), check=False, trust_pickle=trust_pickle)
     return TorchSession(loaded.module, loaded.inputs, path=Path(path), threads=threads)

@@ -12,6 +12,7 @@ the radio power assumed below (no catalog device states its radio's draw).
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -35,15 +36,19 @@ class Link:
         return nbytes * 8 / self.bandwidth_bps + (self.rtt_s if nbytes else 0.0)
 
 
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+
+
 def parse_rate(text: str) -> float:
     """``10Mbps`` -> 1e7 bits per second (kbps, Mbps, Gbps; bits); more than zero."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgG]?)(bps|bit/s)\s*", str(text))
+    found = re.fullmatch(rf"\s*{_NUMBER}\s*([kKmMgG]?)(bps|bit/s)\s*", str(text))
     if not found:
         raise InputError(f"Cannot read the bandwidth {text!r}.",
-                         hint="write e.g. 10Mbps, 500kbps or 1Gbps.", reference="bad-bandwidth")
+                         hint="write a positive rate, e.g. 10Mbps, 500kbps or 1Gbps.",
+                         reference="bad-bandwidth")
     scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[found.group(2).lower()]
     rate = float(found.group(1)) * scale
-    if not 1 <= rate <= 1e13:
+    if not (math.isfinite(rate) and 1 <= rate <= 1e13):
         raise InputError(f"The bandwidth {text!r} is {'zero or ' if rate < 1 else ''}"
                          f"out of range: a link carries between 1 bps and 10 Tbps.",
                          hint="write e.g. 10Mbps, 500kbps or 1Gbps.", reference="bad-bandwidth")
@@ -52,9 +57,10 @@ def parse_rate(text: str) -> float:
 
 def parse_duration(text: str) -> float:
     """``20ms`` -> 0.02 seconds (us, ms, s); at most an hour."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s)\s*", str(text))
+    found = re.fullmatch(rf"\s*{_NUMBER}\s*(us|ms|s)\s*", str(text))
     if not found:
-        raise InputError(f"Cannot read the round trip {text!r}.", hint="write e.g. 20ms.",
+        raise InputError(f"Cannot read the round trip {text!r}.",
+                         hint="write a duration of zero or more, e.g. 20ms.",
                          reference="bad-rtt")
     seconds = float(found.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[found.group(2)]
     if seconds > 3600:

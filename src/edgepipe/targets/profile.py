@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.errors import EdgepipeError, InputError
+from edgepipe.errors import InputError
 from edgepipe.profiles.energy import estimate_energy
 from edgepipe.profiles.graph import artifact_record, summary_for
 from edgepipe.profiles.local import (
@@ -76,17 +76,10 @@ def artifact_block(path: Path) -> dict[str, Any]:
                            "how": "bytes on disk of the artifact's files"}}
 
 
-def open_checked(path: Path, threads: int) -> Any:
-    """The artifact opened here (for its input specs); a load failure is a clear error."""
-    try:
-        return open_artifact(path, threads=threads)
-    except EdgepipeError:
-        raise
-    except Exception as exc:  # the runtime's own message for a file it cannot read
-        runtime = RUNTIMES.get(path.suffix.lower(), "its runtime")
-        raise InputError(f"{runtime} cannot load '{path}': {str(exc).strip()[:400]}",
-                         hint="check that the file is complete (re-export it) and matches "
-                         "its suffix.", reference="artifact-unloadable") from exc
+def open_checked(path: Path, threads: int, trust_pickle: bool = False) -> Any:
+    """The artifact opened here (for its input specs), checked before anything is measured;
+    a file that is bad or cannot load is a clear error (see ``open_artifact``)."""
+    return open_artifact(path, threads=threads, trust_pickle=trust_pickle)
 
 
 def run_over_ssh(path: Path, files: list[Path], batch: InputBatch, settings: LatencySettings,
@@ -120,7 +113,7 @@ def device_host(url: str | None, *, benchmark_model: Path | None = None,
 def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *,
             data: str | None = None, batch: int = 1, seed: int = 0,
             normalize: str | None = None, host: SshHost | AdbHost | None = None,
-            remote_python: str = "python3") -> dict[str, Any]:
+            remote_python: str = "python3", trust_pickle: bool = False) -> dict[str, Any]:
     """The Profile document of ``artifact`` on ``target_name``: measured here (``host``
     target), on the device behind ``host`` (SSH), else estimated."""
     path = Path(artifact)
@@ -128,9 +121,9 @@ def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *
     if target.device != settings.device:
         settings = replace(settings, device=target.device)
     threads = settings.threads or default_threads()
-    session = open_checked(path, threads)
+    session = open_checked(path, threads, trust_pickle)
     block = artifact_block(path)
-    summary, graph_source = summary_for(path)
+    summary, graph_source = summary_for(path, trust_pickle)
     document: dict[str, Any] = {
         "schema_version": PROFILE_SCHEMA_VERSION,
         "artifact": block,

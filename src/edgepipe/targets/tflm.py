@@ -23,6 +23,9 @@ import numpy as np
 from edgepipe.errors import InputError, UnsupportedError
 
 ARENA_LINE = re.compile(r"Arena allocation total (\d+) bytes")
+REFUSED_HINT = ("TFLite Micro runs int8 (and float32) models; fp16 and dynamic-range models "
+                "are refused. Make a full-int8 model with `edgepipe compress MODEL --method "
+                "int8 --format tflite --data D`.")
 MACS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
@@ -111,12 +114,16 @@ def measure_arena(data: bytes) -> dict[str, Any]:
             failure = None
     if failure is not None:
         detail = "; ".join(line.strip() for line in log if line.strip())[:400]
+        explained = explain_refusal(log, data)
+        if explained is not None:
+            message, hint = explained
+            raise UnsupportedError(f"{message} (TFLite Micro: {detail or failure})", hint=hint,
+                                   reference="tflm-refused",
+                                   details={"tflm_log": [line for line in log if line.strip()]})
         raise UnsupportedError(
             f"TFLite Micro cannot prepare this model: {failure}"
             + (f" ({detail})" if detail else ""),
-            hint="TFLite Micro runs int8 (and float32) models; fp16 and dynamic-range "
-            "models are refused. Make a full-int8 model with `edgepipe compress MODEL "
-            "--method int8 --format tflite --data D`.", reference="tflm-refused")
+            hint=REFUSED_HINT, reference="tflm-refused")
     found = [int(m.group(1)) for line in log if (m := ARENA_LINE.search(line))]
     if not found:
         raise UnsupportedError("TFLite Micro printed no arena total.",
@@ -124,6 +131,50 @@ def measure_arena(data: bytes) -> dict[str, Any]:
                                "differently; please report it.", reference="tflm-no-arena")
     arena = found[-1]
     return {"arena_bytes": arena, **verify_arena(runtime, data, arena)}
+
+
+# A kernel's failed check, as TFLite Micro logs it, and the node it failed on.
+_FAILED_CHECK = re.compile(r"(?:[\w./-]*/)?(\w+)\.cc:\d+ (.+?) was not true")
+_FAILED_NODE = re.compile(r"Node (\w+) \(number (\d+)f?\) failed to (prepare|invoke)")
+# Limits compiled into TFLite Micro's kernels, in plain words: (kernel source, check) ->
+# (what is limited, the limit in this tflite-micro build, measured: 10 inputs pass, 11 fail).
+KERNEL_LIMITS = {
+    ("concatenation", "num_inputs <= kMaxInputNum"): (
+        "inputs", 10, "concatenate in stages (a concatenation of concatenations)"),
+}
+
+
+def explain_refusal(log: list[str], data: bytes) -> tuple[str, str] | None:
+    """(message, hint) in plain words for a kernel check TFLite Micro failed, else None.
+
+    ``concatenation.cc:156 num_inputs <= kMaxInputNum was not true`` becomes "CONCATENATION
+    takes at most 10 inputs in TFLite Micro; node 12 of this model has 11 inputs."
+    """
+    text = "\n".join(log)
+    check = _FAILED_CHECK.search(text)
+    if check is None:
+        return None
+    node = _FAILED_NODE.search(text)
+    op = node.group(1) if node else check.group(1).upper()
+    index = int(node.group(2)) if node else None
+    where = f" (node {index} of this model)" if index is not None else ""
+    condition = check.group(2).strip()
+    limit = KERNEL_LIMITS.get((check.group(1), condition))
+    if limit is not None:
+        what, most, how = limit
+        try:
+            count = len(model_ops(data)[index]["inputs"]) if index is not None else None
+        except (IndexError, KeyError, ValueError):
+            count = None
+        has = f"; node {index} of this model has {count} {what}" if count is not None else where
+        return (f"{op} takes at most {most} {what} in TFLite Micro{has}.",
+                f"give each {op} at most {most} {what}: {how}; or run the model with "
+                "TFLite/LiteRT on a bigger target (`edgepipe targets list`).")
+    if "type" in condition:
+        return (f"TFLite Micro's {op} kernel does not take the tensor types of this {op}"
+                f"{where}.", REFUSED_HINT)
+    return (f"TFLite Micro's {op} kernel refuses this {op}{where}: its check "
+            f"`{condition}` failed.", REFUSED_HINT)
 
 
 def verify_arena(runtime: Any, data: bytes, arena: int) -> dict[str, Any]:
@@ -179,4 +230,7 @@ def read_model(path: str | Path) -> bytes:
     if not path.is_file():
         raise InputError(f"No artifact at '{path}'.", hint="check the path.",
                          reference="artifact-not-found")
+    from edgepipe.model.files import validate_artifact
+
+    validate_artifact(path)
     return path.read_bytes()
