@@ -253,7 +253,7 @@ def test_run_of_a_recipe_that_is_not_text(cli, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     out = tmp_path / "out"
-    _expect_failure(cli("run", recipe, "-o", out), "bad-recipe", "not a text file")
+    _expect_failure(cli("run", recipe, "-o", out), "bad-recipe", "not UTF-8 text")
     assert not out.exists()
 
 
