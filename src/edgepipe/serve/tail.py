@@ -49,11 +49,12 @@ class Tail:
     """The tail in its runtime, run by one worker thread (requests queue for it)."""
 
     def __init__(self, artifact: Path, wire: Wire, threads: int | None = None) -> None:
-        from edgepipe.runtime import open_artifact
+        from edgepipe.runtime import default_threads, open_artifact
 
         # no spinning: ORT's worker threads would hold the cores after each run, and the
         # server's own HTTP/gRPC loop, which must write the answer, shares them
         self.session = open_artifact(artifact, threads, spin=False)
+        self.threads = threads or default_threads()  # the cores the runtime computes on
         self.wire = wire
         self.input = self.session.inputs[0]
         self.output = self.session.outputs[0]
