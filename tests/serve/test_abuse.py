@@ -382,3 +382,23 @@ def test_grpc_port_past_65535_is_not_bound_elsewhere(tmp_path):
     assert result.returncode == 1
     error = json.loads(result.stdout)["error"]
     assert error["reference"] == "bad-port" and "99999" in error["message"] and error["hint"]
+
+
+def test_past_max_connections_the_longest_idle_makes_room(split_dir):
+    """A flood of connections past --max-connections closes the longest-idle ones at once
+    (not after their idle time), and a real request still gets through."""
+    process, ready = start_server(split_dir, "--max-connections", "10", "--grpc-port", "-1")
+    try:
+        assert ready["capacity"]["max_connections"] == 10
+        flood = [socket.create_connection(address(ready), timeout=5) for _ in range(30)]
+        assert one_request(ready, infer_request(close=True))[0] == 200
+        time.sleep(0.5)
+        closed = 0
+        for sock in flood:
+            readable, _, _ = select.select([sock], [], [], 0)
+            closed += bool(readable) and sock.recv(10) == b""
+            sock.close()
+        assert closed >= 20, closed  # the server's idle timeout is 5 s: these were made room
+    finally:
+        err = stop(process)
+    assert "Traceback" not in err, err[-3000:]

@@ -6,9 +6,11 @@ either, takes its settings from ``sys.argv`` at import, and has no hook for a to
 request size limit on REST. So the protocol code is kserve's, and the servers around it are
 set up here: bound to 127.0.0.1 unless told otherwise; an optional bearer token (compared
 in constant time; 401 without it; the health endpoints stay open for probes); a maximum
-request size (413); a time limit per request (408 while the body is still arriving, 504
-after); and every exception a request can cause answered as a 4xx with a message, never a
-500 and never a dead worker.
+request size (413, chunked bodies included); a deadline for the body (408) and a time limit
+per request (504); a queue for the runtime (503 with Retry-After when really overloaded);
+deadlines and a ceiling for connections (:mod:`edgepipe.serve.protect`); and every
+exception a request can cause answered as a 4xx with a message, never a 500 and never a
+dead worker. docs/security-serve.md has the threat model and every limit.
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ class Guard:
             except Overloaded as exc:
                 await _answer(send, 503, str(exc), [
                     (b"retry-after", str(exc.retry_after_s).encode()), *CLOSE])
+                return
+            except Exception as exc:  # the body could not be read: the request's fault
+                await _answer(send, 400, f"The request body cannot be read: {exc}", CLOSE)
                 return
             if body is None:  # the client went away
                 return
