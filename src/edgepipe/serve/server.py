@@ -415,7 +415,10 @@ async def serve_async(tail: Tail, name: str, *, sock: socket.socket, host: str,
     # the one number and answers 503 past it, so idle sockets locked everyone out; the
     # connections have their own deadlines and ceiling (protect.protocol_class) and the
     # requests their queue (admission). No WebSocket: nothing here speaks it.
-    config = uvicorn.Config(app, log_level="warning", access_log=False,
+    # log level "error": uvicorn warns once per malformed request ("Invalid HTTP request
+    # received."), and a flood of them filled a supervisor's undrained stderr pipe until
+    # the write blocked the event loop, and with it every client
+    config = uvicorn.Config(app, log_level="error", access_log=False,
                             http=protocol_class(capacity.connections), ws="none",
                             timeout_keep_alive=capacity.connections.idle_timeout_s,
                             lifespan="off")
