@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import TOKEN, make_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def drain(stream: Any, into: list[str]) -> None:
+    """Read the server's stderr as it comes, as a supervisor would (a pipe nobody reads fills,
+    and a server that logs per request then blocks on it)."""
+    for line in stream:
+        into.append(line)
 
 
 def start_server(folder: Path, extra: list[str]) -> tuple[subprocess.Popen, dict]:
@@ -312,6 +320,9 @@ def main() -> None:
         x = np.random.default_rng(0).random((16, *head.inputs[0].shape[1:]), dtype=np.float32)
         codes = np.concatenate([head.run([x[i:i + 1]])[0] for i in range(len(x))])
         process, ready = start_server(folder, args.serve_args.split())
+        logged: list[str] = []
+        reader = threading.Thread(target=drain, args=(process.stderr, logged), daemon=True)
+        reader.start()
         try:
             host, port = ready["http"].removeprefix("http://").rsplit(":", 1)
             target = (host, int(port))
@@ -322,10 +333,11 @@ def main() -> None:
         finally:
             process.terminate()
             try:
-                _, err = process.communicate(timeout=30)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-                _, err = process.communicate()
+                process.wait()
+            reader.join(10)
     print(f"\n{'phase':6} {'class':36} {'count':>6} {'p50':>10} {'p99':>10} {'errors':>6}  "
           "outcomes")
     for label, rows in (("quiet", quiet), ("mixed", mixed)):
@@ -337,6 +349,8 @@ def main() -> None:
     print(f"{args.seconds:g} s per phase; one sample's INT8 codes per legitimate request; "
           f"server limits {json.dumps(ready.get('capacity'))}; clients, attackers and server "
           f"share {os.cpu_count()} cores")
+    print(f"server stderr: {len(logged)} lines, {sum('Traceback' in x for x in logged)} "
+          "tracebacks")
     print("malformed requests by kind: " + ", ".join(f"{k} x{v}" for k, v in
                                                      malformed_kinds.items()))
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -344,7 +358,8 @@ def main() -> None:
         "seconds": args.seconds, "clients": args.clients, "server": ready.get("capacity"),
         "serve_args": args.serve_args, "quiet": quiet, "mixed": mixed,
         "malformed_by_kind": malformed_kinds,
-        "server_tracebacks": err.count("Traceback")}, indent=2))
+        "server_stderr_lines": len(logged),
+        "server_tracebacks": sum("Traceback" in x for x in logged)}, indent=2))
     print(f"wrote {args.json_out}")
     legit_errors = sum(r["errors"] for r in quiet + mixed if r["class"].startswith("legit"))
     if legit_errors:
