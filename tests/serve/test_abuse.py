@@ -340,7 +340,7 @@ def test_serve_refuses_ports_out_of_range_before_starting(tmp_path):
         assert args[1] in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_on_the_network_needs_a_token_or_an_explicit_opt_in(tmp_path):
+def test_serve_on_the_network_needs_a_token_or_an_explicit_opt_in(tmp_path, split_dir):
     from edgepipe.cli.serve_cmd import is_loopback
 
     assert all(map(is_loopback, ("127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost",
@@ -353,6 +353,9 @@ def test_serve_on_the_network_needs_a_token_or_an_explicit_opt_in(tmp_path):
         assert refused.returncode == 1, refused.stderr
         assert "no-token-on-network" in refused.stderr and "--allow-no-token" in refused.stderr
         assert "EDGEPIPE_SERVE_TOKEN" in refused.stderr
+    unknown = serve_cli(split_dir, "--host", "no.such.host.invalid", "--grpc-port", "-1",
+                        token=TOKEN)
+    assert unknown.returncode == 1 and "bad-host" in unknown.stderr, unknown.stderr
     # with a token, or on loopback, the setup goes on (and fails on the missing split)
     for host, token in (("0.0.0.0", TOKEN), ("127.0.0.1", None), ("localhost", None)):
         assert "not-a-split-run" in serve_cli(missing, "--host", host, token=token).stderr

@@ -16,6 +16,7 @@ dead worker. docs/security-serve.md has the threat model and every limit.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import json
 import logging
@@ -381,6 +382,11 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            raise InputError(f"Cannot listen on {host}: {exc.strerror or exc}.",
+                             hint="give an address of this machine (127.0.0.1 for this "
+                                  "machine only, 0.0.0.0 for every interface).",
+                             reference="bad-host") from exc
         raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror}.",
                          hint="pick another --port (0 takes any free one), or stop what "
                               "holds it.", reference="port-unavailable") from exc
