@@ -229,6 +229,7 @@ class Admission:
 
     @asynccontextmanager
     async def admit(self):
+        queued_at = time.perf_counter()
         if self.active >= self.slots or self.waiting:
             ahead = len(self.waiting) + 1
             wait = self.expected_wait_s(ahead)
@@ -254,7 +255,7 @@ class Admission:
             self.active += 1
         began = time.perf_counter()
         try:
-            yield
+            yield began - queued_at  # the time it waited
         finally:
             held = time.perf_counter() - began
             self.hold_s = held if self.hold_s is None else 0.8 * self.hold_s + 0.2 * held

@@ -32,7 +32,7 @@ from edgepipe.serve.protect import (
     default_max_connections,
     protocol_class,
 )
-from edgepipe.serve.tail import ARRIVAL, Tail, TailFailure, tail_models
+from edgepipe.serve.tail import ARRIVAL, QUEUED, Tail, TailFailure, tail_models
 
 OPEN_PATHS = ("/v2/health/live", "/v2/health/ready", "/")
 
@@ -177,7 +177,9 @@ class Guard:
             if self.admission is None or scope["path"] in OPEN_PATHS:
                 await self.app(scope, replay, tracked_send)
                 return
-            async with self.admission.admit():
+            async with self.admission.admit() as waited:
+                ARRIVAL.set(arrival + waited)  # the wait is the queue's, not the reading's
+                QUEUED.set(waited)
                 await self.app(scope, replay, tracked_send)
 
         left = self.limits.timeout_s - (time.perf_counter() - arrival)
@@ -305,7 +307,11 @@ class _GrpcGuard:
         async def admitted(request: Any, context: Any) -> Any:
             if admission is None:
                 return await inner(request, context)
-            async with admission.admit():
+            async with admission.admit() as waited:
+                arrival = ARRIVAL.get()
+                if arrival is not None:
+                    ARRIVAL.set(arrival + waited)
+                QUEUED.set(waited)
                 return await inner(request, context)
 
         async def behaviour(request: Any, context: Any) -> Any:
