@@ -129,7 +129,7 @@ def protocol_class(limits: ConnectionLimits) -> type:
                     and not c.transport.is_closing()]
             if idle:
                 min(idle, key=lambda c: c._waiting_since).transport.close()
-            else:  # every other connection has a request in flight: this one waits its turn
+            else:  # every other connection has a request in flight: the new one is turned away
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
