@@ -20,18 +20,6 @@ OUT = "output"  # the tail's output name, as exported
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture(scope="module")
-def split_dir(tmp_path_factory):
-    from edgepipe.cli.main import run
-
-    out = tmp_path_factory.mktemp("split")
-    code = run(["split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "--data",
-                "builtin:digits", "-o", str(out), "--distill-epochs", "3",
-                "--finetune-epochs", "2", "-f", "onnx", "-f", "openvino", "--json"])
-    assert code == 0
-    return out
-
-
 def start_server(split_dir, *args: str, token: str | None = TOKEN):
     """``edgepipe serve`` on free ports; (process, ready document), bounded to 90 s."""
     env = {**os.environ}

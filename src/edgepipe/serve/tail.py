@@ -7,8 +7,8 @@ the stream's length to the ``NAME-zlib`` model. (Not BYTES: kserve 0.21's REST d
 turns binary BYTES inputs back into UTF-8 strings and fails on compressed data.) Every request's answer carries the server's own timing as response
 parameters, in integer nanoseconds (gRPC parameters carry no floats): ``receive_ns`` (from
 the request's arrival to the model: reading the body and kserve's protocol decoding),
-``decode_ns`` (checking the tensor; unpacking zlib), ``queue_ns`` (waiting for the tail's
-worker thread) and ``compute_ns`` (the tail in its runtime); REST also sends them as a
+``decode_ns`` (checking the tensor; unpacking zlib), ``queue_ns`` (waiting in the server's
+queue and for the tail's worker thread) and ``compute_ns`` (the tail in its runtime); REST also sends them as a
 ``Server-Timing`` header.
 """
 
@@ -31,6 +31,9 @@ from edgepipe.serve.wire import Wire
 # perf_counter() when the request reached the server (set by the server's middleware and
 # gRPC wrapper, read by the model)
 ARRIVAL: contextvars.ContextVar[float | None] = contextvars.ContextVar("arrival", default=None)
+# seconds the request waited in the server's queue for a place in service (set with ARRIVAL
+# moved on by as much, so that receive_ns stays reading and decoding, and queue_ns has it)
+QUEUED: contextvars.ContextVar[float] = contextvars.ContextVar("queued", default=0.0)
 
 MAX_BATCH = 1024
 OIP_DTYPES = {"int8": "INT8", "uint8": "UINT8", "float32": "FP32", "int64": "INT64",
@@ -49,11 +52,12 @@ class Tail:
     """The tail in its runtime, run by one worker thread (requests queue for it)."""
 
     def __init__(self, artifact: Path, wire: Wire, threads: int | None = None) -> None:
-        from edgepipe.runtime import open_artifact
+        from edgepipe.runtime import default_threads, open_artifact
 
         # no spinning: ORT's worker threads would hold the cores after each run, and the
         # server's own HTTP/gRPC loop, which must write the answer, shares them
         self.session = open_artifact(artifact, threads, spin=False)
+        self.threads = threads or default_threads()  # the cores the runtime computes on
         self.wire = wire
         self.input = self.session.inputs[0]
         self.output = self.session.outputs[0]
@@ -141,7 +145,7 @@ def tail_models(tail: Tail, name: str) -> list[Any]:
             logits, began, ended = await loop.run_in_executor(tail.worker, _timed, tail, codes)
             timing = {"receive_ns": round((start - arrival) * 1e9) if arrival else 0,
                       "decode_ns": round((decoded - start) * 1e9),
-                      "queue_ns": round((began - decoded) * 1e9),
+                      "queue_ns": round((began - decoded + QUEUED.get()) * 1e9),
                       "compute_ns": round((ended - began) * 1e9)}
             output = InferOutput(name=tail.output.name, shape=list(logits.shape),
                                  datatype=OIP_DTYPES.get(str(logits.dtype), "FP32"))
