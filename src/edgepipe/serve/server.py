@@ -10,7 +10,7 @@ request size (413, chunked bodies included); a deadline for the body (408) and a
 per request (504); a queue for the runtime (503 with Retry-After when really overloaded);
 deadlines and a ceiling for connections (:mod:`edgepipe.serve.protect`); and every
 exception a request can cause answered as a 4xx with a message, never a 500 and never a
-dead worker. docs/security-serve.md has the threat model and every limit.
+dead worker. docs/security.md ("The server") has the threat model and every limit.
 """
 
 from __future__ import annotations
