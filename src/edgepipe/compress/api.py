@@ -14,14 +14,17 @@ staging folder they are handed (the quantizers work file to file), and by RunDir
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgepipe.compress import checkpoint
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.budget import AccuracyBudget, tune
 from edgepipe.compress.config import (
@@ -35,7 +38,13 @@ from edgepipe.compress.config import (
 )
 from edgepipe.compress.samples import calibration_arrays, make_check_set, reference_outputs
 from edgepipe.data import Dataset, Splits, check_data_fits
-from edgepipe.errors import InputError, ToleranceError, UnsupportedError, first_line
+from edgepipe.errors import (
+    EdgepipeError,
+    InputError,
+    ToleranceError,
+    UnsupportedError,
+    first_line,
+)
 from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
 from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_model
 from edgepipe.export.api import SUFFIXES
@@ -117,6 +126,7 @@ def compress(
         reference, baseline = reference_outputs(loaded, check_set, threads)
         result.baseline = baseline.to_dict() if baseline else None
         staged: list[tuple[list[Path], ArtifactRecord, bool]] = []  # (files, record, float?)
+        used: list[Path] = []  # checkpoints of trained models this run wrote or reused
         missed: list[str] = []
         for fmt, backend in zip(config.formats, backends, strict=True):
             float_record = float_records[fmt]
@@ -125,13 +135,15 @@ def compress(
             float_record["metrics"]["eval"] = _summary(float_eval)
             job = CompressJob(loaded, config, fmt, float_path,
                               staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
-                              calibration, threads, data=data)
+                              calibration, threads, data=data,
+                              checkpoints=checkpoint.folder(run_dir.path))
             started = time.perf_counter()
-            compressed: Compressed = importlib.import_module(backend).compress(job)
-            seconds = time.perf_counter() - started
-            tuned = tune(job, compressed, lambda c: _check(c, check_set, reference,
-                                                           loaded.spec, threads),
-                         float_eval, budget)
+            with _keeping_checkpoints(job.checkpoints, used):
+                compressed: Compressed = importlib.import_module(backend).compress(job)
+                seconds = time.perf_counter() - started
+                tuned = tune(job, compressed, lambda c: _check(c, check_set, reference,
+                                                               loaded.spec, threads),
+                             float_eval, budget)
             compressed, evaluation, session = tuned.compressed, tuned.evaluation, tuned.session
             record = _record(loaded, config, fmt, compressed, session, evaluation, float_eval,
                              float_record, baseline, tuned.parity, calib_info, data_info,
@@ -144,6 +156,8 @@ def compress(
             staged.append(([float_dir / f for f in float_record["files"]],
                            ArtifactRecord(**float_record), True))
             staged.append((compressed.files, record, False))
+        for path in used:  # the artifacts are made: their trained models are not needed
+            path.unlink(missing_ok=True)
         for files, record, is_float in staged:
             run_dir.publish(files)
             run_dir.add_artifact(record)
@@ -164,6 +178,32 @@ def compress(
             "or keep more of the model in float with --exclude.",
             reference="budget-not-met", details={"budget": result.budget})
     return result
+
+
+@contextlib.contextmanager
+def _keeping_checkpoints(folder: Path | None, used: list[Path]) -> Iterator[None]:
+    """Note the checkpoints written or reused in the block (see
+    :mod:`edgepipe.compress.checkpoint`); on a failure, say where the trained model is kept:
+    in the error's hint, or logged beside an unexpected error."""
+    since = time.time() - 1.0
+
+    def collect() -> None:
+        if folder is not None and folder.is_dir():
+            used.extend(p for p in sorted(folder.glob("*.pt"))
+                        if p.stat().st_mtime >= since and p not in used)
+
+    try:
+        yield
+    except EdgepipeError as exc:
+        collect()
+        exc.hint = (exc.hint or "") + checkpoint.kept_hint(used)
+        raise
+    except Exception:
+        collect()
+        if checkpoint.kept_hint(used):
+            log.error(checkpoint.kept_hint(used).strip())
+        raise
+    collect()
 
 
 def _record_budget(result: CompressResult, record: ArtifactRecord, fmt: str,

@@ -78,7 +78,8 @@ def compress(job: CompressJob) -> Compressed:
     if config.epochs and kept:
         from edgepipe.compress.distill import distill
 
-        summary = distill(student, original, job.data.train, config, threads=job.threads)
+        summary = distill(student, original, job.data.train, config, threads=job.threads,
+                          checkpoints=job.checkpoints, tag=f"{job.source.name}.lowrank")
         tool["finetune"] = summary
         if not summary["labelled"]:
             notes.append("Fine-tuning: the training data has no labels; trained by "
