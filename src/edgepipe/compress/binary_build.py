@@ -30,8 +30,9 @@ from edgepipe.compress.binary_layers import (
 )
 from edgepipe.compress.brevitas_quant import quant_layer, set_module
 from edgepipe.compress.config import BinaryConfig
-from edgepipe.compress.outputs import flat_outputs
 from edgepipe.compress.folding import fold_batchnorm
+from edgepipe.compress.lowrank_layers import untouchable
+from edgepipe.compress.outputs import flat_outputs
 from edgepipe.errors import UnsupportedError
 
 ACT_BITS = 8  # the 8-bit first and last layers quantize their input to 8 bits as well
@@ -107,22 +108,6 @@ def binarize_module(module: Any, config: BinaryConfig, sample: list[torch.Tensor
             layer = fuse_conv_bn_eval(layer, _take_norm(student, norm))
         set_module(student, name, quant_layer(layer, config.first_last_bits, ACT_BITS))
     return student, layers, left
-
-
-def untouchable(root: Any, name: str) -> str | None:
-    """Why the layer ``name`` cannot be replaced by another module, or None.
-
-    MultiheadAttention never calls its ``out_proj``: it reads ``out_proj.weight`` and passes
-    it to the attention function. Transformer encoder / decoder layers read their Linear
-    layers' weights directly in their fused inference path.
-    """
-    parent_name, _, child = name.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    if isinstance(parent, nn.MultiheadAttention):
-        return "MultiheadAttention reads its weight directly"
-    if isinstance(parent, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)):
-        return (f"{type(parent).__name__}'s fused inference path reads its weight directly")
-    return None
 
 
 def calibrate(student: Any, arrays: list[torch.Tensor]) -> None:

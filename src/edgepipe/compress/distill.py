@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from edgepipe.compress.config import BinaryConfig, LowBitConfig, LowRankConfig
+from edgepipe.compress.outputs import classifier_index, flat_outputs, multi_loss
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
-from edgepipe.compress.outputs import classifier_index, flat_outputs, multi_loss
 from edgepipe.training import fit_best
 
 

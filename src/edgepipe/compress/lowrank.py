@@ -90,7 +90,9 @@ def compress(job: CompressJob) -> Compressed:
         _whole_model_latency(job, files[0], [a[:1].numpy() for a in arrays], tool, notes)
     log.info("lowrank: %d of %d candidate layer(s) factorized; params %d -> %d", len(kept),
              len(plans), totals["params"], after["params"])
-    return Compressed(files[0], files, "fp32", tool, [], notes)
+    left = [{"layer": w["layer"], "op": w["op"], "reason": w["reason"]}
+            for w in whole if w.pop("left", False)]
+    return Compressed(files[0], files, "fp32", tool, left, notes)
 
 
 def _check_job(job: CompressJob, config: LowRankConfig) -> Any:
