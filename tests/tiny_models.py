@@ -197,14 +197,15 @@ class TinyViT(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.patch = nn.Conv2d(3, dim, 2, stride=2)
+        self.position = nn.Parameter(torch.randn(1, 16, dim) * 0.1)  # 4x4 patches
         layer = nn.TransformerEncoderLayer(dim, 2, dim_feedforward=32, dropout=0.0,
-                                           batch_first=True)
+                                           norm_first=True, batch_first=True)
         self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
         self.mix = nn.Linear(dim, dim)
         self.fc = nn.Linear(dim, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        tokens = self.patch(x).flatten(2).transpose(1, 2) + self.position
         return self.fc(torch.relu(self.mix(self.enc(tokens).mean(1))))
 
 
@@ -215,11 +216,14 @@ class AuxBranchCNN(nn.Module):
     def __init__(self, channels: int = 8, classes: int = 10) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.conv1 = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU())
-        self.conv2 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
+        self.conv1 = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1),
+                                   nn.BatchNorm2d(channels), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1),
+                                   nn.BatchNorm2d(channels), nn.ReLU())
         self.aux1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(channels, classes))
-        self.conv3 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
+        self.conv3 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1),
+                                   nn.BatchNorm2d(channels), nn.ReLU())
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, classes)
 
@@ -244,3 +248,24 @@ def tiny_vit() -> nn.Module:
 
 def aux_branch_cnn() -> nn.Module:
     return AuxBranchCNN()
+
+
+class TinySegmenter(nn.Module):
+    """Per-pixel class scores in a dict (as torchvision's segmentation models give them):
+    ``{"out": (N, 3, H, W)}``; labels of image classes do not fit it. For 1x3x8x8."""
+
+    def __init__(self, channels: int = 8, classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv3 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.head = nn.Conv2d(channels, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return {"out": self.head(torch.relu(self.conv3(x)))}
+
+
+def tiny_segmenter() -> nn.Module:
+    return TinySegmenter()

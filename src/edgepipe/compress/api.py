@@ -156,8 +156,7 @@ def compress(
             staged.append(([float_dir / f for f in float_record["files"]],
                            ArtifactRecord(**float_record), True))
             staged.append((compressed.files, record, False))
-        for path in used:  # the artifacts are made: their trained models are not needed
-            path.unlink(missing_ok=True)
+        checkpoint.discard(used)  # the artifacts are made: their trained models are not needed
         for files, record, is_float in staged:
             run_dir.publish(files)
             run_dir.add_artifact(record)

@@ -9,6 +9,7 @@ A run that succeeds removes the checkpoints it used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -94,3 +95,11 @@ def kept_hint(paths: list[Path]) -> str:
         return ""
     return (f" The trained model is kept at {', '.join(existing)}; running the same command "
             "again reuses it and skips the training.")
+
+
+def discard(paths: list[Path]) -> None:
+    """Remove checkpoints that are no longer needed, and their folder once it is empty."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
