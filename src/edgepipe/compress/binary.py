@@ -126,6 +126,7 @@ def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> list[dict[str, str]]
     from onnx import helper, numpy_helper
 
     from edgepipe.compress.binary_pack import expanded_weight
+    from edgepipe.compress.onnx_layers import exported_node
 
     model = onnx.load(str(path))
     graph = model.graph
@@ -159,6 +160,8 @@ def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> list[dict[str, str]]
         name = found.name
         done[name] = layer["layer"]
         graph.initializer.remove(found)
+        for value in [v for v in graph.input if v.name == name]:  # initializers as inputs
+            graph.input.remove(value)
         signs = layer["tensors"]["signs"]
         scale = layer["tensors"]["scale"].astype(np.float32)
         graph.initializer.extend([
@@ -174,44 +177,6 @@ def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> list[dict[str, str]]
 
     atomic_write_bytes(path, model.SerializeToString())
     return kept
-
-
-WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
-
-
-def exported_node(graph: Any, module: str) -> Any:
-    """The Conv / Gemm / MatMul node the TorchScript ONNX exporter made from ``module``.
-
-    The exporter names a node by the scopes it ran in, ``/a/b.0/layer/Conv``: one entry per
-    module whose forward ran, each the module's path from its nearest named (non-numeric)
-    part on. The node matches when its scopes, in order, are such parts of ``module``'s
-    path, ending with ``module`` itself.
-    """
-    atoms = module.split(".")
-    parts = [_unqualified(".".join(atoms[:k])) for k in range(1, len(atoms) + 1)]
-    for node in graph.node:
-        if node.op_type not in WEIGHT_OPS or not node.name.startswith("/"):
-            continue
-        scopes = node.name.split("/")[1:-1]
-        position = 0
-        for scope in scopes:
-            while position < len(parts) and parts[position] != scope:
-                position += 1
-            if position == len(parts):
-                break
-            position += 1
-        else:
-            if scopes and position == len(parts):
-                return node
-    return None
-
-
-def _unqualified(qualified: str) -> str:
-    atoms = qualified.split(".")
-    for index in range(len(atoms) - 1, -1, -1):
-        if not atoms[index].isnumeric():
-            return ".".join(atoms[index:])
-    return qualified
 
 
 def _check_job(job: CompressJob, config: BinaryConfig) -> Any:

@@ -86,7 +86,7 @@ def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> 
     read = read_packed(path)
     problems = []
     graph = onnx.load(str(onnx_path)).graph
-    initializers = [numpy_helper.to_array(i) for i in graph.initializer]
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     dequantized = _dequantized(graph)
     for mine, back in zip(written, read, strict=True):
         for name, array in mine["tensors"].items():
@@ -102,11 +102,12 @@ def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> 
                 problems.append(f"{mine['layer']}: the weight {mine['in_onnx']} in "
                                 f"{onnx_path.name} differs from the unpacked one")
             continue
+        # an 8-bit layer: the int8 initializer its exported node dequantizes, found by name
         weight = back["tensors"]["weight"]
-        if not any(_same(i, weight) or _same(i.T, weight)
-                   for i in [*initializers, *dequantized.values()]):
-            problems.append(f"{mine['layer']}: no weight in {onnx_path.name} equals the "
-                            "unpacked one")
+        found = _int8_weight(graph, mine["layer"], constants)
+        if found is None or not _same(found, weight):
+            problems.append(f"{mine['layer']}: the int8 weight of its node in "
+                            f"{onnx_path.name} differs from the unpacked one")
     if problems or len(read) != len(written):
         raise ToleranceError(
             f"The packed weights file {path.name} does not reproduce the exported model: "
@@ -116,6 +117,27 @@ def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> 
     return {"round_trip": "exact", "layers": {
         layer["layer"]: {"kind": layer["kind"], "bytes": sum(layer["bytes"].values()),
                          "tensor_bytes": layer["bytes"]} for layer in read}}
+
+
+def _int8_weight(graph: Any, layer: str, constants: dict[str, np.ndarray]) -> Any:
+    """The int8 initializer behind the weight of the node exported from ``layer``: back from
+    the node's weight input through DequantizeLinear (and the Transpose, Clip or Identity
+    Brevitas' export puts around it) to the initializer."""
+    from edgepipe.compress.onnx_layers import exported_node
+
+    node = exported_node(graph, layer)
+    if node is None or len(node.input) < 2:
+        return None
+    producers = {output: n for n in graph.node for output in n.output}
+    name, dequantized = node.input[1], False
+    while name not in constants:
+        producer = producers.get(name)
+        if producer is None or producer.op_type not in ("DequantizeLinear", "Transpose", "Clip",
+                                                        "Identity"):
+            return None
+        dequantized = dequantized or producer.op_type == "DequantizeLinear"
+        name = producer.input[0]
+    return constants[name] if dequantized else None
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
