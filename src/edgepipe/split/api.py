@@ -168,6 +168,9 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
     original_logits = _predict(parts["module"], x)
     split_logits = _predict(server_tail, codes)
     classifier = classifier_index(original_logits, labels)
+    # predictions to agree on: the classifier output, else the first (N, classes) one
+    scores = classifier if classifier is not None else next(
+        (i for i, o in enumerate(original_logits) if o.ndim == 2 and o.shape[1] > 1), None)
     point = parts["point"]
     wire = wire_bytes(codes, config.bits)
     input_bytes = int(np.prod(x.shape[1:]))  # as uint8 pixels
@@ -205,9 +208,9 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
                      **{f"split_{check['runtime']}": _accuracy(check["logits"], labels,
                                                                 classifier)
                         for check in checks.values()},
-                     "agreement_with_original": None if classifier is None else float(
-                         (original_logits[classifier].argmax(1)
-                          == split_logits[classifier].argmax(1)).mean()),
+                     "agreement_with_original": None if scores is None else float(
+                         (original_logits[scores].argmax(1)
+                          == split_logits[scores].argmax(1)).mean()),
                      "samples": int(len(x)), "split": "eval",
                      **({} if classifier is not None else {
                          "metric": "every output against the original model (top-1 does not "
