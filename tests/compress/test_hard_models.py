@@ -146,3 +146,20 @@ def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch)
     training = result.artifacts[0]["tool"]["training"]
     assert training["checkpoint"] == {"path": str(kept), "reused": True}
     assert not kept.exists()  # the artifact is made: the checkpoint is not needed
+
+
+def test_exported_nodes_are_found_by_their_scope_names():
+    from onnx import helper
+
+    from edgepipe.compress.onnx_layers import exported_node
+
+    names = ["/layer1/layer1.0/conv1/Conv", "/branch/branch.13/layer/Conv",
+             "/branch/branch.3/layer/Conv", "/enc/layers.0/linear1/layer/MatMul", "/fc/Gemm"]
+    graph = helper.make_graph([helper.make_node(n.rsplit("/", 1)[1], ["x", "w"], [n + "_out"],
+                                                name=n) for n in names], "g", [], [])
+    found = {module: getattr(exported_node(graph, module), "name", None) for module in [
+        "layer1.0.conv1", "branch.3.layer", "branch.13.layer", "enc.layers.0.linear1.layer",
+        "fc", "layer", "conv1", "branch.1.layer"]}
+    assert found == {"layer1.0.conv1": names[0], "branch.3.layer": names[2],
+                     "branch.13.layer": names[1], "enc.layers.0.linear1.layer": names[3],
+                     "fc": names[4], "layer": None, "conv1": None, "branch.1.layer": None}

@@ -46,7 +46,8 @@ def multi_loss(student: Any, teacher: Any, labels: torch.Tensor | None, temperat
     One output: the knowledge-distillation loss (plus cross-entropy when the labels fit it).
     Several: that loss on the classifier output (if any), and on every other output the mean
     squared error to the teacher's, divided by the teacher output's variance (so outputs of
-    different scales weigh alike). A student in training mode may return more outputs than
+    different scales weigh alike; a thousandth of its mean square keeps a constant output
+    from dividing by zero). A student in training mode may return more outputs than
     the teacher at inference (an auxiliary branch): only the first ones count.
     """
     mine, target = flat_outputs(student), flat_outputs(teacher)
@@ -63,5 +64,8 @@ def multi_loss(student: Any, teacher: Any, labels: torch.Tensor | None, temperat
         if index == classifier:
             total = total + kd_loss(a, b, labels, temperature, weight)
         else:
-            total = total + F.mse_loss(a, b) / (b.detach().float().var() + 1e-8)
+            target = b.detach().float()
+            # the variance, kept off zero for a (nearly) constant output
+            scale = target.var(unbiased=False) + 1e-3 * target.pow(2).mean() + 1e-12
+            total = total + F.mse_loss(a, b) / scale
     return total
