@@ -15,6 +15,10 @@ float16) and written twice:
 - ``<model>.binary.packed.bin``: 1 bit per binary weight plus float16 scales, biases and
   thresholds, and the 8-bit layers; read back, unpacked and checked to equal the weights
   of the ONNX file exactly.
+
+Models with several outputs train on every output (see :mod:`edgepipe.compress.outputs`);
+the trained network is checkpointed in ``OUT/.checkpoints`` until the artifact is made, so a
+failure after training loses nothing (see :mod:`edgepipe.compress.checkpoint`).
 """
 
 from __future__ import annotations
@@ -75,6 +79,10 @@ def compress(job: CompressJob) -> Compressed:
                            threads=job.threads or 1, checkpoints=job.checkpoints,
                            tag=f"{job.source.name}.binary")
         deployed, packed = deploy(student, sample)
+    if job.data.train.labels is not None and not training["labelled"]:
+        notes.append("The training data's labels fit no classifier output of the "
+                     "model: the binary network is trained by distillation from the float "
+                     "model only, on every output.")
     export_qcdq(deployed, job, arrays)
     stored_float = _int8_signs(job.path, packed)
     packed_path = job.path.with_name(job.path.stem + ".packed.bin")

@@ -2,8 +2,12 @@
 
 :func:`binarize_module` replaces every Conv1d / Conv2d / Linear (groups 1) but the first and
 last by a :class:`~edgepipe.compress.binary_layers.BinaryBlock`, taking in the BatchNorm
-that follows it in a Sequential; the first and last become Brevitas 8-bit layers (the
-``brevitas_quant`` machinery, BatchNorm folded) unless ``first_last_bits`` is None.
+that follows it (found by data flow on a sample, as a Sequential or as sibling attributes:
+left outside, the exporter would fold it into the binary weight); the first and last (the
+first layer to run, and every layer whose output is a model output) become Brevitas 8-bit
+layers (the ``brevitas_quant`` machinery, BatchNorm folded) unless ``first_last_bits`` is
+None. Layers that do not run at inference, or whose weight their parent reads directly,
+stay float, with the reason.
 :func:`calibrate` sets the starting point from calibration samples: activation ranges of the
 8-bit layers, each sign's threshold (the channel means of its input) and the BatchNorm
 statistics of the binary blocks (their float statistics no longer fit). :func:`deploy`

@@ -90,8 +90,11 @@ def compress(job: CompressJob) -> Compressed:
                           checkpoints=job.checkpoints, tag=f"{job.source.name}.{config.method}")
         tool["qat"] = summary
         if not summary["labelled"]:
-            notes.append("QAT: the training data has no labels; trained by distillation from "
-                         "the float model only (no cross-entropy).")
+            notes.append("QAT: " + ("the training data has no labels"
+                                    if job.data.train.labels is None else
+                                    "the labels fit no classifier output of the model")
+                         + "; trained by distillation from the float model only (no "
+                         "cross-entropy).")
     export_qcdq(student, job, arrays)
     tool["sizes"] = sizes(student, job.path)
     tool["runtime_compute_ops"] = runtime_compute_ops(job.path)

@@ -82,8 +82,10 @@ def compress(job: CompressJob) -> Compressed:
                           checkpoints=job.checkpoints, tag=f"{job.source.name}.lowrank")
         tool["finetune"] = summary
         if not summary["labelled"]:
-            notes.append("Fine-tuning: the training data has no labels; trained by "
-                         "distillation from the original model only.")
+            notes.append("Fine-tuning: " + ("the training data has no labels"
+                                            if job.data.train.labels is None else
+                                            "the labels fit no classifier output of the model")
+                         + "; trained by distillation from the original model only.")
     files, parity = _export(job, student.eval())
     tool["export_parity"] = parity
     if kept:
