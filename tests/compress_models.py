@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 
@@ -23,3 +27,38 @@ class GruClassifier(nn.Module):
 
 def gru_classifier() -> nn.Module:
     return GruClassifier()
+
+
+def box_target(x: torch.Tensor) -> torch.Tensor:
+    """A box-like regression target per sample: the mean of each half of the image."""
+    image = x[:, 0]
+    return torch.stack([image[:, :, :4].mean((1, 2)), image[:, :, 4:].mean((1, 2)),
+                        image[:, :4].mean((1, 2)), image[:, 4:].mean((1, 2))], 1)
+
+
+def trained(factory: str, epochs: int = 12):
+    """``tiny_models:<factory>`` trained on the digits train split, and the splits."""
+    from edgepipe.data import load_data_for_model, split
+    from edgepipe.model import load_model
+
+    loaded = load_model(f"tiny_models:{factory}", input_shape=(1, 3, 8, 8))
+    splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0, calib_size=128)
+    module = loaded.module
+    torch.manual_seed(0)
+    x = torch.from_numpy(splits.train.x)
+    y = torch.from_numpy(splits.train.labels.astype(np.int64))
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
+    with torch.random.fork_rng():
+        for _ in range(epochs):
+            module.train()
+            for index in torch.randperm(len(x)).split(64):
+                outputs = module(x[index])
+                outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+                loss = F.cross_entropy(outputs[0], y[index])
+                if type(module).__name__ == "TwoOutputCNN":
+                    loss = loss + F.mse_loss(outputs[1], box_target(x[index]))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    module.eval()
+    return dataclasses.replace(loaded, module=module), splits

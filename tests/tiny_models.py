@@ -155,3 +155,135 @@ class _ConcatMany(nn.Module):
 
 def concat_many(count: int = 11) -> nn.Module:
     return _ConcatMany(count)
+
+
+class StridedProjectionCNN(nn.Module):
+    """A ResNet basic block (convolutions and BatchNorms as attributes, as torchvision writes
+    them) whose shortcut is a strided 1x1 projection with its own BatchNorm, for 1x3x8x8.
+    The 2x2 stem leaves an odd 7x7 grid, which the strided layers take to 4x4."""
+
+    def __init__(self, channels: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Conv2d(3, channels, 2, bias=False)
+        self.bn0 = nn.BatchNorm2d(channels)
+        self.conv1 = nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(2 * channels)
+        self.conv2 = nn.Conv2d(2 * channels, 2 * channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(2 * channels)
+        self.project = nn.Conv2d(channels, 2 * channels, 1, stride=2, bias=False)
+        self.project_bn = nn.BatchNorm2d(2 * channels)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2 * channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn0(self.stem(x)))
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        x = torch.relu(y + self.project_bn(self.project(x)))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class TwoOutputCNN(nn.Module):
+    """Class logits and a box (4 numbers) from one trunk: a tuple output, for 1x3x8x8."""
+
+    def __init__(self, channels: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, channels, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(channels, 2 * channels, 3, padding=1)
+        self.relu2 = nn.ReLU()
+        self.conv3 = nn.Conv2d(2 * channels, 2 * channels, 3, padding=1)
+        self.relu3 = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classes = nn.Linear(2 * channels, classes)
+        self.box = nn.Linear(2 * channels, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.relu3(self.conv3(self.relu2(self.conv2(x))))
+        features = torch.flatten(self.pool(x), 1)
+        return self.classes(features), self.box(features)
+
+
+class TinyViT(nn.Module):
+    """Patch embedding (a strided conv), ``nn.TransformerEncoder`` (MultiheadAttention and
+    its fused fast path), a mean over tokens and a Linear head, for 1x3x8x8 inputs."""
+
+    def __init__(self, dim: int = 16, classes: int = 10) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.patch = nn.Conv2d(3, dim, 2, stride=2)
+        self.position = nn.Parameter(torch.randn(1, 16, dim) * 0.1)  # 4x4 patches
+        layer = nn.TransformerEncoderLayer(dim, 2, dim_feedforward=32, dropout=0.0,
+                                           norm_first=True, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.mix = nn.Linear(dim, dim)
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch(x).flatten(2).transpose(1, 2) + self.position
+        return self.fc(torch.relu(self.mix(self.enc(tokens).mean(1))))
+
+
+class AuxBranchCNN(nn.Module):
+    """An auxiliary classifier that runs only in training mode (as GoogLeNet's aux1 / aux2):
+    training returns (logits, aux logits), inference the logits alone. For 1x3x8x8."""
+
+    def __init__(self, channels: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1),
+                                   nn.BatchNorm2d(channels), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1),
+                                   nn.BatchNorm2d(channels), nn.ReLU())
+        self.aux1 = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(channels, classes))
+        self.conv3 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1),
+                                   nn.BatchNorm2d(channels), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x = self.conv2(self.conv1(x))
+        aux = self.aux1(x) if self.training else None
+        logits = self.fc(torch.flatten(self.pool(self.conv3(x)), 1))
+        return (logits, aux) if self.training else logits
+
+
+def strided_projection_cnn() -> nn.Module:
+    return StridedProjectionCNN()
+
+
+def two_output_cnn() -> nn.Module:
+    return TwoOutputCNN()
+
+
+def tiny_vit() -> nn.Module:
+    return TinyViT()
+
+
+def aux_branch_cnn() -> nn.Module:
+    return AuxBranchCNN()
+
+
+class TinySegmenter(nn.Module):
+    """Per-pixel class scores in a dict (as torchvision's segmentation models give them):
+    ``{"out": (N, 3, H, W)}``; labels of image classes do not fit it. For 1x3x8x8."""
+
+    def __init__(self, channels: int = 8, classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv3 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.head = nn.Conv2d(channels, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return {"out": self.head(torch.relu(self.conv3(x)))}
+
+
+def tiny_segmenter() -> nn.Module:
+    return TinySegmenter()

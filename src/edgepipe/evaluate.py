@@ -303,6 +303,17 @@ def _compare(names: list[str], outputs: list[np.ndarray],
     return results
 
 
+def compare_to(names: list[str], outputs: list[np.ndarray],
+               reference: list[np.ndarray]) -> list[OutputComparison]:
+    """Each output against the reference's: SQNR, cosine similarity, max |diff|."""
+    return _compare(names, outputs, reference)
+
+
+def classifier_output(outputs: list[np.ndarray], num_classes: int | None) -> int | None:
+    """The index of the output top-1 is taken from (see :func:`_classifier_index`)."""
+    return _classifier_index(outputs, num_classes)
+
+
 def _classifier_index(outputs: list[np.ndarray], num_classes: int | None) -> int | None:
     """The one output shaped (N, classes), classes > 1 (and >= the data's classes)."""
     found = [i for i, o in enumerate(outputs) if o.ndim == 2 and o.shape[1] > 1

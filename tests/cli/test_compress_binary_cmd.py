@@ -53,3 +53,15 @@ def test_bad_binary_input_exits_1_with_a_hint(cli, tmp_path, model, args, refere
     assert "Traceback" not in result.stderr
     assert all(word in " ".join(result.stderr.split()) for word in words), result
     assert not list(out.glob("*.binary.*")) if out.exists() else True
+
+
+@pytest.mark.parametrize("model", ["two_output_cnn", "tiny_vit", "aux_branch_cnn",
+                                   "strided_projection_cnn"])
+def test_binary_on_models_that_are_not_plain_cnns(cli, tmp_path, model):
+    """Each of these was an internal error (TypeError, KeyError, StopIteration)."""
+    result = cli("compress", f"tiny_models:{model}", "--input-shape", "1x3x8x8", "-m", "binary",
+                 "--data", "builtin:digits", "--epochs", "1", "-o", tmp_path, "--json")
+    assert result.code == 0, result
+    [artifact] = result.json()["result"]["artifacts"]
+    assert artifact["tool"]["parity_check"]["passed"]
+    assert (tmp_path / f"{model}.binary.packed.bin").is_file()

@@ -81,3 +81,14 @@ def test_measured_plan_on_this_machine(cli):
     assert whole["sources"]["head"] == "measured"
     # a head is part of the model: on the same machine it does not take much longer
     assert options["cut pool1 (raw 8-bit)"]["head_s"] < 3 * whole["head_s"]
+
+
+def test_split_a_two_output_model(cli, tmp_path):
+    """Was: internal-error: AttributeError: 'tuple' object has no attribute 'argmax'."""
+    made = cli("split", "tiny_models:two_output_cnn", "--input-shape", "1x3x8x8", "--at",
+               "pool1", "--bottleneck", "2", "--data", "builtin:digits", "-o", tmp_path,
+               "--distill-epochs", "1", "--finetune-epochs", "1", "--json")
+    assert made.code == 0, made
+    result = made.json()["result"]
+    assert result["end_to_end"]["onnx"]["prediction_agreement_with_torch"] >= 0.99
+    assert (tmp_path / "head.onnx").is_file() and (tmp_path / "tail.onnx").is_file()

@@ -171,6 +171,11 @@ def _render_split(console: Console, r: dict[str, Any], out: Any) -> None:
     console.print(f"accuracy (eval, {a['samples']} samples): original {pct(a['original'])}, "
                   f"split {pct(a['split_torch'])} in torch; end to end (head -> 8-bit codes "
                   f"-> tail): {runtimes}")
+    for runtime, outputs in (a.get("vs_original") or {}).items():
+        console.print(f"{runtime.removeprefix('split_')} vs the original model (top-1 does not "
+                      "apply): " + "; ".join(
+                          f"{o['name']} SQNR {o['sqnr_db']} dB, cosine {o['cosine_mean']:.4f}, "
+                          f"max |diff| {o['max_abs_diff']:.3g}" for o in outputs))
     console.print(f"bytes per sample: {b['packed_bytes']:,} (zlib {b['zlib_bytes_mean']:.0f} "
                   f"mean) vs input {b['input_uint8']:,} as uint8 ({100 * b['vs_input']:.1f}%) "
                   f"and the raw float tensor at the cut {b['raw_float_at_cut']:,} "

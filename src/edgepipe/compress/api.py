@@ -16,14 +16,17 @@ staging folder they are handed (the quantizers work file to file), and by RunDir
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgepipe.compress import checkpoint
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.budget import AccuracyBudget, tune
 from edgepipe.compress.config import (
@@ -145,6 +148,7 @@ def compress(
         reference, baseline = reference_outputs(loaded, check_set, threads)
         result.baseline = baseline.to_dict() if baseline else None
         staged: list[tuple[list[Path], ArtifactRecord, bool]] = []  # (files, record, float?)
+        used: list[Path] = []  # checkpoints of trained models this run wrote or reused
         missed: list[str] = []
         for fmt, backend in zip(config.formats, backends, strict=True):
             if fmt not in float_records:
@@ -153,7 +157,8 @@ def compress(
                 staged += _compress_format(loaded, config, fmt, backend, float_dir,
                                            float_records[fmt], staging, calibration, threads,
                                            data, check_set, reference, baseline, calib_info,
-                                           data_info, budget, result, missed)
+                                           data_info, budget, result, missed,
+                                           checkpoint.folder(run_dir.path), used)
             except Exception as exc:
                 if len(config.formats) == 1 or disk_full(exc):
                     raise
@@ -164,6 +169,7 @@ def compress(
                     reference="internal-error")))
         if failures and not staged:
             raise failures[0][1]
+        checkpoint.discard(used)  # the artifacts are made: their trained models are not needed
         for files, record, is_float in staged:
             run_dir.publish(files)
             run_dir.add_artifact(record)
@@ -208,8 +214,8 @@ def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, back
                      check_set: Dataset, reference: list[np.ndarray],
                      baseline: EvalResult | None, calib_info: dict[str, Any] | None,
                      data_info: dict[str, Any], budget: AccuracyBudget,
-                     result: CompressResult, missed: list[str],
-                     ) -> list[tuple[list[Path], ArtifactRecord, bool]]:
+                     result: CompressResult, missed: list[str], checkpoints: Path | None,
+                     used: list[Path]) -> list[tuple[list[Path], ArtifactRecord, bool]]:
     """One format: the float artifact measured, the backend run, the result tuned to the
     budget and measured; what to publish (float and compressed), nothing written to OUT."""
     float_path = float_dir / float_record["path"]
@@ -217,13 +223,14 @@ def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, back
     float_record["metrics"]["eval"] = _summary(float_eval)
     job = CompressJob(loaded, config, fmt, float_path,
                       staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
-                      calibration, threads, data=data)
+                      calibration, threads, data=data, checkpoints=checkpoints)
     started = time.perf_counter()
-    compressed: Compressed = importlib.import_module(backend).compress(job)
-    seconds = time.perf_counter() - started
-    tuned = tune(job, compressed, lambda c: _check(c, check_set, reference, loaded.spec,
-                                                   threads),
-                 float_eval, budget)
+    with _keeping_checkpoints(job.checkpoints, used):
+        compressed: Compressed = importlib.import_module(backend).compress(job)
+        seconds = time.perf_counter() - started
+        tuned = tune(job, compressed, lambda c: _check(c, check_set, reference, loaded.spec,
+                                                       threads),
+                     float_eval, budget)
     compressed, evaluation, session = tuned.compressed, tuned.evaluation, tuned.session
     record = _record(loaded, config, fmt, compressed, session, evaluation, float_eval,
                      float_record, baseline, tuned.parity, calib_info, data_info, seconds)
@@ -233,6 +240,32 @@ def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, back
         log.warning("%s: %s", record.name, line)
     return [([float_dir / f for f in float_record["files"]], ArtifactRecord(**float_record),
              True), (compressed.files, record, False)]
+
+
+@contextlib.contextmanager
+def _keeping_checkpoints(folder: Path | None, used: list[Path]) -> Iterator[None]:
+    """Note the checkpoints written or reused in the block (see
+    :mod:`edgepipe.compress.checkpoint`); on a failure, say where the trained model is kept:
+    in the error's hint, or logged beside an unexpected error."""
+    since = time.time() - 1.0
+
+    def collect() -> None:
+        if folder is not None and folder.is_dir():
+            used.extend(p for p in sorted(folder.glob("*.pt"))
+                        if p.stat().st_mtime >= since and p not in used)
+
+    try:
+        yield
+    except EdgepipeError as exc:
+        collect()
+        exc.hint = (exc.hint or "") + checkpoint.kept_hint(used)
+        raise
+    except Exception:
+        collect()
+        if checkpoint.kept_hint(used):
+            log.error(checkpoint.kept_hint(used).strip())
+        raise
+    collect()
 
 
 def _record_budget(result: CompressResult, record: ArtifactRecord, fmt: str,

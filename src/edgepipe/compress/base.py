@@ -30,6 +30,8 @@ class CompressJob:
     array per model input (all calibration samples along the first axis), or None for
     methods without calibration. ``data`` is the whole split (train / calib / eval), for the
     backends that train (quantization-aware training reads ``data.train`` only).
+    ``checkpoints`` is the folder in OUT where those backends keep the trained model, so a
+    failure after training loses nothing (see :mod:`edgepipe.compress.checkpoint`).
     """
 
     source: LoadedModel
@@ -40,6 +42,7 @@ class CompressJob:
     calibration: list[np.ndarray] | None = None
     threads: int | None = None
     data: Splits | None = None
+    checkpoints: Path | None = None  # where trained models are kept (OUT/.checkpoints)
 
 
 @dataclass

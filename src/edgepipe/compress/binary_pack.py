@@ -86,18 +86,28 @@ def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> 
     read = read_packed(path)
     problems = []
     graph = onnx.load(str(onnx_path)).graph
-    initializers = [numpy_helper.to_array(i) for i in graph.initializer]
-    initializers += _dequantized(graph)
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    dequantized = _dequantized(graph)
     for mine, back in zip(written, read, strict=True):
         for name, array in mine["tensors"].items():
             if not np.array_equal(array, back["tensors"][name]):
                 problems.append(f"{mine['layer']}.{name} reads back different")
-        weight = (expanded_weight(back) if back["kind"] == "binary"
-                  else back["tensors"]["weight"])
-        if not any(i.dtype == weight.dtype and i.shape == weight.shape
-                   and np.array_equal(i, weight) for i in initializers):
-            problems.append(f"{mine['layer']}: no weight in {onnx_path.name} equals the "
-                            "unpacked one")
+        if back["kind"] == "binary":
+            # found by name: the DequantizeLinear the binary backend wrote for this layer
+            if "in_onnx" not in mine:
+                continue  # stored as float in the ONNX file (see the notes)
+            weight = expanded_weight(back)
+            found = dequantized.get(mine["in_onnx"])
+            if found is None or not (_same(found, weight) or _same(found.T, weight)):
+                problems.append(f"{mine['layer']}: the weight {mine['in_onnx']} in "
+                                f"{onnx_path.name} differs from the unpacked one")
+            continue
+        # an 8-bit layer: the int8 initializer its exported node dequantizes, found by name
+        weight = back["tensors"]["weight"]
+        found = _int8_weight(graph, mine["layer"], constants)
+        if found is None or not _same(found, weight):
+            problems.append(f"{mine['layer']}: the int8 weight of its node in "
+                            f"{onnx_path.name} differs from the unpacked one")
     if problems or len(read) != len(written):
         raise ToleranceError(
             f"The packed weights file {path.name} does not reproduce the exported model: "
@@ -109,12 +119,37 @@ def check_packed(path: Path, written: list[dict[str, Any]], onnx_path: Path) -> 
                          "tensor_bytes": layer["bytes"]} for layer in read}}
 
 
-def _dequantized(graph: Any) -> list[np.ndarray]:
-    """The float32 weights of DequantizeLinear nodes over int8 initializers (per axis 0)."""
+def _int8_weight(graph: Any, layer: str, constants: dict[str, np.ndarray]) -> Any:
+    """The int8 initializer behind the weight of the node exported from ``layer``: back from
+    the node's weight input through DequantizeLinear (and the Transpose, Clip or Identity
+    Brevitas' export puts around it) to the initializer."""
+    from edgepipe.compress.onnx_layers import exported_node
+
+    node = exported_node(graph, layer)
+    if node is None or len(node.input) < 2:
+        return None
+    producers = {output: n for n in graph.node for output in n.output}
+    name, dequantized = node.input[1], False
+    while name not in constants:
+        producer = producers.get(name)
+        if producer is None or producer.op_type not in ("DequantizeLinear", "Transpose", "Clip",
+                                                        "Identity"):
+            return None
+        dequantized = dequantized or producer.op_type == "DequantizeLinear"
+        name = producer.input[0]
+    return constants[name] if dequantized else None
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+def _dequantized(graph: Any) -> dict[str, np.ndarray]:
+    """The float32 weights of DequantizeLinear nodes over int8 initializers, by output name."""
     from onnx import numpy_helper
 
     constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    weights = []
+    weights = {}
     for node in graph.node:
         if node.op_type != "DequantizeLinear" or not all(n in constants for n in node.input):
             continue
@@ -122,7 +157,10 @@ def _dequantized(graph: Any) -> list[np.ndarray]:
         zero = constants[node.input[2]] if len(node.input) > 2 else np.zeros_like(scale)
         if values.dtype != np.int8 or values.ndim < 2 or scale.ndim != 1:
             continue
-        shape = (-1, *[1] * (values.ndim - 1))
-        weights.append((values.astype(np.float32) - zero.astype(np.float32).reshape(shape))
-                       * scale.reshape(shape))
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        shape = [1] * values.ndim
+        shape[axis] = -1
+        weights[node.output[0]] = ((values.astype(np.float32)
+                                    - zero.astype(np.float32).reshape(shape))
+                                   * scale.reshape(shape))
     return weights

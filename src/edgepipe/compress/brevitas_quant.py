@@ -86,11 +86,15 @@ def compress(job: CompressJob) -> Compressed:
     if config.qat:
         from edgepipe.compress.distill import distill
 
-        summary = distill(student, module, job.data.train, config, threads=job.threads)
+        summary = distill(student, module, job.data.train, config, threads=job.threads,
+                          checkpoints=job.checkpoints, tag=f"{job.source.name}.{config.method}")
         tool["qat"] = summary
         if not summary["labelled"]:
-            notes.append("QAT: the training data has no labels; trained by distillation from "
-                         "the float model only (no cross-entropy).")
+            notes.append("QAT: " + ("the training data has no labels"
+                                    if job.data.train.labels is None else
+                                    "the labels fit no classifier output of the model")
+                         + "; trained by distillation from the float model only (no "
+                         "cross-entropy).")
     export_qcdq(student, job, arrays)
     tool["sizes"] = sizes(student, job.path)
     tool["runtime_compute_ops"] = runtime_compute_ops(job.path)
@@ -200,13 +204,20 @@ def export_qcdq(student: Any, job: CompressJob, arrays: list[Any]) -> None:
                if v.type.tensor_type.shape.dim and not v.type.tensor_type.shape.dim[0].dim_value}
     sample = tuple(a[:1] for a in arrays)
     student.eval()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # The fused transformer / attention kernels of inference have no ONNX form in the
+    # TorchScript exporter: export the plain path, which computes the same.
+    torch.backends.mha.set_fastpath_enabled(False)
+    # attention exports as scaled_dot_product_attention, which needs opset 14
+    opset = max(OPSET, 14) if any(isinstance(m, torch.nn.MultiheadAttention)
+                                  for m in student.modules()) else OPSET
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             export_onnx_qcdq(student, args=sample, export_path=str(job.path),
                              input_names=[v.name for v in inputs],
                              output_names=[v.name for v in graph.output],
-                             dynamic_axes=dynamic or None, opset_version=OPSET, dynamo=False,
+                             dynamic_axes=dynamic or None, opset_version=opset, dynamo=False,
                              keep_initializers_as_inputs=False)
     except Exception as exc:
         raise UnsupportedError(
@@ -214,6 +225,8 @@ def export_qcdq(student: Any, job: CompressJob, arrays: list[Any]) -> None:
             f"{type(exc).__name__}: {first_line(exc)}",
             hint="--debug shows the traceback; a layer Brevitas' exporter cannot handle "
             "would need to stay float.", reference="quantization-failed") from exc
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     log.info("Exported %s (%d bytes)", job.path.name, job.path.stat().st_size)
 
 

@@ -11,30 +11,35 @@ fine-tuning never returns a model worse on that slice than post-training quantiz
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from edgepipe.compress.config import BinaryConfig, LowBitConfig, LowRankConfig
+from edgepipe.compress.outputs import classifier_index, flat_outputs, multi_loss
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
-from edgepipe.training import fit_best, kd_loss
+from edgepipe.training import fit_best
 
 
 def distill(student: Any, teacher: Any, train: Dataset,
             config: LowBitConfig | LowRankConfig | BinaryConfig,
-            cosine: bool = False, threads: int | None = None) -> dict[str, Any]:
+            cosine: bool = False, threads: int | None = None,
+            checkpoints: Path | None = None, tag: str = "trained") -> dict[str, Any]:
     """Fine-tune ``student`` in place on ``train``; a summary of what ran, for the record.
 
     ``cosine`` anneals the learning rate to zero over ``config.epochs`` (binary networks,
     whose weights flip sign, settle only as the steps shrink); otherwise it is constant.
+    Models with several outputs (tuples, dicts) train on every output (see
+    :func:`~edgepipe.compress.outputs.multi_loss`). ``checkpoints``: a folder where the
+    trained student is saved (see :mod:`edgepipe.compress.checkpoint`), and found again
+    when the same training is asked for.
     """
+    from edgepipe.compress import checkpoint as ckpt
+
     started = time.perf_counter()
-    labelled = train.labels is not None
-    if not labelled:
-        log.warning("Fine-tuning: the training data has no labels; training by distillation "
-                    "from the float model only.")
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(train))
     count = max(1, round(config.val_fraction * len(train)))
@@ -43,17 +48,36 @@ def distill(student: Any, teacher: Any, train: Dataset,
         fit = val
     teacher = teacher.eval()
     val_teacher = _logits(teacher, val)
+    targets = flat_outputs(val_teacher)
+    classifier = (classifier_index(targets, val.labels)
+                  if len(targets) > 1 or targets[0].dim() == 2 else None)
+    labelled = train.labels is not None and classifier is not None
+    path = None
+    if checkpoints is not None:
+        path = checkpoints / (f"{tag}-" + ckpt.fingerprint(
+            student, teacher, config.to_dict(), dict(train.inputs), train.labels, cosine)
+                              + ".pt")
+        saved = ckpt.load(path, [student])
+        if saved is not None:
+            return saved
+    if train.labels is None:
+        log.warning("Fine-tuning: the training data has no labels; training by distillation "
+                    "from the float model only.")
+    elif not labelled:
+        log.warning("Fine-tuning: the labels fit no classifier output of the model (an "
+                    "(N, classes) output); training by distillation from the float model "
+                    "only, on every output.")
     generator = torch.Generator().manual_seed(config.seed)
 
     def step(batch: Any) -> torch.Tensor:
         arrays, labels = batch
         with torch.no_grad():
             soft = teacher(*arrays)
-        return _loss(student(*arrays), soft, labels, config)
+        return _loss(student(*arrays), soft, labels if labelled else None, config)
 
     fitted = fit_best(student.parameters(), [student],
                       lambda: _batches(fit, config.batch_size, generator), step,
-                      lambda: _score(student, val, val_teacher, config, labelled),
+                      lambda: _score(student, val, val_teacher, config, labelled, classifier),
                       epochs=config.epochs, lr=config.lr, patience=config.patience,
                       cosine=cosine, threads=threads)
     history, best_epoch = fitted.history, fitted.best_epoch
@@ -61,21 +85,28 @@ def distill(student: Any, teacher: Any, train: Dataset,
     metric = "top1" if labelled else "-distillation loss"
     log.info("QAT: %d epoch(s), best epoch %d (%s %.4f on %d validation samples) in %.1f s",
              fitted.epochs_run, best_epoch, metric, fitted.best_score[0], len(val), seconds)
-    return {"labelled": labelled,
-            "loss": "distillation + cross-entropy" if labelled else "distillation only",
-            "epochs_run": fitted.epochs_run, "best_epoch": best_epoch,
-            "validation": {"samples": len(val), "source": "slice of the train split",
-                           "metric": metric, "by_epoch": [round(s[0], 5) for s in history],
-                           "loss_by_epoch": [round(-s[1], 5) for s in history]},
-            "train_samples": len(fit), "seconds": round(seconds, 2),
-            "optimizer": f"Adam lr {config.lr}" + (", cosine to 0" if cosine else ""),
-            "batch_size": config.batch_size,
-            "temperature": config.distill_temperature, "distill_weight": config.distill_weight}
+    loss = "distillation + cross-entropy" if labelled else "distillation only"
+    if len(targets) > 1:
+        loss += (f" on {len(targets)} outputs (knowledge distillation on the classifier "
+                 "output, mean squared error over the float output's variance on the others)")
+    record = {"labelled": labelled,
+              "loss": loss,
+              "epochs_run": fitted.epochs_run, "best_epoch": best_epoch,
+              "validation": {"samples": len(val), "source": "slice of the train split",
+                             "metric": metric, "by_epoch": [round(s[0], 5) for s in history],
+                             "loss_by_epoch": [round(-s[1], 5) for s in history]},
+              "train_samples": len(fit), "seconds": round(seconds, 2),
+              "optimizer": f"Adam lr {config.lr}" + (", cosine to 0" if cosine else ""),
+              "batch_size": config.batch_size,
+              "temperature": config.distill_temperature,
+              "distill_weight": config.distill_weight}
+    ckpt.save(path, [student], record)
+    return record
 
 
-def _loss(logits: torch.Tensor, soft: torch.Tensor, labels: torch.Tensor | None,
+def _loss(logits: Any, soft: Any, labels: torch.Tensor | None,
           config: LowBitConfig | LowRankConfig | BinaryConfig) -> torch.Tensor:
-    return kd_loss(logits, soft, labels, config.distill_temperature, config.distill_weight)
+    return multi_loss(logits, soft, labels, config.distill_temperature, config.distill_weight)
 
 
 def _batches(data: Dataset, size: int,
@@ -89,14 +120,14 @@ def _batches(data: Dataset, size: int,
         yield arrays, labels
 
 
-def _logits(model: Any, data: Dataset) -> torch.Tensor:
+def _logits(model: Any, data: Dataset) -> Any:
     model.eval()
     with torch.no_grad():
         return model(*[torch.from_numpy(np.ascontiguousarray(a)) for a in data.inputs.values()])
 
 
-def _score(student: Any, val: Dataset, teacher_logits: torch.Tensor, config: Any,
-           labelled: bool) -> tuple[float, float]:
+def _score(student: Any, val: Dataset, teacher_logits: Any, config: Any,
+           labelled: bool, classifier: int | None = 0) -> tuple[float, float]:
     """Higher is better: (top-1, -loss) on the validation slice; unlabelled: (-KD, -KD).
 
     On a slice of a hundred-odd samples top-1 moves in steps and often ties; the loss
@@ -106,7 +137,8 @@ def _score(student: Any, val: Dataset, teacher_logits: torch.Tensor, config: Any
     if not labelled:
         loss = -float(_loss(logits, teacher_logits, None, config))
         return loss, loss
-    assert val.labels is not None
+    assert val.labels is not None and classifier is not None
     labels = torch.from_numpy(val.labels.astype(np.int64))
     loss = -float(_loss(logits, teacher_logits, labels, config))
-    return float((logits.argmax(1).numpy() == val.labels).mean()), loss
+    predicted = flat_outputs(logits)[classifier].argmax(1).numpy()
+    return float((predicted == val.labels).mean()), loss

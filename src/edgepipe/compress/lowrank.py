@@ -78,18 +78,23 @@ def compress(job: CompressJob) -> Compressed:
     if config.epochs and kept:
         from edgepipe.compress.distill import distill
 
-        summary = distill(student, original, job.data.train, config, threads=job.threads)
+        summary = distill(student, original, job.data.train, config, threads=job.threads,
+                          checkpoints=job.checkpoints, tag=f"{job.source.name}.lowrank")
         tool["finetune"] = summary
         if not summary["labelled"]:
-            notes.append("Fine-tuning: the training data has no labels; trained by "
-                         "distillation from the original model only.")
+            notes.append("Fine-tuning: " + ("the training data has no labels"
+                                            if job.data.train.labels is None else
+                                            "the labels fit no classifier output of the model")
+                         + "; trained by distillation from the original model only.")
     files, parity = _export(job, student.eval())
     tool["export_parity"] = parity
     if kept:
         _whole_model_latency(job, files[0], [a[:1].numpy() for a in arrays], tool, notes)
     log.info("lowrank: %d of %d candidate layer(s) factorized; params %d -> %d", len(kept),
              len(plans), totals["params"], after["params"])
-    return Compressed(files[0], files, "fp32", tool, [], notes)
+    left = [{"layer": w["layer"], "op": w["op"], "reason": w["reason"]}
+            for w in whole if w.pop("left", False)]
+    return Compressed(files[0], files, "fp32", tool, left, notes)
 
 
 def _check_job(job: CompressJob, config: LowRankConfig) -> Any:

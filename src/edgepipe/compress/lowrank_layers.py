@@ -78,13 +78,24 @@ def find_candidates(model: nn.Module, arrays: list[torch.Tensor], activation_awa
     candidates, whole = [], []
     macs = 0
     for name, layer in model.named_modules():
+        if not isinstance(layer, (nn.Linear, nn.Conv2d)):
+            continue
+        fixed = untouchable(model, name)
         if name not in seen:
+            whole.append({"layer": name, "op": type(layer).__name__, "decision": "kept whole",
+                          "left": True, "reason": fixed or "does not run at inference on the "
+                          "calibration samples (a branch used in training only, such as an "
+                          "auxiliary classifier)"})
             continue
         info = seen[name]
         candidate = Candidate(name, layer, info["kind"], info["shape"], info["p_in"],
                               info["p_out"])
         macs += candidate.cost(None)[1]
         reason = _why_whole(layer)
+        if fixed:
+            whole.append({"layer": name, "op": type(layer).__name__, "decision": "kept whole",
+                          "left": True, "reason": fixed})
+            continue
         if reason:
             whole.append({"layer": name, "op": type(layer).__name__, "decision": "kept whole",
                           "reason": reason})
@@ -186,3 +197,19 @@ def _recorder(name: str, layer: nn.Module, seen: dict[str, dict[str, Any]],
             entry["count"] += rows.shape[0]
 
     return hook
+
+
+def untouchable(root: Any, name: str) -> str | None:
+    """Why the layer ``name`` cannot be replaced by another module, or None.
+
+    MultiheadAttention never calls its ``out_proj``: it reads ``out_proj.weight`` and passes
+    it to the attention function. Transformer encoder / decoder layers read their Linear
+    layers' weights directly in their fused inference path.
+    """
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    if isinstance(parent, nn.MultiheadAttention):
+        return "MultiheadAttention reads its weight directly"
+    if isinstance(parent, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)):
+        return (f"{type(parent).__name__}'s fused inference path reads its weight directly")
+    return None

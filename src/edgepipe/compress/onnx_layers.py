@@ -1,4 +1,5 @@
-"""Which layers of an ONNX graph a quantizer left in float, and why; exclude-list checks.
+"""Which layers of an ONNX graph a quantizer left in float, and why; exclude-list checks;
+the node the exporter made from a given torch module (found by its scope name).
 
 Shared by the ONNX Runtime backend and the accuracy budget: a compute node whose data and
 weight both come from DequantizeLinear runs in int8 (ONNX Runtime fuses the pattern into
@@ -68,3 +69,41 @@ def reason(node: Any, excluded: set[str]) -> str:
     if node.name in excluded:
         return "excluded by the config"
     return f"onnxruntime.quantization does not quantize this {node.op_type} node"
+
+
+WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
+
+
+def exported_node(graph: Any, module: str) -> Any:
+    """The Conv / Gemm / MatMul node the TorchScript ONNX exporter made from ``module``.
+
+    The exporter names a node by the scopes it ran in, ``/a/b.0/layer/Conv``: one entry per
+    module whose forward ran, each the module's path from its nearest named (non-numeric)
+    part on. The node matches when its scopes, in order, are such parts of ``module``'s
+    path, ending with ``module`` itself.
+    """
+    atoms = module.split(".")
+    parts = [_unqualified(".".join(atoms[:k])) for k in range(1, len(atoms) + 1)]
+    for node in graph.node:
+        if node.op_type not in WEIGHT_OPS or not node.name.startswith("/"):
+            continue
+        scopes = node.name.split("/")[1:-1]
+        position = 0
+        for scope in scopes:
+            while position < len(parts) and parts[position] != scope:
+                position += 1
+            if position == len(parts):
+                break
+            position += 1
+        else:
+            if scopes and position == len(parts):
+                return node
+    return None
+
+
+def _unqualified(qualified: str) -> str:
+    atoms = qualified.split(".")
+    for index in range(len(atoms) - 1, -1, -1):
+        if not atoms[index].isnumeric():
+            return ".".join(atoms[index:])
+    return qualified

@@ -16,7 +16,7 @@ import numpy as np
 from edgepipe.compress.config import CompressConfig, Int8StaticConfig
 from edgepipe.data import Dataset, Splits
 from edgepipe.errors import InputError
-from edgepipe.evaluate import EvalResult, predict, score
+from edgepipe.evaluate import EvalResult, classifier_output, predict, score
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel
 
@@ -105,7 +105,11 @@ def reference_outputs(loaded: LoadedModel, dataset: Dataset,
         session = TorchSession(loaded.module, specs, threads=threads)
     outputs, batch, layout = predict(session, dataset)
     baseline = None
-    if dataset.labels is not None:
+    if dataset.labels is not None and classifier_output(outputs, dataset.num_classes) is None:
+        log.warning("The data's labels fit no (N, classes) output of %s, so top-1 does not "
+                    "apply: every output is measured against the float model instead (SQNR, "
+                    "cosine similarity, max |diff|).", loaded.spec)
+    elif dataset.labels is not None:
         baseline = score(session, outputs, dataset, batch=batch, layout=layout,
                          name=loaded.spec)
     return outputs, baseline

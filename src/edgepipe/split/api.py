@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgepipe.compress.outputs import classifier_index, flat_outputs
 from edgepipe.data_split import Splits
-from edgepipe.errors import InputError, UnsupportedError
+from edgepipe.errors import EdgepipeError, InputError, UnsupportedError
+from edgepipe.export.base import log
 from edgepipe.model import LoadedModel
 from edgepipe.split.bottleneck import Bottleneck, DeviceHead, ServerTail
 from edgepipe.split.points import find_cut, split_graph, trace
@@ -46,16 +48,29 @@ class SplitConfig:
                              hint="e.g. --bottleneck 4 --stride 1.", reference="bad-bottleneck")
 
 
-def _predict(module: torch.nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    outs = []
+def _predict(module: torch.nn.Module, x: np.ndarray, batch: int = 256) -> list[np.ndarray]:
+    """Every output of ``module`` on ``x`` (tuples and dicts flattened), batch by batch."""
+    outs: list[list[np.ndarray]] = []
     with torch.no_grad():
         for start in range(0, len(x), batch):
-            outs.append(module(torch.from_numpy(x[start:start + batch])).numpy())
-    return np.concatenate(outs)
+            outs.append([o.numpy() for o in
+                         flat_outputs(module(torch.from_numpy(x[start:start + batch])))])
+    return [np.concatenate(parts) for parts in zip(*outs, strict=True)]
 
 
-def _accuracy(logits: np.ndarray, labels: np.ndarray | None) -> float | None:
-    return None if labels is None else float((logits.argmax(1) == labels).mean())
+def _accuracy(outputs: list[np.ndarray], labels: np.ndarray | None,
+              classifier: int | None) -> float | None:
+    if labels is None or classifier is None:
+        return None
+    return float((outputs[classifier].argmax(1) == labels).mean())
+
+
+def _versus(outputs: list[np.ndarray], reference: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Each output against the original model's: SQNR, cosine similarity, max |diff|."""
+    from edgepipe.evaluate import compare_to
+
+    names = [f"output_{i}" for i in range(len(reference))]
+    return [c.to_dict() for c in compare_to(names, outputs, reference)]
 
 
 def wire_bytes(codes: np.ndarray, bits: int) -> dict[str, Any]:
@@ -105,15 +120,46 @@ def build_split(loaded: LoadedModel, config: SplitConfig) -> dict[str, Any]:
 
 def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str | Path,
                 progress=lambda _: None) -> dict[str, Any]:
-    """Train, measure and export a split of ``loaded``; the manifest's record of it."""
-    from edgepipe.export.api import export_model
+    """Train, measure and export a split of ``loaded``; the manifest's record of it.
+
+    The trained head, bottleneck and tail are checkpointed in ``OUT/.checkpoints`` until the
+    split is exported and measured: a failure after training keeps them, and the same
+    command run again reuses them (see :mod:`edgepipe.compress.checkpoint`).
+    """
+    from edgepipe.compress import checkpoint
 
     parts = build_split(loaded, config)
     name = loaded.inputs[0].name
     train_x = data.train.inputs[name]
-    record = train_split(parts["module"], parts["original_head"], parts["head"],
-                         parts["bottleneck"], parts["tail"], train_x, data.train.labels,
-                         config.training, progress)
+    trained = [parts["head"], parts["bottleneck"], parts["tail"]]
+    kept = checkpoint.folder(Path(out)) / ("split-" + checkpoint.fingerprint(
+        parts["module"], {"at": config.at, "bottleneck": config.bottleneck, "bits": config.bits,
+                          "stride": config.stride, **config.training.to_dict()},
+        train_x, data.train.labels) + ".pt")
+    record = checkpoint.load(kept, trained)
+    if record is None:
+        record = train_split(parts["module"], parts["original_head"], parts["head"],
+                             parts["bottleneck"], parts["tail"], train_x, data.train.labels,
+                             config.training, progress)
+        checkpoint.save(kept, trained, record)
+    try:
+        result = _measure_and_export(loaded, config, data, out, parts, record)
+    except EdgepipeError as exc:
+        exc.hint = (exc.hint or "") + checkpoint.kept_hint([kept])
+        raise
+    except Exception:
+        log.error(checkpoint.kept_hint([kept]).strip())
+        raise
+    checkpoint.discard([kept])
+    return result
+
+
+def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
+                        out: str | Path, parts: dict[str, Any],
+                        record: dict[str, Any]) -> dict[str, Any]:
+    from edgepipe.export.api import export_model
+
+    name = loaded.inputs[0].name
     device_head = DeviceHead(parts["head"], parts["bottleneck"]).eval()
     server_tail = ServerTail(parts["bottleneck"], parts["tail"]).eval()
     x, labels = data.eval.inputs[name], data.eval.labels
@@ -121,6 +167,10 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
         codes = device_head(torch.from_numpy(x)).numpy()
     original_logits = _predict(parts["module"], x)
     split_logits = _predict(server_tail, codes)
+    classifier = classifier_index(original_logits, labels)
+    # predictions to agree on: the classifier output, else the first (N, classes) one
+    scores = classifier if classifier is not None else next(
+        (i for i, o in enumerate(original_logits) if o.ndim == 2 and o.shape[1] > 1), None)
     point = parts["point"]
     wire = wire_bytes(codes, config.bits)
     input_bytes = int(np.prod(x.shape[1:]))  # as uint8 pixels
@@ -153,13 +203,23 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
                                            "bits": config.bits, "stride": config.stride,
                                            "int8_head": config.int8_head},
         "training": record,
-        "accuracy": {"original": _accuracy(original_logits, labels),
-                     "split_torch": _accuracy(split_logits, labels),
-                     **{f"split_{check['runtime']}": _accuracy(check["logits"], labels)
+        "accuracy": {"original": _accuracy(original_logits, labels, classifier),
+                     "split_torch": _accuracy(split_logits, labels, classifier),
+                     **{f"split_{check['runtime']}": _accuracy(check["logits"], labels,
+                                                                classifier)
                         for check in checks.values()},
-                     "agreement_with_original": float(
-                         (original_logits.argmax(1) == split_logits.argmax(1)).mean()),
-                     "samples": int(len(x)), "split": "eval"},
+                     "agreement_with_original": None if scores is None else float(
+                         (original_logits[scores].argmax(1)
+                          == split_logits[scores].argmax(1)).mean()),
+                     "samples": int(len(x)), "split": "eval",
+                     **({} if classifier is not None else {
+                         "metric": "every output against the original model (top-1 does not "
+                         "apply: " + ("no labels" if labels is None else "the labels fit no "
+                                      "(N, classes) output") + ")",
+                         "vs_original": {"split_torch": _versus(split_logits, original_logits),
+                                         **{f"split_{c['runtime']}": _versus(c["logits"],
+                                                                             original_logits)
+                                            for c in checks.values()}}})},
         "wire": {"tensor": "codes", "dtype": "int8", "shape": [1, *codes.shape[1:]],
                  "scale": float(parts["bottleneck"].quantizer.scale.detach().reshape(-1)[0]),
                  "zero_point": -128,
@@ -176,18 +236,22 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
 
 
 def check_end_to_end(head: Path, tail: Path, x: np.ndarray,
-                     torch_logits: np.ndarray) -> dict[str, Any]:
+                     torch_logits: list[np.ndarray]) -> dict[str, Any]:
     """head -> 8-bit codes -> tail in the artifacts' own runtime, sample by sample, against
-    the split model in torch."""
+    the split model in torch (every output; agreement on the first (N, classes) one)."""
     from edgepipe.runtime import open_artifact
 
     head_session, tail_session = open_artifact(head), open_artifact(tail)
-    logits = np.concatenate([tail_session.run(head_session.run([x[i:i + 1]]))[0]
-                             for i in range(len(x))])
-    agree = float((logits.argmax(1) == torch_logits.argmax(1)).mean())
+    runs = [tail_session.run(head_session.run([x[i:i + 1]])) for i in range(len(x))]
+    logits = [np.concatenate(parts) for parts in zip(*runs, strict=True)]
+    classifier = next((i for i, o in enumerate(torch_logits) if o.ndim == 2 and o.shape[1] > 1),
+                      None)
+    agree = None if classifier is None else float(
+        (logits[classifier].argmax(1) == torch_logits[classifier].argmax(1)).mean())
     return {"runtime": head_session.name, "tail_runtime": tail_session.name,
             "prediction_agreement_with_torch": agree,
-            "max_abs_logit_diff": float(np.abs(logits - torch_logits).max()),
+            "max_abs_logit_diff": max(float(np.abs(a.reshape(b.shape) - b).max())
+                                      for a, b in zip(logits, torch_logits, strict=True)),
             "logits": logits}
 
 

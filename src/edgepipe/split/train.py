@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from edgepipe.training import fit_best, kd_loss
+from edgepipe.compress.outputs import classifier_index, flat_outputs, multi_loss
+from edgepipe.training import fit_best
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,11 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
     original_head.eval()
     with torch.no_grad():
         target_cut = original_head(xs)
-        teacher_logits = original(xs)
+        teachers = flat_outputs(original(xs))
+    # top-1 and cross-entropy where the labels fit a classifier output; otherwise every
+    # output is trained and scored by distillation from the original model
+    classifier = classifier_index(teachers, y)
+    ys = ys if classifier is not None else None
     bottleneck.quantizer.calibrate(bottleneck.encoder(head(xs[fit[:512]])))
 
     xs_fit, cut_fit = xs[fit], target_cut[fit]
@@ -126,27 +131,33 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
 
     def finetune_step(index: np.ndarray) -> torch.Tensor:
         rows = fit[index]
-        return kd_loss(tail(bottleneck.decoder(sent[rows])), teacher_logits[rows],
-                       None if ys is None else ys[rows], options.temperature,
-                       options.kd_weight)
+        return multi_loss(tail(bottleneck.decoder(sent[rows])), [t[rows] for t in teachers],
+                          None if ys is None else ys[rows], options.temperature,
+                          options.kd_weight)
 
     def finetune_score() -> float:
         tail.eval()
         bottleneck.decoder.eval()
         with torch.no_grad():
-            logits = tail(bottleneck.decoder(sent[val]))
+            outputs = tail(bottleneck.decoder(sent[val]))
         if ys is None:
-            return -float(F.kl_div(F.log_softmax(logits, 1), F.softmax(teacher_logits[val], 1),
-                                   reduction="batchmean"))
-        return float((logits.argmax(1) == ys[val]).float().mean())
+            return -float(multi_loss(outputs, [t[val] for t in teachers], None,
+                                     options.temperature, options.kd_weight))
+        assert classifier is not None
+        return float((flat_outputs(outputs)[classifier].argmax(1) == ys[val]).float().mean())
 
     stage2 = _fit([*bottleneck.decoder.parameters(), *tail.parameters()],
                   [bottleneck.decoder, tail], finetune_step, finetune_score, len(fit),
                   options.finetune_epochs, options, rng, progress, "fine-tuning")
     return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)"},
             "fine_tuning": {**stage2, "score": "top-1 (validation)" if ys is not None
-                            else "-KL to the original (validation)",
-                            "loss": "task + distillation" if ys is not None
-                            else "distillation only (no labels)"},
+                            else "-distillation loss to the original (validation)",
+                            "loss": ("task + distillation" if ys is not None
+                                     else "distillation only (no labels)" if y is None
+                                     else "distillation only (the labels fit no classifier "
+                                     "output)") + (f", on {len(teachers)} outputs (KD on the "
+                                                   "classifier output, MSE over the original's "
+                                                   "variance on the others)"
+                                                   if len(teachers) > 1 else "")},
             "options": options.to_dict(), "seconds": time.perf_counter() - started,
             "samples": {"fit": int(len(fit)), "validation": int(n_val)}}
