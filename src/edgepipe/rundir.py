@@ -109,6 +109,22 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+@contextlib.contextmanager
+def removed_if_left_empty(path: str | Path) -> Iterator[None]:
+    """For a command about to create OUT: if the block fails and OUT holds nothing (but the
+    manifest's lock file), OUT goes too, so a refusal leaves no trace behind."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and path.is_dir():
+            with contextlib.suppress(OSError):
+                if {p.name for p in path.iterdir()} <= {".manifest.lock"}:
+                    shutil.rmtree(path)
+        raise
+
+
 class RunDir:
     """A run directory: artifacts, ``manifest.json``, profiles and reports of one run."""
 

@@ -278,3 +278,11 @@ def test_a_recipe_variant_keeps_the_formats_that_worked(cli, tmp_path):
     assert variant["status"] == "ok"
     assert [a["format"] for a in variant["result"]["artifacts"]] == ["onnx"]
     assert "openvino only" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("method", ["lowrank", "w4a8", "binary"])
+def test_a_method_refused_for_want_of_data_leaves_no_out_folder(cli, tmp_path, method):
+    out = tmp_path / "out"
+    result = cli("compress", CNN, "--method", method, "-o", out)
+    assert result.code == 1 and "hint:" in result.stderr, result
+    assert "data" in result.stderr and not out.exists()

@@ -59,7 +59,7 @@ from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_
 from edgepipe.export.api import SUFFIXES
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel, file_sha256, load_model
-from edgepipe.rundir import ArtifactRecord, RunDir, atomic_write_json
+from edgepipe.rundir import ArtifactRecord, RunDir, atomic_write_json, removed_if_left_empty
 
 # (config type, format) -> the backend module that does it (imported only when used).
 BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
@@ -118,6 +118,13 @@ def compress(
     a ToleranceError.
     """
     loaded = load_model(model) if isinstance(model, str) else model
+    with removed_if_left_empty(out):
+        return _compress(loaded, config, out, data, threads, budget)
+
+
+def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
+              data: Splits | None, threads: int | None,
+              budget: AccuracyBudget | None) -> CompressResult:
     backends = [_backend(config, fmt) for fmt in config.formats]
     budget = budget or AccuracyBudget()
     budget.check_supported(config, config.formats)
