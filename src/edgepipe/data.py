@@ -1,6 +1,6 @@
 """DATA specs -> in-memory datasets for calibration, training and evaluation.
 
-Specs (DESIGN.md §3):
+Specs:
 
 - ``path/data.npz``      array ``x`` (float32, NCHW or N x features) and optional ``y`` (int
                          labels); for a model with several inputs, one array per input name

@@ -1,4 +1,4 @@
-"""The metric of a model or artifact, measured in its own runtime (DESIGN.md §5).
+"""The metric of a model or artifact, measured in its own runtime (see docs/architecture.md).
 
 Labelled data gives top-1 accuracy on the model's classifier output; a reference (a MODEL,
 another artifact, or outputs already computed) gives per-output SQNR (dB) and cosine

@@ -1,6 +1,6 @@
 """MODEL specs -> a loaded model (a torch ``nn.Module`` or an ONNX file) and its inputs.
 
-Specs (DESIGN.md §3):
+Specs:
 
 - ``path/model.onnx``                 an ONNX file (external data beside it is fine)
 - ``path/model.pt2``                  a ``torch.export`` ExportedProgram
