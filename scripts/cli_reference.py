@@ -9,7 +9,6 @@ A test runs the check, so the reference cannot fall behind the code.
 
 from __future__ import annotations
 
-import argparse
 import enum
 import sys
 import typing
@@ -109,19 +108,10 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is not current")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is not current: run python "
-                  "scripts/cli_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(ROOT)}", file=sys.stderr)
-    return 0
+    sys.path.insert(0, str(Path(__file__).parent))
+    from generated_page import write_or_check
+
+    return write_or_check(OUTPUT, render, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ A test runs the check, so the list cannot fall behind the code.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 from collections import defaultdict
@@ -115,20 +114,10 @@ def render(found: dict[str, list[dict[str, str]]]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is not current")
-    args = parser.parse_args()
-    text = render(collect())
-    if args.check:
-        current = OUTPUT.read_text() if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is not current: run python "
-                  "scripts/error_list.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({len(collect())} references)", file=sys.stderr)
-    return 0
+    sys.path.insert(0, str(Path(__file__).parent))
+    from generated_page import write_or_check
+
+    return write_or_check(OUTPUT, lambda: render(collect()), __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
