@@ -29,15 +29,22 @@ What is wrong.
 hint: what to do instead.
 ```
 
-with exit status 1 (3 when a command did part of its job: some formats or variants were made
-and the others failed; 130 on Ctrl-C, 143 on SIGTERM). `--json` puts the same reference,
-message and hint in the document's `error`. `internal-error` is the one reference that
-is never expected: it means a bug in edgepipe or in a backend, and `--debug` shows the
-traceback to report.
+`--json` puts the same reference, message and hint in the document's `error`, with `"ok":
+false` (as whenever the exit status is not 0). `internal-error` is the one reference that is
+never expected: it means a bug in edgepipe or in a backend, and `--debug` shows the traceback
+to report.
 
 This page is generated from the source by `python scripts/error_list.py` (a test checks it is
 current). `{...}` stands for a value filled in when the error is raised.
 """
+
+
+def _exit_codes() -> str:
+    sys.path.insert(0, str(ROOT / "src"))
+    from edgepipe.errors import EXIT_CODES
+
+    rows = [f"| {code} | {meaning} |" for code, meaning in sorted(EXIT_CODES.items())]
+    return "\n".join(["## Exit status", "", "| status | meaning |", "| --- | --- |", *rows, ""])
 
 
 def _text(node: ast.AST | None) -> str | None:
@@ -96,7 +103,7 @@ def collect() -> dict[str, list[dict[str, str]]]:
 
 
 def render(found: dict[str, list[dict[str, str]]]) -> str:
-    lines = [HEADER, f"{len(found)} references.", ""]
+    lines = [HEADER, _exit_codes(), f"{len(found)} references.", ""]
     for reference, uses in found.items():
         lines += [f"## `{reference}`", ""]
         seen = set()

@@ -33,7 +33,23 @@ def root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc)}"
 
 
-PARTIAL_EXIT = 3  # the exit status of a command that did part of its job (see cli.main)
+# Exit statuses, one per class of outcome (docs/errors.md lists them for users).
+EXIT_FAILURE = 1  # an expected failure: bad input, an unsupported op, a tolerance missed...
+EXIT_USAGE = 2  # the command line itself is wrong (unknown option, missing argument)
+PARTIAL_EXIT = 3  # part of the job done: some formats or variants made, the others named
+EXIT_BACKEND_MISSING = 4  # an optional backend (runtime, converter) is not installed
+EXIT_UNREACHABLE = 5  # a device or server could not be reached, or the connection dropped
+EXIT_INTERNAL = 70  # a bug in edgepipe or a backend (internal-error); EX_SOFTWARE
+EXIT_INTERRUPTED = 130  # Ctrl-C; a signal N gives 128 + N (143 for SIGTERM)
+EXIT_CODES = {0: "success", EXIT_FAILURE: "an expected failure (bad input, unsupported, "
+              "tolerance missed)", EXIT_USAGE: "a usage error in the command line",
+              PARTIAL_EXIT: "partly done: some formats or variants were made and kept, the "
+              "others failed (each is named) or are over the accuracy budget",
+              EXIT_BACKEND_MISSING: "an optional backend is not installed",
+              EXIT_UNREACHABLE: "a device or server could not be reached, or the connection "
+              "to it was lost", EXIT_INTERNAL: "internal-error: a bug in edgepipe or a backend",
+              EXIT_INTERRUPTED: "interrupted (Ctrl-C)", 143: "terminated (SIGTERM)",
+              129: "hung up (SIGHUP)"}
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -67,7 +83,7 @@ class Terminated(KeyboardInterrupt):
 
 def interrupt_exit_code(exc: BaseException) -> int:
     """The exit status for an interruption: 130 for Ctrl-C, 128 + N for signal N."""
-    return getattr(exc, "exit_code", 130)
+    return getattr(exc, "exit_code", EXIT_INTERRUPTED)
 
 
 class EdgepipeError(Exception):
@@ -164,3 +180,11 @@ class BackendMissingError(EdgepipeError):
     """An optional backend (a runtime or converter) that is not installed."""
 
     reference = "backend-missing"
+    exit_code = EXIT_BACKEND_MISSING
+
+
+class UnreachableError(TargetError):
+    """A device or server that cannot be reached, or whose connection dropped mid-way."""
+
+    reference = "unreachable"
+    exit_code = EXIT_UNREACHABLE

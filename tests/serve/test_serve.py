@@ -239,7 +239,7 @@ def test_split_run_errors(cli, server, split_dir, monkeypatch):
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     down = cli("split", "run", split_dir, "--server", f"http://127.0.0.1:{port}", "--limit", "2")
-    assert down.code == 1 and "server-unreachable" in down.stderr
+    assert down.code == 5 and "server-unreachable" in down.stderr  # EXIT_UNREACHABLE
 
 
 def serve_cli(*args, token: str | None = None) -> subprocess.CompletedProcess:

@@ -1,8 +1,9 @@
 """The ``edgepipe`` command: one Typer app per command group, joined here.
 
-Exit codes: 0 success; 1 an expected failure (``EdgepipeError``); 2 a usage error;
-3 partly done (some formats or variants made, others failed: each failure is named);
-130 interrupted (Ctrl-C); 143 terminated (SIGTERM), 129 (SIGHUP). An interruption runs every
+Exit codes (``edgepipe.errors.EXIT_CODES``): 0 success; 1 an expected failure
+(``EdgepipeError``); 2 a usage error; 3 partly done (some formats or variants made, others
+failed: each failure is named); 4 a backend missing; 5 a device or server unreachable;
+70 an internal error (a bug); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM), 129 (SIGHUP). An interruption runs every
 clean-up, so nothing half-written is left in OUT. Heavy libraries are imported inside the commands so ``--help`` is fast.
 """
 
@@ -29,7 +30,7 @@ from edgepipe.cli.run_cmd import run_recipe_cmd
 from edgepipe.cli.serve_cmd import export_triton, serve
 from edgepipe.cli.split_cmd import split_app
 from edgepipe.cli.targets_cmd import targets_app
-from edgepipe.errors import EdgepipeError, Terminated
+from edgepipe.errors import EXIT_INTERNAL, EdgepipeError, Terminated
 
 app = typer.Typer(
     name="edgepipe",
@@ -138,7 +139,7 @@ def _dispatch(args: list[str]) -> int:
                 reference="internal-error",
             )
         )
-        return 1
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # python -m edgepipe.cli.main

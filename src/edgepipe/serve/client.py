@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from edgepipe.errors import InputError
+from edgepipe.errors import InputError, UnreachableError
 
 SERVER_KEYS = ("receive_ns", "decode_ns", "queue_ns", "compute_ns")
 
@@ -230,7 +230,7 @@ def _measure(session: Any, endpoint: Endpoint, x: np.ndarray, compress: bool,
     try:
         return run_remote(session, link, x, compress=compress)
     except (ConnectionError, OSError) as exc:
-        raise InputError(f"Cannot reach the server at {shown.protocol}://{shown.host}:"
+        raise UnreachableError(f"Cannot reach the server at {shown.protocol}://{shown.host}:"
                          f"{shown.port}: {exc}.", hint="start it with `edgepipe serve "
                          "OUT` and check the address.", reference="server-unreachable") from exc
     except ServerError as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from edgepipe.errors import EdgepipeError, InputError, TargetError
+from edgepipe.errors import EdgepipeError, InputError, TargetError, UnreachableError
 
 AGENT_FILES = ("agent.py", "agent_runtimes.py", "device_state.py", "energy.py", "sensors.py")
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -96,7 +96,7 @@ def explain(done: subprocess.CompletedProcess, what: str, host: SshHost,
     refused = ("Connection refused", "timed out", "No route to host",
                "Could not resolve hostname", "Network is unreachable")
     if any(word in text for word in refused):
-        return TargetError(f"Cannot reach {where} ({what}): {tail}",
+        return UnreachableError(f"Cannot reach {where} ({what}): {tail}",
                            hint="check the host, the port and that sshd runs there "
                            f"(`ssh {host.destination}`).", reference="unreachable",
                            details=details)
@@ -107,7 +107,7 @@ def explain(done: subprocess.CompletedProcess, what: str, host: SshHost,
                            reference="remote-python-missing", details=details)
     if done.returncode == 255:
         done_phases = ", ".join(p["phase"] for p in partial or []) or "nothing"
-        return TargetError(f"The connection to {where} was lost ({what}); measured before "
+        return UnreachableError(f"The connection to {where} was lost ({what}); measured before "
                            f"it dropped: {done_phases}.",
                            hint="check the device (power, network, thermal shutdown) and run "
                            "again; the partial figures are in the error's details.",
