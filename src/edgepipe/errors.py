@@ -183,6 +183,47 @@ class BackendMissingError(EdgepipeError):
     exit_code = EXIT_BACKEND_MISSING
 
 
+# Optional backends: the top-level module each imports as, and the extra that installs it.
+EXTRAS = {
+    "openvino": "openvino", "nncf": "openvino",
+    "litert_torch": "tflite", "ai_edge_litert": "tflite", "tflite_micro": "tflite",
+    "brevitas": "lowbit", "onnxoptimizer": "lowbit",
+    "kserve": "serve", "tritonclient": "serve", "grpc": "serve",
+}
+
+
+def backend_missing(exc: BaseException, what: str | None = None) -> BackendMissingError | None:
+    """The BackendMissingError for ``exc`` when it (or what it was raised from) is the import
+    of an optional backend that is not installed; None otherwise."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ModuleNotFoundError) and current.name:
+            root = current.name.split(".")[0]
+            if root in EXTRAS:
+                extra = EXTRAS[root]
+                return BackendMissingError(
+                    f"{what or 'This'} needs {root}, which is not installed: pip install "
+                    f"'edgepipe[{extra}]'.",
+                    hint=f"pip install 'edgepipe[{extra}]' (or 'edgepipe[all]' for every "
+                    "backend).", reference="backend-missing", details={"module": root,
+                                                                       "extra": extra})
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def require_backends(modules: tuple[str, ...], what: str) -> BackendMissingError | None:
+    """The BackendMissingError for the first of ``modules`` (top-level import names of
+    optional backends) that is not installed, without importing any of them; else None."""
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            return backend_missing(ModuleNotFoundError(name=module), what)
+    return None
+
+
 class UnreachableError(TargetError):
     """A device or server that cannot be reached, or whose connection dropped mid-way."""
 

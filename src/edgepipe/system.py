@@ -20,7 +20,7 @@ from typing import Any
 BACKENDS = (
     "torch", "torchvision", "numpy", "onnx", "onnxruntime", "onnxscript", "onnxslim",
     "openvino", "nncf", "litert-torch", "ai-edge-litert", "tflite-micro", "brevitas",
-    "tensorly", "kserve", "tritonclient", "scikit-learn", "safetensors",
+    "kserve", "tritonclient", "scikit-learn", "safetensors",
 )
 
 # x86 /proc/cpuinfo flags and Arm "Features" names we report, with what they mean for us.

@@ -30,7 +30,7 @@ from edgepipe.cli.run_cmd import run_recipe_cmd
 from edgepipe.cli.serve_cmd import export_triton, serve
 from edgepipe.cli.split_cmd import split_app
 from edgepipe.cli.targets_cmd import targets_app
-from edgepipe.errors import EXIT_INTERNAL, EdgepipeError, Terminated
+from edgepipe.errors import EXIT_INTERNAL, EdgepipeError, Terminated, backend_missing
 
 app = typer.Typer(
     name="edgepipe",
@@ -131,6 +131,10 @@ def _dispatch(args: list[str]) -> int:
     except Exception as error:  # a bug in edgepipe or in a backend
         if common.state.debug:
             traceback.print_exc()
+        missing = backend_missing(error)
+        if missing is not None:  # an optional backend that is not installed
+            common.report_error(missing)
+            return missing.exit_code
         common.report_error(
             EdgepipeError(
                 f"Unexpected {type(error).__name__}: {error}",

@@ -51,6 +51,7 @@ from edgepipe.errors import (
     InputError,
     ToleranceError,
     UnsupportedError,
+    backend_missing,
     disk_full,
     first_line,
 )
@@ -167,10 +168,13 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
                                            data_info, budget, result, missed,
                                            checkpoint.folder(run_dir.path), used)
             except Exception as exc:
-                if len(config.formats) == 1 or disk_full(exc):
-                    raise
+                error = backend_missing(exc, f"--method {config.method} for {fmt}") or exc
+                if len(config.formats) == 1 or disk_full(error):
+                    if error is exc:
+                        raise
+                    raise error from exc
                 log.debug("%s failed", fmt, exc_info=True)
-                failures.append((fmt, exc if isinstance(exc, EdgepipeError) else EdgepipeError(
+                failures.append((fmt, error if isinstance(error, EdgepipeError) else EdgepipeError(
                     f"Unexpected {type(exc).__name__}: {first_line(exc)} (a bug in edgepipe "
                     "or the backend; --debug shows the traceback)",
                     reference="internal-error")))

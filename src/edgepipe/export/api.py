@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,10 @@ from edgepipe.errors import (
     ModelError,
     ShapeError,
     ToleranceError,
+    backend_missing,
     disk_full,
     first_line,
+    require_backends,
 )
 from edgepipe.export.base import (
     Exported,
@@ -44,6 +46,8 @@ from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import format_shape
 
 SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
+# The optional backends each format's exporter and runtime import (ONNX's are in the core).
+REQUIRES = {"tflite": ("litert_torch", "ai_edge_litert"), "openvino": ("openvino",)}
 
 
 @dataclass
@@ -92,11 +96,21 @@ def export_model(
     size = chunk_size(loaded, parity_inputs)
     sample = [a[:size] for a in parity_inputs]  # the example converters trace with
     reference, output_names = _reference(loaded, parity_inputs, size)
-    support = _check_support(loaded, config, sample)
+    errors: list[EdgepipeError] = []
+    missing = {fmt: error for fmt in config.formats
+               if (error := require_backends(REQUIRES.get(fmt, ()), f"{fmt} export"))}
+    present = tuple(fmt for fmt in config.formats if fmt not in missing)
+    if not present:
+        raise next(iter(missing.values()))
+    support = _check_support(loaded, replace(config, formats=present), sample)
     result = ExportResult(run_dir.path, support=support.to_dict())
     refused = {verdict.format for verdict in support.unsupported}
-    errors: list[EdgepipeError] = []
     for fmt in config.formats:
+        if fmt in missing:  # a backend not installed fails its format alone
+            errors.append(missing[fmt])
+            result.failed.append({"format": fmt, "path": None, "reason": missing[fmt].message,
+                                  "lines": [], "error": missing[fmt].to_dict()})
+            continue
         if fmt in refused:  # one format's converter lacking an op does not sink the others
             error = support.unsupported_error([fmt])
             errors.append(error)
@@ -107,7 +121,13 @@ def export_model(
         job = ExportJob(loaded, Path(), config, sample, reference, output_names,
                         parity_inputs=parity_inputs)
         try:
-            _export_one(fmt, job, run_dir, described, result)
+            try:
+                _export_one(fmt, job, run_dir, described, result)
+            except ModuleNotFoundError as exc:
+                missing = backend_missing(exc, f"{fmt} export")
+                if missing is None:
+                    raise
+                raise missing from exc
         except EdgepipeError as error:  # this format failed; the others go on
             if disk_full(error):
                 raise  # so would every other format (LiteRT's converter aborts the process)
