@@ -6,6 +6,7 @@ static, int8 dynamic, fp16), ``openvino_quant`` (NNCF int8, fp16), ``litert_quan
 binarized weights and activations, trained by distillation).
 """
 
+from edgepipe._verb import make_verb
 from edgepipe.compress.api import BACKENDS, CompressResult, compress
 from edgepipe.compress.config import (
     CALIBRATIONS,
@@ -23,3 +24,6 @@ from edgepipe.compress.config import (
 __all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "BinaryConfig", "CompressConfig",
            "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",
            "LowBitConfig", "compress", "config_from_dict", "make_config"]
+
+
+make_verb(__name__)  # edgepipe.compress(...) is the verb of edgepipe.api (see edgepipe._verb)
