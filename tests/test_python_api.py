@@ -158,3 +158,37 @@ def test_a_result_of_several_artifacts_names_none(tmp_path):
     with pytest.raises(InputError) as caught:
         artifact_path(3)
     assert caught.value.reference == "artifact-type"
+
+
+def test_options_that_make_no_config_are_errors(tmp_path):
+    with pytest.raises(InputError) as caught:
+        edgepipe.export("builtin:digits-mlp", tmp_path / "o", formats=("onnx",), bogus=1)
+    assert caught.value.reference == "unknown-option" and "bogus" in caught.value.message
+    with pytest.raises(InputError) as caught:
+        edgepipe.split("builtin:digits-cnn", data="builtin:digits", out=tmp_path / "o", at="x")
+    assert caught.value.reference == "unknown-option" and "bottleneck" in caught.value.message
+    assert not (tmp_path / "o").exists()
+
+
+def test_split_takes_an_nn_module(tmp_path):
+    module = edgepipe.load_model("builtin:digits-cnn").module
+    training = edgepipe.SplitTraining(distill_epochs=1, finetune_epochs=1)
+    record = edgepipe.split(module, data="builtin:digits", out=tmp_path / "split",
+                            example_inputs=torch.zeros(1, 3, 32, 32), at="pool2",
+                            bottleneck=2, training=training)
+    assert record["accuracy"]["split_onnxruntime"] > 0.3
+    assert record["bytes_per_sample"]["packed_bytes"] == 2 * 8 * 8
+    steps = json.loads((tmp_path / "split" / "manifest.json").read_text())["steps"]
+    assert steps[-1]["step"] == "split" and steps[-1]["config"]["bottleneck"] == 2
+
+
+def test_profile_estimates_a_device_it_does_not_reach(tmp_path):
+    exported = edgepipe.export("builtin:digits-mlp", tmp_path / "o")
+    profile = edgepipe.profile(exported, "rpi4b")
+    assert isinstance(profile, edgepipe.Profile) and profile.mode == "estimated"
+    assert profile.target == "rpi4b" and profile.p50_ms > 0 and profile.peak_rss_bytes is None
+    assert profile.artifact == tmp_path / "o" / "digits-mlp.onnx"
+    assert profile.size_bytes == profile.to_dict()["artifact"]["size_bytes"]["value"] > 0
+    with pytest.raises(InputError) as caught:
+        edgepipe.profile(exported, cpus="one", runs=1)
+    assert caught.value.reference == "bad-cpus"

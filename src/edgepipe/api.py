@@ -39,9 +39,11 @@ def export(model: Any, out: str | Path, config: ExportConfig | None = None, *,
     given (``formats=("onnx", "tflite")``, ``dynamic_batch=True``, ``atol=1e-3``, ...).
     ``parity_inputs``: the arrays parity runs on (default: seeded random ones)."""
     from edgepipe.export.api import export_model
+    from edgepipe.export.config import ExportConfig
 
+    config = _config(ExportConfig, config, options)
     loaded = as_loaded_model(model, example_inputs)
-    return export_model(loaded, out, config, inputs=parity_inputs, **options)
+    return export_model(loaded, out, config, inputs=parity_inputs)
 
 
 def compress(model: Any, config: CompressConfig | str, out: str | Path, data: Any = None, *,
@@ -59,14 +61,8 @@ def compress(model: Any, config: CompressConfig | str, out: str | Path, data: An
     from edgepipe.compress.budget import AccuracyBudget
     from edgepipe.compress.config import make_config
 
-    if isinstance(config, str):
-        config = make_config(config, **options)
-    elif options:
-        raise InputError(
-            f"Options ({', '.join(sorted(options))}) were given with a ready-made "
-            f"{type(config).__name__}.",
-            hint="put them in the config, or give the method's name (e.g. 'int8') with them.",
-            reference="conflicting-options")
+    config = (make_config(config, **options) if isinstance(config, str)
+              else _config(type(config), config, options))
     budget = AccuracyBudget(max_drop, sensitivity)
     loaded = as_loaded_model(model, example_inputs)
     splits = _splits(data, loaded, config.seed, getattr(config, "calib_size", 256), normalize)
@@ -128,13 +124,8 @@ def split(model: Any, config: SplitConfig | None = None, *, data: Any, out: str 
     from edgepipe.split.api import SplitConfig, split_model
     from edgepipe.split.train import SplitTraining
 
-    if config is None:
-        config = SplitConfig(**{"training": SplitTraining(seed=seed), **options})
-    elif options:
-        raise InputError(
-            f"Options ({', '.join(sorted(options))}) were given with a ready-made SplitConfig.",
-            hint="put them in the config, or leave the config out.",
-            reference="conflicting-options")
+    config = _config(SplitConfig, config, {"training": SplitTraining(seed=seed), **options}
+                     if config is None else options)
     if data is None:
         raise InputError("Splitting trains the bottleneck, so it needs data.",
                          hint="give data='builtin:digits', an .npz, an image folder or "
@@ -201,6 +192,31 @@ def artifact_path(artifact: Any) -> Path:
             hint="give one by path: result.out / result.artifacts[i]['path'].",
             reference="ambiguous-artifact")
     return Path(out) / records[0]["path"]
+
+
+def _config(cls: type, config: Any, options: dict[str, Any]) -> Any:
+    """``config``, or one of ``cls`` made from keyword ``options`` (an option ``cls`` lacks,
+    or a required one missing, is an InputError)."""
+    import dataclasses
+
+    if config is not None:
+        if options:
+            raise InputError(
+                f"Options ({', '.join(sorted(options))}) were given with a ready-made "
+                f"{cls.__name__}.", hint="put them in the config, or leave the config out.",
+                reference="conflicting-options")
+        return config
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(options) - {f.name for f in fields})
+    missing = [f.name for f in fields if f.name not in options
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if unknown or missing:
+        what = (f"{cls.__name__} has no option {', '.join(unknown)}" if unknown
+                else f"{cls.__name__} needs {', '.join(missing)}")
+        raise InputError(f"{what}.",
+                         hint=f"{cls.__name__} takes: {', '.join(f.name for f in fields)}.",
+                         reference="unknown-option")
+    return cls(**options)
 
 
 def _splits(data: Any, loaded: Any, seed: int, calib_size: int,
