@@ -16,7 +16,7 @@ LAYERS = [
     {"rundir", "export", "evaluate", "profiles"},
     {"targets"},
     {"compress", "split", "serve"},
-    {"pipeline", "cli", "__main__"},
+    {"pipeline", "cli", "api", "__main__"},
 ]
 LAYER = {name: index for index, names in enumerate(LAYERS) for name in names}
 

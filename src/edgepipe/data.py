@@ -27,6 +27,8 @@ from edgepipe.data_readers import (
     BUILTIN_DATA,
     DIGITS_SIZE,
     NORMALIZATIONS,
+    check_input,
+    check_labels,
     read_builtin,
     read_image_folder,
     read_npz,
@@ -36,7 +38,8 @@ from edgepipe.errors import DataError, ShapeError
 from edgepipe.tensors import TensorSpec, format_shape
 
 LAYOUTS = ("NCHW", "NHWC")
-__all__ = ["Dataset", "Splits", "check_data_fits", "load_data", "load_data_for_model", "split"]
+__all__ = ["Dataset", "Splits", "as_dataset", "check_data_fits", "fit_dataset", "load_data",
+           "load_data_for_model", "split"]
 
 
 @dataclass
@@ -204,6 +207,14 @@ def load_data_for_model(
         native = DIGITS_SIZE if builtin else None
         options = {**_image_options(inputs[0].shape, native), **options}
     dataset = load_data(spec, input_names=[s.name for s in inputs], **options)
+    return fit_dataset(dataset, inputs, num_classes)
+
+
+def fit_dataset(dataset: Dataset, inputs: list[TensorSpec],
+                num_classes: int | None = None) -> Dataset:
+    """``dataset`` matched to a model's ``inputs`` (in place): a single array renamed to the
+    model's single input name, checked with :func:`check_data_fits`, floats cast to the
+    input's dtype."""
     if len(dataset.inputs) == 1 and len(inputs) == 1:
         dataset.inputs = {inputs[0].name: dataset.x}
     check_data_fits(dataset, inputs, num_classes)
@@ -212,6 +223,44 @@ def load_data_for_model(
         if array.dtype != np.dtype(tensor.dtype):
             dataset.inputs[tensor.name] = array.astype(tensor.dtype)
     return dataset
+
+
+DATA_KINDS_HINT = ("give a DATA spec (data.npz, an image folder, builtin:digits), a Dataset, "
+                   "or arrays: x, or (x, y) with x an array (a dict of arrays by input name "
+                   "for several inputs) and y integer labels.")
+
+
+def as_dataset(data: Any, inputs: list[TensorSpec], num_classes: int | None = None,
+               **options: Any) -> Dataset:
+    """Data for a model with these ``inputs``, from what a Python caller has: a DATA spec
+    (``options`` as :func:`load_data_for_model` takes them), a :class:`Dataset`, or arrays
+    (numpy arrays or torch tensors): ``x`` or ``(x, y)``. Checked against the inputs."""
+    if isinstance(data, (str, Path)):
+        return load_data_for_model(data, inputs, num_classes, **options)
+    if isinstance(data, Dataset):
+        copy = Dataset(dict(data.inputs), data.labels, data.source, data.class_names)
+        return fit_dataset(copy, inputs, num_classes)
+    x, y = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
+    if isinstance(x, dict):
+        arrays = {str(name): check_input(_array(a, "x"), str(name), "arrays")
+                  for name, a in x.items()}
+    elif hasattr(x, "shape"):
+        arrays = {"x": check_input(_array(x, "x"), "x", "arrays")}
+    else:
+        raise DataError(f"edgepipe cannot use a {type(data).__name__} as data.",
+                        hint=DATA_KINDS_HINT, reference="data-type")
+    count = len(next(iter(arrays.values())))
+    labels = None if y is None else check_labels(_array(y, "y"), count, "arrays")
+    return fit_dataset(Dataset(arrays, labels, source="arrays"), inputs, num_classes)
+
+
+def _array(value: Any, what: str) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if not hasattr(value, "shape"):
+        raise DataError(f"{what} is a {type(value).__name__}, not an array.",
+                        hint=DATA_KINDS_HINT, reference="data-type")
+    return np.asarray(value)
 
 
 def _image_options(

@@ -41,7 +41,7 @@ def read_npz(path: Path, input_names: Sequence[str] | None) -> tuple[Arrays, np.
                         reference="data-unreadable") from exc
     labels = arrays.pop("y", None)
     wanted = _input_names(arrays, list(input_names or []), path, names)
-    inputs = {name: _check_input(arrays[name], name, path) for name in wanted}
+    inputs = {name: check_input(arrays[name], name, path) for name in wanted}
     if len(inputs) == 1 and "x" not in inputs:
         inputs = {"x": next(iter(inputs.values()))}
     count = len(next(iter(inputs.values())))
@@ -88,7 +88,7 @@ def _input_names(arrays: Arrays, model_names: list[str], path: Path, names: list
     )
 
 
-def _check_input(array: np.ndarray, name: str, path: Path | str) -> np.ndarray:
+def check_input(array: np.ndarray, name: str, path: Path | str) -> np.ndarray:
     if array.dtype.kind not in "fiub":
         raise DataError(
             f"Array {name!r} in '{path}' is {array.dtype}, not numeric.",

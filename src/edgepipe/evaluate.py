@@ -102,6 +102,53 @@ def evaluate_artifact(
                             batch_size=batch_size, name=Path(path).name)
 
 
+PARTS = ("eval", "all")
+
+
+def evaluate_on_data(
+    artifact: str | Path,
+    data: Any,
+    *,
+    reference: Any = None,
+    part: str = "eval",
+    seed: int = 0,
+    threads: int | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    normalize: str | None = None,
+    trust_pickle: bool = False,
+) -> tuple[EvalResult, dict[str, Any]]:
+    """What ``edgepipe eval`` measures: ``artifact`` in its runtime on ``data`` (a DATA spec,
+    a Dataset or arrays, see :func:`edgepipe.data.as_dataset`; of a Splits, its eval part).
+
+    ``part`` "eval" takes the seeded held-out split (``seed``) that compress measures on,
+    "all" every sample. Returns the result and which samples it was measured on.
+    """
+    from edgepipe.data import Splits, as_dataset, split
+    from edgepipe.runtime import open_artifact
+
+    if batch_size < 1:
+        raise InputError(f"--batch-size {batch_size} must be at least 1.",
+                         hint="give a positive batch size.", reference="bad-batch")
+    if part not in PARTS:
+        raise InputError(f"Unknown part {part!r} of the data.",
+                         hint="give eval (the seeded held-out split) or all (every sample).",
+                         reference="bad-split-part")
+    session = open_artifact(artifact, threads=threads, trust_pickle=trust_pickle)
+    outputs = session.outputs
+    classes = (outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].rank == 2
+               and isinstance(outputs[0].shape[-1], int) else None)
+    if isinstance(data, Splits):
+        dataset = as_dataset(data.eval, session.inputs, num_classes=classes)
+        samples, part = dataset, "eval"
+    else:
+        dataset = as_dataset(data, session.inputs, num_classes=classes, normalize=normalize)
+        samples = split(dataset, seed=seed).eval if part == "eval" else dataset
+    result = evaluate_session(session, samples, reference=reference, threads=threads,
+                              batch_size=batch_size, name=str(artifact))
+    return result, {"source": dataset.source, "split": part, "seed": seed,
+                    "samples": len(samples), "of": len(dataset)}
+
+
 def evaluate_module(
     module: torch.nn.Module,
     dataset: Dataset,
@@ -326,3 +373,5 @@ def _threads(session: Session) -> int | None:
         if key in session.options:
             return int(session.options[key])
     return None
+
+

@@ -47,26 +47,13 @@ def eval_artifact(
               "seed": seed, "threads": threads, "batch_size": batch_size,
               "normalize": normalize}
     with command("eval", json_output, config) as output:
-        from edgepipe.data import load_data_for_model, split
-        from edgepipe.errors import InputError
-        from edgepipe.evaluate import evaluate_session
-        from edgepipe.runtime import open_artifact
+        from edgepipe.evaluate import evaluate_on_data
 
-        if batch_size < 1:
-            raise InputError(f"--batch-size {batch_size} must be at least 1.",
-                             hint="give a positive batch size.", reference="bad-batch")
-        session = open_artifact(artifact, threads=threads, trust_pickle=trust_pickle)
-        outputs = session.outputs
-        classes = (outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].rank == 2
-                   and isinstance(outputs[0].shape[-1], int) else None)
-        dataset = load_data_for_model(data, session.inputs, normalize=normalize,
-                                      num_classes=classes)
-        samples = split(dataset, seed=seed).eval if part is Part.eval else dataset
-        result = evaluate_session(session, samples, reference=reference, threads=threads,
-                                  batch_size=batch_size, name=artifact)
-        document = {**result.to_dict(), "data": {"source": dataset.source, "split": part.value,
-                                                 "seed": seed, "samples": len(samples),
-                                                 "of": len(dataset)}}
+        result, samples = evaluate_on_data(artifact, data, reference=reference,
+                                           part=part.value, seed=seed, threads=threads,
+                                           batch_size=batch_size, normalize=normalize,
+                                           trust_pickle=trust_pickle)
+        document = {**result.to_dict(), "data": samples}
         output.result(document, render=lambda console: _render(console, document))
 
 

@@ -79,29 +79,20 @@ def profile(
               "ssh_config": ssh_config, "remote_python": remote_python,
               "benchmark_model": benchmark_model}
     with command("profile", json_output, config) as output:
-        from edgepipe.errors import InputError
-        from edgepipe.profiles.local import LatencySettings
         from edgepipe.rundir import atomic_write_json
-        from edgepipe.targets.profile import device_host
-        from edgepipe.targets.profile import profile as run_profile
+        from edgepipe.targets.profile import check_cpus_option, profile_artifact, settings_for
 
-        if batch < 1:
-            raise InputError(f"--batch {batch} must be at least 1.", hint="give 1 or more.",
-                             reference="bad-batch")
-        pinned = parse_cpus(cpus)
-        if pinned and host is None:
-            check_cpus(pinned)  # on a device (--host), the agent checks against its own
+        pinned = check_cpus_option(cpus, batch, host)
         if save is not None:
             check_writable(save)  # before measuring: a profile is minutes of work
-        settings = LatencySettings(runs=runs, duration_s=duration, warmup_runs=warmup,
-                                   threads=threads, cpus=pinned, per_layer=per_layer,
-                                   energy=energy, energy_idle_s=min(energy_window, 2.0),
-                                   energy_busy_s=energy_window, precision=precision)
-        ssh_host = device_host(host, benchmark_model=benchmark_model, identity=identity,
-                               config=ssh_config)
-        document = run_profile(artifact, target, settings, data=data, batch=batch, seed=seed,
-                               normalize=normalize, host=ssh_host, remote_python=remote_python,
-                               trust_pickle=trust_pickle)
+        settings = settings_for(runs=runs, duration=duration, warmup=warmup, threads=threads,
+                                cpus=pinned, per_layer=per_layer, energy=energy,
+                                energy_window=energy_window, precision=precision)
+        document = profile_artifact(artifact, target, settings, data=data, batch=batch,
+                                    seed=seed, normalize=normalize, host=host,
+                                    benchmark_model=benchmark_model, identity=identity,
+                                    ssh_config=ssh_config, remote_python=remote_python,
+                                    trust_pickle=trust_pickle)
         if save is not None:
             try:
                 atomic_write_json(save, document)
@@ -110,6 +101,8 @@ def profile(
                     print(json.dumps(document, indent=2))
                 where = ("in the error's details.profile on stdout" if json_output else
                          "to stdout instead, as JSON")
+                from edgepipe.errors import InputError
+
                 raise InputError(
                     f"Cannot write the profile to '{save}': {exc.strerror or exc}. The "
                     f"measured profile is not lost: it was printed {where}.",
@@ -117,38 +110,6 @@ def profile(
                     "you can write to.", reference="save-failed",
                     details={"profile": document}) from exc
         output.result(document, render=lambda console: render(console, document, top))
-
-
-def check_cpus(cpus: tuple[int, ...]) -> None:
-    """Raise unless every CPU in ``cpus`` is one this process may run on."""
-    import os
-
-    from edgepipe.errors import InputError
-
-    try:
-        usable = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux: pinning is refused by the agent with its own words
-        return
-    missing = [c for c in cpus if c not in usable]
-    if missing:
-        raise InputError(
-            f"--cpus names CPU {', '.join(map(str, missing[:8]))}"
-            + (" and more" if len(missing) > 8 else "")
-            + f", which this machine does not give this process: it may use "
-            f"{_ranges(usable)} ({len(usable)} CPU{'s' if len(usable) != 1 else ''}).",
-            hint=f"pick CPUs among {_ranges(usable)}, e.g. --cpus {usable[0]}.",
-            reference="bad-cpus")
-
-
-def _ranges(values: list[int]) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
-    parts: list[str] = []
-    for value in values:
-        if parts and value == int(parts[-1].split("-")[-1]) + 1:
-            parts[-1] = f"{parts[-1].split('-')[0]}-{value}"
-        else:
-            parts.append(str(value))
-    return ",".join(parts)
 
 
 def check_writable(path: Path) -> None:
@@ -172,26 +133,6 @@ def check_writable(path: Path) -> None:
         raise InputError(f"--save {path}: '{path if path.exists() else folder}' is not "
                          "writable; nothing was measured.",
                          hint="pick a path you can write to.", reference="save-not-writable")
-
-
-def parse_cpus(text: str | None) -> tuple[int, ...] | None:
-    """``"0,2-3"`` -> ``(0, 2, 3)``."""
-    if not text:
-        return None
-    from edgepipe.errors import InputError
-
-    cpus: set[int] = set()
-    try:
-        for part in text.split(","):
-            low, _, high = part.partition("-")
-            cpus.update(range(int(low), int(high or low) + 1))
-    except ValueError:
-        raise InputError(f"Cannot read --cpus {text!r}.", hint="write e.g. 0,1 or 0-3.",
-                         reference="bad-cpus") from None
-    if not cpus or min(cpus) < 0:
-        raise InputError(f"--cpus {text!r} names no CPU (a range is low-high, e.g. 0-3).",
-                         hint="write e.g. 0,1 or 0-3.", reference="bad-cpus")
-    return tuple(sorted(cpus))
 
 
 def _ms(seconds: float | None, unit: bool = True) -> str:

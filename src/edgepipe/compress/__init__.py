@@ -23,3 +23,5 @@ from edgepipe.compress.config import (
 __all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "BinaryConfig", "CompressConfig",
            "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",
            "LowBitConfig", "compress", "config_from_dict", "make_config"]
+
+

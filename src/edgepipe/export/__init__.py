@@ -10,3 +10,5 @@ from edgepipe.export.validate import ParityReport, compare_outputs
 
 __all__ = ["DEFAULT_ATOL", "FORMATS", "ExportConfig", "ExportResult", "ParityReport",
            "compare_outputs", "export_model"]
+
+

@@ -13,7 +13,7 @@ State dicts are read with ``weights_only=True`` or from ``.safetensors``; pickle
 never run unless the user passes the trust flag.
 """
 
-from edgepipe.model.load import load_model
+from edgepipe.model.load import as_loaded, example_specs, load_model
 from edgepipe.model.loaded import (
     SPEC_HINT,
     TRUST_FLAG,
@@ -32,8 +32,10 @@ __all__ = [
     "SPEC_HINT",
     "TRUST_FLAG",
     "LoadedModel",
+    "as_loaded",
     "check_forward",
     "classifier_classes",
+    "example_specs",
     "file_sha256",
     "flatten_outputs",
     "load_model",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgepipe.errors import InputError, ModelError, WeightsError
+from edgepipe.errors import InputError, ModelError, ShapeError, WeightsError
 from edgepipe.model.files import validate_artifact
 from edgepipe.model.loaded import SPEC_HINT, LoadedModel, check_forward
 from edgepipe.model.onnx_source import load_onnx
@@ -146,3 +146,117 @@ def _classify(spec: str) -> tuple[str, str]:
         hint=SPEC_HINT,
         reference="model-not-found",
     )
+
+
+MODEL_KINDS_HINT = ("give a MODEL spec string, a LoadedModel from edgepipe.load_model, or a "
+                    "torch.nn.Module with example_inputs (a tensor, an array, or a tuple of "
+                    "them).")
+
+
+def as_loaded(model: Any, example_inputs: Any = None, *, name: str | None = None,
+              check: bool = True) -> LoadedModel:
+    """A :class:`LoadedModel` from what a Python caller has: a MODEL spec string (or path),
+    a LoadedModel (returned as is), or an in-memory ``torch.nn.Module``.
+
+    ``example_inputs`` (a tensor or ndarray, or a tuple / list of them, one per input of
+    ``forward``) give a module's input specs: their shapes, batch dimension included, as
+    fixed as the built-in and torchvision specs are, and their dtypes. One input is named
+    ``input``; several take the names of ``forward``'s parameters. With a spec string they
+    override the shapes the spec would get (as ``--input`` does). The module is put in eval
+    mode and, with ``check``, run once on zeros of those shapes.
+    """
+    if isinstance(model, LoadedModel):
+        if example_inputs is not None:
+            raise InputError(
+                f"example_inputs were given with the already loaded model '{model.spec}'.",
+                hint="give example_inputs with the nn.Module or spec itself, or load it with "
+                "edgepipe.load_model(spec, inputs=[TensorSpec(...)]).",
+                reference="conflicting-options")
+        return model
+    if isinstance(model, (str, Path)):
+        specs = example_specs(example_inputs) if example_inputs is not None else None
+        return load_model(str(model), inputs=specs, check=check)
+    torch = _torch_if_module(model)
+    if torch is None:
+        raise InputError(f"edgepipe cannot use a {type(model).__name__} as a model.",
+                         hint=MODEL_KINDS_HINT, reference="model-type")
+    if example_inputs is None:
+        raise ShapeError(
+            f"The nn.Module {type(model).__name__} was given without example_inputs, so its "
+            "input shapes are unknown.",
+            hint="pass example_inputs=torch.randn(1, 3, 32, 32) (a tuple for several inputs), "
+            "shaped as one batch the model takes.",
+            reference="example-inputs-needed")
+    specs = example_specs(example_inputs, _forward_names(model))
+    label = name or type(model).__name__
+    loaded = LoadedModel(spec=label, kind="torch", inputs=specs, module=model,
+                         options={"source": "in-memory nn.Module",
+                                  "class": f"{type(model).__module__}."
+                                           f"{type(model).__qualname__}",
+                                  "state_sha256": _state_sha256(model)})
+    model.eval()
+    if check:
+        check_forward(loaded)
+    return loaded
+
+
+def example_specs(example_inputs: Any, names: list[str] | None = None) -> list[TensorSpec]:
+    """Input specs from example inputs: one tensor / array, or a tuple / list of them."""
+    from edgepipe.tensors import normalize_dtype
+
+    items = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [
+        example_inputs]
+    if not items:
+        raise ShapeError("example_inputs is empty.", hint="give one tensor per model input.",
+                         reference="bad-example-inputs")
+    specs = []
+    for i, item in enumerate(items):
+        shape, dtype = getattr(item, "shape", None), getattr(item, "dtype", None)
+        if shape is None or dtype is None:
+            raise ShapeError(
+                f"example input {i} is a {type(item).__name__}, not a tensor or array.",
+                hint="give torch tensors or numpy arrays (a tuple of them for several inputs).",
+                reference="bad-example-inputs")
+        if len(items) == 1:
+            label = "input"
+        else:
+            label = names[i] if names and i < len(names) else f"input_{i}"
+        specs.append(TensorSpec(label, tuple(int(d) for d in shape), normalize_dtype(str(dtype))))
+    return specs
+
+
+def _torch_if_module(model: Any) -> Any:
+    """The torch module when ``model`` is an ``nn.Module`` (torch imported only if it is
+    already: a module cannot exist without it), else None."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and isinstance(model, torch.nn.Module) else None
+
+
+def _forward_names(module: Any) -> list[str]:
+    """The positional parameters of ``module.forward`` (the names several inputs get)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in parameters
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _state_sha256(module: Any) -> str:
+    """A hash of a module's parameters and buffers (names, dtypes, shapes, values): what
+    identifies an in-memory model in the manifest, where a spec would name a file."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        value = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{key}:{value.dtype}:{tuple(tensor.shape)}".encode())
+        if value.numel():
+            digest.update(value.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

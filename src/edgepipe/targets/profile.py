@@ -9,7 +9,8 @@ error.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,156 @@ def device_host(url: str | None, *, benchmark_model: Path | None = None,
     from edgepipe.targets.ssh import parse_host
 
     return parse_host(url, **ssh_options)
+
+
+def check_cpus_option(cpus: str | Sequence[int] | None, batch: int,
+                      host: str | None) -> tuple[int, ...] | None:
+    """The checks ``profile`` makes before anything else: ``batch`` at least 1, and ``cpus``
+    (``"0,2-3"`` or CPU numbers) parsed and, unless profiling on a device (``host``),
+    checked against the CPUs this process may use."""
+    if batch < 1:
+        raise InputError(f"--batch {batch} must be at least 1.", hint="give 1 or more.",
+                         reference="bad-batch")
+    pinned = parse_cpus(cpus) if cpus is None or isinstance(cpus, str) else tuple(
+        sorted({int(c) for c in cpus}))
+    if pinned and host is None:
+        check_cpus(pinned)  # on a device (--host), the agent checks against its own
+    return pinned
+
+
+def settings_for(*, runs: int, duration: float, warmup: int, threads: int | None,
+                 cpus: tuple[int, ...] | None, per_layer: bool, energy: bool,
+                 energy_window: float, precision: str) -> LatencySettings:
+    """The LatencySettings of ``profile``'s options (energy idles for at most 2 s)."""
+    return LatencySettings(runs=runs, duration_s=duration, warmup_runs=warmup,
+                           threads=threads, cpus=cpus, per_layer=per_layer, energy=energy,
+                           energy_idle_s=min(energy_window, 2.0),
+                           energy_busy_s=energy_window, precision=precision)
+
+
+def profile_artifact(artifact: str | Path, target: str, settings: LatencySettings, *,
+                     data: str | None = None, batch: int = 1, seed: int = 0,
+                     normalize: str | None = None, host: str | None = None,
+                     benchmark_model: Path | None = None, identity: Path | None = None,
+                     ssh_config: Path | None = None, remote_python: str = "python3",
+                     trust_pickle: bool = False) -> dict[str, Any]:
+    """What ``edgepipe profile`` runs once its options are checked: the device behind the
+    ``host`` URL (if any), then :func:`profile`."""
+    device = device_host(host, benchmark_model=benchmark_model, identity=identity,
+                         config=ssh_config)
+    return profile(artifact, target, settings, data=data, batch=batch, seed=seed,
+                   normalize=normalize, host=device, remote_python=remote_python,
+                   trust_pickle=trust_pickle)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A profile (what ``edgepipe profile --json`` prints), with its main figures typed.
+
+    ``document`` is the whole profile; the properties read it. A figure that was not
+    measured or estimated (an ``unavailable`` label) is None.
+    """
+
+    document: dict[str, Any]
+
+    @property
+    def mode(self) -> str:
+        """``measured`` (here or on a device) or ``estimated``."""
+        return str(self.document["mode"])
+
+    @property
+    def target(self) -> str:
+        return str(self.document["target"]["name"])
+
+    @property
+    def artifact(self) -> Path:
+        return Path(self.document["artifact"]["path"])
+
+    @property
+    def runtime(self) -> str:
+        return str(self.document["artifact"]["runtime"])
+
+    @property
+    def latency(self) -> dict[str, Any]:
+        """The steady-state latency figures in seconds (count, mean_s, p50_s, p90_s, ...)."""
+        return dict(self.document["latency"]["steady"])
+
+    @property
+    def p50_ms(self) -> float | None:
+        """The median steady-state latency in milliseconds."""
+        p50 = self.latency.get("p50_s")
+        return None if p50 is None else 1e3 * p50
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk of the artifact's files."""
+        return int(self.document["memory"]["artifact_size_bytes"]["value"])
+
+    @property
+    def peak_rss_bytes(self) -> int | None:
+        """Peak resident memory of the profiling process (measured runs only)."""
+        return (self.document["memory"].get("peak_rss_bytes") or {}).get("value")
+
+    @property
+    def energy_mj(self) -> float | None:
+        """Energy per inference in millijoules, measured or estimated (see ``document``)."""
+        joules = self.document.get("energy", {}).get("joules_per_inference")
+        return None if joules is None else 1e3 * joules
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.document
+
+
+def check_cpus(cpus: tuple[int, ...]) -> None:
+    """Raise unless every CPU in ``cpus`` is one this process may run on."""
+    import os
+
+    from edgepipe.errors import InputError
+
+    try:
+        usable = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: pinning is refused by the agent with its own words
+        return
+    missing = [c for c in cpus if c not in usable]
+    if missing:
+        raise InputError(
+            f"--cpus names CPU {', '.join(map(str, missing[:8]))}"
+            + (" and more" if len(missing) > 8 else "")
+            + f", which this machine does not give this process: it may use "
+            f"{_ranges(usable)} ({len(usable)} CPU{'s' if len(usable) != 1 else ''}).",
+            hint=f"pick CPUs among {_ranges(usable)}, e.g. --cpus {usable[0]}.",
+            reference="bad-cpus")
+
+
+def _ranges(values: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
+    parts: list[str] = []
+    for value in values:
+        if parts and value == int(parts[-1].split("-")[-1]) + 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{value}"
+        else:
+            parts.append(str(value))
+    return ",".join(parts)
+
+
+def parse_cpus(text: str | None) -> tuple[int, ...] | None:
+    """``"0,2-3"`` -> ``(0, 2, 3)``."""
+    if not text:
+        return None
+    from edgepipe.errors import InputError
+
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            cpus.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise InputError(f"Cannot read --cpus {text!r}.", hint="write e.g. 0,1 or 0-3.",
+                         reference="bad-cpus") from None
+    if not cpus or min(cpus) < 0:
+        raise InputError(f"--cpus {text!r} names no CPU (a range is low-high, e.g. 0-3).",
+                         hint="write e.g. 0,1 or 0-3.", reference="bad-cpus")
+    return tuple(sorted(cpus))
 
 
 def profile(artifact: str | Path, target_name: str, settings: LatencySettings, *,
