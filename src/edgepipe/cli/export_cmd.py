@@ -23,14 +23,10 @@ from edgepipe.cli.common import (
     format_bytes,
     model_options,
 )
+from edgepipe.formats import export_formats
 
-
-class Format(StrEnum):
-    """Export formats (kept in step with ``edgepipe.export.FORMATS``)."""
-
-    onnx = "onnx"
-    tflite = "tflite"
-    openvino = "openvino"
+# --format's choices: the formats edgepipe exports to, from the registry (edgepipe.formats)
+Format = StrEnum("Format", {name: name for name in export_formats()})  # type: ignore[misc]
 
 
 def export(

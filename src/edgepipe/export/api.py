@@ -10,7 +10,6 @@ each output's worst difference once every format has been tried.
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe import formats
 from edgepipe.errors import (
     PARTIAL_EXIT,
     EdgepipeError,
@@ -42,8 +42,6 @@ from edgepipe.model import LoadedModel, file_sha256, load_model, run_torch
 from edgepipe.rundir import ArtifactRecord, RunDir
 from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import format_shape
-
-SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
 
 
 @dataclass
@@ -178,9 +176,11 @@ def _check_support(loaded: LoadedModel, config: ExportConfig,
 
 def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, Any],
                 result: ExportResult) -> None:
-    exporter = importlib.import_module(f"edgepipe.export.{fmt}")
+    entry = formats.get(fmt)
+    assert entry.exporter is not None  # ExportConfig took only exportable formats
+    exporter = formats.load(entry.exporter)
     with run_dir.staging() as staging:
-        job.path = staging / f"{job.source.name}{SUFFIXES[fmt]}"
+        job.path = staging / f"{job.source.name}{entry.suffix}"
         started = time.perf_counter()
         exported: Exported = exporter.export(job)
         export_seconds = time.perf_counter() - started
