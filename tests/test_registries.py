@@ -160,3 +160,17 @@ def test_a_format_is_one_module_and_one_registry_entry(monkeypatch, tmp_path) ->
     ours = open_artifact(tmp_path / "out" / "linear.npw").run([x])[0]
     theirs = open_artifact(tmp_path / "out" / "linear.onnx").run([x])[0]
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_register_refuses_a_clashing_suffix_or_runtime(monkeypatch) -> None:
+    monkeypatch.setattr(formats, "REGISTRY", dict(formats.REGISTRY))
+    onnx = formats.get("onnx")
+    with pytest.raises(ValueError, match="clashes with 'onnx'"):
+        formats.register(formats.Format("other", "Other", onnx.suffix, "other-rt", "Other",
+                                        onnx.opener))
+    with pytest.raises(ValueError, match="clashes with 'onnx'"):
+        formats.register(formats.Format("other", "Other", ".other", onnx.runtime, "Other",
+                                        onnx.opener))
+    added = formats.register(formats.Format("other", "Other", ".other", "other-rt", "Other",
+                                            onnx.opener, exporter="edgepipe.export.onnx"))
+    assert formats.by_suffix(".other") is added and "other" in formats.export_formats()

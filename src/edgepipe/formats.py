@@ -129,6 +129,18 @@ def describe_suffixes() -> str:
     return ", ".join(f"{f.suffix} ({f.runtime_label})" for f in REGISTRY.values())
 
 
+def describe_artifacts() -> str:
+    """``.onnx (ONNX), .tflite (TFLite), ... or .pt2 (torch.export)`` for help texts."""
+    named = [f"{f.suffix} ({f.label})" for f in REGISTRY.values()]
+    return ", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else "".join(named)
+
+
+def describe_exports() -> str:
+    """``ONNX, TFLite and/or OpenVINO IR``: the formats edgepipe writes, for help texts."""
+    named = [f.label for f in REGISTRY.values() if f.exportable]
+    return ", ".join(named[:-1]) + " and/or " + named[-1] if len(named) > 1 else "".join(named)
+
+
 def load(path: str) -> Any:
     """The object a ``module`` or ``module:attribute`` path names, imported now."""
     module, _, attribute = path.partition(":")
@@ -136,7 +148,8 @@ def load(path: str) -> Any:
     return getattr(found, attribute) if attribute else found
 
 
-__all__ = ["REGISTRY", "Format", "all_formats", "by_runtime", "by_suffix", "describe_suffixes",
+__all__ = ["REGISTRY", "Format", "all_formats", "by_runtime", "by_suffix", "describe_artifacts",
+           "describe_exports", "describe_suffixes",
           
            "export_formats", "get", "load", "register", "runtime_of_suffix", "served_runtimes",
            "suffix"]
