@@ -297,7 +297,8 @@ def _reference_outputs(reference: Any, dataset: Dataset, threads: int | None,
         return None, None
     if isinstance(reference, (list, tuple)):
         return [np.asarray(a) for a in reference], "given outputs"
-    from edgepipe.runtime import RUNTIMES, Session, open_artifact
+    from edgepipe.formats import by_suffix
+    from edgepipe.runtime import Session, open_artifact
 
     if isinstance(reference, Session):
         return predict(reference, dataset, batch_size)[0], str(reference.path or reference.name)
@@ -305,7 +306,7 @@ def _reference_outputs(reference: Any, dataset: Dataset, threads: int | None,
 
     if isinstance(reference, (str, Path)):
         text = str(reference)
-        if Path(text).suffix.lower() in RUNTIMES and Path(text).is_file():
+        if by_suffix(Path(text).suffix) is not None and Path(text).is_file():
             session = open_artifact(text, threads=threads)
             return predict(session, dataset, batch_size)[0], text
         reference = load_model(text)

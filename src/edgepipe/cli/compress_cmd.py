@@ -26,20 +26,12 @@ from edgepipe.cli.common import (
 )
 from edgepipe.cli.export_cmd import Format
 from edgepipe.cli.lowrank_view import render_lowrank
+from edgepipe.compress.config import CALIBRATIONS, method_names
 from edgepipe.errors import EdgepipeError
 
-
-class Method(StrEnum):
-    """Compression methods (kept in step with ``edgepipe.compress.METHODS``)."""
-
-    int8 = "int8"
-    int8_dynamic = "int8-dynamic"
-    fp16 = "fp16"
-    w8a8 = "w8a8"
-    w4a8 = "w4a8"
-    w2a8 = "w2a8"
-    lowrank = "lowrank"
-    binary = "binary"
+# --method's choices: the registered methods (edgepipe.compress.METHODS)
+Method = StrEnum("Method", {name.replace("-", "_"): name  # type: ignore[misc]
+                            for name in method_names()})
 
 
 class RankSelection(StrEnum):
@@ -57,12 +49,8 @@ class RankTarget(StrEnum):
     macs = "macs"
 
 
-class Calibration(StrEnum):
-    """How static int8 sets activation ranges from the calibration samples."""
-
-    minmax = "minmax"
-    percentile = "percentile"
-    entropy = "entropy"
+# How static int8 sets activation ranges from the calibration samples
+Calibration = StrEnum("Calibration", {name: name for name in CALIBRATIONS})  # type: ignore[misc]
 
 
 def compress(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgepipe.cli.common import JsonOption, NormalizeOption, TrustPickleOption, command
 from edgepipe.cli.compress_cmd import format_metric
+from edgepipe.formats import describe_artifacts
 
 
 class Part(StrEnum):
@@ -21,8 +22,7 @@ class Part(StrEnum):
 
 
 def eval_artifact(
-    artifact: Annotated[str, typer.Argument(help="Artifact: .onnx, .xml (OpenVINO IR), "
-                                            ".tflite or .pt2.")],
+    artifact: Annotated[str, typer.Argument(help=f"Artifact: {describe_artifacts()}.")],
     data: Annotated[str, typer.Option(
         "--data", help="DATA spec: data.npz, a folder of class sub-folders of images, or "
         "builtin:digits.")],

@@ -23,14 +23,14 @@ from edgepipe.cli.common import (
     format_bytes,
     model_options,
 )
+from edgepipe.formats import describe_exports, export_formats
+
+# --format's choices: the formats edgepipe exports to, from the registry (edgepipe.formats)
+Format = StrEnum("Format", {name: name for name in export_formats()})  # type: ignore[misc]
 
 
-class Format(StrEnum):
-    """Export formats (kept in step with ``edgepipe.export.FORMATS``)."""
-
-    onnx = "onnx"
-    tflite = "tflite"
-    openvino = "openvino"
+HELP = (f"Export MODEL to {describe_exports()}; every artifact is run in its own runtime and "
+        "compared with the original before it is kept.")
 
 
 def export(
@@ -69,8 +69,7 @@ def export(
     trust_pickle: TrustPickleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Export MODEL to ONNX, TFLite and/or OpenVINO IR; every artifact is run in its own
-    runtime and compared with the original before it is kept."""
+    """Export MODEL to each --format (see HELP, the text the CLI shows)."""
     config: dict[str, Any] = {
         "model": model, "out": str(out), "formats": [f.value for f in formats or [Format.onnx]],
         "opset": opset, "dynamic_batch": dynamic_batch, "simplify": simplify, "nhwc": nhwc,

@@ -23,6 +23,7 @@ from edgepipe.cli import common
 from edgepipe.cli.compress_cmd import compress
 from edgepipe.cli.env_cmd import env
 from edgepipe.cli.eval_cmd import eval_artifact
+from edgepipe.cli.export_cmd import HELP as EXPORT_HELP
 from edgepipe.cli.export_cmd import export
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.cli.profile_cmd import profile
@@ -64,7 +65,7 @@ def main(
 
 app.command("inspect")(inspect)
 app.command("env")(env)
-app.command("export")(export)
+app.command("export", help=EXPORT_HELP)(export)
 app.command("compress")(compress)
 app.command("eval")(eval_artifact)
 app.command("profile")(profile)

@@ -18,11 +18,11 @@ from edgepipe.cli.common import (
     command,
     format_bytes,
 )
+from edgepipe.formats import describe_artifacts
 
 
 def profile(
-    artifact: Annotated[str, typer.Argument(help="Artifact: .onnx, .xml (OpenVINO IR), "
-                                            ".tflite or .pt2.")],
+    artifact: Annotated[str, typer.Argument(help=f"Artifact: {describe_artifacts()}.")],
     target: Annotated[str, typer.Option(help="Catalog target (`edgepipe targets list`); "
                                         "host measures here, others are estimated.")] = "host",
     runs: Annotated[int, typer.Option(help="Timed runs (at least; see --duration).")] = 100,

@@ -12,13 +12,14 @@ from typing import Annotated, Any
 import typer
 
 from edgepipe.cli.common import JsonOption, command, stderr
+from edgepipe.formats import served_runtimes
 
 TOKEN_ENV = "EDGEPIPE_SERVE_TOKEN"
 
 
-class ServeRuntime(StrEnum):
-    onnxruntime = "onnxruntime"
-    openvino = "openvino"
+# --runtime's choices: the runtimes of the formats the registry marks servable
+ServeRuntime = StrEnum("ServeRuntime", {name: name for name in served_runtimes()})  # type: ignore[misc]
+DEFAULT_RUNTIME = ServeRuntime(served_runtimes()[0])
 
 
 def serve(
@@ -32,7 +33,7 @@ def serve(
     grpc_port: Annotated[int, typer.Option(help="gRPC port (0: any free port; -1: no "
                                            "gRPC).")] = 8081,
     runtime: Annotated[ServeRuntime, typer.Option(help="Runtime for the tail.")] = (
-        ServeRuntime.onnxruntime),
+        DEFAULT_RUNTIME),
     threads: Annotated[int | None, typer.Option(help="The runtime's threads.")] = None,
     token_env: Annotated[str, typer.Option(
         help="Environment variable holding the bearer token clients must send (unset: no "

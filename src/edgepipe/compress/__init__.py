@@ -6,7 +6,8 @@ static, int8 dynamic, fp16), ``openvino_quant`` (NNCF int8, fp16), ``litert_quan
 binarized weights and activations, trained by distillation).
 """
 
-from edgepipe.compress.api import BACKENDS, CompressResult, compress
+from typing import Any
+
 from edgepipe.compress.config import (
     CALIBRATIONS,
     METHODS,
@@ -19,6 +20,17 @@ from edgepipe.compress.config import (
     config_from_dict,
     make_config,
 )
+
+
+def __getattr__(name: str) -> Any:
+    """The verb and its registry view, imported on first use: the configs (and the CLI's
+    --method choices, which read :data:`METHODS`) need none of the backends' imports."""
+    if name in ("BACKENDS", "CompressResult", "compress"):
+        from edgepipe.compress import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'edgepipe.compress' has no attribute {name!r}")
+
 
 __all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "BinaryConfig", "CompressConfig",
            "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",

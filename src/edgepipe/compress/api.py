@@ -26,18 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe import formats
 from edgepipe.compress import checkpoint
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.budget import AccuracyBudget, tune
-from edgepipe.compress.config import (
-    BinaryConfig,
-    CompressConfig,
-    Fp16Config,
-    Int8DynamicConfig,
-    Int8StaticConfig,
-    LowBitConfig,
-    LowRankConfig,
-)
+from edgepipe.compress.config import METHODS, CompressConfig
 from edgepipe.compress.samples import (
     calibration_arrays,
     check_labels_fit,
@@ -57,26 +50,15 @@ from edgepipe.errors import (
 )
 from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
 from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_model
-from edgepipe.export.api import SUFFIXES
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel, file_sha256, load_model
 from edgepipe.rundir import ArtifactRecord, RunDir, atomic_write_json, removed_if_left_empty
 
-# (config type, format) -> the backend module that does it (imported only when used).
+# (config type, format) -> the backend module that does it (imported only when used): a view
+# of each config class's ``backends``, the one place a method's formats are listed.
 BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
-    (Int8StaticConfig, "onnx"): "edgepipe.compress.ort_quant",
-    (Int8DynamicConfig, "onnx"): "edgepipe.compress.ort_quant",
-    (Fp16Config, "onnx"): "edgepipe.compress.ort_quant",
-    (Fp16Config, "openvino"): "edgepipe.compress.openvino_quant",
-    (Int8StaticConfig, "openvino"): "edgepipe.compress.openvino_quant",
-    (Int8StaticConfig, "tflite"): "edgepipe.compress.litert_quant",
-    (Fp16Config, "tflite"): "edgepipe.compress.litert_quant",
-    (LowBitConfig, "onnx"): "edgepipe.compress.brevitas_quant",
-    (LowRankConfig, "onnx"): "edgepipe.compress.lowrank",
-    (LowRankConfig, "openvino"): "edgepipe.compress.lowrank",
-    (LowRankConfig, "tflite"): "edgepipe.compress.lowrank",
-    (BinaryConfig, "onnx"): "edgepipe.compress.binary",
-}
+    (cls, fmt): backend for cls in dict.fromkeys(METHODS.values())
+    for fmt, backend in cls.backends.items()}
 
 
 @dataclass
@@ -233,7 +215,7 @@ def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, back
     float_eval = _evaluate(float_path, check_set, reference, loaded.spec, threads)
     float_record["metrics"]["eval"] = _summary(float_eval)
     job = CompressJob(loaded, config, fmt, float_path,
-                      staging / f"{loaded.name}.{config.method}{SUFFIXES[fmt]}",
+                      staging / f"{loaded.name}.{config.method}{formats.suffix(fmt)}",
                       calibration, threads, data=data, checkpoints=checkpoints)
     started = time.perf_counter()
     with _keeping_checkpoints(job.checkpoints, used):
@@ -297,10 +279,10 @@ def _record_budget(result: CompressResult, record: ArtifactRecord, fmt: str,
 
 
 def _backend(config: CompressConfig, fmt: str) -> str:
-    key = (type(config), fmt)
-    if key in BACKENDS:
-        return BACKENDS[key]
-    available = [f for (kind, f) in BACKENDS if kind is type(config)]
+    backends = type(config).backends
+    if fmt in backends:
+        return backends[fmt]
+    available = list(backends)
     raise UnsupportedError(f"--method {config.method} is not available for {fmt}.",
                            hint=f"--method {config.method} works for: {', '.join(available)}.",
                            reference="method-not-available")

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from edgepipe.compress.config_base import METHODS, CompressConfig, register
 from edgepipe.compress.config_training import (
+    LOW_BIT_EXAMPLES,
     LOW_BIT_METHOD,
     LOW_BIT_WIDTHS,
     BinaryConfig,
@@ -44,6 +45,7 @@ class Int8StaticConfig(CompressConfig):
 
     method: ClassVar[str] = "int8"
     needs_calibration: ClassVar[bool] = True
+    backends: ClassVar[dict[str, str]] = {"onnx": "edgepipe.compress.ort_quant", "openvino": "edgepipe.compress.openvino_quant", "tflite": "edgepipe.compress.litert_quant"}
     calibration: str = "minmax"
     per_channel: bool = True
     reduce_range: bool = True
@@ -82,6 +84,7 @@ class Int8DynamicConfig(CompressConfig):
     """
 
     method: ClassVar[str] = "int8-dynamic"
+    backends: ClassVar[dict[str, str]] = {"onnx": "edgepipe.compress.ort_quant"}
     per_channel: bool = True
     reduce_range: bool = False
     exclude: tuple[str, ...] = ()
@@ -102,6 +105,7 @@ class Fp16Config(CompressConfig):
     """
 
     method: ClassVar[str] = "fp16"
+    backends: ClassVar[dict[str, str]] = {"onnx": "edgepipe.compress.ort_quant", "openvino": "edgepipe.compress.openvino_quant", "tflite": "edgepipe.compress.litert_quant"}
     keep_io_types: bool = True
 
     def __post_init__(self) -> None:
@@ -115,13 +119,29 @@ class Fp16Config(CompressConfig):
                 reference="bad-config")
 
 
+def method_names() -> tuple[str, ...]:
+    """Every method name the CLI offers: the registered ones (wNaM's usual members among
+    them; any other N, M is also taken by :func:`make_config`), post-training ones first."""
+    return tuple(sorted(METHODS, key=lambda name: issubclass(METHODS[name], TrainingOptions)))
+
+
+def config_class(method: str) -> type[CompressConfig]:
+    """The config class of ``method`` (``wNaM``: LowBitConfig); KeyError if none."""
+    return LowBitConfig if LOW_BIT_METHOD.match(str(method)) else METHODS[method]
+
+
+def method_formats(method: str) -> tuple[str, ...]:
+    """The formats ``method`` can write (its config class's backends)."""
+    return tuple(config_class(method).backends)
+
+
 def config_from_dict(document: dict[str, Any]) -> CompressConfig:
     """A config from :meth:`CompressConfig.to_dict`'s output (e.g. read from a manifest)."""
     data = dict(document)
     method = data.pop("method", None)
     if method not in METHODS:
         raise InputError(f"Unknown compression method {method!r}.",
-                         hint=f"methods: {', '.join(METHODS)}.", reference="unknown-method")
+                         hint=f"methods: {', '.join(method_names())}.", reference="unknown-method")
     return make_config(method, **data)
 
 
@@ -133,9 +153,9 @@ def make_config(method: str, **options: Any) -> CompressConfig:
         options.setdefault("act_bits", int(family[2]))
     elif method not in METHODS:
         raise InputError(f"Unknown compression method {method!r}.",
-                         hint=f"methods: {', '.join(METHODS)} (wNaM: any N, M).",
+                         hint=f"methods: {', '.join(method_names())} (wNaM: any N, M).",
                          reference="unknown-method")
-    cls = LowBitConfig if family else METHODS[method]
+    cls = config_class(method)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -150,7 +170,7 @@ def make_config(method: str, **options: Any) -> CompressConfig:
     return cls(**options)
 
 
-__all__ = ["CALIBRATIONS", "LOW_BIT_METHOD", "LOW_BIT_WIDTHS", "METHODS", "BinaryConfig",
+__all__ = ["CALIBRATIONS", "LOW_BIT_EXAMPLES", "LOW_BIT_METHOD", "LOW_BIT_WIDTHS", "METHODS", "BinaryConfig",
            "CompressConfig", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",
-           "LowBitConfig", "LowRankConfig", "TrainingOptions", "config_from_dict",
-           "make_config", "register"]
+           "LowBitConfig", "LowRankConfig", "TrainingOptions", "config_class",
+           "config_from_dict", "make_config", "method_formats", "method_names", "register"]

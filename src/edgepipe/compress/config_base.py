@@ -6,13 +6,15 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from edgepipe.errors import InputError
-from edgepipe.export.config import FORMATS
+from edgepipe.formats import export_formats
 
 METHODS: dict[str, type[CompressConfig]] = {}
 
 
 def register(cls: type[CompressConfig]) -> type[CompressConfig]:
-    """Add a config class to :data:`METHODS` under its ``method`` name."""
+    """Add a config class to :data:`METHODS` under its ``method`` name. The class is the
+    method's one entry: its options (fields), ``needs_calibration`` and ``backends`` (format
+    -> backend module); the CLI's ``--method`` choices and the recipe's check read it."""
     METHODS[cls.method] = cls
     return cls
 
@@ -23,17 +25,21 @@ class CompressConfig:
 
     method: ClassVar[str] = ""
     needs_calibration: ClassVar[bool] = False
+    # format -> the backend module that writes it (``compress(job) -> Compressed``,
+    # imported only when used); the formats a method supports are these keys
+    backends: ClassVar[dict[str, str]] = {}
     formats: tuple[str, ...] = ("onnx",)
     seed: int = 0
 
     def __post_init__(self) -> None:
+        valid = export_formats()
         formats = tuple(str(f).lower().strip() for f in self.formats)
-        unknown = [f for f in formats if f not in FORMATS]
+        unknown = [f for f in formats if f not in valid]
         if unknown or not formats:
             raise InputError(
                 (f"Unknown format {', '.join(map(repr, unknown))} for --method {self.method}."
                  if unknown else f"No format was given for --method {self.method}."),
-                hint=f"valid formats: {', '.join(FORMATS)} (several allowed).",
+                hint=f"valid formats: {', '.join(valid)} (several allowed).",
                 reference="unknown-format")
         self.formats = tuple(dict.fromkeys(formats))
 

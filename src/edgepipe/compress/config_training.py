@@ -17,6 +17,7 @@ from edgepipe.errors import InputError
 # ONNX's QuantizeLinear does not define and ONNX Runtime cannot run.
 LOW_BIT_WIDTHS = range(2, 9)
 LOW_BIT_METHOD = re.compile(r"^w(\d+)a(\d+)$")
+LOW_BIT_EXAMPLES = ("w8a8", "w4a8", "w2a8")  # registered by name (the CLI offers these)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class LowBitConfig(TrainingOptions, CompressConfig):
     """
 
     method: ClassVar[str] = "w4a8"
+    backends: ClassVar[dict[str, str]] = {"onnx": "edgepipe.compress.brevitas_quant"}
     needs_calibration: ClassVar[bool] = True
     weight_bits: int = 4
     act_bits: int = 8
@@ -73,6 +75,10 @@ class LowBitConfig(TrainingOptions, CompressConfig):
 
 RANK_SELECTIONS = ("energy", "ratio", "sensitivity")
 RANK_TARGETS = ("params", "macs")
+
+
+for _name in LOW_BIT_EXAMPLES:  # the family's usual members, by name
+    METHODS[_name] = LowBitConfig
 
 
 @register
@@ -100,6 +106,7 @@ class LowRankConfig(TrainingOptions, CompressConfig):
     """
 
     method: ClassVar[str] = "lowrank"
+    backends: ClassVar[dict[str, str]] = {"onnx": "edgepipe.compress.lowrank", "openvino": "edgepipe.compress.lowrank", "tflite": "edgepipe.compress.lowrank"}
     needs_calibration: ClassVar[bool] = True
     formats: tuple[str, ...] = ("onnx",)
     energy: float | None = None
@@ -165,6 +172,7 @@ class BinaryConfig(TrainingOptions, CompressConfig):
     """
 
     method: ClassVar[str] = "binary"
+    backends: ClassVar[dict[str, str]] = {"onnx": "edgepipe.compress.binary"}
     needs_calibration: ClassVar[bool] = True
     binary_activations: bool = True
     first_last_bits: int | None = 8
@@ -217,9 +225,5 @@ def _check_bits(name: str, value: Any) -> None:
            "fp16 or float)" if isinstance(value, int) and value > 8 else "it is not a bit width")
     raise InputError(f"{name}={value!r} cannot be exported to ONNX QCDQ: {why}.",
                      hint=f"give {name} between {LOW_BIT_WIDTHS.start} and "
-                     f"{LOW_BIT_WIDTHS.stop - 1} (w8a8, w4a8, w2a8...).",
+                     f"{LOW_BIT_WIDTHS.stop - 1} ({', '.join(LOW_BIT_EXAMPLES)}...).",
                      reference="bad-bit-width")
-
-
-for _bits in (8, 4, 2):
-    METHODS[f"w{_bits}a8"] = LowBitConfig

@@ -10,7 +10,6 @@ each output's worst difference once every format has been tried.
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe import formats
 from edgepipe.errors import (
     PARTIAL_EXIT,
     EdgepipeError,
@@ -44,10 +44,6 @@ from edgepipe.model import LoadedModel, file_sha256, load_model, run_torch
 from edgepipe.rundir import ArtifactRecord, RunDir
 from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import format_shape
-
-SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
-# The optional backends each format's exporter and runtime import (ONNX's are in the core).
-REQUIRES = {"tflite": ("litert_torch", "ai_edge_litert"), "openvino": ("openvino",)}
 
 
 @dataclass
@@ -98,7 +94,7 @@ def export_model(
     reference, output_names = _reference(loaded, parity_inputs, size)
     errors: list[EdgepipeError] = []
     missing = {fmt: error for fmt in config.formats
-               if (error := require_backends(REQUIRES.get(fmt, ()), f"{fmt} export"))}
+               if (error := require_backends(formats.get(fmt).requires, f"{fmt} export"))}
     present = tuple(fmt for fmt in config.formats if fmt not in missing)
     if not present:
         raise next(iter(missing.values()))
@@ -198,9 +194,11 @@ def _check_support(loaded: LoadedModel, config: ExportConfig,
 
 def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, Any],
                 result: ExportResult) -> None:
-    exporter = importlib.import_module(f"edgepipe.export.{fmt}")
+    entry = formats.get(fmt)
+    assert entry.exporter is not None  # ExportConfig took only exportable formats
+    exporter = formats.load(entry.exporter)
     with run_dir.staging() as staging:
-        job.path = staging / f"{job.source.name}{SUFFIXES[fmt]}"
+        job.path = staging / f"{job.source.name}{entry.suffix}"
         started = time.perf_counter()
         exported: Exported = exporter.export(job)
         export_seconds = time.perf_counter() - started

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgepipe import formats as registry
 from edgepipe.errors import InputError
 
-FORMATS = ("onnx", "tflite", "openvino")
+# The formats edgepipe exports to when this module was imported (kept for callers that read
+# it); validation asks the registry, :mod:`edgepipe.formats`, each time.
+FORMATS = registry.export_formats()
 
 # Parity tolerance per precision, as a fraction of each output's scale:
 # an output passes when max|artifact - reference| <= atol * max(1, max|reference|).
@@ -39,13 +42,14 @@ class ExportConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
+        valid = registry.export_formats()
         formats = tuple(str(f).lower().strip() for f in self.formats)
-        unknown = [f for f in formats if f not in FORMATS]
+        unknown = [f for f in formats if f not in valid]
         if unknown or not formats:
             raise InputError(
                 f"Unknown export format {', '.join(map(repr, unknown))}." if unknown
                 else "No export format was given.",
-                hint=f"valid formats: {', '.join(FORMATS)} (several allowed).",
+                hint=f"valid formats: {', '.join(valid)} (several allowed).",
                 reference="unknown-format",
             )
         self.formats = tuple(dict.fromkeys(formats))  # keep order, drop repeats

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe import formats as registry
 from edgepipe.errors import UnsupportedError, root_cause
 from edgepipe.export.base import log
 from edgepipe.export.support_screen import screen
-from edgepipe.export.support_tools import ROOT, TOOLS, node_layer
+from edgepipe.export.support_tools import ROOT, node_layer
 from edgepipe.model import LoadedModel
 
 
@@ -132,7 +133,13 @@ def check_support(loaded: LoadedModel, formats: tuple[str, ...] | list[str],
         return SupportReport(loaded.spec, "", verdicts, time.perf_counter() - started)
     verdicts = []
     for fmt in formats:
-        tool = TOOLS[fmt](opset) if fmt == "onnx" else TOOLS[fmt]()
+        path = registry.get(fmt).support_tool
+        if path is None:
+            verdicts.append(FormatSupport(fmt, "not-checked", "", notes=[
+                f"edgepipe has no operator check for {fmt}"]))
+            continue
+        tool_class = registry.load(path)
+        tool = tool_class(opset) if fmt == "onnx" else tool_class()
         verdicts.append(_check_format(tool, loaded.module, program, tensors))
     return SupportReport(loaded.spec, method, verdicts, time.perf_counter() - started)
 

@@ -238,5 +238,3 @@ def _openvino_table() -> dict[Any, Any]:
             table.pop(op)
     return dict(table.items())
 
-
-TOOLS: dict[str, type] = {"onnx": OnnxTool, "tflite": LiteRTTool, "openvino": OpenVINOTool}

@@ -93,22 +93,23 @@ class Variant(Strict):
     @field_validator("method")
     @classmethod
     def _method(cls, value: str) -> str:
-        from edgepipe.compress.config import LOW_BIT_METHOD, METHODS
+        from edgepipe.compress.config import LOW_BIT_METHOD, METHODS, method_names
 
         if value in SPECIAL_METHODS or value in METHODS or LOW_BIT_METHOD.match(value):
             return value
         raise ValueError(f"unknown method {value!r}; valid: "
-                         f"{', '.join([*SPECIAL_METHODS, *METHODS])} (wNaM: any N, M)")
+                         f"{', '.join([*SPECIAL_METHODS, *method_names()])} (wNaM: any N, M)")
 
     @field_validator("formats")
     @classmethod
     def _formats(cls, value: list[str]) -> list[str]:
-        from edgepipe.export.config import FORMATS
+        from edgepipe.formats import export_formats
 
-        unknown = [f for f in value if f not in FORMATS]
+        valid = export_formats()
+        unknown = [f for f in value if f not in valid]
         if unknown or not value:
             raise ValueError(f"unknown format {', '.join(map(repr, unknown))}; valid: "
-                             f"{', '.join(FORMATS)}" if unknown else "at least one format")
+                             f"{', '.join(valid)}" if unknown else "at least one format")
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgepipe import __version__
+from edgepipe import __version__, formats
 from edgepipe.errors import EdgepipeError, first_line
 from edgepipe.pipeline.recipe import Recipe, TargetSpec, Variant
 from edgepipe.pipeline.steps import StepCache, building, digest, source_identity
@@ -264,8 +264,7 @@ def _split(context: Context, variant: Variant, staging: Path,
     entries = []
     for record in result["artifacts"]:
         role = "head" if record["name"].startswith("head") else "tail"
-        runtime = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}[
-            record["format"]]
+        runtime = formats.get(record["format"]).runtime
         value = accuracy.get(f"split_{runtime}")
         entry = _entry(record, role, None if value is None else {
             "metric": "top1", "value": value, "samples": accuracy["samples"],

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.errors import EdgepipeError, InputError
-from edgepipe.runtime import RUNTIMES
+from edgepipe.formats import runtime_of_suffix
 
 AGENT = Path(__file__).with_name("agent.py")
 
@@ -102,7 +102,7 @@ def stage_inputs(folder: Path, batch: InputBatch) -> list[str]:
 def run_agent_locally(artifact: Path, batch: InputBatch, settings: LatencySettings,
                       threads: int) -> dict[str, Any]:
     """The agent's result for ``artifact`` run in a child process of this interpreter."""
-    runtime = RUNTIMES[artifact.suffix.lower()]
+    runtime = runtime_of_suffix()[artifact.suffix.lower()]
     with tempfile.TemporaryDirectory(prefix="edgepipe-profile-") as folder:
         paths = [str(Path(folder) / name) for name in stage_inputs(Path(folder), batch)]
         request = agent_request(artifact.resolve(), runtime, paths, settings, threads)

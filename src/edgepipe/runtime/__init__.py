@@ -1,17 +1,16 @@
 """Runtimes behind one shape: ``open_artifact(path) -> Session`` (``.run``, ``.inputs``...).
 
-One module per runtime, imported only when an artifact of its kind is opened:
-ONNX Runtime (``.onnx``), OpenVINO (``.xml``), LiteRT (``.tflite``), torch (``.pt2``).
+One module per runtime, imported only when an artifact of its kind is opened; which runtime
+opens which suffix, and through which function, is :mod:`edgepipe.formats`' to say.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from edgepipe import formats
 from edgepipe.errors import EdgepipeError, InputError, UnsupportedError, first_line
 from edgepipe.runtime.base import Session, default_threads
-
-RUNTIMES = {".onnx": "onnxruntime", ".xml": "openvino", ".tflite": "litert", ".pt2": "torch"}
 
 
 def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = True,
@@ -30,11 +29,11 @@ def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = 
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in RUNTIMES:
+    fmt = formats.by_suffix(suffix)
+    if fmt is None:
         raise UnsupportedError(
             f"edgepipe has no runtime for '{path.name}' ({suffix or 'no suffix'}).",
-            hint="artifacts are .onnx (ONNX Runtime), .xml (OpenVINO IR), .tflite (LiteRT) "
-            "or .pt2 (torch).",
+            hint=f"artifacts are {formats.describe_suffixes()}.",
             reference="unknown-artifact",
         )
     if not path.is_file():
@@ -42,32 +41,14 @@ def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = 
                          reference="artifact-not-found")
     validate_artifact(path, trust_pickle=trust_pickle)
     try:
-        return _open(path, suffix, threads, spin, trust_pickle)
+        opener = formats.load(fmt.opener)
+        return opener(path, threads, spin=spin, trust_pickle=trust_pickle)
     except EdgepipeError:
         raise
     except Exception as exc:  # the runtime's own message for a file it cannot read
-        raise InputError(f"{RUNTIMES[suffix]} cannot load '{path}': {first_line(exc, 400)}",
+        raise InputError(f"{fmt.runtime} cannot load '{path}': {first_line(exc, 400)}",
                          hint="check that the file is complete (re-export it) and matches "
                          "its suffix.", reference="artifact-unloadable") from exc
 
 
-def _open(path: Path, suffix: str, threads: int | None, spin: bool,
-          trust_pickle: bool) -> Session:
-    if suffix == ".onnx":
-        from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
-
-        return OnnxRuntimeSession(path, threads, spin=spin)
-    if suffix == ".xml":
-        from edgepipe.runtime.openvino_runtime import OpenVINOSession
-
-        return OpenVINOSession(path, threads)
-    if suffix == ".tflite":
-        from edgepipe.runtime.litert_runtime import LiteRTSession
-
-        return LiteRTSession(path, threads)
-    from edgepipe.runtime.torch_runtime import open_pt2
-
-    return open_pt2(path, threads, trust_pickle=trust_pickle)
-
-
-__all__ = ["RUNTIMES", "Session", "default_threads", "open_artifact"]
+__all__ = ["Session", "default_threads", "open_artifact"]

@@ -105,6 +105,12 @@ class LiteRTSession(Session):
         return [op for op in self.interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
 
 
+def open_session(path: Path, threads: int | None = None, *, spin: bool = True,
+                 trust_pickle: bool = False) -> LiteRTSession:
+    """The opener :mod:`edgepipe.formats` names for .tflite files."""
+    return LiteRTSession(path, threads)
+
+
 def _quantization(detail: dict[str, Any]) -> tuple[float, int] | None:
     """(scale, zero point) of an integer tensor with per-tensor quantization, else None."""
     scale, zero_point = detail.get("quantization", (0.0, 0))

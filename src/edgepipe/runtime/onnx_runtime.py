@@ -55,6 +55,12 @@ class OnnxRuntimeSession(Session):
         return [np.asarray(a) for a in self._session.run(None, feed)]
 
 
+def open_session(path: Path, threads: int | None = None, *, spin: bool = True,
+                 trust_pickle: bool = False) -> OnnxRuntimeSession:
+    """The opener :mod:`edgepipe.formats` names for .onnx files."""
+    return OnnxRuntimeSession(path, threads, spin=spin)
+
+
 def _spec(value: Any) -> TensorSpec:
     shape = tuple(d if isinstance(d, int) and d > 0 else (d or f"dim{i}")
                   for i, d in enumerate(value.shape))

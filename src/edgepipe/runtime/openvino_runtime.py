@@ -45,6 +45,12 @@ class OpenVINOSession(Session):
         return [np.array(result[port]) for port in self._compiled.outputs]
 
 
+def open_session(path: Path, threads: int | None = None, *, spin: bool = True,
+                 trust_pickle: bool = False) -> OpenVINOSession:
+    """The opener :mod:`edgepipe.formats` names for .xml files."""
+    return OpenVINOSession(path, threads)
+
+
 def import_openvino() -> Any:
     """``import openvino``, with its usage telemetry declined for this process.
 

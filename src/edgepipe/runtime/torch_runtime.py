@@ -50,3 +50,9 @@ def open_pt2(path: Path, threads: int | None = None, *,
 
     loaded = load_model(str(path), check=False, trust_pickle=trust_pickle)
     return TorchSession(loaded.module, loaded.inputs, path=Path(path), threads=threads)
+
+
+def open_session(path: Path, threads: int | None = None, *, spin: bool = True,
+                 trust_pickle: bool = False) -> TorchSession:
+    """The opener :mod:`edgepipe.formats` names for .pt2 files."""
+    return open_pt2(path, threads, trust_pickle=trust_pickle)

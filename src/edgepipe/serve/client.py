@@ -305,7 +305,10 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     logits = measured.pop("logits")
     codes = measured.pop("codes")
     local = None
-    for tail_name in ("tail.onnx", "tail.xml", "tail.tflite"):
+    from edgepipe import formats
+
+    tails = sorted((f for f in formats.all_formats() if f.exportable), key=lambda f: not f.servable)
+    for tail_name in [f"tail{f.suffix}" for f in tails]:  # a tail the server could run first
         if (folder / tail_name).is_file():
             tail_session = open_artifact(folder / tail_name)
             local_logits = np.concatenate([tail_session.run([codes[i:i + 1]])[0]

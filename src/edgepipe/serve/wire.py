@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgepipe import formats
 from edgepipe.errors import InputError
-
-SUFFIXES = {"onnxruntime": ".onnx", "openvino": ".xml"}
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,15 @@ def find_tail(path: Path, runtime: str) -> tuple[Path, Wire]:
                          f"{manifest.name}).",
                          hint="run `edgepipe split MODEL --at LAYER --bottleneck C --data D "
                               "-o OUT` and serve OUT.", reference="not-a-split-run")
-    artifact = path if path.is_file() else folder / f"tail{SUFFIXES[runtime]}"
+    artifact = path if path.is_file() else folder / f"tail{formats.by_runtime(runtime).suffix}"
     if not artifact.is_file():
         found = sorted(p.name for p in folder.glob("tail.*"))
         raise InputError(f"{folder} has no {artifact.name} for {runtime}.",
                          hint=(f"it has {', '.join(found)}; " if found else "")
-                         + "export the tail with -f onnx (ONNX Runtime) or -f openvino, or "
-                           "pick --runtime to match.", reference="no-tail-artifact")
+                         + "export the tail with " + " or ".join(
+                             f"-f {f.name} ({f.runtime_label})" for f in formats.all_formats()
+                             if f.servable) + ", or pick --runtime to match.",
+                         reference="no-tail-artifact")
     result = steps[-1]["result"]
     wire = result.get("wire") or {}
     cut = result["cut"]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgepipe import formats
 from edgepipe.compress.outputs import classifier_index, flat_outputs
 from edgepipe.data_split import Splits
 from edgepipe.errors import EdgepipeError, InputError, UnsupportedError
@@ -184,7 +185,7 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
     heads = export_model(head_spec, out, formats=config.formats, atol=1.0 / 100)
     # the server batches: a dynamic batch where the format allows it (ONNX, OpenVINO)
     tails = export_model(tail_spec, out, formats=config.formats, dynamic_batch=True)
-    suffixes = {"onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
+    suffixes = {fmt: formats.suffix(fmt) for fmt in config.formats}
     checks = {fmt: check_end_to_end(out / f"head{suffixes[fmt]}", out / f"tail{suffixes[fmt]}",
                                     x, split_logits)
               for fmt in config.formats if (out / f"head{suffixes[fmt]}").is_file()

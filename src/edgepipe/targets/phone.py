@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from edgepipe.errors import InputError, TargetError
+from edgepipe.formats import runtime_of_suffix
 from edgepipe.profiles.local import InputBatch, LatencySettings, agent_request, stage_inputs
-from edgepipe.runtime import RUNTIMES
 from edgepipe.targets.adb import AdbHost, AdbRunner
 from edgepipe.targets.benchmark_model import parse
 
@@ -19,7 +19,7 @@ def run_agent_over_adb(path: Path, files: list[Path], batch: InputBatch,
     """The agent's result from the phone (a Python with numpy and a runtime on it)."""
     with tempfile.TemporaryDirectory(prefix="edgepipe-adb-") as folder:
         names = stage_inputs(Path(folder), batch)
-        request = agent_request(Path(path.name), RUNTIMES[path.suffix.lower()], names,
+        request = agent_request(Path(path.name), runtime_of_suffix()[path.suffix.lower()], names,
                                 settings, threads)
         return AdbRunner(host.serial).run_agent(
             [*files, *(Path(folder) / n for n in names)], request, Path(folder), python,

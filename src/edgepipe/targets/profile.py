@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.errors import InputError
+from edgepipe.formats import by_suffix, runtime_of_suffix
 from edgepipe.profiles.energy import estimate_energy
 from edgepipe.profiles.graph import artifact_record, summary_for
 from edgepipe.profiles.local import (
@@ -26,7 +27,7 @@ from edgepipe.profiles.local import (
     run_agent_locally,
     stage_inputs,
 )
-from edgepipe.runtime import RUNTIMES, default_threads, open_artifact
+from edgepipe.runtime import default_threads, open_artifact
 from edgepipe.targets.adb import AdbHost
 from edgepipe.targets.catalog import get_target
 from edgepipe.targets.estimator import estimate
@@ -64,12 +65,13 @@ def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: i
 def artifact_block(path: Path) -> dict[str, Any]:
     """Format, runtime, files and size on disk (an IR's .bin counted with its .xml)."""
     files = [path]
-    if path.suffix.lower() == ".xml" and path.with_suffix(".bin").is_file():
-        files.append(path.with_suffix(".bin"))
+    fmt = by_suffix(path.suffix)
+    files += [path.with_suffix(c) for c in (fmt.companions if fmt else ())
+              if path.with_suffix(c).is_file()]
     if path.suffix.lower() == ".onnx" and Path(f"{path}.data").is_file():
         files.append(Path(f"{path}.data"))
     record = artifact_record(path) or {}
-    return {"path": str(path), "runtime": RUNTIMES[path.suffix.lower()],
+    return {"path": str(path), "runtime": runtime_of_suffix()[path.suffix.lower()],
             "format": record.get("format", path.suffix.lstrip(".")),
             "precision": record.get("precision"),
             "files": [f.name for f in files],
@@ -88,7 +90,7 @@ def run_over_ssh(path: Path, files: list[Path], batch: InputBatch, settings: Lat
     """The agent's result from the device behind ``host``."""
     with tempfile.TemporaryDirectory(prefix="edgepipe-ssh-") as folder:
         names = stage_inputs(Path(folder), batch)
-        request = agent_request(Path(path.name), RUNTIMES[path.suffix.lower()], names,
+        request = agent_request(Path(path.name), runtime_of_suffix()[path.suffix.lower()], names,
                                 settings, threads)
         runner = SshRunner(host, remote_python)
         return runner.run_agent([*files, *(Path(folder) / n for n in names)], request,
