@@ -111,26 +111,74 @@ def parse_model_args(items: list[str] | None) -> dict[str, Any]:
     return result
 
 
-def model_options(
-    model: str,
-    *,
-    input_shape: str | None,
-    inputs: list[str] | None,
-    weights: Path | None,
-    model_args: list[str] | None,
-    trust_pickle: bool,
-) -> dict[str, Any]:
-    """The keyword arguments of ``load_model`` from the common command-line options."""
-    from edgepipe.tensors import parse_input_option, parse_shape
+@dataclass(frozen=True)
+class ModelLoading:
+    """How a command loads its MODEL: the options every model-taking command shares, declared
+    once (:func:`takes_model` adds them to a command)."""
 
-    return {
-        "spec": model,
-        "input_shape": parse_shape(input_shape) if input_shape else None,
-        "inputs": [parse_input_option(text) for text in inputs] if inputs else None,
-        "weights": weights,
-        "model_args": parse_model_args(model_args),
-        "trust_pickle": trust_pickle,
-    }
+    input_shape: str | None = None
+    inputs: list[str] | None = None
+    weights: Path | None = None
+    model_args: list[str] | None = None
+    trust_pickle: bool = False
+
+    def load_options(self, model: str) -> dict[str, Any]:
+        """The keyword arguments of ``load_model`` for ``model``."""
+        from edgepipe.tensors import parse_input_option, parse_shape
+
+        return {
+            "spec": model,
+            "input_shape": parse_shape(self.input_shape) if self.input_shape else None,
+            "inputs": [parse_input_option(t) for t in self.inputs] if self.inputs else None,
+            "weights": self.weights,
+            "model_args": parse_model_args(self.model_args),
+            "trust_pickle": self.trust_pickle,
+        }
+
+    def load(self, model: str) -> Any:
+        from edgepipe.model import load_model
+
+        return load_model(**self.load_options(model))
+
+    def to_config(self) -> dict[str, Any]:
+        """The options as a command's ``--json`` config records them."""
+        return {"input_shape": self.input_shape, "inputs": self.inputs,
+                "weights": str(self.weights) if self.weights else None,
+                "model_args": self.model_args, "trust_pickle": self.trust_pickle}
+
+
+NO_OPTIONS = ModelLoading()  # the default a command declares; takes_model always passes its own
+
+_MODEL_OPTIONS = (("input_shape", InputShapeOption, None), ("inputs", InputOption, None),
+                  ("weights", WeightsOption, None), ("model_args", ModelArgOption, None),
+                  ("trust_pickle", TrustPickleOption, False))
+
+
+def takes_model(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the shared model options (--input-shape, --input, --weights,
+    --model-arg, --trust-pickle): the command declares ``loading: ModelLoading``, which
+    Typer does not see; it sees the five options instead, just before ``--json``."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for name, p in signature.parameters.items() if name != "loading"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                               annotation=annotation)
+             for name, annotation, default in _MODEL_OPTIONS]
+    at = next((i for i, p in enumerate(own) if p.name == "json_output"), len(own))
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY) else p
+        for p in [*own[:at], *added, *own[at:]]]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        loading = ModelLoading(**{name: kwargs.pop(name) for name, _, _ in _MODEL_OPTIONS})
+        return command(loading=loading, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 # ---------------------------------------------------------------- output

@@ -10,19 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from edgepipe.cli.common import (
+    NO_OPTIONS,
     DataOption,
-    InputOption,
-    InputShapeOption,
     JsonOption,
-    ModelArgOption,
+    ModelLoading,
     NormalizeOption,
     OutOption,
-    TrustPickleOption,
-    WeightsOption,
     command,
     format_bytes,
-    model_options,
     stderr,
+    takes_model,
 )
 from edgepipe.cli.export_cmd import Format
 from edgepipe.cli.lowrank_view import render_lowrank
@@ -53,6 +50,7 @@ class RankTarget(StrEnum):
 Calibration = StrEnum("Calibration", {name: name for name in CALIBRATIONS})  # type: ignore[misc]
 
 
+@takes_model
 def compress(
     model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
                                          "package.module:factory, builtin:NAME.")],
@@ -123,11 +121,7 @@ def compress(
     threads: Annotated[int | None, typer.Option(
         help="Runtime threads for checks and metrics (default: every usable core).")] = None,
     normalize: NormalizeOption = None,
-    input_shape: InputShapeOption = None,
-    inputs: InputOption = None,
-    weights: WeightsOption = None,
-    model_args: ModelArgOption = None,
-    trust_pickle: TrustPickleOption = False,
+    loading: ModelLoading = NO_OPTIONS,
     json_output: JsonOption = False,
 ) -> None:
     """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, lowrank, binary); each artifact and its float
@@ -149,22 +143,19 @@ def compress(
         options["first_last_bits"] = _bits_or_none(first_last_bits)
     config = {"model": model, "method": method.value, "out": str(out), "data": data,
               **options, "threads": threads, "normalize": normalize,
-              "input_shape": input_shape, "inputs": inputs, "weights": weights,
-              "model_args": model_args, "sensitivity": sensitivity, "max_drop": max_drop}
+              **loading.to_config(), "sensitivity": sensitivity, "max_drop": max_drop}
     with command("compress", json_output, config) as output:
         from edgepipe.compress import compress as compress_model
         from edgepipe.compress import make_config
         from edgepipe.compress.budget import AccuracyBudget
         from edgepipe.data import load_data_for_model, split
-        from edgepipe.model import classifier_classes, load_model
+        from edgepipe.model import classifier_classes
         from edgepipe.rundir import RunDir
 
         compress_config = make_config(method.value, **options)
         budget = AccuracyBudget(max_drop, sensitivity)
         RunDir(out, create=False)  # an -o that is a file fails here, before loading
-        loaded = load_model(**model_options(model, input_shape=input_shape, inputs=inputs,
-                                            weights=weights, model_args=model_args,
-                                            trust_pickle=trust_pickle))
+        loaded = loading.load(model)
         splits = None
         if data is not None:
             dataset = load_data_for_model(data, loaded.inputs, normalize=normalize,

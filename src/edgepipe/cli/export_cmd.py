@@ -10,18 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from edgepipe.cli.common import (
+    NO_OPTIONS,
     DataOption,
-    InputOption,
-    InputShapeOption,
     JsonOption,
-    ModelArgOption,
+    ModelLoading,
     NormalizeOption,
     OutOption,
-    TrustPickleOption,
-    WeightsOption,
     command,
     format_bytes,
-    model_options,
+    takes_model,
 )
 from edgepipe.formats import describe_exports, export_formats
 
@@ -33,6 +30,7 @@ HELP = (f"Export MODEL to {describe_exports()}; every artifact is run in its own
         "compared with the original before it is kept.")
 
 
+@takes_model
 def export(
     model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
                                          "package.module:factory, builtin:NAME.")],
@@ -62,11 +60,7 @@ def export(
     normalize: NormalizeOption = None,
     threads: Annotated[int | None, typer.Option(
         help="Runtime threads for the parity check (default: every usable core).")] = None,
-    input_shape: InputShapeOption = None,
-    inputs: InputOption = None,
-    weights: WeightsOption = None,
-    model_args: ModelArgOption = None,
-    trust_pickle: TrustPickleOption = False,
+    loading: ModelLoading = NO_OPTIONS,
     json_output: JsonOption = False,
 ) -> None:
     """Export MODEL to each --format (see HELP, the text the CLI shows)."""
@@ -75,12 +69,10 @@ def export(
         "opset": opset, "dynamic_batch": dynamic_batch, "simplify": simplify, "nhwc": nhwc,
         "fp16": fp16, "atol": atol, "batch": batch, "seed": seed, "threads": threads,
         "data": data, "samples": samples, "normalize": normalize,
-        "input_shape": input_shape, "inputs": inputs, "weights": weights,
-        "model_args": model_args,
+        **loading.to_config(),
     }
     with command("export", json_output, config) as output:
         from edgepipe.export import ExportConfig, export_model
-        from edgepipe.model import load_model
         from edgepipe.rundir import RunDir
 
         export_config = ExportConfig(
@@ -88,9 +80,7 @@ def export(
             simplify=simplify, nhwc=nhwc, fp16=fp16, atol=atol, batch=batch, seed=seed,
             threads=threads)
         RunDir(out, create=False)  # an -o that is a file fails here, before loading
-        loaded = load_model(**model_options(model, input_shape=input_shape, inputs=inputs,
-                                            weights=weights, model_args=model_args,
-                                            trust_pickle=trust_pickle))
+        loaded = loading.load(model)
         arrays, source = (parity_data(data, loaded, samples=samples, seed=seed,
                                       normalize=normalize) if data else (None, None))
         result = export_model(loaded, out, export_config, inputs=arrays, inputs_source=source)

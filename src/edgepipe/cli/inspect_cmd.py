@@ -7,20 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from edgepipe.cli.common import (
+    NO_OPTIONS,
     DataOption,
-    InputOption,
-    InputShapeOption,
     JsonOption,
-    ModelArgOption,
+    ModelLoading,
     NormalizeOption,
     SeedOption,
-    TrustPickleOption,
-    WeightsOption,
     command,
     escape,
     format_bytes,
     format_count,
-    model_options,
+    takes_model,
 )
 from edgepipe.cli.export_cmd import Format
 
@@ -32,14 +29,11 @@ if TYPE_CHECKING:
 DEFAULT_ROWS = 40
 
 
+@takes_model
 def inspect(
     model: Annotated[str, typer.Argument(help="MODEL spec: a .onnx/.pt2 file, torchvision:NAME, "
                                          "package.module:factory.")],
-    input_shape: InputShapeOption = None,
-    input_: InputOption = None,
-    weights: WeightsOption = None,
-    model_arg: ModelArgOption = None,
-    trust_pickle: TrustPickleOption = False,
+    loading: ModelLoading = NO_OPTIONS,
     data: DataOption = None,
     normalize: NormalizeOption = None,
     seed: SeedOption = 0,
@@ -61,17 +55,13 @@ def inspect(
     and shows the seeded train / calibration / eval split it would use. With --format,
     also shows per format whether its converter supports every op, and which it does not.
     """
-    config = {"model": model, "input_shape": input_shape, "input": input_, "weights": weights,
-              "model_arg": model_arg, "trust_pickle": trust_pickle, "data": data,
+    config = {"model": model, **loading.to_config(), "data": data,
               "normalize": normalize, "seed": seed, "all": all_layers,
               "formats": [f.value for f in formats or []], "patch_plan": patch_plan}
     with command("inspect", json_output, config) as out:
         from edgepipe.analysis import inspect_model
-        from edgepipe.model import load_model
 
-        loaded = load_model(**model_options(model, input_shape=input_shape, inputs=input_,
-                                            weights=weights, model_args=model_arg,
-                                            trust_pickle=trust_pickle))
+        loaded = loading.load(model)
         summary = inspect_model(loaded)
         result = summary.to_dict()
         data_info = None

@@ -10,19 +10,16 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from edgepipe.cli.common import (
+    NO_OPTIONS,
     DataOption,
-    InputOption,
-    InputShapeOption,
     JsonOption,
-    ModelArgOption,
+    ModelLoading,
     NormalizeOption,
     OutOption,
     SeedOption,
-    TrustPickleOption,
-    WeightsOption,
     command,
     format_bytes,
-    model_options,
+    takes_model,
 )
 from edgepipe.cli.export_cmd import Format
 
@@ -43,34 +40,23 @@ split_app = typer.Typer(cls=DefaultToMake, no_args_is_help=True, help=(
     "can be cut (`edgepipe split points MODEL`)."))
 
 
-def _load(model: str, input_shape, input_, weights, model_arg, trust_pickle):
-    from edgepipe.model import load_model
-
-    return load_model(**model_options(model, input_shape=input_shape, inputs=input_,
-                                      weights=weights, model_args=model_arg,
-                                      trust_pickle=trust_pickle))
-
-
 @split_app.command("points")
+@takes_model
 def points(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
-    input_shape: InputShapeOption = None,
-    input_: InputOption = None,
-    weights: WeightsOption = None,
-    model_arg: ModelArgOption = None,
-    trust_pickle: TrustPickleOption = False,
+    loading: ModelLoading = NO_OPTIONS,
     json_output: JsonOption = False,
 ) -> None:
     """Every place the model can be cut so that a single tensor crosses, with its shape
     and bytes."""
-    config = {"model": model, "input_shape": input_shape}
+    config = {"model": model, **loading.to_config()}
     with command("split points", json_output, config) as output:
         import torch
 
         from edgepipe.errors import UnsupportedError
         from edgepipe.split.points import cut_points, trace
 
-        loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
+        loaded = loading.load(model)
         if loaded.module is None or len(loaded.inputs) != 1:
             raise UnsupportedError("Cut points are found in torch models with one input.",
                                    hint="give torchvision:NAME, builtin:..., or a factory.",
@@ -94,6 +80,7 @@ def _render_points(console: Console, found: list[dict[str, Any]], input_bytes: i
 
 
 @split_app.command("make")
+@takes_model
 def make(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
     at: Annotated[str, typer.Option(help="Cut point (`edgepipe split points MODEL`).")],
@@ -110,11 +97,7 @@ def make(
         "end to end with the tail.")] = False,
     distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
-    input_shape: InputShapeOption = None,
-    input_: InputOption = None,
-    weights: WeightsOption = None,
-    model_arg: ModelArgOption = None,
-    trust_pickle: TrustPickleOption = False,
+    loading: ModelLoading = NO_OPTIONS,
     normalize: NormalizeOption = None,
     seed: SeedOption = 0,
     json_output: JsonOption = False,
@@ -126,7 +109,8 @@ def make(
               "stride": stride, "data": data, "normalize": normalize, "out": out,
               "seed": seed,
               "distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs,
-              "formats": [f.value for f in formats or []], "int8_head": int8_head}
+              "formats": [f.value for f in formats or []], "int8_head": int8_head,
+              **loading.to_config()}
     with command("split", json_output, config) as output:
         from edgepipe.cli.common import progress
         from edgepipe.data import load_data_for_model, split
@@ -146,7 +130,7 @@ def make(
                                training=SplitTraining(distill_epochs=distill_epochs,
                                                       finetune_epochs=finetune_epochs,
                                                       seed=seed))
-        loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
+        loaded = loading.load(model)
         # Labels are checked against the model's classes before any training starts.
         dataset = load_data_for_model(data, loaded.inputs, normalize=normalize,
                                       num_classes=classifier_classes(loaded))
@@ -273,6 +257,7 @@ def _render_run(console: Console, r: dict[str, Any]) -> None:
 
 
 @split_app.command("plan")
+@takes_model
 def plan_cmd(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
     device: Annotated[str, typer.Option(help="Device target (`edgepipe targets list`).")],
@@ -292,11 +277,7 @@ def plan_cmd(
     host: Annotated[str | None, typer.Option(
         help="With --measure: the device, ssh://user@host[:port].")] = None,
     remote_python: Annotated[str, typer.Option(help="Python on the device.")] = "python3",
-    input_shape: InputShapeOption = None,
-    input_: InputOption = None,
-    weights: WeightsOption = None,
-    model_arg: ModelArgOption = None,
-    trust_pickle: TrustPickleOption = False,
+    loading: ModelLoading = NO_OPTIONS,
     json_output: JsonOption = False,
 ) -> None:
     """For every cut: head latency and energy on the device, bytes and transfer time over
@@ -304,7 +285,7 @@ def plan_cmd(
     the Pareto front and where the best option moves with the bandwidth (estimated)."""
     config = {"model": model, "device": device, "server": server, "bandwidth": bandwidth,
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
-              "measure": measure, "cuts": cuts, "host": host}
+              "measure": measure, "cuts": cuts, "host": host, **loading.to_config()}
     with command("split plan", json_output, config) as output:
         from edgepipe.split.plan import (
             Link,
@@ -318,7 +299,7 @@ def plan_cmd(
 
         link = Link(parse_rate(bandwidth), parse_duration(rtt))
         check_precision(precision)
-        loaded = _load(model, input_shape, input_, weights, model_arg, trust_pickle)
+        loaded = loading.load(model)
         device_target, server_target = get_target(device), get_target(server)
         arrays = None
         if data:
