@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe.errors import EdgepipeError, UnsupportedError, backend_missing, first_line
 from edgepipe.export.config import ExportConfig
 from edgepipe.model import LoadedModel
 
@@ -129,6 +130,21 @@ _OP_PATTERNS = (
     re.compile(r"torchvision[.:]{1,2}\w+"),
     re.compile(r"operator\s+'?([A-Za-z_][\w.:]*)"),
 )
+
+
+def conversion_failed(message: str, exc: Exception, advice: str, reference: str,
+                      errors_text: str | None = None) -> EdgepipeError:
+    """The error for a converter that refused the model: ``message`` and the exception's
+    first line, the operators its text names (in the hint and details), then ``advice``. A
+    converter whose optional backend is missing is backend-missing instead."""
+    missing = backend_missing(exc, message.split(" could not", 1)[0])
+    if missing is not None:
+        return missing
+    ops = operator_names(errors_text if errors_text is not None else str(exc))
+    return UnsupportedError(
+        f"{message}: {type(exc).__name__}: {first_line(exc)}",
+        hint=(f"operators named in the error: {', '.join(ops)}. " if ops else "") + advice,
+        reference=reference, details={"operators": ops})
 
 
 def operator_names(text: str) -> list[str]:

@@ -17,8 +17,8 @@ from edgepipe.errors import UnsupportedError, first_line, root_cause
 from edgepipe.export.base import (
     Exported,
     ExportJob,
+    conversion_failed,
     log,
-    operator_names,
     quiet_tool,
 )
 
@@ -78,16 +78,12 @@ def _export_torch(job: ExportJob) -> dict[str, Any]:
                               input_names=job.input_names, output_names=job.output_names,
                               dynamic_axes=dynamic_axes, **kwargs)
     except Exception as exc:
-        ops = operator_names(f"{dynamo_error}\n{exc}")
-        raise UnsupportedError(
-            "Neither ONNX exporter could export the model. dynamo: "
-            f"{dynamo_error}; TorchScript: {type(exc).__name__}: {first_line(exc)}",
-            hint=(f"operators named in the errors: {', '.join(ops)}. " if ops else "")
-            + "rewrite the failing part of forward() with ops ONNX supports, or try another "
-            "--opset; --debug shows the full traceback.",
-            reference="onnx-export-failed",
-            details={"operators": ops},
-        ) from exc
+        raise conversion_failed(
+            f"Neither ONNX exporter could export the model. dynamo: {dynamo_error}; "
+            "TorchScript", exc,
+            "rewrite the failing part of forward() with ops ONNX supports, or try another "
+            "--opset; --debug shows the full traceback.", "onnx-export-failed",
+            errors_text=f"{dynamo_error}\n{exc}") from exc
     if not big:
         _inline(job.path)
     return tool

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgepipe.errors import UnsupportedError, first_line
-from edgepipe.export.base import Exported, ExportJob, operator_names, quiet_tool
+from edgepipe.export.base import Exported, ExportJob, conversion_failed, quiet_tool
 from edgepipe.runtime.openvino_runtime import import_openvino
 
 
@@ -28,15 +27,11 @@ def export(job: ExportJob) -> Exported:
                 _name_ports(model, job.input_names, job.output_names)
             ov.save_model(model, str(job.path), compress_to_fp16=job.config.fp16)
     except Exception as exc:
-        ops = operator_names(str(exc))
-        raise UnsupportedError(
-            f"OpenVINO could not convert the model: {type(exc).__name__}: {first_line(exc)}",
-            hint=(f"operators named in the error: {', '.join(ops)}. " if ops else "")
-            + "export ONNX first and convert that (edgepipe export MODEL.onnx --format "
+        raise conversion_failed(
+            "OpenVINO could not convert the model", exc,
+            "export ONNX first and convert that (edgepipe export MODEL.onnx --format "
             "openvino), or rewrite the failing part of forward(). --debug shows the traceback.",
-            reference="openvino-export-failed",
-            details={"operators": ops},
-        ) from exc
+            "openvino-export-failed") from exc
     tool: dict[str, Any] = {
         "exporter": "openvino.convert_model", "version": ov.get_version().split("-")[0],
         "from": "onnx file" if job.source.kind == "onnx" else "torch module",

@@ -11,12 +11,12 @@ import logging
 from importlib.metadata import version
 from typing import Any
 
-from edgepipe.errors import UnsupportedError, first_line
+from edgepipe.errors import UnsupportedError
 from edgepipe.export.base import (
     Exported,
     ExportJob,
+    conversion_failed,
     log,
-    operator_names,
     quiet_tool,
     to_channel_last,
 )
@@ -59,15 +59,11 @@ def export(job: ExportJob) -> Exported:
             converted = litert_torch.convert(module.eval(), args)
             converted.export(str(job.path))
     except Exception as exc:
-        ops = operator_names(str(exc))
-        raise UnsupportedError(
-            f"litert-torch could not convert the model: {type(exc).__name__}: {first_line(exc)}",
-            hint=(f"operators named in the error: {', '.join(ops)}. " if ops else "")
-            + "LiteRT lowers torch.export's core ATen ops; rewrite the failing part of "
+        raise conversion_failed(
+            "litert-torch could not convert the model", exc,
+            "LiteRT lowers torch.export's core ATen ops; rewrite the failing part of "
             "forward(), or export ONNX/OpenVINO instead. --debug shows the traceback.",
-            reference="tflite-export-failed",
-            details={"operators": ops},
-        ) from exc
+            "tflite-export-failed") from exc
     tool: dict[str, Any] = {"exporter": "litert-torch", "version": version("litert-torch"),
                             "nhwc": job.config.nhwc, "dynamic_batch": False}
     exported = Exported(job.path, [job.path], "fp32", tool, channel_last_in, channel_last_out)
