@@ -132,10 +132,10 @@ _OP_PATTERNS = (
 )
 
 
-def conversion_failed(message: str, exc: Exception, advice: str, reference: str,
+def conversion_failed(message: str, exc: Exception, *, hint: str, reference: str,
                       errors_text: str | None = None) -> EdgepipeError:
     """The error for a converter that refused the model: ``message`` and the exception's
-    first line, the operators its text names (in the hint and details), then ``advice``. A
+    first line, the operators its text names (in the hint and details), then ``hint``. A
     converter whose optional backend is missing is backend-missing instead."""
     missing = backend_missing(exc, message.split(" could not", 1)[0])
     if missing is not None:
@@ -143,7 +143,7 @@ def conversion_failed(message: str, exc: Exception, advice: str, reference: str,
     ops = operator_names(errors_text if errors_text is not None else str(exc))
     return UnsupportedError(
         f"{message}: {type(exc).__name__}: {first_line(exc)}",
-        hint=(f"operators named in the error: {', '.join(ops)}. " if ops else "") + advice,
+        hint=(f"operators named in the error: {', '.join(ops)}. " if ops else "") + hint,
         reference=reference, details={"operators": ops})
 
 

@@ -81,8 +81,8 @@ def _export_torch(job: ExportJob) -> dict[str, Any]:
         raise conversion_failed(
             f"Neither ONNX exporter could export the model. dynamo: {dynamo_error}; "
             "TorchScript", exc,
-            "rewrite the failing part of forward() with ops ONNX supports, or try another "
-            "--opset; --debug shows the full traceback.", "onnx-export-failed",
+            hint="rewrite the failing part of forward() with ops ONNX supports, or try another "
+            "--opset; --debug shows the full traceback.", reference="onnx-export-failed",
             errors_text=f"{dynamo_error}\n{exc}") from exc
     if not big:
         _inline(job.path)

@@ -29,9 +29,9 @@ def export(job: ExportJob) -> Exported:
     except Exception as exc:
         raise conversion_failed(
             "OpenVINO could not convert the model", exc,
-            "export ONNX first and convert that (edgepipe export MODEL.onnx --format "
+            hint="export ONNX first and convert that (edgepipe export MODEL.onnx --format "
             "openvino), or rewrite the failing part of forward(). --debug shows the traceback.",
-            "openvino-export-failed") from exc
+            reference="openvino-export-failed") from exc
     tool: dict[str, Any] = {
         "exporter": "openvino.convert_model", "version": ov.get_version().split("-")[0],
         "from": "onnx file" if job.source.kind == "onnx" else "torch module",

@@ -61,9 +61,9 @@ def export(job: ExportJob) -> Exported:
     except Exception as exc:
         raise conversion_failed(
             "litert-torch could not convert the model", exc,
-            "LiteRT lowers torch.export's core ATen ops; rewrite the failing part of "
+            hint="LiteRT lowers torch.export's core ATen ops; rewrite the failing part of "
             "forward(), or export ONNX/OpenVINO instead. --debug shows the traceback.",
-            "tflite-export-failed") from exc
+            reference="tflite-export-failed") from exc
     tool: dict[str, Any] = {"exporter": "litert-torch", "version": version("litert-torch"),
                             "nhwc": job.config.nhwc, "dynamic_batch": False}
     exported = Exported(job.path, [job.path], "fp32", tool, channel_last_in, channel_last_out)
