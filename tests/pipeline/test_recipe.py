@@ -102,8 +102,8 @@ def test_files_named_in_a_recipe_are_found_beside_it(tmp_path, monkeypatch):
     assert recipe.model.spec == "builtin:digits-cnn"  # specs that are not files stay as given
 
 
-def test_the_readmes_key_reference_is_a_valid_recipe(tmp_path):
-    readme = (ROOT / "README.md").read_text()
+def test_the_guides_key_reference_is_a_valid_recipe(tmp_path):
+    readme = (ROOT / "docs" / "guide" / "run.md").read_text()
     block = readme.split("Every key a recipe takes")[1].split("```yaml\n")[1].split("```")[0]
     recipe = _load(tmp_path, block.replace("MODEL", "builtin:digits-cnn")
                    .replace("DATA", "builtin:digits"))
