@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_load import TOKEN, make_split  # noqa: E402
+from serve_load import TOKEN, make_split, start_server  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -50,23 +50,6 @@ def drain(stream: Any, into: list[str]) -> None:
     and a server that logs per request then blocks on it)."""
     for line in stream:
         into.append(line)
-
-
-def start_server(folder: Path, extra: list[str]) -> tuple[subprocess.Popen, dict]:
-    env = {**os.environ, "EDGEPIPE_SERVE_TOKEN": TOKEN}
-    process = subprocess.Popen([sys.executable, "-m", "edgepipe", "serve", str(folder),
-                                "--port", "0", "--grpc-port", "-1", "--json", *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("{"):
-            return process, json.loads(line)["ready"]
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"the server did not start: {process.stderr.read()[-2000:]}")
 
 
 def infer_body(codes: np.ndarray) -> tuple[bytes, dict[str, str]]:
@@ -319,7 +302,7 @@ def main() -> None:
         head = open_artifact(folder / "head.onnx")
         x = np.random.default_rng(0).random((16, *head.inputs[0].shape[1:]), dtype=np.float32)
         codes = np.concatenate([head.run([x[i:i + 1]])[0] for i in range(len(x))])
-        process, ready = start_server(folder, args.serve_args.split())
+        process, ready = start_server(folder, ("--grpc-port", "-1", *args.serve_args.split()))
         logged: list[str] = []
         reader = threading.Thread(target=drain, args=(process.stderr, logged), daemon=True)
         reader.start()

@@ -40,10 +40,12 @@ def make_split(folder: Path) -> None:
                    check=True, capture_output=True, timeout=900)
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, dict]:
+def start_server(folder: Path, extra: tuple[str, ...] = ("--grpc-port", "0")
+                 ) -> tuple[subprocess.Popen, dict]:
+    """``edgepipe serve FOLDER`` on free ports with ``extra`` options; its ready document."""
     env = {**os.environ, "EDGEPIPE_SERVE_TOKEN": TOKEN}
     process = subprocess.Popen([sys.executable, "-m", "edgepipe", "serve", str(folder),
-                                "--port", "0", "--grpc-port", "0", "--json"],
+                                "--port", "0", "--json", *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)
     deadline = time.monotonic() + 120

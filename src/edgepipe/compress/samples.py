@@ -63,26 +63,20 @@ def make_check_set(loaded: LoadedModel, config: CompressConfig,
     """The samples every artifact is measured on: the eval split; with data but an empty eval
     split, the calibration samples (and the record says so); seeded random inputs only when
     no data was given, and then no accuracy is claimed (they carry no labels)."""
-    if data is not None and len(data.eval):
-        return data.eval, {"source": data.eval.source,
-                           "part": "eval split" if data.stratified else
-                           "eval split (unstratified: too few samples per class)",
-                           "samples": len(data.eval), "labelled": data.eval.labels is not None,
-                           "split": data.describe()}
-    if data is not None and len(data.calib):  # the user's data, never random inputs
-        return data.calib, {"source": data.calib.source,
-                            "part": "calibration samples (the eval split is empty: too few "
-                            "samples to hold any out; the figure is not a held-out one)",
-                            "samples": len(data.calib),
-                            "labelled": data.calib.labels is not None,
-                            "split": data.describe()}
-    if data is not None and len(data.train):
-        return data.train, {"source": data.train.source,
-                            "part": "training samples (the eval and calibration splits are "
-                            "empty; the figure is not a held-out one)",
-                            "samples": len(data.train),
-                            "labelled": data.train.labels is not None,
-                            "split": data.describe()}
+    if data is not None:  # the user's data, never random inputs: the first part not empty
+        parts = (("eval", "eval split" if data.stratified else
+                  "eval split (unstratified: too few samples per class)"),
+                 ("calib", "calibration samples (the eval split is empty: too few samples to "
+                           "hold any out; the figure is not a held-out one)"),
+                 ("train", "training samples (the eval and calibration splits are empty; the "
+                           "figure is not a held-out one)"))
+        for name, part in parts:
+            chosen = getattr(data, name)
+            if len(chosen):
+                return chosen, {"source": chosen.source, "part": part,
+                                "samples": len(chosen),
+                                "labelled": chosen.labels is not None,
+                                "split": data.describe()}
     arrays = random_inputs(loaded, RANDOM_CHECK_SAMPLES, config.seed)
     dataset = Dataset({s.name: a for s, a in zip(loaded.inputs, arrays, strict=True)},
                       source="random N(0,1)")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.errors import InputError
+from edgepipe.targets.estimator import BYTES_PER_ELEMENT
 from edgepipe.targets.schema import Target
 
 RADIO_W = 1.0  # assumption: a Wi-Fi radio transmitting draws about 1 W on a small device
@@ -69,7 +70,7 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-PRECISIONS = ("fp32", "fp16", "int8")  # what the estimator has device figures for
+PRECISIONS = tuple(BYTES_PER_ELEMENT)  # what the estimator has device figures for
 
 
 def check_precision(precision: str) -> str:
