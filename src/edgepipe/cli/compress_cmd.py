@@ -149,7 +149,6 @@ def compress(
         from edgepipe.compress import make_config
         from edgepipe.compress.budget import AccuracyBudget
         from edgepipe.data import load_data_for_model, split
-        from edgepipe.model import classifier_classes
         from edgepipe.rundir import RunDir
 
         compress_config = make_config(method.value, **options)
@@ -158,8 +157,8 @@ def compress(
         loaded = loading.load(model)
         splits = None
         if data is not None:
-            dataset = load_data_for_model(data, loaded.inputs, normalize=normalize,
-                                          num_classes=classifier_classes(loaded))
+            # labels are checked against the model's classes by compress itself, before work
+            dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
             splits = split(dataset, seed=seed,
                            calib_size=getattr(compress_config, "calib_size", 256))
         try:
