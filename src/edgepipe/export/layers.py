@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe.export.activations import torch_activations
+from edgepipe.export.layers_tflite import compare_tflite_layers
 from edgepipe.export.validate import compare_one
 
 
@@ -34,8 +36,6 @@ def compare_layers(module: Any, sample: list[np.ndarray], artifact: Path, atol: 
     """
     suffix = artifact.suffix.lower()
     if suffix == ".tflite":
-        from edgepipe.export.layers_tflite import compare_tflite_layers
-
         return compare_tflite_layers(module, sample, artifact, atol, threads,
                                      channel_last_inputs)
     if channel_last_inputs:
@@ -63,32 +63,6 @@ def compare_layers(module: Any, sample: list[np.ndarray], artifact: Path, atol: 
                      "passed": parity.passed})
     first = next((row["layer"] for row in rows if not row["passed"]), None)
     return {"available": True, "compared": len(rows), "first_divergent": first, "layers": rows}
-
-
-def torch_activations(module: Any, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Output of every leaf module on its last call, ordered by that call.
-
-A module called twice (one ReLU reused) is compared where its last call ran, since the
-artifact's boundary for it is the last node it made.
-"""
-    import torch
-
-    captured: dict[str, np.ndarray] = {}
-    handles = []
-    for name, child in module.named_modules():
-        if name and not any(True for _ in child.children()):
-            def hook(_module: Any, _inputs: Any, output: Any, name: str = name) -> None:
-                if isinstance(output, torch.Tensor):  # re-inserted: ordered by last call
-                    captured.pop(name, None)
-                    captured[name] = output.detach().cpu().numpy().copy()
-            handles.append(child.register_forward_hook(hook))
-    try:
-        with torch.inference_mode():
-            module(*[torch.from_numpy(np.ascontiguousarray(a)) for a in sample])
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
 
 
 def onnx_boundaries(path: Path) -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe.export.activations import torch_activations
 from edgepipe.export.base import to_channel_last
 from edgepipe.export.validate import compare_one
 
@@ -41,7 +42,6 @@ def compare_tflite_layers(module: Any, sample: list[np.ndarray], artifact: Path,
                           threads: int | None = None,
                           channel_last_inputs: list[int] | None = None) -> dict[str, Any]:
     """Layer-by-layer differences between ``module`` and a ``.tflite``; the first over ``atol``."""
-    from edgepipe.export.layers import torch_activations
     from edgepipe.runtime.litert_runtime import LiteRTSession
 
     reference = torch_activations(module, sample)

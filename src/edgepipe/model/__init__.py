@@ -25,7 +25,7 @@ from edgepipe.model.loaded import (
     merge_inputs,
     run_torch,
 )
-from edgepipe.model.onnx_source import onnx_input_specs, onnx_output_specs
+from edgepipe.model.onnx_specs import onnx_input_specs, onnx_output_specs
 from edgepipe.model.weights import load_weights, read_state_dict
 
 __all__ = [

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from edgepipe.errors import ShapeError, first_line
+from edgepipe.model.onnx_specs import onnx_output_specs
 from edgepipe.tensors import TensorSpec, format_shape
 
 if TYPE_CHECKING:
@@ -179,8 +180,6 @@ def classifier_classes(loaded: LoadedModel) -> int | None:
             shapes = [a.shape for a in run_torch(module, loaded.sample_inputs(1))]
         elif loaded.onnx_path is not None:
             import onnx
-
-            from edgepipe.model.onnx_source import onnx_output_specs
 
             proto = onnx.load(str(loaded.onnx_path), load_external_data=False)
             shapes = [s.shape for s in onnx_output_specs(proto)]

@@ -9,7 +9,8 @@ import numpy as np
 
 from edgepipe.errors import ModelError, first_line
 from edgepipe.model.loaded import LoadedModel, merge_inputs
-from edgepipe.tensors import Dim, TensorSpec
+from edgepipe.model.onnx_specs import onnx_input_specs
+from edgepipe.tensors import TensorSpec
 
 
 def load_onnx(spec: str, path: Path, inputs: list[TensorSpec] | None) -> LoadedModel:
@@ -35,38 +36,6 @@ def load_onnx(spec: str, path: Path, inputs: list[TensorSpec] | None) -> LoadedM
     resolved = merge_inputs(graph_inputs, inputs, source="the ONNX graph")
     files = [path] + _onnx_external_files(proto, path.parent)
     return LoadedModel(spec=spec, kind="onnx", inputs=resolved, onnx_path=path, files=files)
-
-
-def onnx_input_specs(proto: Any) -> list[TensorSpec]:
-    """Input specs of an ONNX ModelProto (initializers listed as inputs are skipped)."""
-    from onnx import helper
-
-    initializers = {init.name for init in proto.graph.initializer}
-    specs = []
-    for value in proto.graph.input:
-        if value.name in initializers:
-            continue
-        specs.append(_value_info_spec(value, helper))
-    return specs
-
-
-def onnx_output_specs(proto: Any) -> list[TensorSpec]:
-    """Output specs of an ONNX ModelProto."""
-    from onnx import helper
-
-    return [_value_info_spec(value, helper) for value in proto.graph.output]
-
-
-def _value_info_spec(value: Any, helper: Any) -> TensorSpec:
-    tensor_type = value.type.tensor_type
-    dims: list[Dim] = []
-    for i, dim in enumerate(tensor_type.shape.dim):
-        if dim.HasField("dim_value") and dim.dim_value > 0:
-            dims.append(int(dim.dim_value))
-        else:
-            dims.append(dim.dim_param or f"dim{i}")
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
-    return TensorSpec(value.name, tuple(dims), dtype)
 
 
 def _onnx_external_files(proto: Any, folder: Path) -> list[Path]:
