@@ -19,16 +19,49 @@ def test_the_generated_page_is_current(script):
     assert result.returncode == 0, result.stderr
 
 
-def test_every_error_reference_is_kebab_case():
+def _raised() -> dict[str, list[dict[str, str]]]:
+    """Every ``reference=`` in the source, with the error class (or helper) raising it."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import error_list
     finally:
         sys.path.pop(0)
-    found = error_list.collect()
+    return error_list.collect()
+
+
+def test_every_error_reference_is_kebab_case():
+    found = _raised()
     assert len(found) > 150
     for reference in found:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", reference), reference
+
+
+def test_the_error_registry_is_the_raised_references():
+    from edgepipe.error_references import REFERENCES
+
+    raised = set(_raised())
+    assert not raised - set(REFERENCES), ("raised but not declared in error_references.py "
+                                          "(python scripts/error_list.py --add-missing): "
+                                          f"{sorted(raised - set(REFERENCES))}")
+    assert not set(REFERENCES) - raised, f"declared but never raised: " \
+        f"{sorted(set(REFERENCES) - raised)}"
+    for name, entry in REFERENCES.items():
+        assert entry.name == name and entry.meaning.strip() and entry.exit_code > 0
+
+
+def test_each_raise_site_exits_as_its_reference_is_declared():
+    from edgepipe import errors
+    from edgepipe.error_references import REFERENCES
+
+    wrong = []
+    for name, uses in _raised().items():
+        for use in uses:
+            cls = getattr(errors, use["kind"], None)
+            if isinstance(cls, type) and issubclass(cls, errors.EdgepipeError) \
+                    and name != "internal-error" and cls.exit_code != REFERENCES[name].exit_code:
+                wrong.append(f"{name}: {use['kind']} in {use['where']} exits {cls.exit_code}, "
+                             f"declared {REFERENCES[name].exit_code}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_the_command_reference_names_every_command():
