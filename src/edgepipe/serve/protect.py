@@ -23,6 +23,7 @@ Two layers, each for what it can see:
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import resource
 import time
@@ -64,20 +65,22 @@ def _base_protocol() -> type:
     return HttpToolsProtocol
 
 
+def _closing_answer(status: str, message: str) -> bytes:
+    """A whole HTTP/1.1 answer with a JSON error body that closes the connection."""
+    body = json.dumps({"error": message}).encode()
+    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: "
+            f"{len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
 def _head_timeout_answer(seconds: float) -> bytes:
-    body = (b'{"error": "The request\'s headers did not arrive within the server\'s limit of '
-            + f"{seconds:g} s.".encode() + b'"}')
-    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
-            + body)
+    return _closing_answer("408 Request Timeout", "The request's headers did not arrive "
+                           f"within the server's limit of {seconds:g} s.")
 
 
 def _head_too_large_answer(limit: int) -> bytes:
-    body = (b'{"error": "The request\'s headers passed '
-            + f"{limit:,} bytes, the most this server takes.".encode() + b'"}')
-    return (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json"
-            b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
-            + body)
+    return _closing_answer("431 Request Header Fields Too Large",
+                           f"The request's headers passed {limit:,} bytes, the most this "
+                           "server takes.")
 
 
 def protocol_class(limits: ConnectionLimits) -> type:
