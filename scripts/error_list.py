@@ -104,7 +104,21 @@ def collect() -> dict[str, list[dict[str, str]]]:
             found[reference.value].append({"where": where, "message": _clean(message),
                                            "hint": _clean(_text(keywords.get("hint"))),
                                            "kind": kind})
+    for name in _invalid_file_references():  # raised as f"{name}-invalid" by model/files.py
+        found[name].append({"where": "edgepipe/model/files.py", "kind": "ModelError",
+                            "message": "{...} file '{...}' {...}.",
+                            "hint": "the file is damaged or not what its name says; {...}"})
     return dict(sorted(found.items()))
+
+
+def _invalid_file_references() -> list[str]:
+    """The references of model/files.py's file checks, one per format with a validator and
+    one for .safetensors weights."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from edgepipe import formats
+
+    return [f"{f.name}-invalid" for f in formats.all_formats() if f.validator] + [
+        "safetensors-invalid"]
 
 
 def _registry() -> dict:

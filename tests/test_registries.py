@@ -59,6 +59,8 @@ def test_format_registry_is_consistent() -> None:
         assert function and importlib.util.find_spec(module) is not None, fmt.opener
         for path in (fmt.exporter, fmt.support_tool and fmt.support_tool.partition(":")[0]):
             assert path is None or importlib.util.find_spec(path) is not None, path
+        if fmt.validator is not None:  # imported only when a file is checked: resolve it now
+            assert callable(formats.load(fmt.validator)), fmt.validator
         assert formats.by_suffix(fmt.suffix.upper()) is fmt
         assert formats.by_runtime(fmt.runtime) is fmt
     assert set(formats.served_runtimes()) <= {f.runtime for f in entries if f.exportable}

@@ -937,6 +937,21 @@ REFERENCES: dict[str, Reference] = {
             "The model file holds weights only, not an architecture.",
             "give the architecture as MODEL (torchvision:NAME or package.module:factory) and this file as --weights.",
         ),
+        Reference(
+            "openvino-invalid",
+            "The .xml file is not a complete OpenVINO IR, or its .bin weights are missing or short.",
+            "export it again (`edgepipe export MODEL --format openvino`) and keep the .xml and its .bin together.",
+        ),
+        Reference(
+            "safetensors-invalid",
+            "The .safetensors weights file is truncated or not safetensors.",
+            "save it with safetensors.torch.save_file(model.state_dict(), path).",
+        ),
+        Reference(
+            "tflite-invalid",
+            "The .tflite file is not a complete TFLite flatbuffer.",
+            "export it again (`edgepipe export MODEL --format tflite`); a copy cut short is the usual cause.",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

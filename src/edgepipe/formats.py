@@ -31,6 +31,10 @@ class Format:
     reports "not-checked"). ``servable``: ``edgepipe serve`` can run a split tail in it.
     ``requires``: the top-level modules of the optional backends (extras) its exporter and
     runtime import; a format whose backends are missing fails alone with backend-missing.
+    ``validator`` is ``module:function``, called as ``function(path, sniffed, head,
+    trust_pickle=...)`` before any runtime reads a file of the format (edgepipe.model.files
+    ``validate_artifact``); it raises ``{name}-invalid`` (or pickle-refused) with
+    ``repair_hint`` as the advice. None: only the file's presence and size are checked.
     """
 
     name: str
@@ -44,6 +48,8 @@ class Format:
     support_tool: str | None = None
     servable: bool = False
     requires: tuple[str, ...] = ()
+    validator: str | None = None
+    repair_hint: str = "export it again."
 
     @property
     def suffixes(self) -> tuple[str, ...]:
@@ -58,17 +64,28 @@ class Format:
 _BUILTIN = (
     Format("onnx", "ONNX", ".onnx", "onnxruntime", "ONNX Runtime",
            "edgepipe.runtime.onnx_runtime:open_session", exporter="edgepipe.export.onnx",
-           support_tool="edgepipe.export.support_tools:OnnxTool", servable=True),
+           support_tool="edgepipe.export.support_tools:OnnxTool", servable=True,
+           validator="edgepipe.model.files:check_onnx_file",
+           repair_hint="export it again (`edgepipe export MODEL --format onnx`) and keep any "
+           ".onnx.data file beside it."),
     Format("tflite", "TFLite", ".tflite", "litert", "LiteRT",
            "edgepipe.runtime.litert_runtime:open_session", exporter="edgepipe.export.tflite",
            support_tool="edgepipe.export.support_tools:LiteRTTool",
-           requires=("litert_torch", "ai_edge_litert")),
+           requires=("litert_torch", "ai_edge_litert"),
+           validator="edgepipe.model.files:check_tflite_file",
+           repair_hint="export it again (`edgepipe export MODEL --format tflite`); a file cut "
+           "short by a copy or download is the usual cause."),
     Format("openvino", "OpenVINO IR", ".xml", "openvino", "OpenVINO",
            "edgepipe.runtime.openvino_runtime:open_session", exporter="edgepipe.export.openvino",
            companions=(".bin",), support_tool="edgepipe.export.support_tools:OpenVINOTool",
-           servable=True, requires=("openvino",)),
+           servable=True, requires=("openvino",),
+           validator="edgepipe.model.files:check_openvino_file",
+           repair_hint="export it again (`edgepipe export MODEL --format openvino`) and keep "
+           "the .xml and its .bin together."),
     Format("pt2", "torch.export", ".pt2", "torch", "torch",
-           "edgepipe.runtime.torch_runtime:open_session"),
+           "edgepipe.runtime.torch_runtime:open_session",
+           validator="edgepipe.model.files:check_pt2_file",
+           repair_hint="save it with torch.export.save(torch.export.export(model, args), path)."),
 )
 
 # name -> Format, in the order help texts list them

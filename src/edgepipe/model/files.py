@@ -29,22 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgepipe import formats
 from edgepipe.errors import ModelError, UnsafePickleError, first_line
 
-FORMATS = {".onnx": "ONNX", ".tflite": "TFLite", ".xml": "OpenVINO IR",
-           ".pt2": "torch.export", ".safetensors": "safetensors"}
-_REFERENCE = {".onnx": "onnx-invalid", ".tflite": "tflite-invalid", ".xml": "openvino-invalid",
-              ".pt2": "pt2-invalid", ".safetensors": "safetensors-invalid"}
-_REEXPORT = {
-    ".onnx": "export it again (`edgepipe export MODEL --format onnx`) and keep any .onnx.data "
-             "file beside it.",
-    ".tflite": "export it again (`edgepipe export MODEL --format tflite`); a file cut short "
-               "by a copy or download is the usual cause.",
-    ".xml": "export it again (`edgepipe export MODEL --format openvino`) and keep the .xml "
-            "and its .bin together.",
-    ".pt2": "save it with torch.export.save(torch.export.export(model, args), path).",
-    ".safetensors": "save it with safetensors.torch.save_file(model.state_dict(), path).",
-}
+# safetensors is a weights file, not an artifact format: the one suffix checked here that the
+# format registry does not list.
+_WEIGHTS = (".safetensors", "safetensors",
+            "save it with safetensors.torch.save_file(model.state_dict(), path).")
 PICKLE_HINT = ("if you trust the file's author, pass --trust-pickle (loading it can run any "
                "code the author put in it); better, save the program again with "
                "torch.export.save from plain tensors.")
@@ -53,11 +44,13 @@ PICKLE_HINT = ("if you trust the file's author, pass --trust-pickle (loading it 
 def validate_artifact(path: str | Path, *, trust_pickle: bool = False) -> None:
     """Raise a ModelError unless ``path`` is a complete file of the format its suffix names.
 
-    Suffixes other than those of :data:`FORMATS` are left to their callers.
+    The format is the registry's (edgepipe.formats) for the suffix; its ``validator`` checks
+    the contents. Suffixes of no format (and not .safetensors) are left to their callers.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
+    fmt = formats.by_suffix(suffix)
+    if fmt is None and suffix != _WEIGHTS[0]:
         return
     if not path.is_file():
         raise ModelError(f"No file at '{path}'.", hint="check the path.",
@@ -68,23 +61,10 @@ def validate_artifact(path: str | Path, *, trust_pickle: bool = False) -> None:
     with path.open("rb") as handle:
         head = handle.read(512)
     found = sniff(head)
-    if suffix == ".tflite":
-        if found != "TFLite flatbuffer":
-            _fail(path, f"is not a TFLite flatbuffer ({_looks_like(found, head)})")
-        _check_flatbuffer(path)
-    elif suffix == ".xml":
-        _check_openvino(path, found, head)
-    elif suffix == ".pt2":
-        if found != "zip archive":
-            _fail(path, f"is not a torch.export archive, which is a zip "
-                  f"({_looks_like(found, head)})")
-        check_pt2_archive(path, trust_pickle=trust_pickle)
-    elif suffix == ".onnx":
-        if found not in (None, "ONNX protobuf"):
-            _fail(path, f"is not an ONNX protobuf ({_looks_like(found, head)})")
-        _check_onnx(path)
-    else:
+    if fmt is None:
         _check_safetensors(path, size, found, head)
+    elif fmt.validator is not None:
+        formats.load(fmt.validator)(path, found, head, trust_pickle=trust_pickle)
 
 
 def sniff(head: bytes) -> str | None:
@@ -137,14 +117,24 @@ def _article(name: str) -> str:
 
 def _fail(path: Path, what: str, detail: str | None = None, *, hint: str | None = None) -> None:
     suffix = path.suffix.lower()
+    fmt = formats.by_suffix(suffix)
+    name, repair = (fmt.name, fmt.repair_hint) if fmt else _WEIGHTS[1:]
     raise ModelError(
         f"{suffix} file '{path}' {what}" + (f": {detail}" if detail else "") + ".",
-        hint=hint or ("the file is damaged or not what its name says; " + _REEXPORT[suffix]),
-        reference=_REFERENCE[suffix],
+        hint=hint or ("the file is damaged or not what its name says; " + repair),
+        reference=f"{name}-invalid",
     )
 
 
 # --- TFLite -------------------------------------------------------------------------------
+
+def check_tflite_file(path: Path, found: str | None, head: bytes, *,
+                      trust_pickle: bool = False) -> None:
+    """The TFLite validator: a flatbuffer whose tables and vectors all lie inside the file."""
+    if found != "TFLite flatbuffer":
+        _fail(path, f"is not a TFLite flatbuffer ({_looks_like(found, head)})")
+    _check_flatbuffer(path)
+
 
 def _check_flatbuffer(path: Path) -> None:
     """Walk the model's tables and vectors; a truncated or corrupt file reads out of bounds."""
@@ -198,7 +188,9 @@ def _walk_model(model: Any, size: int) -> None:
 
 # --- OpenVINO IR --------------------------------------------------------------------------
 
-def _check_openvino(path: Path, found: str | None, head: bytes) -> None:
+def check_openvino_file(path: Path, found: str | None, head: bytes, *,
+                        trust_pickle: bool = False) -> None:
+    """The OpenVINO IR validator: a <net> XML whose constants fit in the .bin beside it."""
     import xml.etree.ElementTree as ElementTree
 
     if found != "XML/HTML text":
@@ -233,8 +225,13 @@ def _check_openvino(path: Path, found: str | None, head: bytes) -> None:
 
 # --- ONNX ---------------------------------------------------------------------------------
 
-def _check_onnx(path: Path) -> None:
+def check_onnx_file(path: Path, found: str | None, head: bytes, *,
+                    trust_pickle: bool = False) -> None:
+    """The ONNX validator: a protobuf that onnx parses (external data is not read)."""
     import onnx
+
+    if found not in (None, "ONNX protobuf"):
+        _fail(path, f"is not an ONNX protobuf ({_looks_like(found, head)})")
 
     try:
         onnx.load(str(path), load_external_data=False)
@@ -353,6 +350,15 @@ def _weights_only_readable(data: bytes) -> bool:
     except Exception:
         return False
     return True
+
+
+def check_pt2_file(path: Path, found: str | None, head: bytes, *,
+                   trust_pickle: bool = False) -> None:
+    """The torch.export validator: a zip archive with nothing torch would unpickle (unless
+    ``trust_pickle``)."""
+    if found != "zip archive":
+        _fail(path, f"is not a torch.export archive, which is a zip ({_looks_like(found, head)})")
+    check_pt2_archive(path, trust_pickle=trust_pickle)
 
 
 def check_pt2_archive(path: str | Path, *, trust_pickle: bool = False) -> None:
