@@ -8,13 +8,15 @@ kebab-case slug users can search for), a ``message`` that says what is wrong and
     No file at 'nets/missing.onnx'.
     hint: check the path, or use torchvision:NAME for a torchvision architecture.
 
-and exits with status 1. This module imports nothing from edgepipe.
+and exits with status 1. This module imports only edgepipe.documents (JSON types).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from edgepipe.documents import JsonObject
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -98,7 +100,7 @@ class EdgepipeError(Exception):
         *,
         hint: str | None = None,
         reference: str | None = None,
-        details: dict[str, Any] | None = None,
+        details: JsonObject | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

@@ -214,19 +214,18 @@ def export_triton(
                                   queue_delay_us=queue_delay_us, storage_uri=storage_uri)
 
         def render(console: Any) -> None:
-            m = result["model"]
-            console.print(f"wrote {', '.join(result['files'])} under {out}")
-            console.print(f"Triton model {m['name']!r} ({m['platform']}): input "
-                          f"{m['input']['name']} {m['input']['data_type']} {m['input']['dims']}"
-                          f", output {m['output']['name']} {m['output']['data_type']} "
-                          f"{m['output']['dims']}, max_batch_size {m['max_batch_size']}"
-                          + (", dynamic batching" if m["dynamic_batching"] else ""))
-            service = result["inference_service"]
-            console.print(f"KServe: kubectl apply -f {out / service['path']} (storageUri "
-                          f"{service['storage_uri']}"
+            m = result.model
+            console.print(f"wrote {', '.join(result.files)} under {out}")
+            console.print(f"Triton model {m.name!r} ({m.platform}): input "
+                          f"{m.input.name} {m.input.data_type} {list(m.input.dims)}"
+                          f", output {m.output.name} {m.output.data_type} "
+                          f"{list(m.output.dims)}, max_batch_size {m.max_batch_size}"
+                          + (", dynamic batching" if m.dynamic_batching else ""))
+            console.print(f"KServe: kubectl apply -f {out / result.service_path} (storageUri "
+                          f"{result.storage_uri}"
                           + (", a placeholder: edit it or pass --storage-uri" if
-                             service["storage_uri_is_placeholder"] else "") + ")")
-            console.print(f"serve locally: tritonserver --model-repository {result['repository']}"
+                             result.storage_uri_is_placeholder else "") + ")")
+            console.print(f"serve locally: tritonserver --model-repository {result.repository}"
                           "; then `edgepipe split run OUT --server http://HOST:8000`")
 
         output.result(result, render=render)

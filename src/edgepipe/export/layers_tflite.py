@@ -52,7 +52,7 @@ def compare_tflite_layers(module: Any, sample: list[np.ndarray], artifact: Path,
     details = {d["index"]: d for d in session.interpreter.get_tensor_details()}
     outputs = [_Output(position, index, details[index]["name"],
                        module_path(details[index]["name"], paths))
-               for position, op in enumerate(session.op_details()) for index in op["outputs"]
+               for position, op in enumerate(session.op_details()) for index in op.outputs
                if index >= 0 and np.issubdtype(np.dtype(details[index]["dtype"]), np.floating)]
     values = {o.index: np.array(session.interpreter.get_tensor(o.index)) for o in outputs}
     matches = _match_by_name(reference, outputs, values)

@@ -82,8 +82,8 @@ def edge_transposes(path: Any) -> list[str]:
     outputs = session.output_indices
     found = []
     for op in session.op_details():
-        if op["op_name"] != "TRANSPOSE":
+        if op.name != "TRANSPOSE":
             continue
-        found += [f"input {inputs.index(i)}" for i in op["inputs"] if i in inputs]
-        found += [f"output {outputs.index(o)}" for o in op["outputs"] if o in outputs]
+        found += [f"input {inputs.index(i)}" for i in op.inputs if i in inputs]
+        found += [f"output {outputs.index(o)}" for o in op.outputs if o in outputs]
     return found

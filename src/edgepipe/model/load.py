@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from edgepipe.documents import JsonObject
 from edgepipe.errors import InputError, ModelError, ShapeError, WeightsError
 from edgepipe.model.files import validate_artifact
 from edgepipe.model.loaded import SPEC_HINT, LoadedModel, check_forward
@@ -27,7 +28,7 @@ def load_model(
     weights: str | Path | None = None,
     input_shape: tuple[Dim, ...] | None = None,
     inputs: list[TensorSpec] | None = None,
-    model_args: dict[str, Any] | None = None,
+    model_args: JsonObject | None = None,
     trust_pickle: bool = False,
     check: bool = True,
 ) -> LoadedModel:

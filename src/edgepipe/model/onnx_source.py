@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgepipe.errors import ModelError, first_line
 from edgepipe.model.loaded import LoadedModel, merge_inputs
 from edgepipe.model.onnx_specs import onnx_input_specs

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgepipe.documents import JsonObject
 from edgepipe.errors import InputError, ModelError, ShapeError, UnsafePickleError, first_line
 from edgepipe.model.loaded import SPEC_HINT, TRUST_FLAG, LoadedModel, merge_inputs
 from edgepipe.tensors import TensorSpec, format_shape
@@ -106,7 +107,7 @@ def load_pickled_module(
 
 
 def load_torchvision(
-    spec: str, name: str, inputs: list[TensorSpec] | None, model_args: dict[str, Any]
+    spec: str, name: str, inputs: list[TensorSpec] | None, model_args: JsonObject
 ) -> LoadedModel:
     from torchvision import models
 
@@ -163,7 +164,7 @@ def load_builtin(
 
 
 def load_factory(
-    spec: str, target: str, inputs: list[TensorSpec] | None, model_args: dict[str, Any]
+    spec: str, target: str, inputs: list[TensorSpec] | None, model_args: JsonObject
 ) -> LoadedModel:
     import torch
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe.documents import JsonObject
 from edgepipe.errors import ShapeError
 from edgepipe.tensors import TensorSpec, format_shape
 
@@ -58,7 +59,7 @@ class Session(ABC):
     version: str = ""
 
     def __init__(self, path: Path | None, inputs: list[TensorSpec],
-                 outputs: list[TensorSpec], options: dict[str, Any]) -> None:
+                 outputs: list[TensorSpec], options: JsonObject) -> None:
         self.path = path
         self.inputs = inputs
         self.outputs = outputs

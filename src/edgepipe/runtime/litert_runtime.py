@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,20 @@ class LiteRTSession(Session):
         return [op["op_name"] for op in self.interpreter._get_ops_details()
                 if op["op_name"] != "DELEGATE"]
 
-    def op_details(self) -> list[dict[str, Any]]:
-        """Each op's name and its input and output tensor indices."""
-        return [op for op in self.interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+    def op_details(self) -> list[TfliteOp]:
+        """Each op's name and its input and output tensor indices, in execution order."""
+        return [TfliteOp(op["op_name"], tuple(int(i) for i in op["inputs"]),
+                         tuple(int(o) for o in op["outputs"]))
+                for op in self.interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+
+
+@dataclass(frozen=True)
+class TfliteOp:
+    """One operator of a .tflite model: its name and its tensors' indices (-1: none)."""
+
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
 
 
 def open_session(path: Path, threads: int | None = None, *, spin: bool = True,

@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgepipe.errors import InputError
+from edgepipe.serve.wire import Wire, find_tail
 
 TRITON_TYPES = {"int8": "TYPE_INT8", "uint8": "TYPE_UINT8", "float32": "TYPE_FP32",
                 "float16": "TYPE_FP16", "int32": "TYPE_INT32", "int64": "TYPE_INT64"}
@@ -51,8 +53,64 @@ def model_config(name: str, spec_in: Any, spec_out: Any, wire: Any, *, max_batch
     return config
 
 
+@dataclass(frozen=True)
+class TritonTensor:
+    """One input or output of the Triton model: name, Triton data type and dims (-1: any)."""
+
+    name: str
+    data_type: str
+    dims: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "data_type": self.data_type, "dims": list(self.dims)}
+
+
+@dataclass(frozen=True)
+class TritonModel:
+    """What config.pbtxt says about the model."""
+
+    name: str
+    platform: str
+    max_batch_size: int
+    dynamic_batching: bool
+    input: TritonTensor
+    output: TritonTensor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "platform": self.platform,
+                "max_batch_size": self.max_batch_size,
+                "dynamic_batching": self.dynamic_batching, "input": self.input.to_dict(),
+                "output": self.output.to_dict()}
+
+
+@dataclass(frozen=True)
+class TritonRepository:
+    """What ``export-triton`` wrote: the repository, its model, its files (relative to OUT),
+    the InferenceService and the wire format the tail expects."""
+
+    repository: Path
+    model: TritonModel
+    files: tuple[str, ...]
+    service_path: str
+    storage_uri: str
+    storage_uri_is_placeholder: bool
+    wire: Wire
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repository": str(self.repository), "model": self.model.to_dict(),
+                "files": list(self.files),
+                "inference_service": {"path": self.service_path, "storage_uri": self.storage_uri,
+                                      "storage_uri_is_placeholder":
+                                          self.storage_uri_is_placeholder},
+                "wire": self.wire.to_dict()}
+
+
+def _tensor(entry: dict[str, Any]) -> TritonTensor:
+    return TritonTensor(entry["name"], entry["data_type"], tuple(entry["dims"]))
+
+
 def triton_config(name: str, session: Any, wire: Any, max_batch_size: int,
-                  queue_delay_us: int) -> tuple[str, dict[str, Any]]:
+                  queue_delay_us: int) -> tuple[str, TritonModel]:
     """``config.pbtxt`` text for the tail opened in ``session``, and a summary of it. The
     JSON form is parsed into Triton's own message first: an unknown field is an error."""
     from google.protobuf import json_format, text_format
@@ -61,10 +119,9 @@ def triton_config(name: str, session: Any, wire: Any, max_batch_size: int,
     config = model_config(name, session.inputs[0], session.outputs[0], wire,
                           max_batch_size=max_batch_size, queue_delay_us=queue_delay_us)
     message = json_format.ParseDict(config, pb.ModelConfig())
-    summary = {"name": name, "platform": config["platform"],
-               "max_batch_size": config["max_batch_size"],
-               "dynamic_batching": "dynamic_batching" in config,
-               "input": config["input"][0], "output": config["output"][0]}
+    summary = TritonModel(name, config["platform"], config["max_batch_size"],
+                          "dynamic_batching" in config, _tensor(config["input"][0]),
+                          _tensor(config["output"][0]))
     return text_format.MessageToString(message), summary
 
 
@@ -81,13 +138,13 @@ def inference_service(name: str, storage_uri: str) -> dict[str, Any]:
 
 
 def export_triton(split_dir: Path, out: Path, *, name: str = "tail", max_batch_size: int = 64,
-                  queue_delay_us: int = 100, storage_uri: str | None = None) -> dict[str, Any]:
+                  queue_delay_us: int = 100, storage_uri: str | None = None
+                  ) -> TritonRepository:
     """Write the repository and the InferenceService; nothing is left half-written: the
     files go to a temporary folder beside ``out`` that is renamed into place at the end."""
     import yaml
 
     from edgepipe.runtime import open_artifact
-    from edgepipe.serve.wire import find_tail
 
     if not (name.replace("-", "").replace("_", "").isalnum() and name[0].isalpha()):
         raise InputError(f"The model name {name!r} cannot name a Triton model and a "
@@ -115,9 +172,7 @@ def export_triton(split_dir: Path, out: Path, *, name: str = "tail", max_batch_s
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return {"repository": str(out / "models"), "model": summary,
-            "files": [f"models/{name}/config.pbtxt", f"models/{name}/1/model.onnx",
-                      "inferenceservice.yaml"],
-            "inference_service": {"path": "inferenceservice.yaml", "storage_uri": uri,
-                                  "storage_uri_is_placeholder": storage_uri is None},
-            "wire": wire.to_dict()}
+    return TritonRepository(out / "models", summary,
+                            (f"models/{name}/config.pbtxt", f"models/{name}/1/model.onnx",
+                             "inferenceservice.yaml"), "inferenceservice.yaml", uri,
+                            storage_uri is None, wire)
