@@ -108,7 +108,7 @@ def test_a_plain_cnn_is_supported_everywhere_and_says_on_what_basis():
     basis = {f.format: f.basis for f in report.formats}
     assert "ONNXRegistry" in basis["onnx"] and "lowering registry" in basis["tflite"]
     assert "exposes no op list" in basis["openvino"]
-    assert report.formats[1].tool["tool"] == "litert-torch"
+    assert report.formats[1].tool.name == "litert-torch"
 
 
 def test_onnx_source_is_reported_not_checked(tmp_path):

@@ -25,7 +25,7 @@ from edgepipe import formats as registry
 from edgepipe.errors import UnsupportedError, root_cause
 from edgepipe.export.base import log
 from edgepipe.export.support_screen import screen
-from edgepipe.export.support_tools import ROOT, node_layer
+from edgepipe.export.support_tools import ROOT, ConverterInfo, node_layer
 from edgepipe.model import LoadedModel
 
 
@@ -51,7 +51,7 @@ class FormatSupport:
     format: str
     status: str
     basis: str
-    tool: dict[str, Any] = field(default_factory=dict)
+    tool: ConverterInfo | None = None  # None: the check did not get as far as the converter
     unsupported: list[UnsupportedOp] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ops: int = 0
@@ -62,7 +62,8 @@ class FormatSupport:
         return None if self.status == "not-checked" else self.status == "supported"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "supported": self.supported}
+        return {**asdict(self), "tool": self.tool.to_dict() if self.tool else {},
+                "supported": self.supported}
 
 
 @dataclass
@@ -93,7 +94,7 @@ class SupportReport:
         refused = [v for v in self.unsupported if formats is None or v.format in formats]
         lines = []
         for verdict in refused:
-            tool = f"{verdict.tool.get('tool', '')} {verdict.tool.get('version', '')}".strip()
+            tool = f"{verdict.tool.name} {verdict.tool.version}" if verdict.tool else ""
             lines.append(f"{verdict.format} ({tool}):")
             lines += [f"  {op.line()}" for op in verdict.unsupported]
         others = [f.format for f in self.formats if f not in refused]

@@ -22,6 +22,7 @@ import io
 import re
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
 from typing import Any
@@ -42,6 +43,17 @@ def quiet() -> Iterator[None]:
             contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
         yield
+
+
+@dataclass(frozen=True)
+class ConverterInfo:
+    """The converter an operator check rests on: its name and version."""
+
+    name: str
+    version: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"tool": self.name, "version": self.version}
 
 
 ROOT = "forward()"  # the layer name of ops the model's own forward calls outside any module
@@ -84,10 +96,10 @@ class OnnxTool:
     def __init__(self, opset: int | None = None) -> None:
         self.opset = opset
 
-    def describe(self) -> dict[str, Any]:
-        return {"tool": "torch.onnx + onnxscript torchlib",
-                "version": f"torch {version('torch').split('+')[0]}, "
-                           f"onnxscript {version('onnxscript')}"}
+    def describe(self) -> ConverterInfo:
+        return ConverterInfo("torch.onnx + onnxscript torchlib",
+                             f"torch {version('torch').split('+')[0]}, "
+                             f"onnxscript {version('onnxscript')}")
 
     def known(self, op: Any) -> bool:
         return _onnx_registry().is_registered(op)
@@ -138,8 +150,8 @@ class LiteRTTool:
     basis = ("litert-torch lowering registry (litert_torch.backend.lowerings) after its "
              "pre-lowering decompositions (fx_infra.decomp.pre_lower_decomp)")
 
-    def describe(self) -> dict[str, Any]:
-        return {"tool": "litert-torch", "version": version("litert-torch")}
+    def describe(self) -> ConverterInfo:
+        return ConverterInfo("litert-torch", version("litert-torch"))
 
     def known(self, op: Any) -> bool:
         return _litert()[0].lookup(op) is not None
@@ -181,11 +193,11 @@ class OpenVINOTool:
              "backend (torchdynamo.op_support) after its export decompositions, and a refusal "
              "is confirmed by a partial conversion (convert_partially) of the TorchScript graph")
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ConverterInfo:
         from edgepipe.runtime.openvino_runtime import import_openvino
 
-        return {"tool": "openvino.frontend.pytorch",
-                "version": import_openvino().get_version().split("-")[0]}
+        return ConverterInfo("openvino.frontend.pytorch",
+                             import_openvino().get_version().split("-")[0])
 
     def known(self, op: Any) -> bool:
         return f"torch.ops.{op}" in _openvino_fx_list()
