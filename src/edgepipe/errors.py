@@ -8,7 +8,7 @@ kebab-case slug users can search for), a ``message`` that says what is wrong and
     No file at 'nets/missing.onnx'.
     hint: check the path, or use torchvision:NAME for a torchvision architecture.
 
-and exits with status 1. This module imports only edgepipe.documents (JSON types).
+and exits with status 1. This module imports only edgepipe.json_types.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgepipe.documents import JsonObject
+from edgepipe.json_types import JsonObject
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

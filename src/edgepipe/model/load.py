@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgepipe.documents import JsonObject
+from edgepipe.json_types import JsonObject
 from edgepipe.errors import InputError, ModelError, ShapeError, WeightsError
 from edgepipe.model.files import validate_artifact
 from edgepipe.model.loaded import SPEC_HINT, LoadedModel, check_forward

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.documents import JsonObject
+from edgepipe.json_types import JsonObject
 from edgepipe.errors import ShapeError
 from edgepipe.tensors import TensorSpec, format_shape
 

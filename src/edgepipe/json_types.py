@@ -1,6 +1,6 @@
 """JSON values as types, for the few places where a document is free-form by nature (an
 error's details, a factory's keyword arguments, a runtime's options). Documents with a known
-shape are dataclasses with ``to_dict``/``from_dict`` instead (docs/architecture.md, "Typed
+shape are typed documents (edgepipe.documents) instead (docs/architecture.md, "Typed
 documents"). This module imports nothing from edgepipe."""
 
 from __future__ import annotations
