@@ -105,7 +105,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
             hint="free some space (or give another -o) and run again: the steps that "
                  "finished are kept and will not run twice.",
             reference="cannot-write-report") from exc
-    return document
+    return document.to_dict()
 
 
 def _step(context: Context, key: str, kind: str, label: str, config: dict[str, Any],
