@@ -153,8 +153,8 @@ def test_recipe_values_out_of_range(cli, tmp_path, extra, words):
 
 
 def test_max_drop_means_top1_points_in_the_recipe_as_on_the_command_line(tmp_path):
-    from edgepipe.pipeline.recipe import load_recipe
     from edgepipe.pipeline.document import Reference, ReportVariant
+    from edgepipe.pipeline.recipe import load_recipe
     from edgepipe.pipeline.report import recommend
 
     recipe = load_recipe(_recipe(tmp_path, "budget: {max_drop: 0.5}\n"))

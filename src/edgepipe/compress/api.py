@@ -52,8 +52,13 @@ from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
 from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_model
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel, file_sha256, load_model
-from edgepipe.rundir import (ArtifactRecord, ManifestStep, RunDir, atomic_write_json,
-                             removed_if_left_empty)
+from edgepipe.rundir import (
+    ArtifactRecord,
+    ManifestStep,
+    RunDir,
+    atomic_write_json,
+    removed_if_left_empty,
+)
 
 # (config type, format) -> the backend module that does it (imported only when used): a view
 # of each config class's ``backends``, the one place a method's formats are listed.
