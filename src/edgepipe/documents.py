@@ -166,6 +166,8 @@ class Document:
 
     SCHEMA_NAME: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 1
+    # Whether the JSON form may carry keys beyond the fields (its schema says so).
+    ADDITIONAL_KEYS: ClassVar[bool] = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every field (``ABSENT`` ones left out), then any keys an older or
@@ -199,11 +201,16 @@ class SchemaWriter:
     """Turns annotations into JSON Schema, collecting dataclasses under ``$defs``.
 
     ``overrides`` maps a class to its schema where its ``to_dict`` is not a plain walk of
-    its fields (or to a callable taking the writer and returning one).
+    its fields (or to a callable taking the writer and returning one); ``fields`` maps
+    ``(class, field name)`` to the annotation to describe that field with instead of its
+    own (a result whose field is typed loosely today, e.g. ``list[dict[str, Any]]`` of
+    manifest records).
     """
 
-    def __init__(self, overrides: Mapping[type, Any] | None = None) -> None:
+    def __init__(self, overrides: Mapping[type, Any] | None = None,
+                 fields: Mapping[tuple[type, str], Any] | None = None) -> None:
         self.overrides = dict(overrides or {})
+        self.fields = dict(fields or {})
         self.defs: dict[str, dict[str, Any]] = {}
 
     def of(self, annotation: Any) -> dict[str, Any]:
@@ -254,7 +261,10 @@ class SchemaWriter:
         hints = _hints(cls)
         properties, required = {}, []
         for f in dataclasses.fields(cls):
-            schema = self.of(hints[f.name])
+            if f.name == "schema_version" and getattr(cls, "SCHEMA_NAME", ""):
+                schema = {"const": cls.SCHEMA_VERSION}  # type: ignore[attr-defined]
+            else:
+                schema = self.of(self.fields.get((cls, f.name), hints[f.name]))
             if f.metadata.get("doc"):
                 schema = {**schema, "description": f.metadata["doc"]}
             properties[f.name] = schema
@@ -264,7 +274,8 @@ class SchemaWriter:
         doc = _first_paragraph(cls)
         if doc:
             schema["description"] = doc
-        schema.update(properties=properties, required=required, additionalProperties=False)
+        schema.update(properties=properties, required=required,
+                      additionalProperties=bool(getattr(cls, "ADDITIONAL_KEYS", False)))
         return schema
 
 
@@ -272,16 +283,17 @@ def _first_paragraph(cls: type) -> str:
     doc = cls.__dict__.get("__doc__") or ""
     if not doc or doc.startswith(f"{cls.__name__}("):  # the dataclass's generated one
         return ""
-    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split()).replace("``", "`")
 
 
 def json_schema(cls: type, *, name: str, version: int, title: str,
                 overrides: Mapping[type, Any] | None = None,
+                fields: Mapping[tuple[type, str], Any] | None = None,
                 root: Callable[[SchemaWriter], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The published JSON Schema (draft 2020-12) of ``cls``'s JSON form: ``name`` and
     ``version`` make its ``$id`` (``<name>.v<version>.schema.json``). ``root``, given, builds
     the top schema instead of ``cls``'s fields (e.g. to add a constant)."""
-    writer = SchemaWriter(overrides)
+    writer = SchemaWriter(overrides, fields)
     top = root(writer) if root else writer.object(cls)
     schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT,
                               "$id": f"{name}.v{version}.schema.json", "title": title}
