@@ -46,3 +46,29 @@ def test_the_typed_report_reads_back_as_written_and_renders_the_same(first_run):
     assert json.dumps(report.to_dict()) == json.dumps(saved)  # same keys, same order
     assert markdown(report) == (out / "report.md").read_text()
     assert render_html(report, out) == (out / "report.html").read_text()
+
+
+def test_failed_variants_and_profiles_are_described_too(first_run):
+    """A failed build (an edgepipe error, or an unexpected one with its traceback) and a
+    failed profile, as run.py records them, read back unchanged and validate."""
+    from edgepipe.pipeline.document import Report
+
+    folder, _, _ = first_run
+    saved = json.loads((folder / "out" / "report.json").read_text())
+    def failed(name, error):  # the keys in the order run.py writes them
+        return {"name": name, "method": "w4a8", "config": {}, "status": "failed",
+                "error": error, "cached": False, "seconds": 0.5}
+
+    saved["variants"] += [
+        failed("w4", {"type": "InputError", "reference": "bad-input", "message": "no",
+                      "hint": "do this"}),
+        failed("crash", {"type": "ValueError", "message": "boom", "hint": None,
+                         "traceback": "..."})]
+    saved["variants"][0]["result"]["artifacts"][0]["targets"]["rpi5"] = {
+        "status": "failed", "error": {"type": "TargetError", "reference": "ssh-failed",
+                                      "message": "unreachable", "hint": None}}
+    _validate("report", saved)
+    report = Report.from_dict(saved)
+    assert [v.ok for v in report.variants[-2:]] == [False, False]
+    assert report.variants[-1].error.traceback == "..."
+    assert json.dumps(report.to_dict()) == json.dumps(saved)
