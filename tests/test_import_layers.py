@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "edgepipe"
 
 LAYERS = [
-    {"errors", "error_references", "json_types", "tensors", "formats", "__init__"},
+    {"errors", "error_references", "json_types", "tensors", "formats", "documents", "__init__"},
     {"model", "zoo", "data", "data_readers", "data_split"},
     {"runtime", "system", "training"},
     {"analysis"},

@@ -50,7 +50,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert len(run.read_manifest()["artifacts"]) == 16
+    assert len(run.read_manifest().artifacts) == 16
 
 
 def test_output_path_that_is_a_file(tmp_path):
@@ -81,3 +81,49 @@ def test_atomic_writes_get_the_mode_open_would_give(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o644
+
+
+def test_the_manifest_is_typed_and_reads_back_as_written(tmp_path):
+    from edgepipe.rundir import Manifest, ManifestStep
+    from edgepipe.tensors import TensorSpec
+
+    run = RunDir(tmp_path)
+    record = _record("a")
+    record.inputs = ArtifactRecord.tensor_list([TensorSpec("x", (1, 3, "h"), "float32")])
+    run.add_artifact(record)
+    run.add_step(ManifestStep("export", {"formats": ["onnx"]}, {"artifacts": ["a"]}))
+    manifest = run.read_manifest()
+    assert isinstance(manifest, Manifest)
+    assert manifest.artifacts[0].inputs == [TensorSpec("x", (1, 3, "h"), "float32")]
+    assert manifest.steps[0].step == "export" and manifest.steps[0].result == {"artifacts": ["a"]}
+    assert run.artifact("a").sha256 == "0" * 64 and run.artifact("b") is None
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk["artifacts"][0]["inputs"] == [
+        {"name": "x", "shape": [1, 3, "h"], "dtype": "float32"}]
+    assert list(on_disk) == ["schema_version", "artifacts", "steps"]
+    assert list(on_disk["steps"][0]) == ["step", "config", "result", "finished"]
+    assert manifest.to_dict() == on_disk
+
+
+def test_a_manifest_from_before_the_version_field_reads_and_keeps_unknown_keys(tmp_path):
+    old = {"artifacts": [{"name": "a", "path": "a.onnx", "format": "onnx", "precision": "fp32",
+                          "size_bytes": 3, "sha256": "0" * 64, "inputs": [], "outputs": [],
+                          "written_by": "a hand"}],
+           "steps": [{"step": "export", "config": {}, "result": {}}], "note": "kept"}
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    run = RunDir(tmp_path)
+    manifest = run.read_manifest()
+    assert manifest.schema_version == 1 and manifest.artifacts[0].files == []
+    run.add_artifact(_record("b"))
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk["schema_version"] == 1 and on_disk["note"] == "kept"
+    assert on_disk["artifacts"][0]["written_by"] == "a hand"
+    assert [a["name"] for a in on_disk["artifacts"]] == ["a", "b"]
+
+
+def test_a_manifest_artifact_without_its_required_keys_is_refused(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"schema_version": 1, "artifacts": [{"name": "a"}], "steps": []}))
+    with pytest.raises(InputError, match="'path' is missing") as info:
+        RunDir(tmp_path)
+    assert info.value.reference == "manifest-invalid" and info.value.hint

@@ -120,7 +120,7 @@ def split(model: Any, config: SplitConfig | None = None, *, data: Any, out: str 
     (``at="layer2"``, ``bottleneck=8``, ``bits=8``, ``formats=("onnx",)``, ...); its
     training seed and the data split use ``seed``. Returns the record the command prints
     (accuracies, bytes per sample, artifacts), also kept in ``OUT/manifest.json``."""
-    from edgepipe.rundir import RunDir
+    from edgepipe.rundir import ManifestStep, RunDir
     from edgepipe.split.api import SplitConfig, split_model
     from edgepipe.split.train import SplitTraining
 
@@ -138,8 +138,8 @@ def split(model: Any, config: SplitConfig | None = None, *, data: Any, out: str 
               "formats": list(config.formats), "int8_head": config.int8_head,
               "distill_epochs": config.training.distill_epochs,
               "finetune_epochs": config.training.finetune_epochs, "out": str(out)}
-    RunDir(out).add_step("split", record, {k: v for k, v in result.items()
-                                           if k != "artifacts"})
+    RunDir(out).add_step(ManifestStep("split", record, {k: v for k, v in result.items()
+                                                        if k != "artifacts"}))
     return result
 
 

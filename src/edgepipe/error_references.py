@@ -952,6 +952,11 @@ REFERENCES: dict[str, Reference] = {
             "The .tflite file is not a complete TFLite flatbuffer.",
             "export it again (`edgepipe export MODEL --format tflite`); a copy cut short is the usual cause.",
         ),
+        Reference(
+            "document-invalid",
+            "A JSON document edgepipe wrote (a manifest, a report, a profile) does not have the shape it should.",
+            "the file was edited by hand or written by another tool; fix or remove it (edgepipe writes it again).",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

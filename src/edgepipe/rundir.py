@@ -19,10 +19,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from edgepipe.documents import Document
 from edgepipe.errors import InputError
 from edgepipe.tensors import TensorSpec
 
@@ -77,7 +78,7 @@ def atomic_write_json(path: Path, document: Any) -> None:
 
 
 @dataclass
-class ArtifactRecord:
+class ArtifactRecord(Document):
     """One artifact in the manifest: what it is, how it was made and how it checked out."""
 
     name: str
@@ -86,8 +87,8 @@ class ArtifactRecord:
     precision: str  # fp32 | fp16 | int8 | w4a8 | binary | mixed
     size_bytes: int
     sha256: str
-    inputs: list[dict[str, Any]]
-    outputs: list[dict[str, Any]]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
     files: list[str] = field(default_factory=list)  # every file (e.g. .xml and .bin)
     source: dict[str, Any] = field(default_factory=dict)  # the model it came from
     config: dict[str, Any] = field(default_factory=dict)  # the config that made it
@@ -97,12 +98,36 @@ class ArtifactRecord:
     layout: dict[str, str] = field(default_factory=dict)  # per tensor: NCHW / NHWC
     created: str = field(default_factory=lambda: _now())
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @staticmethod
-    def tensor_list(specs: list[TensorSpec]) -> list[dict[str, Any]]:
-        return [s.to_dict() for s in specs]
+    def tensor_list(specs: list[TensorSpec]) -> list[TensorSpec]:
+        """The specs as the record keeps them (a list; written as name, shape, dtype)."""
+        return list(specs)
+
+
+@dataclass
+class ManifestStep(Document):
+    """A step that ran in the run directory (export, compress, split), with the config it
+    ran with and a short result."""
+
+    step: str
+    config: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    finished: str = field(default_factory=lambda: _now())
+
+
+@dataclass
+class Manifest(Document):
+    """``manifest.json``: every artifact of the run directory and every step that ran."""
+
+    SCHEMA_NAME: ClassVar[str] = "manifest"
+    SCHEMA_VERSION: ClassVar[int] = MANIFEST_SCHEMA
+
+    schema_version: int = MANIFEST_SCHEMA
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    steps: list[ManifestStep] = field(default_factory=list)
+
+    def artifact(self, name: str) -> ArtifactRecord | None:
+        return next((a for a in self.artifacts if a.name == name), None)
 
 
 def _now() -> str:
@@ -185,10 +210,10 @@ class RunDir:
 
     # ------------------------------------------------------------ manifest
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self) -> Manifest:
         """The manifest, or an empty one if none was written yet."""
         if not self.manifest_path.exists():
-            return {"schema_version": MANIFEST_SCHEMA, "artifacts": [], "steps": []}
+            return Manifest()
         try:
             document = json.loads(self.manifest_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -225,9 +250,13 @@ class RunDir:
                 hint="upgrade edgepipe, or use a new output folder.",
                 reference="manifest-too-new",
             )
-        document.setdefault("artifacts", [])
-        document.setdefault("steps", [])
-        return document
+        try:  # a manifest from before the version field reads as version 1
+            return Manifest.from_dict({**document, "schema_version": MANIFEST_SCHEMA},
+                                      where=str(self.manifest_path))
+        except InputError as exc:
+            raise InputError(exc.message, hint="it was edited by hand or written by another "
+                             "tool; fix or remove it, or use a new output folder.",
+                             reference="manifest-invalid") from exc
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -241,21 +270,20 @@ class RunDir:
     def add_artifact(self, record: ArtifactRecord) -> None:
         """Add (or replace, by name) an artifact entry in the manifest."""
         with self._locked():
-            document = self.read_manifest()
-            document["artifacts"] = [a for a in document["artifacts"] if a["name"] != record.name]
-            document["artifacts"].append(record.to_dict())
-            atomic_write_json(self.manifest_path, document)
+            manifest = self.read_manifest()
+            manifest.artifacts = [a for a in manifest.artifacts if a.name != record.name]
+            manifest.artifacts.append(record)
+            atomic_write_json(self.manifest_path, manifest.to_dict())
 
-    def add_step(self, step: str, config: dict[str, Any], result: dict[str, Any]) -> None:
+    def add_step(self, step: ManifestStep) -> None:
         """Record that a step ran, with its config and a short result."""
         with self._locked():
-            document = self.read_manifest()
-            document["steps"].append({"step": step, "config": config, "result": result,
-                                      "finished": _now()})
-            atomic_write_json(self.manifest_path, document)
+            manifest = self.read_manifest()
+            manifest.steps.append(step)
+            atomic_write_json(self.manifest_path, manifest.to_dict())
 
-    def artifact(self, name: str) -> dict[str, Any] | None:
-        return next((a for a in self.read_manifest()["artifacts"] if a["name"] == name), None)
+    def artifact(self, name: str) -> ArtifactRecord | None:
+        return self.read_manifest().artifact(name)
 
     # ------------------------------------------------------------ files
 

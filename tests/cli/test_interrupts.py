@@ -90,4 +90,4 @@ def test_an_edgepipe_manifest_still_opens(tmp_path):
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"schema_version": 1, "artifacts": [],
                                                    "steps": []}))
-    assert RunDir(out).read_manifest()["artifacts"] == []
+    assert RunDir(out).read_manifest().artifacts == []

@@ -153,6 +153,7 @@ def test_recipe_values_out_of_range(cli, tmp_path, extra, words):
 
 
 def test_max_drop_means_top1_points_in_the_recipe_as_on_the_command_line(tmp_path):
+    from edgepipe.pipeline.document import Reference, ReportVariant
     from edgepipe.pipeline.recipe import load_recipe
     from edgepipe.pipeline.report import recommend
 
@@ -163,12 +164,12 @@ def test_max_drop_means_top1_points_in_the_recipe_as_on_the_command_line(tmp_pat
                 "accuracy": {"value": 0.90},
                 "targets": {"host": {"status": "ok", "latency_s": 1e-3, "latency_label": "measured",
                                      "fit": {"fits": True}}}}
-    variants = [{"name": "int8", "method": "int8", "status": "ok",
-                 "result": {"artifacts": [artifact]}}]
-    reference = {"variant": "float", "value": 0.91, "metric": "top1"}  # one point lost
+    variants = [ReportVariant.from_dict({"name": "int8", "method": "int8", "status": "ok",
+                                         "result": {"artifacts": [artifact]}})]
+    reference = Reference(variant="float", value=0.91, metric="top1")  # one point lost
     pick = recommend(variants, "host", reference, recipe.budget.max_drop)
-    assert pick["fastest"] is None and "loses 1.00 points (budget 0.5 points)" in str(pick)
-    assert recommend(variants, "host", reference, 2)["fastest"] is not None
+    assert pick.fastest is None and "loses 1.00 points (budget 0.5 points)" in str(pick)
+    assert recommend(variants, "host", reference, 2).fastest is not None
 
 
 # ------------------------------------------------------------------ data

@@ -191,7 +191,7 @@ def test_fp16_openvino_is_looser_but_close(tmp_path):
     artifact = result.artifacts[0]
     assert artifact["precision"] == "fp16" and artifact["parity"]["atol"] == 1e-2
     _assert_parity_floor(artifact, max_diff=1e-2, sqnr=30.0)
-    assert RunDir(tmp_path).artifact("residual_cnn.xml")["tool"]["compress_to_fp16"] is True
+    assert RunDir(tmp_path).artifact("residual_cnn.xml").tool["compress_to_fp16"] is True
 
 
 def _specs(*texts: str):

@@ -112,6 +112,7 @@ def test_the_guides_key_reference_is_a_valid_recipe(tmp_path):
 
 
 def test_a_lower_bound_is_not_ranked_ahead_of_a_calibrated_estimate():
+    from edgepipe.pipeline.document import Reference, ReportVariant
     from edgepipe.pipeline.report import recommend
 
     def artifact(name, fmt, seconds, bound, size):
@@ -126,10 +127,11 @@ def test_a_lower_bound_is_not_ranked_ahead_of_a_calibrated_estimate():
             artifact("f.tflite", "tflite", 0.013, "lower", 100_000)]}},
         {"name": "int8", "method": "int8", "status": "ok", "result": {"artifacts": [
             artifact("q.tflite", "tflite", 0.022, None, 30_000)]}}]
-    reference = {"variant": "float", "artifact": "f.tflite", "value": 0.98, "metric": "top1"}
-    pick = recommend(variants, "mcu", reference, 0.01)
-    assert pick["fastest"]["variant"] == "int8" and pick["smallest"]["variant"] == "int8"
-    assert "float (tflite, at least 13 ms)" in pick["reason"]
+    reference = Reference(variant="float", artifact="f.tflite", value=0.98, metric="top1")
+    typed = [ReportVariant.from_dict(v) for v in variants]
+    pick = recommend(typed, "mcu", reference, 0.01)
+    assert pick.fastest.variant == "int8" and pick.smallest.variant == "int8"
+    assert "float (tflite, at least 13 ms)" in pick.reason
     # with lower bounds only, they are compared among themselves
-    variants[1]["result"]["artifacts"][0]["targets"]["mcu"]["latency_bound"] = "lower"
-    assert recommend(variants, "mcu", reference, 0.01)["fastest"]["variant"] == "float"
+    typed[1].artifacts[0].targets["mcu"].latency_bound = "lower"
+    assert recommend(typed, "mcu", reference, 0.01).fastest.variant == "float"

@@ -22,14 +22,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
 
+from edgepipe.documents import Document, optional_key
 from edgepipe.errors import EdgepipeError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of every command's --json document (docs/schemas/<command>.v1...)
+# A JSON object as a command that has no typed result yet passes it to Output.result.
+JsonObject = dict[str, "JsonValue"]
+JsonValue = None | bool | int | float | str | list["JsonValue"] | JsonObject
 
 # Off a terminal (logs, CI) Rich would wrap tables at 80 columns; 120 keeps rows whole.
 stderr = Console(stderr=True, highlight=False, soft_wrap=True,
@@ -184,18 +188,47 @@ def takes_model(command: Callable[..., None]) -> Callable[..., None]:
 # ---------------------------------------------------------------- output
 
 
+@dataclass(kw_only=True)
+class ErrorOutput(Document):
+    """An expected failure as ``--json`` prints it (``EdgepipeError.to_dict``)."""
+
+    type: str
+    reference: str
+    message: str
+    hint: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class CommandOutput(Document):
+    """The one JSON document a command prints on stdout with ``--json``: the command, whether
+    it did its whole job, the options it ran with, and its result or its error."""
+
+    schema_version: int = SCHEMA_VERSION
+    command: str
+    ok: bool
+    config: dict[str, Any] = field(default_factory=dict)
+    result: Any = optional_key(doc="the command's typed result (its to_dict)")
+    error: ErrorOutput = optional_key()
+
+
+class SupportsToDict(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class Output:
     """Collects one command's result and prints it the way the user asked."""
 
-    def __init__(self, name: str, json_output: bool, config: dict[str, Any]) -> None:
+    def __init__(self, name: str, json_output: bool, config: JsonObject) -> None:
         self.name = name
         self.json_output = json_output
-        self.config = config
+        self.config = dict(config)
         self.done = False
 
-    def result(self, result: dict[str, Any], render: Callable[[Console], None], *,
+    def result(self, result: SupportsToDict | JsonObject, render: Callable[[Console], None], *,
                ok: bool = True) -> None:
-        """Print ``result``: a JSON document on stdout, or ``render`` on stderr.
+        """Print ``result`` (a typed result, or its JSON form): a JSON document on stdout,
+        or ``render`` on stderr.
 
         Human output goes to stderr like logs and progress, so stdout carries only the
         machine-readable document. ``ok=False``: the command did part of its job (the
@@ -203,14 +236,14 @@ class Output:
         """
         self.done = True
         if self.json_output:
-            write_json({"schema_version": SCHEMA_VERSION, "command": self.name, "ok": ok,
-                        "config": self.config, "result": result})
+            write_json(CommandOutput(command=self.name, ok=ok, config=self.config,
+                                     result=result))
         else:
             render(stderr)
 
 
-def write_json(document: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=_json_default) + "\n")
+def write_json(document: CommandOutput) -> None:
+    sys.stdout.write(json.dumps(document.to_dict(), indent=2, default=_json_default) + "\n")
     sys.stdout.flush()
 
 
@@ -259,8 +292,8 @@ def report_error(error: EdgepipeError) -> None:
     if error.hint:
         stderr.print(f"[bold]hint:[/] {escape(error.hint)}")
     if state.json_output:
-        write_json({"schema_version": SCHEMA_VERSION, "command": state.command, "ok": False,
-                    "config": state.config, "error": error.to_dict()})
+        write_json(CommandOutput(command=state.command, ok=False, config=state.config,
+                                 error=ErrorOutput.from_dict(error.to_dict())))
 
 
 def escape(text: str) -> str:

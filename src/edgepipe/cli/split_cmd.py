@@ -116,7 +116,7 @@ def make(
         from edgepipe.data import load_data_for_model, split
         from edgepipe.errors import InputError
         from edgepipe.model import classifier_classes
-        from edgepipe.rundir import RunDir
+        from edgepipe.rundir import ManifestStep, RunDir
         from edgepipe.split.api import SplitConfig, split_model
         from edgepipe.split.train import SplitTraining
 
@@ -137,8 +137,8 @@ def make(
         splits = split(dataset, seed=seed)
         with progress("training the split") as advance:
             result = split_model(loaded, settings, splits, out, progress=lambda _: advance(1))
-        RunDir(out).add_step("split", config, {k: v for k, v in result.items()
-                                               if k != "artifacts"})
+        RunDir(out).add_step(ManifestStep("split", config, {k: v for k, v in result.items()
+                                                            if k != "artifacts"}))
         output.result(result, render=lambda console: _render_split(console, result, out))
 
 

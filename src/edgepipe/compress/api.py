@@ -52,7 +52,13 @@ from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
 from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_model
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel, file_sha256, load_model
-from edgepipe.rundir import ArtifactRecord, RunDir, atomic_write_json, removed_if_left_empty
+from edgepipe.rundir import (
+    ArtifactRecord,
+    ManifestStep,
+    RunDir,
+    atomic_write_json,
+    removed_if_left_empty,
+)
 
 # (config type, format) -> the backend module that does it (imported only when used): a view
 # of each config class's ``backends``, the one place a method's formats are listed.
@@ -134,7 +140,7 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
                 failures.append((failure["format"], EdgepipeError(
                     f"the float model's {failure['format']} export failed: "
                     f"{failure['reason'].splitlines()[0]}", reference="export-failed")))
-        float_records = {r["format"]: r for r in RunDir(float_dir).read_manifest()["artifacts"]}
+        float_records = {r.format: r.to_dict() for r in RunDir(float_dir).read_manifest().artifacts}
         reference, baseline = reference_outputs(loaded, check_set, threads)
         result.baseline = baseline.to_dict() if baseline else None
         staged: list[tuple[list[Path], ArtifactRecord, bool]] = []  # (files, record, float?)
@@ -173,11 +179,11 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
             atomic_write_json(run_dir.path / name, {"model": loaded.spec, "format": fmt, **table})
     result.failed = [{"format": fmt, "reference": error.reference, "message": error.message,
                       "hint": error.hint} for fmt, error in failures]
-    run_dir.add_step("compress", {**config.to_dict(), **budget.to_dict()}, {
+    run_dir.add_step(ManifestStep("compress", {**config.to_dict(), **budget.to_dict()}, {
         "artifacts": [a["name"] for a in result.artifacts],
         "float_artifacts": [a["name"] for a in result.float_artifacts],
         "failed": result.failed,
-        "calibration": calib_info, "data": data_info, "budget": result.budget})
+        "calibration": calib_info, "data": data_info, "budget": result.budget}))
     if failures:
         error = EdgepipeError(
             f"{len(failures)} of {len(config.formats)} format(s) failed: " + "; ".join(
@@ -231,7 +237,7 @@ def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, back
         _record_budget(result, record, fmt, tuned.report(budget), tuned.sensitivity, missed)
     for line in _left_lines(compressed):
         log.warning("%s: %s", record.name, line)
-    return [([float_dir / f for f in float_record["files"]], ArtifactRecord(**float_record),
+    return [([float_dir / f for f in float_record["files"]], ArtifactRecord.from_dict(float_record),
              True), (compressed.files, record, False)]
 
 

@@ -41,7 +41,7 @@ from edgepipe.export.base import (
 from edgepipe.export.config import ExportConfig
 from edgepipe.export.validate import ParityReport, compare_outputs
 from edgepipe.model import LoadedModel, file_sha256, load_model, run_torch
-from edgepipe.rundir import ArtifactRecord, RunDir
+from edgepipe.rundir import ArtifactRecord, ManifestStep, RunDir
 from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import format_shape
 
@@ -131,11 +131,11 @@ def export_model(
             errors.append(error)
             result.failed.append({"format": fmt, "path": None, "reason": error.message,
                                   "lines": [], "error": error.to_dict()})
-    run_dir.add_step("export", config.to_dict(), {
+    run_dir.add_step(ManifestStep("export", config.to_dict(), {
         "support": {fmt: v["status"] for fmt, v in result.support.get("formats", {}).items()},
         "artifacts": [a["name"] for a in result.artifacts],
         "failed": [{"format": f["format"], "path": f["path"]} for f in result.failed],
-    })
+    }))
     if result.failed:
         raise _failure(result, errors)
     return result

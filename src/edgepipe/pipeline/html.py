@@ -10,11 +10,24 @@ variants' bytes per sample against their accuracy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Any
 
-from edgepipe.pipeline.report import candidates, fmt_bytes, fmt_seconds, lower_bound, points
+from edgepipe.documents import ABSENT
+from edgepipe.pipeline.document import (
+    PlanCell,
+    Report,
+    ReportTarget,
+    candidates,
+    fmt_accuracy,
+    fmt_bytes,
+    fmt_seconds,
+    points,
+)
+
+Format = Callable[[float], str]
 
 WIDTH, HEIGHT = 560, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 24, 48
@@ -74,7 +87,39 @@ class Axis:
         return [t for t in _ticks(self.low, self.high, False) if self.low <= t <= self.high]
 
 
-def _frame(x: Axis, y: Axis, *, x_format: Any, y_format: Any, x_label: str, y_label: str,
+@dataclass
+class Point:
+    """A mark of a scatter chart; ``hollow`` for an estimate, ``ring`` for the pick."""
+
+    x: float
+    y: float
+    label: str
+    color: str
+    tip: str = ""
+    hollow: bool = False
+    ring: bool = False
+
+
+@dataclass
+class Bar:
+    """A row of a bar chart (``value`` None or 0: left out)."""
+
+    label: str
+    value: float | None
+    color: str
+    hollow: bool = False
+
+
+@dataclass
+class Series:
+    """A line of a line chart: its (x, y) points."""
+
+    label: str
+    color: str
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _frame(x: Axis, y: Axis, *, x_format: Format, y_format: Format, x_label: str, y_label: str,
            title: str, height: int) -> list[str]:
     """The opening of a chart: the svg element, title, grid, tick labels, axes and their
     names (the plot area is HEIGHT tall; ``height`` leaves room below for a legend)."""
@@ -102,51 +147,50 @@ def _frame(x: Axis, y: Axis, *, x_format: Any, y_format: Any, x_label: str, y_la
     return parts
 
 
-def scatter(points: list[dict[str, Any]], *, x_label: str, y_label: str, x_format: Any,
-            y_format: Any, log_x: bool, title: str, front: bool = True) -> str:
-    """An SVG scatter: each point ``{x, y, label, color, hollow, ring}``; the Pareto front
-    (lower x, higher y) joined by a line."""
+def scatter(points: list[Point], *, x_label: str, y_label: str, x_format: Format,
+            y_format: Format, log_x: bool, title: str, front: bool = True) -> str:
+    """An SVG scatter of ``points``; the Pareto front (lower x, higher y) joined by a line."""
     if not points:
         return ""
-    x = Axis([p["x"] for p in points], LEFT, WIDTH - RIGHT, log_x)
-    y = Axis([p["y"] for p in points], HEIGHT - BOTTOM, TOP, False)
+    x = Axis([p.x for p in points], LEFT, WIDTH - RIGHT, log_x)
+    y = Axis([p.y for p in points], HEIGHT - BOTTOM, TOP, False)
     parts = _frame(x, y, x_format=x_format, y_format=y_format, x_label=x_label,
                    y_label=y_label, title=title, height=HEIGHT)
     if front:
         best = pareto(points)
         if len(best) > 1:
-            path = " ".join(f"{x(p['x']):.1f},{y(p['y']):.1f}" for p in best)
+            path = " ".join(f"{x(p.x):.1f},{y(p.y):.1f}" for p in best)
             parts.append(f'<polyline class="front" points="{path}" fill="none" '
                          'stroke="#2ca02c" stroke-dasharray="4 3"/>')
     placed: list[tuple[float, float]] = []
     for point in points:
-        px, py = x(point["x"]), y(point["y"])
-        fill = "white" if point.get("hollow") else point["color"]
-        if point.get("ring"):
+        px, py = x(point.x), y(point.y)
+        fill = "white" if point.hollow else point.color
+        if point.ring:
             parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="10" fill="none" '
                          'stroke="#2ca02c" stroke-width="2"/>')
         parts.append(f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{fill}" '
-                     f'stroke="{point["color"]}" stroke-width="2"><title>'
-                     f'{escape(point["tip"])}</title></circle>')
-        right = px > WIDTH - RIGHT - 7 * len(point["label"])
+                     f'stroke="{point.color}" stroke-width="2"><title>'
+                     f'{escape(point.tip)}</title></circle>')
+        right = px > WIDTH - RIGHT - 7 * len(point.label)
         ly = py - 7
-        while any(abs(ly - oy) < 12 and abs(px - ox) < 7 * len(point["label"])
+        while any(abs(ly - oy) < 12 and abs(px - ox) < 7 * len(point.label)
                   for ox, oy in placed):
             ly += 12  # a label already there (points that coincide): the next line down
         placed.append((px, ly))
         parts.append(f'<text x="{px - 8 if right else px + 8:.1f}" y="{ly:.1f}" '
                      f'text-anchor="{"end" if right else "start"}">'
-                     f'{escape(point["label"])}</text>')
+                     f'{escape(point.label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def lines(series: list[dict[str, Any]], *, x_label: str, y_label: str, x_format: Any,
-          y_format: Any, title: str, marker_x: float | None = None) -> str:
-    """An SVG line chart, both axes logarithmic: each series ``{label, color, points: [(x,
-    y)]}``, with a legend; ``marker_x`` draws a vertical line (the recipe's bandwidth)."""
-    xs = [x for line in series for x, _ in line["points"]]
-    ys = [y for line in series for _, y in line["points"]]
+def lines(series: list[Series], *, x_label: str, y_label: str, x_format: Format,
+          y_format: Format, title: str, marker_x: float | None = None) -> str:
+    """An SVG line chart, both axes logarithmic, with a legend; ``marker_x`` draws a
+    vertical line (the recipe's bandwidth)."""
+    xs = [x for line in series for x, _ in line.points]
+    ys = [y for line in series for _, y in line.points]
     if not xs:
         return ""
     legend_h = 16 * len(series)
@@ -160,51 +204,52 @@ def lines(series: list[dict[str, Any]], *, x_label: str, y_label: str, x_format:
         parts.append(f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{HEIGHT - BOTTOM}" '
                      'stroke="#999" stroke-dasharray="2 2"/>')
     for i, line in enumerate(series):
-        path = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in line["points"])
+        path = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in line.points)
         parts.append(f'<polyline class="series" points="{path}" fill="none" '
-                     f'stroke="{line["color"]}" stroke-width="2"><title>'
-                     f'{escape(line["label"])}</title></polyline>')
+                     f'stroke="{line.color}" stroke-width="2"><title>'
+                     f'{escape(line.label)}</title></polyline>')
         ly = HEIGHT + 16 * i
         parts.append(f'<line x1="{LEFT}" y1="{ly - 4}" x2="{LEFT + 24}" y2="{ly - 4}" '
-                     f'stroke="{line["color"]}" stroke-width="2"/><text x="{LEFT + 30}" '
-                     f'y="{ly}">{escape(line["label"])}</text>')
+                     f'stroke="{line.color}" stroke-width="2"/><text x="{LEFT + 30}" '
+                     f'y="{ly}">{escape(line.label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def pareto(points: list[Point]) -> list[Point]:
     """The points no other point beats on both x (lower) and y (higher), by x."""
-    ordered = sorted(points, key=lambda p: (p["x"], -p["y"]))
+    ordered = sorted(points, key=lambda p: (p.x, -p.y))
     front, best_y = [], -math.inf
     for point in ordered:
-        if point["y"] > best_y:
+        if point.y > best_y:
             front.append(point)
-            best_y = point["y"]
+            best_y = point.y
     return front
 
 
-def bars(rows: list[dict[str, Any]], *, title: str, value_format: Any) -> str:
-    """Horizontal bars ``{label, value, color, hollow}``."""
-    rows = [r for r in rows if r["value"] is not None and r["value"] > 0]
+def bars(rows: list[Bar], *, title: str, value_format: Format) -> str:
+    """Horizontal bars, one per row with a value."""
+    rows = [r for r in rows if r.value is not None and r.value > 0]
     if not rows:
         return ""
     height = TOP + 22 * len(rows) + 16
     label_px = 200
-    top = max(r["value"] for r in rows)
+    top = max(r.value for r in rows if r.value is not None)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
              f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{WIDTH / 2}" y="14" text-anchor="middle" font-weight="bold">'
              f'{escape(title)}</text>']
     for i, row in enumerate(rows):
         y = TOP + 22 * i
-        width = max(1.0, (WIDTH - label_px - 90) * row["value"] / top)
-        fill = "white" if row.get("hollow") else row["color"]
+        value = row.value or 0.0
+        width = max(1.0, (WIDTH - label_px - 90) * value / top)
+        fill = "white" if row.hollow else row.color
         parts.append(f'<text x="{label_px - 6}" y="{y + 13}" text-anchor="end">'
-                     f'{escape(row["label"][:32])}</text>')
+                     f'{escape(row.label[:32])}</text>')
         parts.append(f'<rect class="bar" x="{label_px}" y="{y + 2}" width="{width:.1f}" '
-                     f'height="15" fill="{fill}" stroke="{row["color"]}"/>')
+                     f'height="15" fill="{fill}" stroke="{row.color}"/>')
         parts.append(f'<text x="{label_px + width + 4:.1f}" y="{y + 13}">'
-                     f'{escape(value_format(row["value"]))}</text>')
+                     f'{escape(value_format(value))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -213,200 +258,195 @@ def _figure(svg: str, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{escape(caption)}</figcaption></figure>" if svg else ""
 
 
-def render_html(report: dict[str, Any], out: Path) -> str:
-    colors = {v["name"]: COLORS[i % len(COLORS)] for i, v in enumerate(report["variants"])}
-    reference = report["budget"]["reference"]
-    body = [f"<h1>{escape(report['recipe']['name'])}: edgepipe report</h1>",
-            f"<p>edgepipe {escape(report['edgepipe'])}, {escape(report['created'])}. "
-            f"{report['summary']['steps_run']} steps ran, {report['summary']['steps_cached']} "
+
+def render_html(report: Report, out: Path) -> str:
+    colors = {v.name: COLORS[i % len(COLORS)] for i, v in enumerate(report.variants)}
+    reference = report.budget.reference
+    body = [f"<h1>{escape(report.recipe.name)}: edgepipe report</h1>",
+            f"<p>edgepipe {escape(report.edgepipe)}, {escape(report.created)}. "
+            f"{report.summary.steps_run} steps ran, {report.summary.steps_cached} "
             "were reused from an earlier run. Every figure says whether it was "
             "<b>measured</b> or <span class=est>estimated</span> (hollow marks in charts).</p>"]
     if reference:
-        body.append(f"<p>Accuracy budget: at most {points(report['budget']['max_drop'])} "
-                    f"below {escape(reference['variant'])} "
-                    f"({100 * reference['value']:.2f}% top-1, measured on "
-                    f"{escape(reference['artifact'])}).</p>")
+        body.append(f"<p>Accuracy budget: at most {points(report.budget.max_drop)} "
+                    f"below {escape(reference.variant)} "
+                    f"({100 * reference.value:.2f}% top-1, measured on "
+                    f"{escape(reference.artifact)}).</p>")
     body.append(_summary_table(report))
-    for target in report["targets"]:
+    for target in report.targets:
         body.append(_target_section(report, target, colors))
     body.append(_size_section(report, colors))
     body.append(_split_section(report, colors))
-    failed = [v for v in report["variants"] if v["status"] != "ok"]
+    failed = [v for v in report.variants if not v.ok]
     if failed:
         body.append("<h2>Failed variants</h2><ul>" + "".join(
-            f"<li class=failed><b>{escape(v['name'])}</b>: {escape(v['error']['message'])}"
-            + (f" <i>hint: {escape(v['error']['hint'])}</i>" if v["error"].get("hint") else "")
+            f"<li class=failed><b>{escape(v.name)}</b>: {escape(v.error.message)}"
+            + (f" <i>hint: {escape(v.error.hint)}</i>" if v.error.hint else "")
             + "</li>" for v in failed) + "</ul>")
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-            f"<title>{escape(report['recipe']['name'])} — edgepipe report</title>"
+            f"<title>{escape(report.recipe.name)} — edgepipe report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def _summary_table(report: dict[str, Any]) -> str:
+def _summary_table(report: Report) -> str:
     heads = ["variant", "method", "format", "precision", "top-1", "size",
-             *[t["name"] + (" (est.)" if not t["measured"] else "") for t in report["targets"]]]
+             *[t.name + (" (est.)" if not t.measured else "") for t in report.targets]]
     rows = []
-    for variant in report["variants"]:
-        if variant["status"] != "ok":
-            rows.append(f"<tr><td class=l>{escape(variant['name'])}</td><td class=l>"
-                        f"{escape(variant['method'])}</td><td class='l failed' "
+    for variant in report.variants:
+        if not variant.ok:
+            rows.append(f"<tr><td class=l>{escape(variant.name)}</td><td class=l>"
+                        f"{escape(variant.method)}</td><td class='l failed' "
                         f"colspan={len(heads) - 2}>failed: "
-                        f"{escape(variant['error']['message'])}</td></tr>")
+                        f"{escape(variant.error.message)}</td></tr>")
             continue
-        for artifact in variant["result"]["artifacts"]:
-            accuracy = (artifact.get("accuracy") or {}).get("value")
+        for artifact in variant.artifacts:
             cells = []
-            for target in report["targets"]:
-                cell = artifact.get("targets", {}).get(target["name"])
+            for target in report.targets:
+                cell = artifact.cell(target.name)
                 if cell is None:
                     cells.append("<td>on the server</td>")
-                elif cell["status"] != "ok":
-                    cells.append(f"<td class=failed>{escape(cell['error']['message'][:80])}</td>")
+                elif not cell.ok:
+                    cells.append(f"<td class=failed>{escape(cell.error.message[:80])}</td>")
                 else:
-                    est = " class=est" if cell["latency_label"] != "measured" else ""
-                    fit = "" if cell["fit"]["fits"] else " (does not fit)"
-                    cells.append(f"<td{est}>{'&ge; ' if lower_bound(cell) else ''}"
-                                 f"{fmt_seconds(cell['latency_s'])}{fit}</td>")
-            role = "" if artifact["role"] == "model" else f" ({artifact['role']})"
+                    est = " class=est" if cell.latency_label != "measured" else ""
+                    fit = "" if cell.fits else " (does not fit)"
+                    cells.append(f"<td{est}>{'&ge; ' if cell.lower_bound else ''}"
+                                 f"{fmt_seconds(cell.latency_s)}{fit}</td>")
+            role = "" if artifact.role == "model" else f" ({artifact.role})"
             rows.append(
-                f"<tr><td class=l>{escape(variant['name'])}{role}</td><td class=l>"
-                f"{escape(variant['method'])}</td><td class=l>{escape(artifact['format'])}</td>"
-                f"<td class=l>{escape(artifact['precision'])}</td>"
-                f"<td>{'—' if accuracy is None else f'{100 * accuracy:.2f}%'}</td>"
-                f"<td>{fmt_bytes(artifact['size_bytes'])}</td>{''.join(cells)}</tr>")
+                f"<tr><td class=l>{escape(variant.name)}{role}</td><td class=l>"
+                f"{escape(variant.method)}</td><td class=l>{escape(artifact.format)}</td>"
+                f"<td class=l>{escape(artifact.precision)}</td>"
+                f"<td>{fmt_accuracy(artifact.accuracy_value)}</td>"
+                f"<td>{fmt_bytes(artifact.size_bytes)}</td>{''.join(cells)}</tr>")
     return ("<h2>Summary</h2><p>p50 latency per target; accuracy measured on each artifact in "
             "its own runtime.</p><table><tr>" + "".join(
                 f"<th{' class=l' if i < 4 else ''}>{escape(h)}</th>"
                 for i, h in enumerate(heads)) + "</tr>" + "".join(rows) + "</table>")
 
 
-def _target_section(report: dict[str, Any], target: dict[str, Any],
-                    colors: dict[str, str]) -> str:
-    pick = report["recommendations"][target["name"]]
-    fastest = pick.get("fastest")
-    points, energy = [], []
-    for row in candidates(report["variants"], target["name"]):
-        artifact, cell = row["artifact"], row["cell"]
-        accuracy = (artifact.get("accuracy") or {}).get("value")
-        if cell["status"] != "ok" or cell.get("latency_s") is None or accuracy is None \
-                or artifact["role"] != "model":
+def _target_section(report: Report, target: ReportTarget, colors: dict[str, str]) -> str:
+    pick = report.recommendations[target.name]
+    fastest = pick.fastest
+    marks, energy = [], []
+    for row in candidates(report.variants, target.name):
+        artifact, cell = row.artifact, row.cell
+        accuracy = artifact.accuracy_value
+        if not cell.ok or cell.latency_s in (None, ABSENT) or accuracy is None \
+                or artifact.role != "model":
             continue
-        label = f"{row['variant']} {artifact['format']}"
-        estimated = cell["latency_label"] != "measured"
-        points.append({"x": cell["latency_s"], "y": 100 * accuracy, "label": label,
-                       "color": colors[row["variant"]], "hollow": estimated,
-                       "ring": bool(fastest and fastest["path"] == artifact["path"]),
-                       "tip": f"{label}: {fmt_seconds(cell['latency_s'])} "
-                              f"{cell['latency_label']}, {100 * accuracy:.2f}%"})
-        energy.append({"label": label, "value": cell.get("energy_j"),
-                       "color": colors[row["variant"]],
-                       "hollow": cell.get("energy_label") != "measured"})
-    how = "measured here" if target["measured"] else "estimated (no device reached)"
-    charts = [_figure(scatter(points, x_label="p50 latency (log scale)",
+        label = f"{row.variant} {artifact.format}"
+        marks.append(Point(x=cell.latency_s, y=100 * accuracy, label=label,
+                           color=colors[row.variant],
+                           hollow=cell.latency_label != "measured",
+                           ring=bool(fastest and fastest.path == artifact.path),
+                           tip=f"{label}: {fmt_seconds(cell.latency_s)} "
+                               f"{cell.latency_label}, {100 * accuracy:.2f}%"))
+        energy.append(Bar(label=label, value=cell.energy_j or None, color=colors[row.variant],
+                          hollow=cell.energy_label != "measured"))
+    how = "measured here" if target.measured else "estimated (no device reached)"
+    charts = [_figure(scatter(marks, x_label="p50 latency (log scale)",
                               y_label="top-1 accuracy (%)", x_format=fmt_seconds,
                               y_format=lambda v: f"{v:.1f}", log_x=True,
-                              title=f"accuracy vs latency on {target['name']}"),
+                              title=f"accuracy vs latency on {target.name}"),
                       "Dashed: the Pareto front. Ringed: the recommendation. Hollow: "
                       "estimated latency."),
-              _figure(bars(energy, title=f"energy per inference on {target['name']}",
+              _figure(bars(energy, title=f"energy per inference on {target.name}",
                            value_format=lambda v: f"{v * 1e3:.3g} mJ"),
                       "Hollow: estimated from the device's power model (named in "
                       "report.json); filled: read from a sensor.")]
     layers = ""
     if fastest:
-        chosen = next((r["cell"] for r in candidates(report["variants"], target["name"])
-                       if r["artifact"]["path"] == fastest["path"]), None)
-        if chosen and not chosen.get("layers") and chosen.get("layers_note"):
-            layers = (f"<p class=est>No per-layer times for {escape(fastest['artifact'])} on "
-                      f"{escape(target['name'])}: {escape(chosen['layers_note'])}.</p>")
-        if chosen and chosen.get("layers"):
-            label = chosen.get("layers_label") or chosen["latency_label"]
-            layers = _figure(bars([{"label": f"{r['name']}", "value": r["seconds"],
-                                    "color": colors[fastest["variant"]],
-                                    "hollow": label != "measured"}
-                                   for r in chosen["layers"]],
-                                  title=f"slowest layers of {fastest['artifact']}",
+        chosen = next((r.cell for r in candidates(report.variants, target.name)
+                       if r.artifact.path == fastest.path), None)
+        if chosen and not chosen.layers and chosen.layers_note:
+            layers = (f"<p class=est>No per-layer times for {escape(fastest.artifact)} on "
+                      f"{escape(target.name)}: {escape(chosen.layers_note)}.</p>")
+        if chosen and chosen.layers:
+            label = chosen.layers_label or chosen.latency_label
+            layers = _figure(bars([Bar(label=f"{r.name}", value=r.seconds,
+                                       color=colors[fastest.variant],
+                                       hollow=label != "measured")
+                                   for r in chosen.layers],
+                                  title=f"slowest layers of {fastest.artifact}",
                                   value_format=fmt_seconds),
                              f"Per-layer time of the recommended artifact on "
-                             f"{target['name']} ({label}"
-                             + (f": {chosen['layers_note']}" if label != "measured"
-                                and chosen.get("layers_note") else "") + ").")
-    box = (f"<div class=rec><b>Recommended for {escape(target['title'])}:</b> "
-           f"{escape(pick['reason'])}."
-           + (f" Smallest within the budget: {escape(pick['smallest']['summary'])}."
-              if pick.get("smallest") and pick["smallest"]["path"] != fastest["path"] else "")
+                             f"{target.name} ({label}"
+                             + (f": {chosen.layers_note}" if label != "measured"
+                                and chosen.layers_note else "") + ").")
+    box = (f"<div class=rec><b>Recommended for {escape(target.title)}:</b> "
+           f"{escape(pick.reason)}."
+           + (f" Smallest within the budget: {escape(pick.smallest.summary)}."
+              if pick.smallest and pick.smallest.path != fastest.path else "")
            + "</div>" if fastest else
-           f"<div class='rec none'><b>No recommendation for {escape(target['title'])}:</b> "
-           f"{escape(pick['reason'])}.</div>")
-    excluded = "".join(f"<li>{escape(e['artifact'])}: {escape(e['why'])}</li>"
-                       for e in pick.get("excluded", []))
-    return (f"<h2>{escape(target['title'])} <small>({escape(target['name'])}, {how})</small>"
+           f"<div class='rec none'><b>No recommendation for {escape(target.title)}:</b> "
+           f"{escape(pick.reason)}.</div>")
+    excluded = "".join(f"<li>{escape(e.artifact)}: {escape(e.why)}</li>"
+                       for e in pick.excluded)
+    return (f"<h2>{escape(target.title)} <small>({escape(target.name)}, {how})</small>"
             f"</h2>{box}<div class=charts>{''.join(charts)}{layers}</div>"
             + (f"<details><summary>Not recommended</summary><ul>{excluded}</ul></details>"
                if excluded else ""))
 
 
-def _size_section(report: dict[str, Any], colors: dict[str, str]) -> str:
-    points = []
-    for variant in report["variants"]:
-        if variant["status"] != "ok":
-            continue
-        for artifact in variant["result"]["artifacts"]:
-            accuracy = (artifact.get("accuracy") or {}).get("value")
-            if accuracy is None or artifact["role"] != "model":
+def _size_section(report: Report, colors: dict[str, str]) -> str:
+    marks = []
+    for variant in report.variants:
+        for artifact in variant.artifacts:
+            accuracy = artifact.accuracy_value
+            if accuracy is None or artifact.role != "model":
                 continue
-            label = f"{variant['name']} {artifact['format']}"
-            points.append({"x": artifact["size_bytes"], "y": 100 * accuracy, "label": label,
-                           "color": colors[variant["name"]],
-                           "tip": f"{label}: {fmt_bytes(artifact['size_bytes'])}, "
-                                  f"{100 * accuracy:.2f}%"})
+            label = f"{variant.name} {artifact.format}"
+            marks.append(Point(x=artifact.size_bytes, y=100 * accuracy, label=label,
+                               color=colors[variant.name],
+                               tip=f"{label}: {fmt_bytes(artifact.size_bytes)}, "
+                                   f"{100 * accuracy:.2f}%"))
     return ("<h2>Accuracy and size</h2><div class=charts>" + _figure(
-        scatter(points, x_label="artifact size on disk (log scale)",
+        scatter(marks, x_label="artifact size on disk (log scale)",
                 y_label="top-1 accuracy (%)", x_format=fmt_bytes,
                 y_format=lambda v: f"{v:.1f}", log_x=True, title="accuracy vs size"),
         "Sizes are the artifacts' files on disk (measured); dashed: the Pareto front.")
         + "</div>")
 
 
-def _split_section(report: dict[str, Any], colors: dict[str, str]) -> str:
-    rows, points = [], []
-    for variant in report["variants"]:
-        if variant["status"] != "ok" or variant["method"] != "split":
+def _split_section(report: Report, colors: dict[str, str]) -> str:
+    rows, marks = [], []
+    for variant in report.variants:
+        if variant.method != "split":
             continue
-        head = next((a for a in variant["result"]["artifacts"] if a["role"] == "head"), None)
+        head = next((a for a in variant.artifacts if a.role == "head"), None)
         if head is None:
             continue
-        split = head["split"]
-        accuracy = (head.get("accuracy") or {}).get("value")
+        split = head.split
+        accuracy = head.accuracy_value
         cells = "".join(
-            f"<td{' class=est' if c.get('latency_label') != 'measured' else ''}>"
-            f"{fmt_seconds(c.get('latency_s'))}</td>"
-            for c in head.get("targets", {}).values())
-        rows.append(f"<tr><td class=l>{escape(variant['name'])}</td><td class=l>"
-                    f"{escape(str(split['at']))}</td><td>{split['bottleneck']}</td>"
-                    f"<td>{split['bytes_per_sample']:,}</td><td>{split['input_bytes']:,}</td>"
-                    f"<td>{'—' if accuracy is None else f'{100 * accuracy:.2f}%'}</td>"
-                    f"{cells}</tr>")
+            f"<td{' class=est' if c.latency_label != 'measured' else ''}>"
+            f"{fmt_seconds(c.latency_s)}</td>"
+            for c in (head.targets or {}).values())
+        rows.append(f"<tr><td class=l>{escape(variant.name)}</td><td class=l>"
+                    f"{escape(str(split.at))}</td><td>{split.bottleneck}</td>"
+                    f"<td>{split.bytes_per_sample:,}</td><td>{split.input_bytes:,}</td>"
+                    f"<td>{fmt_accuracy(accuracy)}</td>{cells}</tr>")
         if accuracy is not None:
-            points.append({"x": split["bytes_per_sample"], "y": 100 * accuracy,
-                           "label": variant["name"], "color": colors[variant["name"]],
-                           "tip": f"{variant['name']}: {split['bytes_per_sample']} B/sample"})
+            marks.append(Point(x=split.bytes_per_sample, y=100 * accuracy, label=variant.name,
+                               color=colors[variant.name],
+                               tip=f"{variant.name}: {split.bytes_per_sample} B/sample"))
     if not rows:
         return ""
     plans = []
-    for variant in report["variants"]:
-        for target, found in (variant.get("plans") or {}).items():
-            if found["status"] != "ok":
-                plans.append(f"<p class=failed>plan of {escape(variant['name'])} on "
-                             f"{escape(target)}: {escape(found['error']['message'])}</p>")
+    for variant in report.variants:
+        for target, found in (variant.plans or {}).items():
+            if found.status != "ok":
+                plans.append(f"<p class=failed>plan of {escape(variant.name)} on "
+                             f"{escape(target)}: {escape(found.error.message)}</p>")
                 continue
-            plans.append(_figure(_plan_chart(variant["name"], found),
-                                 f"{target} -> {found['server']}: end to end by the link's "
-                                 f"bandwidth at a {found['link']['rtt_s'] * 1e3:g} ms round "
+            plans.append(_figure(_plan_chart(variant.name, found),
+                                 f"{target} -> {found.server}: end to end by the link's "
+                                 f"bandwidth at a {found.link['rtt_s'] * 1e3:g} ms round "
                                  "trip (split plan's link model; the dotted line is the "
                                  "recipe's bandwidth; head and tail "
                                  + _sources(found) + ")."))
-    heads = "".join(f"<th>{escape(t['name'])} head</th>" for t in report["targets"])
+    heads = "".join(f"<th>{escape(t.name)} head</th>" for t in report.targets)
     return ("<h2>Split variants</h2><p>The head runs on the device, the tail on a server; "
             "bytes per sample are what crosses the link (measured on the codes). Use "
             "<code>edgepipe split plan MODEL --split OUT/variants/NAME</code> for the "
@@ -414,7 +454,7 @@ def _split_section(report: dict[str, Any], colors: dict[str, str]) -> str:
             "<th class=l>cut</th><th>channels</th><th>bytes/sample</th><th>input bytes</th>"
             f"<th>top-1 (end to end)</th>{heads}</tr>{''.join(rows)}</table>"
             "<div class=charts>" + _figure(
-                scatter(points, x_label="bytes per sample on the link (log scale)",
+                scatter(marks, x_label="bytes per sample on the link (log scale)",
                         y_label="top-1 accuracy (%)", x_format=lambda v: f"{v:g} B",
                         y_format=lambda v: f"{v:.1f}", log_x=True,
                         title="split: accuracy vs bytes on the link"),
@@ -427,30 +467,30 @@ PLAN_COLORS = {"all on device": "#1f77b4", "all on server": "#ff7f0e",
                "raw 8-bit": "#7f7f7f", "bottleneck": "#2ca02c"}
 
 
-def _plan_chart(name: str, found: dict[str, Any]) -> str:
+def _plan_chart(name: str, found: PlanCell) -> str:
     """End to end against bandwidth for each way to run it, from the plan's own figures."""
-    rtt = found["link"]["rtt_s"]
+    rtt = found.link["rtt_s"]
     grid = [10 ** (e / 8) for e in range(-8, 25)]  # 0.1 to 1000 Mbps
     series = []
-    for option in found["options"]:
+    for option in found.options:
         label = option["option"]
         if "float32" in label or label == "all on server (raw uint8 input)" and any(
-                o["option"] == "all on server (zlib input)" for o in found["options"]):
+                o["option"] == "all on server (zlib input)" for o in found.options):
             continue
         key = next((k for k in PLAN_COLORS if k in label), None)
-        points = [(mbps, option["head_s"] + option["tail_s"] + (
+        line = [(mbps, option["head_s"] + option["tail_s"] + (
             option["bytes"] * 8 / (mbps * 1e6) + rtt if option["bytes"] else 0.0))
             for mbps in grid]
-        series.append({"label": label, "color": PLAN_COLORS.get(key or "", "#9467bd"),
-                       "points": points})
+        series.append(Series(label=label, color=PLAN_COLORS.get(key or "", "#9467bd"),
+                             points=line))
     return lines(series, x_label="link bandwidth, Mbps (log scale)",
                  y_label="end to end (log scale)", x_format=lambda v: f"{v:g}",
-                 y_format=fmt_seconds, title=f"{name} on {found['device']}",
-                 marker_x=found["link"]["bandwidth_bps"] / 1e6)
+                 y_format=fmt_seconds, title=f"{name} on {found.device}",
+                 marker_x=found.link["bandwidth_bps"] / 1e6)
 
 
-def _sources(found: dict[str, Any]) -> str:
-    row = next((o for o in found["options"] if o["option"].endswith("(bottleneck)")), None)
+def _sources(found: PlanCell) -> str:
+    row = next((o for o in found.options if o["option"].endswith("(bottleneck)")), None)
     if row is None:
         return "estimated"
     return f"{row['sources']['head']}/{row['sources']['tail']}"

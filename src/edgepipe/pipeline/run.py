@@ -105,7 +105,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
             hint="free some space (or give another -o) and run again: the steps that "
                  "finished are kept and will not run twice.",
             reference="cannot-write-report") from exc
-    return document
+    return document.to_dict()
 
 
 def _step(context: Context, key: str, kind: str, label: str, config: dict[str, Any],
@@ -238,7 +238,7 @@ def _compress(context: Context, variant: Variant, staging: Path,
 
 def _split(context: Context, variant: Variant, staging: Path,
            failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from edgepipe.rundir import RunDir
+    from edgepipe.rundir import ManifestStep, RunDir
     from edgepipe.split.api import SplitConfig, split_model
     from edgepipe.split.train import SplitTraining
 
@@ -255,11 +255,11 @@ def _split(context: Context, variant: Variant, staging: Path,
         result = {**result, "artifacts": kept}
         failed += [{"format": f["format"], "message": str(f.get("reason") or f.get("error"))}
                    for f in result["failed"]]
-    RunDir(staging).add_step("split", {
+    RunDir(staging).add_step(ManifestStep("split", {
         "model": context.recipe.model.spec, "at": variant.at, "bottleneck": variant.bottleneck,
         "bits": variant.bits, "formats": variant.formats, "data": data.spec, "seed": data.seed,
         "normalize": data.normalize, "training": config.training.to_dict()},
-        {k: v for k, v in result.items() if k != "artifacts"})
+        {k: v for k, v in result.items() if k != "artifacts"}))
     accuracy = result["accuracy"]
     entries = []
     for record in result["artifacts"]:

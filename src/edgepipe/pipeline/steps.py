@@ -59,7 +59,9 @@ class StepCache:
     def _path(self, key: str) -> Path:
         return self.folder / f"{key}.json"
 
-    def get(self, key: str, step_digest: str) -> dict[str, Any] | None:
+    def get(self, key: str, step_digest: str) -> Any:
+        """The result a step's record holds (as JSON data), or None when there is no record,
+        it was made with another digest, or one of its outputs is gone."""
         path = self._path(key)
         try:
             record = json.loads(path.read_text())
