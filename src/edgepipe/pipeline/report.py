@@ -24,7 +24,7 @@ REPORT_SCHEMA_VERSION = 1
 def build_report(recipe: Recipe, variants: list[dict[str, Any]], steps: list[dict[str, Any]],
                  *, recipe_path: str | None = None) -> dict[str, Any]:
     from edgepipe import __version__
-    from edgepipe.targets.catalog import get_target
+    from edgepipe.devices.catalog import get_target
 
     reference = _reference(variants)
     targets = []
