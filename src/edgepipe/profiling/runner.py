@@ -128,37 +128,38 @@ class Measurement:
 
 
 @dataclass(frozen=True)
-class AgentMeasurement(Measurement):
-    """The profiling agent's figures (here, CUDA, ssh, adb with a Python on the phone)."""
+class DeviceMeasurement(Measurement):
+    """Figures measured by something that ran the artifact: the runtime it ran in, its
+    latency, per-layer times, memory and energy, and where it ran (``device``: None here)."""
 
     mode: ClassVar[str] = "measured"
-    fields: ClassVar[tuple[str, ...]] = ("device", "mode", "inputs", "identity", "runtime",
-                                         "device_state", "latency", "layers", "memory",
-                                         "energy")
-    device: Json
-    inputs: Json
-    identity: Json
     runtime: Json
-    device_state: Json
     latency: Json
     layers: Json
     memory: Json
     energy: Json
+    device: Json
 
 
 @dataclass(frozen=True)
-class ToolMeasurement(Measurement):
+class ToolMeasurement(DeviceMeasurement):
     """A device tool's own figures (TFLite's benchmark_model on a phone)."""
 
-    mode: ClassVar[str] = "measured"
     fields: ClassVar[tuple[str, ...]] = ("mode", "memory", "latency", "layers", "energy",
                                          "runtime", "device")
-    memory: Json
-    latency: Json
-    layers: Json
-    energy: Json
-    runtime: Json
-    device: Json
+
+
+@dataclass(frozen=True)
+class AgentMeasurement(DeviceMeasurement):
+    """The profiling agent's figures (here, CUDA, ssh, adb with a Python on the phone), with
+    the inputs it bound, the identity of the machine and its thermal state around the run."""
+
+    fields: ClassVar[tuple[str, ...]] = ("device", "mode", "inputs", "identity", "runtime",
+                                         "device_state", "latency", "layers", "memory",
+                                         "energy")
+    inputs: Json
+    identity: Json
+    device_state: Json
 
 
 @dataclass(frozen=True)

@@ -50,14 +50,6 @@ class Target:
         return self.entry.name
 
     @property
-    def title(self) -> str:
-        return self.entry.title
-
-    @property
-    def kind(self) -> str:
-        return self.entry.kind
-
-    @property
     def via(self) -> Via:
         """How it is reached: ``here``, ``cuda``, ``ssh``, ``adb`` or ``estimated``."""
         return self.runner.via
@@ -68,7 +60,7 @@ class Target:
         return self.runner.via != "estimated"
 
     def describe(self) -> str:
-        return f"{self.name} ({self.title}): {self.runner.describe()}"
+        return f"{self.name} ({self.entry.title}): {self.runner.describe()}"
 
     def to_dict(self) -> dict[str, Any]:
         """The Profile document's ``target`` block."""

@@ -261,17 +261,9 @@ def identity(backend) -> dict:
     return {"hostname": platform.node(), "system": platform.system(),
             "release": platform.release(), "machine": platform.machine(),
             "python": platform.python_version(), "cpu_model": cpu_model,
-            "cpu_count": os.cpu_count(), "governor": read_first(
+            "cpu_count": os.cpu_count(), "governor": sibling("device_state").read_text(
                 "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
             "runtime": backend.name}
-
-
-def read_first(path: str) -> str | None:
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

@@ -53,10 +53,22 @@ class Runner:
 
 
 class Backend:
-    """What every backend shares: where it runs."""
+    """What every backend shares: its runtime module (imported when the backend is made,
+    as ``self.lib``), its version and where it runs."""
 
+    name = ""
+    module = ""
+    own_clock = None
     device = "cpu"
     precision = "fp32"
+
+    def __init__(self) -> None:
+        import importlib
+
+        self.lib = importlib.import_module(self.module)
+
+    def version(self) -> str:
+        return self.lib.__version__
 
     def use(self, device: str, precision: str, error) -> None:
         if precision != "fp32" and not isinstance(self, Torch):
@@ -67,33 +79,25 @@ class Backend:
 
 class OnnxRuntime(Backend):
     name = "onnxruntime"
-    own_clock = None
-
-    def __init__(self) -> None:
-        import onnxruntime
-
-        self.ort = onnxruntime
-
-    def version(self) -> str:
-        return self.ort.__version__
+    module = "onnxruntime"
 
     def _session(self, path: str, threads: int, profile_dir: str | None = None):
-        options = self.ort.SessionOptions()
+        options = self.lib.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = self.lib.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = self.lib.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         if profile_dir:
             options.enable_profiling = True
             options.profile_file_prefix = os.path.join(profile_dir, "ort")
         providers = ["CPUExecutionProvider"]
         if self.device == "cuda":
-            if "CUDAExecutionProvider" not in self.ort.get_available_providers():
+            if "CUDAExecutionProvider" not in self.lib.get_available_providers():
                 raise ImportError("this onnxruntime has no CUDAExecutionProvider "
                                   "(pip install onnxruntime-gpu), or profile a .pt2 on cuda")
             providers.insert(0, "CUDAExecutionProvider")
-        return self.ort.InferenceSession(path, options, providers=providers)
+        return self.lib.InferenceSession(path, options, providers=providers)
 
     def open(self, path: str, threads: int) -> Runner:
         session = self._session(path, threads)
@@ -135,6 +139,7 @@ class OnnxRuntime(Backend):
 
 class OpenVINO(Backend):
     name = "openvino"
+    module = "openvino"
     own_clock = "InferRequest.latency (OpenVINO's own per-request timer, as benchmark_app)"
 
     def __init__(self) -> None:
@@ -145,15 +150,13 @@ class OpenVINO(Backend):
             opt_in_checker.OptInChecker.check = lambda self, *a, **k: declined
         except ImportError:
             pass
-        import openvino
-
-        self.ov = openvino
+        super().__init__()
 
     def version(self) -> str:
-        return self.ov.get_version().split("-")[0]
+        return self.lib.get_version().split("-")[0]
 
     def _compiled(self, path: str, threads: int, perf_count: bool = False):
-        core = self.ov.Core()
+        core = self.lib.Core()
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
                   "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
         if perf_count:
@@ -168,7 +171,7 @@ class OpenVINO(Backend):
 
         def bind(arrays) -> None:
             for index, array in enumerate(cast(arrays, None, compiled.inputs)):
-                request.set_input_tensor(index, self.ov.Tensor(array))
+                request.set_input_tensor(index, self.lib.Tensor(array))
 
         # The base class's infer skips the Python wrapper's input dispatch and result dict.
         runner = Runner(lambda: Base.infer(request, {}, True, False), bind,
@@ -180,7 +183,7 @@ class OpenVINO(Backend):
         compiled, _ = self._compiled(path, threads, perf_count=True)
         request = compiled.create_infer_request()
         for index, array in enumerate(cast(arrays, None, compiled.inputs)):
-            request.set_input_tensor(index, self.ov.Tensor(array))
+            request.set_input_tensor(index, self.lib.Tensor(array))
         request.infer()
         rows: dict = {}
         for _ in range(runs):
@@ -198,12 +201,7 @@ class OpenVINO(Backend):
 
 class LiteRT(Backend):
     name = "litert"
-    own_clock = None
-
-    def __init__(self) -> None:
-        from ai_edge_litert import interpreter
-
-        self.litert = interpreter
+    module = "ai_edge_litert.interpreter"
 
     def version(self) -> str:
         from importlib.metadata import PackageNotFoundError, version
@@ -214,7 +212,7 @@ class LiteRT(Backend):
             return ""
 
     def open(self, path: str, threads: int) -> Runner:
-        interpreter = self.litert.Interpreter(model_path=path, num_threads=threads)
+        interpreter = self.lib.Interpreter(model_path=path, num_threads=threads)
         interpreter.allocate_tensors()
         details = interpreter.get_input_details()
 
@@ -237,24 +235,19 @@ class LiteRT(Backend):
 
 class Torch(Backend):
     name = "torch"
-    own_clock = None
-
-    def __init__(self) -> None:
-        import torch
-
-        self.torch = torch
+    module = "torch"
 
     def version(self) -> str:
-        return self.torch.__version__.split("+")[0]
+        return self.lib.__version__.split("+")[0]
 
     def use(self, device: str, precision: str, error) -> None:
         super().use(device, precision, error)
-        if device == "cuda" and not self.torch.cuda.is_available():
+        if device == "cuda" and not self.lib.cuda.is_available():
             raise error("torch sees no CUDA device here.", "profile on --target host, or on "
                         "a machine with an NVIDIA GPU and a CUDA build of torch.", "no-cuda")
 
     def open(self, path: str, threads: int) -> Runner:
-        torch = self.torch
+        torch = self.lib
         torch.set_num_threads(threads)
         module = torch.export.load(path).module().to(self.device)
         dtype = torch.float16 if self.precision == "fp16" else None

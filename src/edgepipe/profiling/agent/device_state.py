@@ -17,7 +17,8 @@ import subprocess
 TEMPERATURE_RISE_C = 15.0
 
 
-def _read(path: str) -> str | None:
+def read_text(path: str) -> str | None:
+    """The stripped text of a small file (sysfs, procfs), or None when unreadable."""
     try:
         with open(path) as handle:
             return handle.read().strip()
@@ -40,18 +41,18 @@ def snapshot(root: str = "/", commands: bool = True) -> dict:
     join = os.path.join
     temperatures = {}
     for zone in sorted(glob.glob(join(root, "sys/class/thermal/thermal_zone*"))):
-        value, kind = _read(join(zone, "temp")), _read(join(zone, "type"))
+        value, kind = read_text(join(zone, "temp")), read_text(join(zone, "type"))
         if value and value.lstrip("-").isdigit():
             temperatures[f"{kind or os.path.basename(zone)}"] = int(value) / 1000.0
     cpus = {}
     for folder in sorted(glob.glob(join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq"))):
         name = os.path.basename(os.path.dirname(folder))
-        figures = {key: _read(join(folder, f"scaling_{key}_freq")) for key in ("cur", "max")}
+        figures = {key: read_text(join(folder, f"scaling_{key}_freq")) for key in ("cur", "max")}
         cpus[name] = {k: int(v) / 1000.0 for k, v in figures.items() if v and v.isdigit()}
     state = {"temperatures_c": temperatures, "cpu_mhz": cpus,
-             "governor": _read(join(root, "sys/devices/system/cpu/cpu0/cpufreq/"
+             "governor": read_text(join(root, "sys/devices/system/cpu/cpu0/cpufreq/"
                                           "scaling_governor")),
-             "model": (_read(join(root, "proc/device-tree/model")) or "").rstrip("\x00") or None}
+             "model": (read_text(join(root, "proc/device-tree/model")) or "").rstrip("\x00") or None}
     if commands:
         state["power_mode"] = _command(["nvpmodel", "-q"])
         state["throttled"] = _command(["vcgencmd", "get_throttled"])
