@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,37 @@ from edgepipe.devices.schema import DeviceEntry
 from edgepipe.errors import EdgepipeError
 from edgepipe.profiling.runner import AgentMeasurement, InputBatch, LatencySettings, MeasureJob
 
-AgentResult = Any  # the agent's JSON document (see agent.py's ``profile``)
+
+@dataclass(frozen=True)
+class AgentResult:
+    """The agent's JSON document, read once (written by ``profile`` in agent.py).
+
+    ``latency``: the steady-state statistics (count, mean_s, std_s, min_s, p50_s ... max_s,
+    raw_s); ``runtime_latency``: the runtime's own timer where it has one; ``memory``:
+    RSS after imports, peak and how it was read; ``energy`` and ``layers`` when asked for.
+    """
+
+    identity: dict[str, Any]
+    runtime: dict[str, Any]
+    device_state: dict[str, Any] | None
+    load_s: float
+    first_inference_s: float
+    warmup: dict[str, Any]
+    latency: dict[str, Any]
+    memory: dict[str, Any]
+    runtime_latency: dict[str, Any] | None = None
+    energy: dict[str, Any] | None = None
+    layers: dict[str, Any] | None = None
+    agent_version: int = 1
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
 
 
 @dataclass(frozen=True)
@@ -82,7 +112,7 @@ def parse_agent_output(stdout: str, stderr: str, code: int, artifact: Path) -> A
     if "error" in result:
         error = result["error"]
         raise EdgepipeError(error["message"], hint=error["hint"], reference=error["reference"])
-    return result
+    return AgentResult.from_dict(result)
 
 
 class AgentRunner(ABC):
@@ -104,11 +134,10 @@ class AgentRunner(ABC):
         assert job.inputs is not None
         return AgentMeasurement(
             device=self.device_record(), inputs=job.inputs.to_dict(),
-            identity=measured["identity"], runtime=measured["runtime"],
-            device_state=measured.get("device_state"), latency=latency_block(measured),
-            layers=measured.get("layers"), memory=memory_block(job, measured),
-            energy=energy_block(measured.get("energy"), job.entry,
-                                measured["latency"]["p50_s"]))
+            identity=measured.identity, runtime=measured.runtime,
+            device_state=measured.device_state, latency=latency_block(measured),
+            layers=measured.layers, memory=memory_block(job, measured),
+            energy=energy_block(measured.energy, job.entry, measured.latency["p50_s"]))
 
 
 class RemoteAgentRunner(AgentRunner):
@@ -137,15 +166,15 @@ class RemoteAgentRunner(AgentRunner):
 def latency_block(measured: AgentResult) -> dict[str, Any]:
     block = {"label": "measured",
              "clock": "time.perf_counter around the runtime's run call, inputs bound once",
-             "load_s": measured["load_s"], "first_inference_s": measured["first_inference_s"],
-             "warmup": measured["warmup"], "steady": measured["latency"]}
-    if "runtime_latency" in measured:
-        block["runtime_reported"] = measured["runtime_latency"]
+             "load_s": measured.load_s, "first_inference_s": measured.first_inference_s,
+             "warmup": measured.warmup, "steady": measured.latency}
+    if measured.runtime_latency is not None:
+        block["runtime_reported"] = measured.runtime_latency
     return block
 
 
 def memory_block(job: MeasureJob, measured: AgentResult) -> dict[str, Any]:
-    memory = measured["memory"]
+    memory = measured.memory
     return {
         "artifact_size_bytes": job.size_block,
         "peak_rss_bytes": {"value": memory["peak_rss_bytes"], "label": "measured",
