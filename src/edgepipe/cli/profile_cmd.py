@@ -144,7 +144,8 @@ def _ms(seconds: float | None, unit: bool = True) -> str:
 def render(console: Console, doc: dict[str, Any], top: int) -> None:
     latency = doc["latency"]
     artifact = doc["artifact"]
-    where = (f", over ssh to {doc['device']['destination']}" if doc.get("device") else "")
+    where = (f", over {doc['device']['via']} to {doc['device']['destination']}"
+             if doc.get("device") else "")
     console.print(f"[bold]{Path(artifact['path']).name}[/] on [bold]{doc['target']['name']}"
                   f"[/] ({artifact['runtime']}, {doc['mode']}{where})")
     if doc["mode"] == "estimated":
