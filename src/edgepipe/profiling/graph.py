@@ -10,6 +10,7 @@ weights). A user's own factory is never imported for this.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,20 @@ from edgepipe.analysis.summary import ModelSummary
 from edgepipe.tensors import TensorSpec
 
 
-def artifact_record(artifact: Path) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ManifestEntry:
+    """What the run directory's ``manifest.json`` says of an artifact: its format,
+    precision and source, and the other artifacts recorded beside it."""
+
+    record: dict[str, Any]
+    siblings: tuple[dict[str, Any], ...]
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return self.record.get("source") or {}
+
+
+def artifact_record(artifact: Path) -> ManifestEntry | None:
     """The manifest entry of ``artifact`` in its run directory, if it has one."""
     manifest = artifact.parent / "manifest.json"
     if not manifest.is_file():
@@ -28,7 +42,7 @@ def artifact_record(artifact: Path) -> dict[str, Any] | None:
         return None
     for record in document.get("artifacts", []):
         if record.get("path") == artifact.name:
-            return {**record, "_all": document.get("artifacts", [])}
+            return ManifestEntry(record, tuple(document.get("artifacts", [])))
     return None
 
 
@@ -45,8 +59,8 @@ def summary_for(artifact: Path, trust_pickle: bool = False) -> tuple[ModelSummar
     if record is None:
         return None, (f"{artifact.name} has no manifest.json beside it naming its source, and "
                       "edgepipe reads graphs from ONNX and torch only")
-    source = record.get("source") or {}
-    for other in record["_all"]:
+    source = record.source
+    for other in record.siblings:
         same = (other.get("source") or {}).get("sha256") == source.get("sha256")
         path = artifact.parent / str(other.get("path", ""))
         if same and other.get("format") == "onnx" and path.is_file():

@@ -60,7 +60,8 @@ def artifact_block(path: Path) -> dict[str, Any]:
               if path.with_suffix(c).is_file()]
     if path.suffix.lower() == ".onnx" and Path(f"{path}.data").is_file():
         files.append(Path(f"{path}.data"))
-    record = artifact_record(path) or {}
+    entry = artifact_record(path)
+    record = entry.record if entry is not None else {}
     return {"path": str(path), "runtime": runtime_of_suffix()[path.suffix.lower()],
             "format": record.get("format", path.suffix.lstrip(".")),
             "precision": record.get("precision"),
