@@ -140,7 +140,7 @@ def main() -> None:
     from edgepipe.system import host_identity
 
     started = time.perf_counter()
-    report: dict[str, Any] = {"host": host_identity(), "threads": args.threads,
+    report: dict[str, Any] = {"host": host_identity().to_dict(), "threads": args.threads,
                               "quick": args.quick}
     if not args.skip_binary:
         import bench_binarize

@@ -2,14 +2,14 @@
 
 For each model of ``MODELS`` (bundled digits models and torchvision architectures at
 several input sizes, random weights: only speed matters), the ONNX export is profiled with
-``edgepipe.targets.profile.profile`` on ``host`` (ONNX Runtime, fp32, T threads: the p50 of
+``edgepipe.profiling.profile.profile`` on ``host`` (ONNX Runtime, fp32, T threads: the p50 of
 the agent's steady state), and its graph summarised by ``inspect``. The estimator's three
 constants (compute efficiency, bandwidth efficiency, per-op overhead) are fitted by a grid
 search minimising the mean |log(estimate / measured)|; the error printed for each model is
 **leave-one-out**: the constants are fitted on the other models and then predict this one,
 so the error is that of a model the fit never saw. With ``--write-calibration`` the
 constants fitted on all models, and the leave-one-out error, go to
-``src/edgepipe/targets/catalog/_estimator.yaml`` (which every estimate quotes).
+``src/edgepipe/devices/catalog/_estimator.yaml`` (which every estimate quotes).
 
     PYTHONPATH=src python benchmarks/estimator.py [--threads 2] [--write-calibration]
 """
@@ -49,11 +49,11 @@ STARTS = [(0.5, 1.0, 4.0, 2e-6, 1e-5), (0.9, 0.5, 20.0, 5e-6, 2e-6), (0.2, 2.0, 
 def measure(threads: int, seconds: float) -> list[dict[str, Any]]:
     """Export each model to ONNX, profile it on host, keep its graph summary."""
     from edgepipe.analysis.inspect import inspect_model
+    from edgepipe.devices.estimator import layer_arrays
     from edgepipe.export.api import export_model
     from edgepipe.model import load_model
-    from edgepipe.profiles.local import LatencySettings
-    from edgepipe.targets.estimator import layer_arrays
-    from edgepipe.targets.profile import profile
+    from edgepipe.profiling.profile import profile
+    from edgepipe.profiling.runner import LatencySettings
     from edgepipe.tensors import parse_shape
 
     settings = LatencySettings(runs=20, duration_s=seconds, threads=threads, per_layer=False)
@@ -65,7 +65,7 @@ def measure(threads: int, seconds: float) -> list[dict[str, Any]]:
             result = export_model(loaded, out, formats=("onnx",))
             onnx_path = out / result.artifacts[0]["path"]
             summary = inspect_model(load_model(str(onnx_path), check=False))
-            doc = profile(onnx_path, "host", settings)
+            doc = profile(onnx_path, "host", settings).to_dict()
             arrays = [a.tolist() for a in layer_arrays(summary, "fp32")]
             rows.append({"model": spec, "input": shape or "native", "arrays": arrays,
                          "macs": summary.total_macs, "layers": len(summary.layers),
@@ -78,7 +78,7 @@ def measure(threads: int, seconds: float) -> list[dict[str, Any]]:
 def predict(arrays: tuple[np.ndarray, ...], peak: float, bandwidth: float,
             constants: tuple[float, ...]) -> float:
     """The estimator's own formula with these constants."""
-    from edgepipe.targets.estimator import Constants, roofline_seconds
+    from edgepipe.devices.estimator import Constants, roofline_seconds
 
     return roofline_seconds(arrays, peak, bandwidth, Constants(*constants))
 
@@ -109,8 +109,8 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path, default=RESULTS / "estimator.json")
     args = parser.parse_args()
 
-    from edgepipe.targets.catalog import get_target
-    from edgepipe.targets.estimator import CALIBRATION
+    from edgepipe.devices.catalog import get_target
+    from edgepipe.devices.estimator import CALIBRATION
 
     host = get_target("host")
     peak = host.peak_gmacs["fp32"].value * 1e9
@@ -173,7 +173,7 @@ def write_calibration(path: Path, document: dict[str, Any]) -> None:
     }
     header = ("# Written by benchmarks/estimator.py --write-calibration; not a device (the "
               "leading _ keeps\n# it out of the catalog). Constants of the roofline in "
-              "edgepipe/targets/estimator.py.\n")
+              "edgepipe/devices/estimator.py.\n")
     path.write_text(header + yaml.safe_dump(calibration, sort_keys=False))
 
 

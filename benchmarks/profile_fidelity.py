@@ -67,12 +67,12 @@ def litert_benchmark(tflite: Path, threads: int, runs: int) -> float:
 
 
 def ours(artifact: Path, threads: int, runs: int, seconds: float) -> dict[str, float]:
-    from edgepipe.profiles.local import LatencySettings
-    from edgepipe.targets.profile import profile
+    from edgepipe.profiling.profile import profile
+    from edgepipe.profiling.runner import LatencySettings
 
     settings = LatencySettings(runs=runs, duration_s=seconds, warmup_runs=20, threads=threads,
                                per_layer=False)
-    doc = profile(artifact, "host", settings)
+    doc = profile(artifact, "host", settings).to_dict()
     found = {"wall": doc["latency"]["steady"]["p50_s"]}
     if "runtime_reported" in doc["latency"]:
         found["runtime_clock"] = doc["latency"]["runtime_reported"]["p50_s"]

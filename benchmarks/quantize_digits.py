@@ -108,7 +108,7 @@ def run(threads: int, iters: int) -> dict[str, Any]:
                              "float_size_bytes": ours["float_size_bytes"],
                              "latency_us": latency_us(default["path"], sample, threads, iters),
                              "float_latency_us": ours["float_latency_us"]})
-    return {"host": host_identity(), "threads": threads, "iters": iters, "rows": rows}
+    return {"host": host_identity().to_dict(), "threads": threads, "iters": iters, "rows": rows}
 
 
 def print_table(report: dict[str, Any]) -> None:

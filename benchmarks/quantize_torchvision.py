@@ -235,7 +235,7 @@ def run(models: list[str], threads: int, min_runs: int, min_seconds: float,
     from edgepipe.system import host_identity
 
     started = time.perf_counter()
-    report: dict[str, Any] = {"host": host_identity(), "threads": threads, "min_runs": min_runs,
+    report: dict[str, Any] = {"host": host_identity().to_dict(), "threads": threads, "min_runs": min_runs,
                               "min_seconds": min_seconds, "models": {}}
     with tempfile.TemporaryDirectory(prefix="edgepipe-tvbench-") as tmp:
         for name in models:

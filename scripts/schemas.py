@@ -34,7 +34,7 @@ from edgepipe.evaluate import EvalResult  # noqa: E402
 from edgepipe.export.api import ExportResult  # noqa: E402
 from edgepipe.pipeline.document import Report  # noqa: E402
 from edgepipe.rundir import ArtifactRecord, Manifest  # noqa: E402
-from edgepipe.targets.profile import PROFILE_SCHEMA_VERSION  # noqa: E402
+from edgepipe.profiling.profile import PROFILE_SCHEMA_VERSION  # noqa: E402
 
 OUT = ROOT / "docs" / "schemas"
 Schema = dict[str, Any]
@@ -277,7 +277,7 @@ with that command's result.
 - A change that a reader of the previous version would misread (a key removed, renamed or
   given another meaning or type) bumps the document's version: `MANIFEST_SCHEMA` in
   `src/edgepipe/rundir.py`, `REPORT_SCHEMA_VERSION` in `src/edgepipe/pipeline/document.py`,
-  `PROFILE_SCHEMA_VERSION` in `src/edgepipe/targets/profile.py`, `SCHEMA_VERSION` in
+  `PROFILE_SCHEMA_VERSION` in `src/edgepipe/profiling/profile.py`, `SCHEMA_VERSION` in
   `src/edgepipe/cli/common.py` (the `--json` envelope). The new schema is written beside the
   old one, which stays published for the files already written.
 - A new optional key keeps the version: readers of the version ignore keys they do not know,

@@ -13,8 +13,8 @@ LAYERS = [
     {"model", "zoo", "data", "data_readers", "data_split"},
     {"runtime", "system", "training"},
     {"analysis"},
-    {"rundir", "export", "evaluate", "profiles"},
-    {"targets"},
+    {"rundir", "export", "evaluate", "devices"},
+    {"profiling"},
     {"compress", "split", "serve"},
     {"pipeline", "cli", "api", "__main__"},
 ]

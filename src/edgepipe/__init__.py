@@ -57,7 +57,7 @@ _NAMES = {
     "ExportResult": "edgepipe.export.api:ExportResult",
     "CompressResult": "edgepipe.compress.api:CompressResult",
     "EvalResult": "edgepipe.evaluate:EvalResult",
-    "Profile": "edgepipe.targets.profile:Profile",
+    "Profile": "edgepipe.profiling.profile:Profile",
     # errors
     "InputError": "edgepipe.errors:InputError",
     "ModelError": "edgepipe.errors:ModelError",

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from edgepipe.evaluate import EvalResult
     from edgepipe.export.api import ExportResult
     from edgepipe.export.config import ExportConfig
+    from edgepipe.profiling.profile import Profile
     from edgepipe.split.api import SplitConfig
-    from edgepipe.targets.profile import Profile
 
 
 def export(model: Any, out: str | Path, config: ExportConfig | None = None, *,
@@ -98,18 +98,17 @@ def profile(artifact: Any, target: str = "host", *, runs: int = 100, duration: f
     same options): measured here for ``host``, on the device behind ``host="ssh://..."``
     or ``"adb://..."``, else estimated and labelled so. ``artifact``: a path, or an
     ExportResult / CompressResult holding one artifact."""
-    from edgepipe.targets.profile import Profile, check_cpus_option, profile_artifact, settings_for
+    from edgepipe.profiling.profile import check_cpus_option, profile_artifact, settings_for
 
     pinned = check_cpus_option(cpus, batch, host)
     settings = settings_for(runs=runs, duration=duration, warmup=warmup, threads=threads,
                             cpus=pinned, per_layer=per_layer, energy=energy,
                             energy_window=energy_window, precision=precision)
-    document = profile_artifact(
+    return profile_artifact(
         artifact_path(artifact), target, settings, data=data, batch=batch, seed=seed,
         normalize=normalize, host=host, benchmark_model=_path(benchmark_model),
         identity=_path(identity), ssh_config=_path(ssh_config), remote_python=remote_python,
         trust_pickle=trust_pickle)
-    return Profile(document)
 
 
 def split(model: Any, config: SplitConfig | None = None, *, data: Any, out: str | Path,

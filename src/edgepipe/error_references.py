@@ -245,7 +245,7 @@ REFERENCES: dict[str, Reference] = {
         Reference(
             "bad-target-file",
             "A target file cannot be read or is not a valid target description.",
-            "fix the part the message names; edgepipe/targets/schema.py lists the fields.",
+            "fix the part the message names; edgepipe/devices/schema.py lists the fields.",
         ),
         Reference(
             "bad-threads",

@@ -219,7 +219,7 @@ def score(
               "artifact": name or str(session.path or session.name), "batch": batch,
               "seconds": round(seconds, 3), "outputs": comparisons,
               "reference": reference_name, "input_layout": layout or {},
-              "host": host_identity()}
+              "host": host_identity().to_dict()}
     if dataset.labels is not None and classifier is not None:
         predicted = np.argmax(outputs[classifier].reshape(len(dataset), -1), axis=1)
         top1 = float(np.mean(predicted == dataset.labels))

@@ -247,36 +247,67 @@ def memory_bytes() -> int | None:
         return None
 
 
-def host_identity() -> dict[str, Any]:
-    """A compact identity of this host for every profile: who measured, on what."""
-    cpu = cpu_info()
-    return {
-        "hostname": platform.node(),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "cpu": cpu.model,
-        "arch": cpu.arch,
-        "usable_cores": cpu.usable_cores,
-        "isa": [name for name, present in cpu.features.items() if present],
-    }
+@dataclass(frozen=True)
+class HostIdentity:
+    """A compact identity of this host for every measurement: who measured, on what."""
+
+    hostname: str
+    os: str
+    python: str
+    cpu: str
+    arch: str
+    usable_cores: int
+    isa: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hostname": self.hostname, "os": self.os, "python": self.python,
+                "cpu": self.cpu, "arch": self.arch, "usable_cores": self.usable_cores,
+                "isa": list(self.isa)}
 
 
-def environment_report(runtime_details: bool = True) -> dict[str, Any]:
-    """Everything ``edgepipe env`` shows, as a JSON-ready dict."""
+def host_identity() -> HostIdentity:
+    """This host's :class:`HostIdentity`."""
     cpu = cpu_info()
-    verdict = int8_verdict(cpu)
-    report: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": asdict(cpu),
-        "int8": asdict(verdict),
-        "memory_bytes": memory_bytes(),
-        "threads": thread_settings(),
-        "backends": backend_versions(),
-    }
-    if runtime_details:
-        report["runtimes"] = runtime_details_report(report["backends"])
-    return report
+    return HostIdentity(
+        hostname=platform.node(), os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(), cpu=cpu.model, arch=cpu.arch,
+        usable_cores=cpu.usable_cores,
+        isa=tuple(name for name, present in cpu.features.items() if present))
+
+
+@dataclass(frozen=True)
+class EnvironmentReport:
+    """Everything ``edgepipe env`` shows: Python, the CPU and its int8 verdict, memory,
+    thread variables, backend versions and (optionally) what each runtime says of itself."""
+
+    python: str
+    platform: str
+    cpu: CpuInfo
+    int8: Int8Verdict
+    memory_bytes: int | None
+    threads: dict[str, Any]
+    backends: dict[str, str | None]
+    runtimes: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "python": self.python, "platform": self.platform, "cpu": asdict(self.cpu),
+            "int8": asdict(self.int8), "memory_bytes": self.memory_bytes,
+            "threads": self.threads, "backends": self.backends}
+        if self.runtimes is not None:
+            report["runtimes"] = self.runtimes
+        return report
+
+
+def environment_report(runtime_details: bool = True) -> EnvironmentReport:
+    """Everything ``edgepipe env`` shows (see :class:`EnvironmentReport`)."""
+    cpu = cpu_info()
+    backends = backend_versions()
+    return EnvironmentReport(
+        python=platform.python_version(), platform=platform.platform(), cpu=cpu,
+        int8=int8_verdict(cpu), memory_bytes=memory_bytes(), threads=thread_settings(),
+        backends=backends,
+        runtimes=runtime_details_report(backends) if runtime_details else None)
 
 
 def runtime_details_report(versions: dict[str, str | None]) -> dict[str, Any]:

@@ -331,7 +331,7 @@ def test_broken_pt2(cli, tmp_path, digits_artifacts, verb, case):
 
 def test_the_agent_on_a_device_refuses_cpus_it_lacks():
     """On a device (--host) the CPUs are checked where the agent runs, with its own list."""
-    from edgepipe.profiles import agent
+    from edgepipe.profiling.agent import agent
 
     usable = sorted(os.sched_getaffinity(0))
     with pytest.raises(agent.AgentError) as error:

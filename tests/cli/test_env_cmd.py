@@ -40,3 +40,20 @@ def test_int8_verdicts():
     assert int8_verdict(_cpu("aarch64", "asimd", "asimddp")).accelerated
     pi4 = int8_verdict(_cpu("aarch64", "asimd"))
     assert not pi4.accelerated and "Raspberry Pi 4" in pi4.warning
+
+
+def test_the_environment_and_host_identity_are_typed():
+    from edgepipe.system import EnvironmentReport, HostIdentity, environment_report, host_identity
+
+    report = environment_report(runtime_details=False)
+    assert isinstance(report, EnvironmentReport) and report.runtimes is None
+    document = report.to_dict()
+    assert list(document) == ["python", "platform", "cpu", "int8", "memory_bytes", "threads",
+                              "backends"]
+    assert document["cpu"]["usable_cores"] == report.cpu.usable_cores >= 1
+    assert document["int8"]["summary"] == report.int8.summary
+    identity = host_identity()
+    assert isinstance(identity, HostIdentity) and identity.usable_cores >= 1
+    assert list(identity.to_dict()) == ["hostname", "os", "python", "cpu", "arch",
+                                        "usable_cores", "isa"]
+    assert identity.to_dict()["isa"] == list(identity.isa)

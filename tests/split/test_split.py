@@ -100,7 +100,7 @@ def test_head_and_tail_in_every_format(digits_cnn, tmp_path):
 
     # The int8 head runs in TFLite Micro and fits an STM32F746 (its codes are int8: TFLM's
     # CAST has no uint8 output).
-    from edgepipe.targets.fit import check_fit
+    from edgepipe.devices.fit import check_fit
 
     fit = check_fit(tmp_path / "head.int8.tflite", "stm32f746")
-    assert fit["fits"] and fit["arena"]["runs"] and fit["precision"] == "int8"
+    assert fit.fits and fit.arena["runs"] and fit.precision == "int8"

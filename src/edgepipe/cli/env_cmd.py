@@ -16,7 +16,7 @@ def env(json_output: JsonOption = False) -> None:
     from edgepipe.system import environment_report
 
     with command("env", json_output) as out:
-        report = environment_report()
+        report = environment_report().to_dict()
         out.result(report, render=lambda console: _render(console, report))
 
 

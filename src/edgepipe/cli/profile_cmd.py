@@ -79,8 +79,8 @@ def profile(
               "ssh_config": ssh_config, "remote_python": remote_python,
               "benchmark_model": benchmark_model}
     with command("profile", json_output, config) as output:
+        from edgepipe.profiling.profile import check_cpus_option, profile_artifact, settings_for
         from edgepipe.rundir import atomic_write_json
-        from edgepipe.targets.profile import check_cpus_option, profile_artifact, settings_for
 
         pinned = check_cpus_option(cpus, batch, host)
         if save is not None:
@@ -92,7 +92,7 @@ def profile(
                                     seed=seed, normalize=normalize, host=host,
                                     benchmark_model=benchmark_model, identity=identity,
                                     ssh_config=ssh_config, remote_python=remote_python,
-                                    trust_pickle=trust_pickle)
+                                    trust_pickle=trust_pickle).to_dict()
         if save is not None:
             try:
                 atomic_write_json(save, document)
@@ -144,7 +144,8 @@ def _ms(seconds: float | None, unit: bool = True) -> str:
 def render(console: Console, doc: dict[str, Any], top: int) -> None:
     latency = doc["latency"]
     artifact = doc["artifact"]
-    where = (f", over ssh to {doc['device']['destination']}" if doc.get("device") else "")
+    where = (f", over {doc['device']['via']} to {doc['device']['destination']}"
+             if doc.get("device") else "")
     console.print(f"[bold]{Path(artifact['path']).name}[/] on [bold]{doc['target']['name']}"
                   f"[/] ({artifact['runtime']}, {doc['mode']}{where})")
     if doc["mode"] == "estimated":

@@ -287,6 +287,8 @@ def plan_cmd(
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
               "measure": measure, "cuts": cuts, "host": host, **loading.to_config()}
     with command("split plan", json_output, config) as output:
+        from edgepipe.devices.catalog import get_target
+        from edgepipe.profiling.runners.ssh import parse_host
         from edgepipe.split.plan import (
             Link,
             check_precision,
@@ -294,8 +296,6 @@ def plan_cmd(
             parse_rate,
             plan_model,
         )
-        from edgepipe.targets.catalog import get_target
-        from edgepipe.targets.ssh import parse_host
 
         link = Link(parse_rate(bandwidth), parse_duration(rtt))
         check_precision(precision)

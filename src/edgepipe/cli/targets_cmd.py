@@ -25,7 +25,7 @@ def _figure(doc: dict[str, Any] | None, scale: float = 1.0, unit: str = "") -> s
 def list_targets(json_output: JsonOption = False) -> None:
     """Every target: kind, how it is reached, runtimes, memory and peak int8 throughput."""
     with command("targets list", json_output, {}) as output:
-        from edgepipe.targets.catalog import load_catalog
+        from edgepipe.devices.catalog import load_catalog
 
         catalog = load_catalog()
         rows = [t.model_dump(mode="json") for t in catalog.values()]
@@ -54,7 +54,7 @@ def show(target: Annotated[str, typer.Argument(help="Target name.")],
     """One target with every figure, its kind (datasheet, measured, derived, assumption)
     and its source."""
     with command("targets show", json_output, {"target": target}) as output:
-        from edgepipe.targets.catalog import get_target
+        from edgepipe.devices.catalog import get_target
 
         found = get_target(target)
         document = found.model_dump(mode="json")
@@ -96,13 +96,15 @@ def check(
     estimated latency and energy."""
     config = {"artifact": artifact, "target": target, "require_fit": require_fit}
     with command("targets check", json_output, config) as output:
-        from edgepipe.targets.fit import check_fit
-        from edgepipe.targets.fit import require_fit as must_fit
+        from edgepipe.devices.catalog import get_target
+        from edgepipe.devices.fit import check_fit
+        from edgepipe.devices.fit import require_fit as must_fit
 
-        result = check_fit(artifact, target)
+        result = check_fit(artifact, get_target(target))
         if require_fit:
             must_fit(result)
-        output.result(result, render=lambda console: _render_check(console, result))
+        document = result.to_dict()
+        output.result(document, render=lambda console: _render_check(console, document))
 
 
 def _render_check(console: Console, r: dict[str, Any]) -> None:

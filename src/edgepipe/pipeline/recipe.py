@@ -167,7 +167,7 @@ class TargetSpec(Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, value: str) -> str:
-        from edgepipe.targets.catalog import load_catalog
+        from edgepipe.devices.catalog import load_catalog
 
         names = sorted(load_catalog(detect_host=False))
         if value not in names:

@@ -51,7 +51,7 @@ def build_report(recipe: Recipe, variants: list[dict[str, Any]] | list[ReportVar
     """The report of a run: ``variants`` and ``steps`` as the run recorded them (their
     JSON form or typed), the recommendations and the budget worked out."""
     from edgepipe import __version__
-    from edgepipe.targets.catalog import get_target
+    from edgepipe.devices.catalog import get_target
 
     typed = [v if isinstance(v, ReportVariant) else ReportVariant.from_dict(v, where="variant")
              for v in variants]

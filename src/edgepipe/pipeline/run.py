@@ -295,23 +295,23 @@ def _profile_step(context: Context, variant: Variant, artifact: dict[str, Any],
 
 def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
              relative: str) -> dict[str, Any]:
-    from edgepipe.profiles.local import LatencySettings
+    from edgepipe.profiling.profile import profile
+    from edgepipe.profiling.runner import LatencySettings
+    from edgepipe.profiling.target import resolve_target
     from edgepipe.rundir import atomic_write_json
-    from edgepipe.targets.catalog import get_target
-    from edgepipe.targets.profile import device_host, profile
 
     settings = context.recipe.profile
     latency = LatencySettings(runs=settings.runs, duration_s=settings.duration,
                               warmup_runs=settings.warmup, warmup_s=0.2,
                               threads=settings.threads, per_layer=settings.per_layer,
                               energy=settings.energy, energy_idle_s=1.0, energy_busy_s=1.0)
-    host = device_host(target.host)
+    resolved = resolve_target(target.name, device=target.host)
     path = context.out / artifact["path"]
-    document = profile(path, target.name, latency, data=context.recipe.data.spec,
-                       normalize=context.recipe.data.normalize, host=host)
+    document = profile(path, resolved, latency, data=context.recipe.data.spec,
+                       normalize=context.recipe.data.normalize).to_dict()
     (context.out / relative).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(context.out / relative, document)
-    found = get_target(target.name)
+    found = resolved.entry
     summary = summarize_profile(document)
     if not summary["layers"]:
         summary.update(_estimated_layers(path, found, document))
@@ -354,8 +354,8 @@ def summarize_profile(document: dict[str, Any]) -> dict[str, Any]:
 def _estimated_layers(path: Path, target: Any, document: dict[str, Any]) -> dict[str, Any]:
     """The estimator's per-layer times where the runtime gave none (a device not reached,
     or LiteRT's interpreter, which has no per-op timer), labelled so."""
-    from edgepipe.profiles.graph import summary_for
-    from edgepipe.targets.estimator import per_layer_seconds
+    from edgepipe.devices.estimator import per_layer_seconds
+    from edgepipe.profiling.graph import summary_for
 
     graph, source = summary_for(path)
     if graph is None:
@@ -380,13 +380,13 @@ def _fit(path: Path, artifact: dict[str, Any], target: Any,
         if artifact["format"] != "tflite":
             return {"fits": False, "label": "measured",
                     "reason": "a microcontroller runs .tflite files (TFLite Micro)"}
-        from edgepipe.targets.fit import check_fit
+        from edgepipe.devices.fit import check_fit
 
-        checked = check_fit(path, target.name)
-        return {"fits": checked["fits"], "label": "measured",
-                "reason": "; ".join(checked["reasons"]) or (
-                    f"flash {checked['flash']['need_bytes']:,} B, SRAM "
-                    f"{checked['sram']['need_bytes']:,} B (TFLite Micro arena measured)")}
+        checked = check_fit(path, target)
+        return {"fits": checked.fits, "label": "measured",
+                "reason": "; ".join(checked.reasons) or (
+                    f"flash {checked.flash.need_bytes:,} B, SRAM "
+                    f"{checked.sram.need_bytes:,} B (TFLite Micro arena measured)")}
     ram = target.memory.ram_bytes.value if target.memory and target.memory.ram_bytes else None
     memory = document.get("memory") or {}
     activation = (memory.get("peak_activation_bytes") or {}).get("value") or 0
@@ -415,8 +415,8 @@ def _plan_step(context: Context, variant: Variant, built: dict[str, Any], target
 
 def _plan(context: Context, variant: Variant, built: dict[str, Any], target: TargetSpec,
           server_name: str) -> dict[str, Any]:
+    from edgepipe.devices.catalog import get_target
     from edgepipe.split.plan import Link, parse_duration, parse_rate, plan_model
-    from edgepipe.targets.catalog import get_target
 
     loaded = context.loaded()
     device, server = get_target(target.name), get_target(server_name)

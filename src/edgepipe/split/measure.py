@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from edgepipe.model import LoadedModel
-from edgepipe.profiles.local import LatencySettings
+from edgepipe.profiling.runner import LatencySettings
 from edgepipe.tensors import TensorSpec
 
 QUICK = LatencySettings(runs=50, duration_s=0.5, warmup_runs=10, per_layer=False, energy=False)
@@ -35,12 +35,16 @@ def measure_cuts(loaded: LoadedModel, points: list[Any], *, device: str, server:
                  remote_python: str = "python3",
                  settings: LatencySettings = QUICK) -> dict[str, Any]:
     """p50 seconds of heads (on the device) and tails (on the server), by cut label."""
+    from edgepipe.profiling.profile import profile
+    from edgepipe.profiling.target import Target, resolve_target
     from edgepipe.split.points import split_graph, trace
-    from edgepipe.targets.profile import profile
 
-    def p50(path: Path, target: str, remote: Any) -> float:
-        doc = profile(path, target, settings, host=remote, remote_python=remote_python)
-        return float(doc["latency"]["steady"]["p50_s"])
+    on_device = resolve_target(device, device=host, remote_python=remote_python)
+    on_server = resolve_target(server)
+
+    def p50(path: Path, target: Target) -> float:
+        doc = profile(path, target, settings)
+        return float(doc.to_dict()["latency"]["steady"]["p50_s"])
 
     sample = torch.from_numpy(loaded.sample_inputs(1)[0])
     traced = trace(copy.deepcopy(loaded.module).eval(), sample)
@@ -49,18 +53,18 @@ def measure_cuts(loaded: LoadedModel, points: list[Any], *, device: str, server:
         folder = Path(name)
         whole = _export(loaded.module, "whole", loaded.inputs, folder)
         if device_reachable:
-            found["whole_on_device_s"] = p50(whole, device, host)
+            found["whole_on_device_s"] = p50(whole, on_device)
         if server_reachable:
-            found["whole_on_server_s"] = p50(whole, server, None)
+            found["whole_on_server_s"] = p50(whole, on_server)
         for i, point in enumerate(points):
             head, tail = split_graph(traced, point.index)
             if device_reachable:
                 path = _export(head, f"head{i}", loaded.inputs, folder)
-                found["heads"][point.label] = p50(path, device, host)
+                found["heads"][point.label] = p50(path, on_device)
             if server_reachable:
                 spec = TensorSpec("cut", tuple(point.shape), point.dtype)
                 path = _export(tail, f"tail{i}", [spec], folder)
-                found["tails"][point.label] = p50(path, server, None)
+                found["tails"][point.label] = p50(path, on_server)
     return found
 
 
@@ -74,10 +78,11 @@ def bottleneck_rows(split_dir: Path, device: Any, server: Any, precision: str, *
     the decoder) on ``server``, profiled with ``measure`` where reachable, else estimated."""
     import json
 
+    from edgepipe.devices.estimator import per_layer_seconds
     from edgepipe.errors import InputError
-    from edgepipe.profiles.graph import summary_for
-    from edgepipe.targets.estimator import per_layer_seconds
-    from edgepipe.targets.profile import profile
+    from edgepipe.profiling.graph import summary_for
+    from edgepipe.profiling.profile import profile
+    from edgepipe.profiling.target import resolve_target
 
     manifest = split_dir / "manifest.json"
     if not manifest.is_file():
@@ -98,9 +103,9 @@ def bottleneck_rows(split_dir: Path, device: Any, server: Any, precision: str, *
                                                 ("tail", server, server_reachable, None)):
             path = split_dir / f"{part}.onnx"
             if measure and reachable and path.is_file():
-                doc = profile(path, target.name, settings, host=remote,
-                              remote_python=remote_python)
-                parts[part] = (float(doc["latency"]["steady"]["p50_s"]), "measured")
+                doc = profile(path, resolve_target(target, device=remote,
+                                                   remote_python=remote_python), settings)
+                parts[part] = (float(doc.to_dict()["latency"]["steady"]["p50_s"]), "measured")
                 continue
             summary = summary_for(path)[0] if path.is_file() else None
             if summary is None:

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe.devices.estimator import BYTES_PER_ELEMENT
+from edgepipe.devices.schema import DeviceEntry
 from edgepipe.errors import InputError
-from edgepipe.targets.estimator import BYTES_PER_ELEMENT
-from edgepipe.targets.schema import Target
 
 RADIO_W = 1.0  # assumption: a Wi-Fi radio transmitting draws about 1 W on a small device
 SWEEP_MBPS = (1.0, 5.0, 10.0, 50.0, 100.0, 1000.0)
@@ -93,7 +93,7 @@ def pareto(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
     return front
 
 
-def plan(summary: Any, points: list[Any], device: Target, server: Target, link: Link,
+def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEntry, link: Link,
          input_bytes: int, *, bottleneck: dict[str, dict[str, Any]] | None = None,
          compressed_input_bytes: float | None = None, precision: str = "fp32",
          measured: dict[str, Any] | None = None) -> dict:
@@ -101,7 +101,7 @@ def plan(summary: Any, points: list[Any], device: Target, server: Target, link: 
     ``measured`` (from :mod:`edgepipe.split.measure`) replaces estimates where it has them;
     ``bottleneck`` (from :func:`edgepipe.split.measure.bottleneck_rows`) gives a trained
     split's bytes and its own head (with the encoder) and tail (with the decoder) times."""
-    from edgepipe.targets.estimator import calibration, per_layer_seconds
+    from edgepipe.devices.estimator import calibration, per_layer_seconds
 
     names = [layer.name for layer in summary.layers]
     on_device = np.cumsum(per_layer_seconds(summary, device, precision))
@@ -159,8 +159,7 @@ def plan(summary: Any, points: list[Any], device: Target, server: Target, link: 
             "models": {"latency": ("p50 measured by the profiling agent where a row's sources say "
                                    "measured; else " if measured else "")
                        + "the estimator's per-layer roofline (MCUs: cycles per MAC)",
-                       "estimator_error_on_host": (calibration().get("error") or {}).get(
-                           "summary"),
+                       "estimator_error_on_host": calibration().error_summary,
                        "device_energy": f"head time x device active power + transfer time x "
                                         f"{RADIO_W} W radio (assumption)",
                        "bytes": "float32 or 8-bit tensor sizes; a bottleneck's measured codes",
@@ -176,7 +175,7 @@ def compressed_bytes(arrays: np.ndarray) -> float:
     return float(np.mean([len(zlib.compress(p.tobytes(), 9)) for p in pixels]))
 
 
-def plan_model(loaded: Any, device: Target, server: Target, link: Link, *,
+def plan_model(loaded: Any, device: DeviceEntry, server: DeviceEntry, link: Link, *,
                cuts: list[str] | None = None, split_dir: Any = None,
                arrays: np.ndarray | None = None, precision: str = "fp32",
                measure_cuts: bool = False, measure_split: bool = False,
