@@ -128,7 +128,7 @@ def test_connection_killed_mid_run(server, digits_artifacts):
     agent_seen = False
     while time.monotonic() < deadline and not agent_seen:
         time.sleep(0.5)
-        agent_seen = any("agent.py" in " ".join(p.cmdline())
+        agent_seen = any("agent.py" in " ".join(_cmdline(p))
                          for p in listener.children(recursive=True))
     assert agent_seen, "the agent never started on the device"
     time.sleep(2)  # past loading and the first inference
@@ -145,6 +145,14 @@ def test_connection_killed_mid_run(server, digits_artifacts):
     while time.monotonic() < deadline and agents():
         time.sleep(0.2)
     assert not agents()
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    """A process's command line; empty for one that has exited (a zombie until reaped)."""
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 def agents() -> list:
