@@ -58,7 +58,7 @@ def main() -> None:
 
     import torch
 
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
     from edgepipe.split.api import SplitConfig, build_split, split_model
     from edgepipe.split.points import split_graph, trace
@@ -74,7 +74,7 @@ def main() -> None:
                                 input_shape=(1, 3, 32, 32))
         else:
             loaded = load_model(spec)
-        data = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
+        data = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
         config = SplitConfig(at=at, bottleneck=channels)
         parts = build_split(loaded, config)
         sample = torch.from_numpy(loaded.sample_inputs(1)[0])

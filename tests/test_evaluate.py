@@ -15,7 +15,7 @@ from edgepipe.export import export_model
 @pytest.fixture(scope="module")
 def mlp_exports(tmp_path_factory):
     """builtin:digits-mlp as ONNX with batch 1, with batch 4 (fixed), and dynamic batch."""
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     root = tmp_path_factory.mktemp("eval")
@@ -24,7 +24,7 @@ def mlp_exports(tmp_path_factory):
     fixed4 = load_model("builtin:digits-mlp", input_shape=(4, 64))
     export_model(fixed4, root / "b4", batch=4)
     export_model(fixed1, root / "dyn", dynamic_batch=True)
-    splits = split(load_data_for_model("builtin:digits", fixed1.inputs), seed=0)
+    splits = make_splits(load_data_for_model("builtin:digits", fixed1.inputs), seed=0)
     return fixed1, splits.eval, root
 
 

@@ -155,7 +155,7 @@ def split_data(data: Any, model: Any = None, *, example_inputs: Any = None, seed
     """Seeded train / calib / eval parts of ``data``, as compress and split make them; with
     ``model``, the data is shaped for and checked against its inputs first."""
     from edgepipe.data import Dataset
-    from edgepipe.data import split as split_dataset
+    from edgepipe.data import make_splits as split_dataset
 
     if model is not None:
         dataset = _dataset(data, as_loaded_model(model, example_inputs), None)
@@ -222,7 +222,7 @@ def _config(cls: type, config: Any, options: dict[str, Any]) -> Any:
 def _splits(data: Any, loaded: Any, seed: int, calib_size: int,
             normalize: str | None) -> Splits | None:
     from edgepipe.data import Splits
-    from edgepipe.data import split as split_dataset
+    from edgepipe.data import make_splits as split_dataset
 
     if data is None or isinstance(data, Splits):
         return data

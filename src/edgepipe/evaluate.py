@@ -123,7 +123,7 @@ def evaluate_on_data(
     ``part`` "eval" takes the seeded held-out split (``seed``) that compress measures on,
     "all" every sample. Returns the result and which samples it was measured on.
     """
-    from edgepipe.data import Splits, as_dataset, split
+    from edgepipe.data import Splits, as_dataset, make_splits
     from edgepipe.runtime import open_artifact
 
     if batch_size < 1:
@@ -142,7 +142,7 @@ def evaluate_on_data(
         samples, part = dataset, "eval"
     else:
         dataset = as_dataset(data, session.inputs, num_classes=classes, normalize=normalize)
-        samples = split(dataset, seed=seed).eval if part == "eval" else dataset
+        samples = make_splits(dataset, seed=seed).eval if part == "eval" else dataset
     result = evaluate_session(session, samples, reference=reference, threads=threads,
                               batch_size=batch_size, name=str(artifact))
     return result, {"source": dataset.source, "split": part, "seed": seed,

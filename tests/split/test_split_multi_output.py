@@ -31,11 +31,11 @@ def test_two_output_split_trains_every_output_and_keeps_accuracy(tmp_path):
 
 
 def test_labels_that_fit_no_output_compare_every_output_with_the_original(tmp_path):
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     loaded = load_model("tiny_models:tiny_segmenter", input_shape=(1, 3, 8, 8))
-    splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
+    splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
     result = split_model(loaded, SplitConfig(at="conv1", bottleneck=4, training=QUICK), splits,
                          tmp_path)
     accuracy = result["accuracy"]

@@ -91,7 +91,7 @@ def export(
 def parity_data(spec: str, loaded: Any, *, samples: int, seed: int,
                 normalize: str | None) -> tuple[list[Any], dict[str, Any]]:
     """The first ``samples`` of the seeded eval split of DATA, one array per model input."""
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.errors import InputError
 
     if samples < 1:
@@ -99,7 +99,7 @@ def parity_data(spec: str, loaded: Any, *, samples: int, seed: int,
                          hint="give how many data samples parity should run on, e.g. 64.",
                          reference="bad-samples")
     dataset = load_data_for_model(spec, loaded.inputs, normalize=normalize)
-    part = split(dataset, seed=seed).eval
+    part = make_splits(dataset, seed=seed).eval
     part = part if len(part) else dataset  # too few samples to split: use them all
     count = min(samples, len(part))
     arrays = [part.inputs[s.name][:count] for s in loaded.inputs]

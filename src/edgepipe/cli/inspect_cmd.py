@@ -145,12 +145,12 @@ def render_patch_plans(console: Console, info: dict[str, Any]) -> None:
 def check_data(spec: str, loaded: Any, summary: ModelSummary, *, normalize: str | None,
                seed: int) -> dict[str, Any]:
     """Load DATA for the model (raising on anything that does not fit) and describe it."""
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
 
     num_classes = classifier_classes(summary.outputs)
     dataset = load_data_for_model(spec, loaded.inputs, num_classes=num_classes,
                                   normalize=normalize)
-    splits = split(dataset, seed=seed)
+    splits = make_splits(dataset, seed=seed)
     return {**dataset.describe(), "model_classes": num_classes, "split": splits.describe()}
 
 

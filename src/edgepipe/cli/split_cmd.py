@@ -113,7 +113,7 @@ def make(
               **loading.to_config()}
     with command("split", json_output, config) as output:
         from edgepipe.cli.common import progress
-        from edgepipe.data import load_data_for_model, split
+        from edgepipe.data import load_data_for_model, make_splits
         from edgepipe.errors import InputError
         from edgepipe.model import classifier_classes
         from edgepipe.rundir import RunDir
@@ -134,7 +134,7 @@ def make(
         # Labels are checked against the model's classes before any training starts.
         dataset = load_data_for_model(data, loaded.inputs, normalize=normalize,
                                       num_classes=classifier_classes(loaded))
-        splits = split(dataset, seed=seed)
+        splits = make_splits(dataset, seed=seed)
         with progress("training the split") as advance:
             result = split_model(loaded, settings, splits, out, progress=lambda _: advance(1))
         RunDir(out).add_step("split", config, {k: v for k, v in result.items()

@@ -53,14 +53,14 @@ class Context:
 
     def splits(self) -> Any:
         if self._splits is None:
-            from edgepipe.data import load_data_for_model, split
+            from edgepipe.data import load_data_for_model, make_splits
             from edgepipe.model import classifier_classes
 
             data = self.recipe.data
             dataset = load_data_for_model(data.spec, self.loaded().inputs,
                                           normalize=data.normalize,
                                           num_classes=classifier_classes(self.loaded()))
-            self._splits = split(dataset, seed=data.seed)
+            self._splits = make_splits(dataset, seed=data.seed)
         return self._splits
 
 

@@ -265,7 +265,7 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     import json
     from pathlib import Path
 
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.runtime import open_artifact
 
     folder = Path(split_dir)
@@ -286,7 +286,7 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     if not source:
         raise InputError("No data to run on.", hint="give --data.", reference="split-needs-data")
     dataset = load_data_for_model(source, session.inputs, normalize=config.get("normalize"))
-    samples = split(dataset, seed=int(config.get("seed", 0))).eval
+    samples = make_splits(dataset, seed=int(config.get("seed", 0))).eval
     name = session.inputs[0].name
     x, labels = samples.inputs[name], samples.labels
     if limit is not None:

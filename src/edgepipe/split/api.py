@@ -19,7 +19,7 @@ import torch
 
 from edgepipe import formats
 from edgepipe.compress.outputs import classifier_index, flat_outputs
-from edgepipe.data_split import Splits
+from edgepipe.data import Splits
 from edgepipe.errors import EdgepipeError, InputError, UnsupportedError
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from edgepipe.data.dataset import Dataset
 from edgepipe.errors import DataError
-
-if TYPE_CHECKING:
-    from edgepipe.data import Dataset
 
 
 @dataclass
@@ -44,7 +42,7 @@ class Splits:
                 **{f"{k}_sha256": _index_digest(v) for k, v in parts.items()}}
 
 
-def split(
+def make_splits(
     dataset: Dataset, *, seed: int = 0, eval_fraction: float = 0.2, calib_size: int = 256
 ) -> Splits:
     """Split ``dataset`` into train, calib (drawn from train) and eval parts.
