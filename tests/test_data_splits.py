@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepipe.data import Dataset, load_data, make_splits
+from edgepipe.data import Dataset, SplitsInfo, load_data, make_splits
 from edgepipe.errors import DataError
 
 
@@ -25,7 +25,7 @@ def test_split_is_deterministic_disjoint_and_stratified():
     assert set(first.calib_indices) <= set(first.train_indices) and len(first.calib) == 256
     per_class = np.bincount(first.eval.labels) / np.bincount(data.labels)
     assert np.all(np.abs(per_class - 0.2) < 0.01)
-    assert first.describe()["eval_sha256"] == again.describe()["eval_sha256"]
+    assert first.describe().eval_sha256 == again.describe().eval_sha256
 
 
 def test_split_pins_the_seed_zero_indices():
@@ -34,7 +34,8 @@ def test_split_pins_the_seed_zero_indices():
 
     parts = make_splits(load_data("builtin:digits"), seed=0)
     recorded = training_record("digits-cnn")["data"]["split"]
-    assert parts.describe() == recorded
+    assert parts.describe().to_dict() == recorded
+    assert SplitsInfo.from_dict(recorded) == parts.describe()
 
 
 def test_split_without_labels_and_small_calib():

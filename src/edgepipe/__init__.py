@@ -57,6 +57,7 @@ _NAMES = {
     "ExportResult": "edgepipe.export.api:ExportResult",
     "CompressResult": "edgepipe.compress.api:CompressResult",
     "EvalResult": "edgepipe.evaluate:EvalResult",
+    "SplitResult": "edgepipe.split.api:SplitResult",
     "Profile": "edgepipe.targets.profile:Profile",
     # errors
     "InputError": "edgepipe.errors:InputError",

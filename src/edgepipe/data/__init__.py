@@ -9,7 +9,7 @@
   calibration / evaluation parts.
 """
 
-from edgepipe.data.dataset import Dataset
+from edgepipe.data.dataset import Dataset, DatasetInfo
 from edgepipe.data.load import (
     DATA_KINDS_HINT,
     as_dataset,
@@ -19,11 +19,11 @@ from edgepipe.data.load import (
     load_data_for_model,
     splits_for,
 )
-from edgepipe.data.splits import Splits, make_splits
+from edgepipe.data.splits import Splits, SplitsInfo, make_splits
 
 # The name data splitting had before it moved here; kept until the code being reorganised
 # beside this package (compress) calls make_splits. New code uses make_splits.
 split = make_splits
 
-__all__ = ["DATA_KINDS_HINT", "Dataset", "Splits", "as_dataset", "check_data_fits",
+__all__ = ["DATA_KINDS_HINT", "Dataset", "DatasetInfo", "Splits", "SplitsInfo", "as_dataset", "check_data_fits",
            "fit_dataset", "load_data", "load_data_for_model", "make_splits", "splits_for"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -82,14 +82,34 @@ class Dataset:
             arrays = [a[start:stop] for a in self.inputs.values()]
             yield arrays, None if self.labels is None else self.labels[start:stop]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> DatasetInfo:
         """The dataset as loaded, for manifests and ``--json`` output."""
-        return {
-            "source": self.source,
-            "count": len(self),
-            "shapes": {name: list(a.shape) for name, a in self.inputs.items()},
-            "dtypes": {name: a.dtype.name for name, a in self.inputs.items()},
-            "labelled": self.labels is not None,
-            "num_classes": self.num_classes,
-            "classes": self.class_names,
-        }
+        return DatasetInfo(
+            source=self.source,
+            count=len(self),
+            shapes={name: list(a.shape) for name, a in self.inputs.items()},
+            dtypes={name: a.dtype.name for name, a in self.inputs.items()},
+            labelled=self.labels is not None,
+            num_classes=self.num_classes,
+            classes=self.class_names,
+        )
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a :class:`Dataset` holds, without its arrays (for records and ``--json``)."""
+
+    source: str
+    count: int
+    shapes: dict[str, list[int]]
+    dtypes: dict[str, str]
+    labelled: bool
+    num_classes: int | None
+    classes: list[str] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> DatasetInfo:
+        return cls(**document)
