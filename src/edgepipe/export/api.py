@@ -84,11 +84,11 @@ def export_model(
     samples: they run in chunks of the model's batch), or on the first ``samples`` of the
     eval split (seeded with the config's seed) of ``data`` (a DATA spec, Dataset, Splits or
     arrays, ``normalize`` as ``--normalize``), else on seeded random inputs of the model's
-    input specs; the manifest says which. Before
-    any format is converted, every op is checked against each format's converter
-    (:mod:`edgepipe.export.support`): UnsupportedError ``unsupported-operators`` names the
-    ops, their layers and formats. Raises ToleranceError when an artifact's outputs differ
-    from the reference beyond the tolerance.
+    input specs; the manifest says which. Before any format is converted, every op is
+    checked against each format's converter (:mod:`edgepipe.export.support`):
+    UnsupportedError ``unsupported-operators`` names the ops, their layers and formats.
+    Raises ToleranceError when an artifact's outputs differ from the reference beyond the
+    tolerance.
     """
     config = config or ExportConfig(**options)
     RunDir(out, create=False)  # an OUT that is a file fails here, before loading
