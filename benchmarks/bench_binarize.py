@@ -37,11 +37,11 @@ def row(name: str, metric: str, value: Any, goal: str = "", met: bool | None = N
 def run(quick: bool = False, threads: int | None = None) -> list[dict[str, Any]]:
     """Binarize the digits CNN and return the rows."""
     from edgepipe.compress import BinaryConfig, compress
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     loaded = load_model("builtin:digits-cnn")
-    splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0, calib_size=256)
+    splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0, calib_size=256)
     config = BinaryConfig(epochs=QUICK_EPOCHS) if quick else BinaryConfig()
     name = f"digits-cnn binary W1A1 ({'quick, ' if quick else ''}{config.epochs} epochs max)"
     with tempfile.TemporaryDirectory() as folder:

@@ -33,11 +33,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def lowrank_digits(name: str, threads: int, quick: bool, tmp: Path) -> list[dict[str, Any]]:
     from edgepipe.compress import compress, make_config
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     loaded = load_model(f"builtin:{name}")
-    splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
+    splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
     rows = []
     for check in (False, True):
         for epochs in ((0, 10) if not quick else (0, 2)):
@@ -70,13 +70,13 @@ def lowrank_digits(name: str, threads: int, quick: bool, tmp: Path) -> list[dict
 
 def lowrank_resnet18(threads: int, quick: bool, tmp: Path) -> dict[str, Any]:
     from edgepipe.compress import compress, make_config
-    from edgepipe.data import Dataset, split
+    from edgepipe.data import Dataset, make_splits
     from edgepipe.model import load_model
 
     size = 112 if quick else 224
     loaded = load_model("torchvision:resnet18", input_shape=(1, 3, size, size))
     x = np.random.default_rng(0).standard_normal((80, 3, size, size)).astype(np.float32)
-    splits = split(Dataset({loaded.inputs[0].name: x}, source="random N(0,1)"), seed=0,
+    splits = make_splits(Dataset({loaded.inputs[0].name: x}, source="random N(0,1)"), seed=0,
                    calib_size=32)
     out = tmp / "resnet18"
     started = time.perf_counter()

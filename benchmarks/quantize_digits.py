@@ -70,7 +70,7 @@ def ort_default(out: Path, name: str, splits: Any, loaded: Any) -> dict[str, Any
 def run(threads: int, iters: int) -> dict[str, Any]:
     """Every (model, method) of RUNS plus quantize_static's defaults; rows of measurements."""
     from edgepipe.compress import compress, make_config
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
     from edgepipe.system import host_identity
 
@@ -78,7 +78,7 @@ def run(threads: int, iters: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="edgepipe-bench-") as tmp:
         for name, method, formats in RUNS:
             loaded = load_model(f"builtin:{name}")
-            splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
+            splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
             out = Path(tmp) / f"{name}-{method}"
             result = compress(loaded, make_config(method, formats=formats), out, splits)
             sample = splits.eval.x[:1]

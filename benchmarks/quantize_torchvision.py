@@ -50,7 +50,7 @@ def train(name: str, max_epochs: int, patience: int = 2, recalibrate_bn: bool = 
     import torch
     from torch import nn
 
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
     from edgepipe.zoo.train import accuracy_of
 
@@ -62,8 +62,8 @@ def train(name: str, max_epochs: int, patience: int = 2, recalibrate_bn: bool = 
     loaded = load_model(f"torchvision:{name}", model_args={"num_classes": 10},
                         input_shape=(1, 3, 32, 32))
     model = loaded.module
-    parts = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
-    fit = split(parts.train, seed=0, eval_fraction=0.15, calib_size=0)
+    parts = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
+    fit = make_splits(parts.train, seed=0, eval_fraction=0.15, calib_size=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max_epochs)
     rng = np.random.default_rng(seed)
@@ -120,12 +120,12 @@ def reestimate_bn(model: Any, x: Any) -> None:
 def accuracy_pass(name: str, weights: Path, out: Path) -> dict[str, dict[str, Any]]:
     """int8 for every format on the trained model; top-1 and size per (format, precision)."""
     from edgepipe.compress import compress, make_config
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     loaded = load_model(f"torchvision:{name}", model_args={"num_classes": 10},
                         input_shape=(1, 3, 32, 32), weights=weights)
-    splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
+    splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
     result = compress(loaded, make_config("int8", formats=FORMATS), out, splits)
     rows: dict[str, dict[str, Any]] = {}
     for record in result.artifacts:

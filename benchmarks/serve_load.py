@@ -139,7 +139,8 @@ def link_check(folder: Path, ready: dict, protocol: str, mbps: float, rtt_ms: fl
     row = rows["cut pool2 (bottleneck)"]
     link = Link(mbps * 1e6, rtt_ms / 1e3)
     url = ready["http"] if protocol == "http" else f"grpc://{ready['grpc']}"
-    measured = remote_split(folder, Endpoint.parse(url, "tail", TOKEN), limit=100, link=link)
+    measured = remote_split(folder, Endpoint.parse(url, "tail", TOKEN), limit=100,
+                            link=link).to_dict()
     total = measured["stages"]["total"]["p50_s"]
     return {"protocol": protocol, "mbps": mbps, "rtt_ms": rtt_ms, "plan_end_to_end_s": row["end_to_end_s"],
             "plan_sources": row["sources"], "plan_bytes": row["bytes"],

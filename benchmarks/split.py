@@ -34,18 +34,18 @@ CASES = [("builtin:digits-cnn", "pool1", 2), ("builtin:digits-cnn", "pool1", 4),
          ("torchvision:resnet18", "layer2", 8)]
 
 
-def naive(parts: dict[str, Any], data: Any, name: str) -> dict[str, Any]:
+def naive(original_head: Any, tail_original: Any, data: Any, name: str) -> dict[str, Any]:
     """Cut without a bottleneck: the raw tensor at the cut quantized to 8 bits."""
     import torch
 
     with torch.no_grad():
-        calib = parts["original_head"](torch.from_numpy(data.calib.inputs[name]))
+        calib = original_head(torch.from_numpy(data.calib.inputs[name]))
         low = float(min(0.0, calib.min()))
         high = float(torch.quantile(calib.flatten()[:1_000_000], 0.999))
         scale = (high - low) / 255
-        cut = parts["original_head"](torch.from_numpy(data.eval.inputs[name]))
+        cut = original_head(torch.from_numpy(data.eval.inputs[name]))
         codes = torch.clamp(torch.round((cut - low) / scale), 0, 255)
-        logits = parts["tail_original"](codes * scale + low).numpy()
+        logits = tail_original(codes * scale + low).numpy()
     accuracy = float((logits.argmax(1) == data.eval.labels).mean())
     return {"bytes": int(np.prod(cut.shape[1:])), "accuracy": accuracy}
 
@@ -58,7 +58,7 @@ def main() -> None:
 
     import torch
 
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
     from edgepipe.split.api import SplitConfig, build_split, split_model
     from edgepipe.split.points import split_graph, trace
@@ -74,19 +74,19 @@ def main() -> None:
                                 input_shape=(1, 3, 32, 32))
         else:
             loaded = load_model(spec)
-        data = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
+        data = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
         config = SplitConfig(at=at, bottleneck=channels)
         parts = build_split(loaded, config)
         sample = torch.from_numpy(loaded.sample_inputs(1)[0])
-        _, parts["tail_original"] = split_graph(trace(copy.deepcopy(loaded.module), sample),
-                                                parts["point"].index)
-        baseline = naive(parts, data, loaded.inputs[0].name)
+        _, tail_original = split_graph(trace(copy.deepcopy(loaded.module), sample),
+                                       parts.point.index)
+        baseline = naive(parts.original_head, tail_original, data, loaded.inputs[0].name)
         with tempfile.TemporaryDirectory() as out:
             result = split_model(loaded, config, data, out)
-        wire, accuracy = result["bytes_per_sample"], result["accuracy"]
+        wire, accuracy = result.bytes_per_sample, result.accuracy
         rows.append({"model": spec, "at": at, "bottleneck": channels,
-                     "shape": result["cut"]["shape"], "bytes": wire, "accuracy": accuracy,
-                     "naive_8bit": baseline, "training": result["training"],
+                     "shape": result.cut["shape"], "bytes": wire, "accuracy": accuracy,
+                     "naive_8bit": baseline, "training": result.training,
                      "seconds": time.time() - started})
         print(f"  {spec} at {at}, {channels} ch: {wire['packed_bytes']} B, "
               f"{100 * accuracy['split_onnxruntime']:.2f}% "

@@ -52,7 +52,7 @@ RUNNERS = {"onnx": run_onnx, "openvino": run_openvino, "tflite": run_tflite}
 
 
 def main(out: Path) -> int:
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model, run_torch
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -63,7 +63,7 @@ def main(out: Path) -> int:
         model = load_model(source["spec"], weights=source["weights"])
         if inputs["kind"] == "data":
             data = load_data_for_model(inputs["source"], model.inputs)
-            x = split(data, seed=inputs["seed"]).eval.x[: inputs["count"]]
+            x = make_splits(data, seed=inputs["seed"]).eval.x[: inputs["count"]]
         else:
             x = model.sample_inputs(inputs["batch"], inputs["seed"])[0]
         reference = np.concatenate([run_torch(model.module, [x[i:i + 1]])[0]

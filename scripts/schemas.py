@@ -33,8 +33,8 @@ from edgepipe.documents import Document, SchemaWriter, json_schema, optional_key
 from edgepipe.evaluate import EvalResult  # noqa: E402
 from edgepipe.export.api import ExportResult  # noqa: E402
 from edgepipe.pipeline.document import Report  # noqa: E402
-from edgepipe.rundir import ArtifactRecord, Manifest  # noqa: E402
 from edgepipe.profiling.profile import PROFILE_SCHEMA_VERSION  # noqa: E402
+from edgepipe.rundir import ArtifactRecord, Manifest  # noqa: E402
 
 OUT = ROOT / "docs" / "schemas"
 Schema = dict[str, Any]

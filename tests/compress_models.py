@@ -38,11 +38,11 @@ def box_target(x: torch.Tensor) -> torch.Tensor:
 
 def trained(factory: str, epochs: int = 12):
     """``tiny_models:<factory>`` trained on the digits train split, and the splits."""
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     loaded = load_model(f"tiny_models:{factory}", input_shape=(1, 3, 8, 8))
-    splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0, calib_size=128)
+    splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0, calib_size=128)
     module = loaded.module
     torch.manual_seed(0)
     x = torch.from_numpy(splits.train.x)

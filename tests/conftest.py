@@ -46,12 +46,12 @@ def cli():
 # Digits models with their seeded splits, shared by the compression and target tests.
 
 def _digits(name: str):
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     loaded = load_model(f"builtin:{name}")
     dataset = load_data_for_model("builtin:digits", loaded.inputs)
-    return loaded, split(dataset, seed=0, calib_size=256)
+    return loaded, make_splits(dataset, seed=0, calib_size=256)
 
 
 @pytest.fixture(scope="session")

@@ -214,7 +214,7 @@ def test_bad_options():
 def test_digits_upsampling_matches_torch_bilinear():
     import torch
 
-    from edgepipe.data_readers import resize_bilinear
+    from edgepipe.data.readers import resize_bilinear
 
     images = load_data("builtin:digits").x[:50].reshape(-1, 8, 8)
     ours = resize_bilinear(images, (32, 20))

@@ -15,7 +15,7 @@ from edgepipe.export import export_model
 @pytest.fixture(scope="module")
 def mlp_exports(tmp_path_factory):
     """builtin:digits-mlp as ONNX with batch 1, with batch 4 (fixed), and dynamic batch."""
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.model import load_model
 
     root = tmp_path_factory.mktemp("eval")
@@ -24,7 +24,7 @@ def mlp_exports(tmp_path_factory):
     fixed4 = load_model("builtin:digits-mlp", input_shape=(4, 64))
     export_model(fixed4, root / "b4", batch=4)
     export_model(fixed1, root / "dyn", dynamic_batch=True)
-    splits = split(load_data_for_model("builtin:digits", fixed1.inputs), seed=0)
+    splits = make_splits(load_data_for_model("builtin:digits", fixed1.inputs), seed=0)
     return fixed1, splits.eval, root
 
 
@@ -86,3 +86,22 @@ def test_nhwc_tflite_takes_nchw_data(tmp_path):
     result = evaluate_artifact(tmp_path / "residual_cnn.tflite", data, reference=loaded)
     assert result.input_layout == {"args_0": "NCHW data transposed to NHWC"}
     assert result.value > 80.0  # dB: fp32 against fp32
+
+
+def test_evaluate_on_data_splits_the_data_and_says_which_samples(mlp_exports):
+    import json
+
+    from edgepipe.evaluate import EvalResult, EvalSamples, evaluate_on_data
+
+    _, eval_set, root = mlp_exports
+    artifact = root / "b1" / "digits-mlp.onnx"
+    result = evaluate_on_data(artifact, "builtin:digits", seed=0)
+    assert result.data == EvalSamples("builtin:digits", "eval", 0, 359, 1797)
+    assert result.value == pytest.approx(evaluate_artifact(artifact, eval_set).value)
+    document = result.to_dict()
+    assert list(document)[-1] == "data" and document["data"]["of"] == 1797
+    assert EvalResult.from_dict(json.loads(json.dumps(document))) == result
+    every = evaluate_on_data(artifact, "builtin:digits", part="all")
+    assert every.data is not None and every.data.samples == every.data.of == 1797
+    # without evaluate_on_data there is no "data" key (compress's records stay as they were)
+    assert "data" not in evaluate_artifact(artifact, eval_set).to_dict()

@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "edgepipe"
 
 LAYERS = [
     {"errors", "error_references", "json_types", "tensors", "formats", "documents", "__init__"},
-    {"model", "zoo", "data", "data_readers", "data_split"},
+    {"model", "zoo", "data"},
     {"runtime", "system", "training"},
     {"analysis"},
     {"rundir", "export", "evaluate", "devices"},

@@ -42,7 +42,8 @@ def _untyped_signatures() -> list[tuple[str, str, str, bool]]:
         pattern = UNTYPED if not aliases else re.compile(
             UNTYPED.pattern + "|" + "|".join(rf"\b{re.escape(a)}\b" for a in aliases))
 
-        def visit(node: ast.AST, owner: str, private: bool) -> None:
+        def visit(node: ast.AST, owner: str, private: bool, path: Path = path,
+                  pattern: re.Pattern[str] = pattern) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.ClassDef):
                     visit(child, owner + child.name + ".", private or child.name.startswith("_"))

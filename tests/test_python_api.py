@@ -176,8 +176,8 @@ def test_split_takes_an_nn_module(tmp_path):
     record = edgepipe.split_model(module, data="builtin:digits", out=tmp_path / "split",
                             example_inputs=torch.zeros(1, 3, 32, 32), at="pool2",
                             bottleneck=2, training=training)
-    assert record["accuracy"]["split_onnxruntime"] > 0.3
-    assert record["bytes_per_sample"]["packed_bytes"] == 2 * 8 * 8
+    assert record.accuracy["split_onnxruntime"] > 0.3
+    assert record.bytes_per_sample["packed_bytes"] == 2 * 8 * 8
     steps = json.loads((tmp_path / "split" / "manifest.json").read_text())["steps"]
     assert steps[-1]["step"] == "split" and steps[-1]["config"]["bottleneck"] == 2
 

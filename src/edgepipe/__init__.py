@@ -53,10 +53,11 @@ _NAMES = {
     "LoadedModel": "edgepipe.model.loaded:LoadedModel",
     "TensorSpec": "edgepipe.tensors:TensorSpec",
     "Dataset": "edgepipe.data:Dataset",
-    "Splits": "edgepipe.data_split:Splits",
+    "Splits": "edgepipe.data:Splits",
     "ExportResult": "edgepipe.export.api:ExportResult",
     "CompressResult": "edgepipe.compress.api:CompressResult",
     "EvalResult": "edgepipe.evaluate:EvalResult",
+    "SplitResult": "edgepipe.split.api:SplitResult",
     "Profile": "edgepipe.profiling.profile:Profile",
     # errors
     "InputError": "edgepipe.errors:InputError",

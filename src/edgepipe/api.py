@@ -28,22 +28,25 @@ if TYPE_CHECKING:
     from edgepipe.export.api import ExportResult
     from edgepipe.export.config import ExportConfig
     from edgepipe.profiling.profile import Profile
-    from edgepipe.split.api import SplitConfig
+    from edgepipe.split.api import SplitConfig, SplitResult
 
 
 def export(model: Any, out: str | Path, config: ExportConfig | None = None, *,
            example_inputs: Any = None, parity_inputs: list[np.ndarray] | None = None,
+           data: Any = None, samples: int = 64, normalize: str | None = None,
            **options: Any) -> ExportResult:
     """Export ``model`` to each format under ``out``, each artifact parity-checked in its
     runtime (``edgepipe export``). ``options`` build the :class:`ExportConfig` when none is
     given (``formats=("onnx", "tflite")``, ``dynamic_batch=True``, ``atol=1e-3``, ...).
-    ``parity_inputs``: the arrays parity runs on (default: seeded random ones)."""
+    Parity runs on ``parity_inputs``, else on ``samples`` of the eval split of ``data``,
+    else on seeded random inputs."""
     from edgepipe.export.api import export_model
     from edgepipe.export.config import ExportConfig
 
     config = _config(ExportConfig, config, options)
     loaded = as_loaded_model(model, example_inputs)
-    return export_model(loaded, out, config, inputs=parity_inputs)
+    return export_model(loaded, out, config, inputs=parity_inputs, data=data,
+                        samples=samples, normalize=normalize)
 
 
 def compress(model: Any, config: CompressConfig | str, out: str | Path, data: Any = None, *,
@@ -60,12 +63,16 @@ def compress(model: Any, config: CompressConfig | str, out: str | Path, data: An
     from edgepipe.compress.api import compress as compress_model
     from edgepipe.compress.budget import AccuracyBudget
     from edgepipe.compress.config import make_config
+    from edgepipe.data import splits_for
+    from edgepipe.model import classifier_classes
 
     config = (make_config(config, **options) if isinstance(config, str)
               else _config(type(config), config, options))
     budget = AccuracyBudget(max_drop, sensitivity)
     loaded = as_loaded_model(model, example_inputs)
-    splits = _splits(data, loaded, config.seed, getattr(config, "calib_size", 256), normalize)
+    splits = None if data is None else splits_for(
+        data, loaded.inputs, num_classes=classifier_classes(loaded), seed=config.seed,
+        calib_size=getattr(config, "calib_size", 256), normalize=normalize)
     return compress_model(loaded, config, out, splits, threads=threads, budget=budget)
 
 
@@ -78,11 +85,9 @@ def evaluate(artifact: Any, data: Any, *, reference: Any = None, part: str = "ev
     "eval" (the held-out split of ``seed`` that compress measures on) or "all"."""
     from edgepipe.evaluate import evaluate_on_data
 
-    result, _ = evaluate_on_data(artifact_path(artifact), data, reference=reference,
-                                 part=part, seed=seed, threads=threads,
-                                 batch_size=batch_size, normalize=normalize,
-                                 trust_pickle=trust_pickle)
-    return result
+    return evaluate_on_data(artifact_path(artifact), data, reference=reference, part=part,
+                            seed=seed, threads=threads, batch_size=batch_size,
+                            normalize=normalize, trust_pickle=trust_pickle)
 
 
 def profile(artifact: Any, target: str = "host", *, runs: int = 100, duration: float = 3.0,
@@ -113,13 +118,13 @@ def profile(artifact: Any, target: str = "host", *, runs: int = 100, duration: f
 
 def split(model: Any, config: SplitConfig | None = None, *, data: Any, out: str | Path,
           example_inputs: Any = None, normalize: str | None = None, seed: int = 0,
-          **options: Any) -> dict[str, Any]:
+          **options: Any) -> SplitResult:
     """Cut ``model`` at a layer, train a bottleneck there and export head and tail
     (``edgepipe split``). ``options`` build the :class:`SplitConfig` when none is given
     (``at="layer2"``, ``bottleneck=8``, ``bits=8``, ``formats=("onnx",)``, ...); its
-    training seed and the data split use ``seed``. Returns the record the command prints
-    (accuracies, bytes per sample, artifacts), also kept in ``OUT/manifest.json``."""
-    from edgepipe.rundir import ManifestStep, RunDir
+    training seed and the data split use ``seed``. Returns the :class:`SplitResult` the
+    command prints (accuracies, bytes per sample, artifacts), also kept in
+    ``OUT/manifest.json``."""
     from edgepipe.split.api import SplitConfig, split_model
     from edgepipe.split.train import SplitTraining
 
@@ -129,17 +134,8 @@ def split(model: Any, config: SplitConfig | None = None, *, data: Any, out: str 
         raise InputError("Splitting trains the bottleneck, so it needs data.",
                          hint="give data='builtin:digits', an .npz, an image folder or "
                          "arrays (x, y).", reference="split-needs-data")
-    loaded = as_loaded_model(model, example_inputs)
-    splits = _splits(data, loaded, seed, 256, normalize)
-    result = split_model(loaded, config, splits, out)
-    record = {"model": loaded.spec, "at": config.at, "bottleneck": config.bottleneck,
-              "bits": config.bits, "stride": config.stride, "seed": seed,
-              "formats": list(config.formats), "int8_head": config.int8_head,
-              "distill_epochs": config.training.distill_epochs,
-              "finetune_epochs": config.training.finetune_epochs, "out": str(out)}
-    RunDir(out).add_step(ManifestStep("split", record, {k: v for k, v in result.items()
-                                                        if k != "artifacts"}))
-    return result
+    return split_model(as_loaded_model(model, example_inputs), config, data, out,
+                       normalize=normalize, seed=seed)
 
 
 def as_loaded_model(model: Any, example_inputs: Any = None) -> Any:
@@ -153,11 +149,12 @@ def split_data(data: Any, model: Any = None, *, example_inputs: Any = None, seed
                eval_fraction: float = 0.2, calib_size: int = 256) -> Splits:
     """Seeded train / calib / eval parts of ``data``, as compress and split make them; with
     ``model``, the data is shaped for and checked against its inputs first."""
-    from edgepipe.data import Dataset
-    from edgepipe.data import split as split_dataset
+    from edgepipe.data import Dataset, as_dataset, make_splits
+    from edgepipe.model import classifier_classes
 
     if model is not None:
-        dataset = _dataset(data, as_loaded_model(model, example_inputs), None)
+        loaded = as_loaded_model(model, example_inputs)
+        dataset = as_dataset(data, loaded.inputs, num_classes=classifier_classes(loaded))
     elif isinstance(data, Dataset):
         dataset = data
     elif isinstance(data, (str, Path)):
@@ -168,8 +165,8 @@ def split_data(data: Any, model: Any = None, *, example_inputs: Any = None, seed
         raise InputError("split_data without a model takes a DATA spec or a Dataset.",
                          hint="pass model= to shape arrays for it, or wrap them in "
                          "edgepipe.Dataset({'x': x}, labels=y).", reference="data-type")
-    return split_dataset(dataset, seed=seed, eval_fraction=eval_fraction,
-                         calib_size=calib_size)
+    return make_splits(dataset, seed=seed, eval_fraction=eval_fraction,
+                       calib_size=calib_size)
 
 
 def artifact_path(artifact: Any) -> Path:
@@ -216,25 +213,6 @@ def _config(cls: type, config: Any, options: dict[str, Any]) -> Any:
                          hint=f"{cls.__name__} takes: {', '.join(f.name for f in fields)}.",
                          reference="unknown-option")
     return cls(**options)
-
-
-def _splits(data: Any, loaded: Any, seed: int, calib_size: int,
-            normalize: str | None) -> Splits | None:
-    from edgepipe.data import Splits
-    from edgepipe.data import split as split_dataset
-
-    if data is None or isinstance(data, Splits):
-        return data
-    return split_dataset(_dataset(data, loaded, normalize), seed=seed, calib_size=calib_size)
-
-
-def _dataset(data: Any, loaded: Any, normalize: str | None) -> Any:
-    """``data`` shaped for ``loaded``; labels checked against its classes before any work."""
-    from edgepipe.data import as_dataset
-    from edgepipe.model import classifier_classes
-
-    return as_dataset(data, loaded.inputs, num_classes=classifier_classes(loaded),
-                      normalize=normalize)
 
 
 def _path(value: str | Path | None) -> Path | None:

@@ -48,6 +48,25 @@ class OutputComparison:
 
 
 @dataclass
+class EvalSamples:
+    """Which samples a metric was measured on: ``samples`` of the ``of`` in ``source``,
+    the seeded eval split or all of them."""
+
+    source: str
+    split: str  # "eval" or "all"
+    seed: int
+    samples: int
+    of: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> EvalSamples:
+        return cls(**document)
+
+
+@dataclass
 class EvalResult:
     """A measured metric: what, how much, on how many samples, in which runtime."""
 
@@ -65,6 +84,7 @@ class EvalResult:
     classifier_output: str | None = None
     input_layout: dict[str, str] = field(default_factory=dict)  # per input: as-is / transposed
     host: dict[str, Any] = field(default_factory=dict)
+    data: EvalSamples | None = None  # set by evaluate_on_data
 
     @property
     def display(self) -> str:
@@ -79,7 +99,20 @@ class EvalResult:
             document["value"] = None
             document["identical"] = True
         document["outputs"] = [o.to_dict() for o in self.outputs]
+        data = document.pop("data")
+        if data is not None:  # last, after the metric it qualifies
+            document["data"] = data
         return document
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> EvalResult:
+        values = {k: v for k, v in document.items() if k != "identical"}
+        if document.get("identical"):
+            values["value"] = math.inf
+        values["outputs"] = [OutputComparison(**o) for o in document.get("outputs", [])]
+        if document.get("data") is not None:
+            values["data"] = EvalSamples.from_dict(document["data"])
+        return cls(**values)
 
 
 def evaluate_artifact(
@@ -116,14 +149,14 @@ def evaluate_on_data(
     batch_size: int = DEFAULT_BATCH,
     normalize: str | None = None,
     trust_pickle: bool = False,
-) -> tuple[EvalResult, dict[str, Any]]:
+) -> EvalResult:
     """What ``edgepipe eval`` measures: ``artifact`` in its runtime on ``data`` (a DATA spec,
     a Dataset or arrays, see :func:`edgepipe.data.as_dataset`; of a Splits, its eval part).
 
     ``part`` "eval" takes the seeded held-out split (``seed``) that compress measures on,
-    "all" every sample. Returns the result and which samples it was measured on.
+    "all" every sample. The result's ``data`` says which samples it was measured on.
     """
-    from edgepipe.data import Splits, as_dataset, split
+    from edgepipe.data import Splits, as_dataset, make_splits
     from edgepipe.runtime import open_artifact
 
     if batch_size < 1:
@@ -142,11 +175,12 @@ def evaluate_on_data(
         samples, part = dataset, "eval"
     else:
         dataset = as_dataset(data, session.inputs, num_classes=classes, normalize=normalize)
-        samples = split(dataset, seed=seed).eval if part == "eval" else dataset
+        samples = make_splits(dataset, seed=seed).eval if part == "eval" else dataset
     result = evaluate_session(session, samples, reference=reference, threads=threads,
                               batch_size=batch_size, name=str(artifact))
-    return result, {"source": dataset.source, "split": part, "seed": seed,
-                    "samples": len(samples), "of": len(dataset)}
+    result.data = EvalSamples(source=dataset.source, split=part, seed=seed,
+                              samples=len(samples), of=len(dataset))
+    return result
 
 
 def evaluate_module(

@@ -10,7 +10,7 @@ CNN = "builtin:digits-cnn"
 
 @pytest.fixture(scope="module")
 def cnn_artifacts(tmp_path_factory):
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import load_data_for_model, make_splits
     from edgepipe.evaluate import evaluate_module
     from edgepipe.export import export_model
     from edgepipe.model import load_model
@@ -18,7 +18,7 @@ def cnn_artifacts(tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn")
     loaded = load_model(CNN)
     export_model(loaded, out, formats=("onnx", "openvino", "tflite"))
-    eval_set = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0).eval
+    eval_set = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0).eval
     return out, evaluate_module(loaded.module, eval_set, inputs=loaded.inputs).value
 
 

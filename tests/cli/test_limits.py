@@ -193,12 +193,11 @@ def test_evaluation_uses_the_given_data_when_the_stratified_split_is_empty(cli, 
 
 def test_with_a_single_sample_the_calibration_samples_are_used_and_said_so():
     from edgepipe.compress.samples import make_check_set
-    from edgepipe.data import Dataset
-    from edgepipe.data_split import split
+    from edgepipe.data import Dataset, make_splits
 
     dataset = Dataset({"input": np.zeros((1, 3, 32, 32), np.float32)}, np.array([3]),
                       source="one.npz")
-    splits = split(dataset)
+    splits = make_splits(dataset)
     assert len(splits.eval) == 0
     checked, info = make_check_set(None, None, splits)  # type: ignore[arg-type]
     assert len(checked) == 1 and info["source"] == "one.npz"

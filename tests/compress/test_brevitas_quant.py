@@ -18,7 +18,7 @@ from edgepipe.compress.brevitas_quant import (
     packed_bytes,
     quantize_module,
 )
-from edgepipe.data import Dataset, split
+from edgepipe.data import Dataset, make_splits
 from edgepipe.errors import InputError, UnsupportedError
 
 W8_MAX_DROP = 0.010  # the issue: within 1 point of float
@@ -86,7 +86,7 @@ def test_qat_recovers_what_two_bit_post_training_loses(digits_cnn, tmp_path):
 def test_unlabelled_training_data_distills_only(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     unlabelled = Dataset(dict(splits.train.inputs), source="digits without labels")
-    data = split(unlabelled, seed=0, calib_size=64)
+    data = make_splits(unlabelled, seed=0, calib_size=64)
     config = LowBitConfig(weight_bits=4, qat=True, epochs=1, calib_size=64)
     [artifact] = compress(loaded, config, tmp_path, data).artifacts
     qat = artifact["tool"]["qat"]

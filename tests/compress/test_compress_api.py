@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgepipe.compress import Fp16Config, Int8DynamicConfig, Int8StaticConfig, compress
-from edgepipe.data import Dataset, split
+from edgepipe.data import Dataset, make_splits
 from edgepipe.errors import InputError, UnsupportedError
 
 INT8_MAX_DROP = 0.010  # 1.0 point of top-1 (the goal is 0.5; see the report)
@@ -140,7 +140,7 @@ def test_a_layer_the_quantizer_cannot_handle_stays_float_and_is_listed(tmp_path)
 
     loaded = load_model("compress_models:gru_classifier", input_shape=(1, 5, 8))
     rng = np.random.default_rng(0)
-    data = split(Dataset({"input": rng.random((80, 5, 8), dtype=np.float32)}), calib_size=64)
+    data = make_splits(Dataset({"input": rng.random((80, 5, 8), dtype=np.float32)}), calib_size=64)
     result = compress(loaded, Int8StaticConfig(), tmp_path, data)
     [artifact] = result.artifacts
     left = artifact["tool"]["left_in_float"]

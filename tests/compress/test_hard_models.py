@@ -15,7 +15,7 @@ import pytest
 
 from compress_models import trained
 from edgepipe.compress import compress, make_config
-from edgepipe.data import load_data_for_model, split
+from edgepipe.data import load_data_for_model, make_splits
 from edgepipe.errors import ToleranceError
 from edgepipe.model import load_model
 
@@ -112,7 +112,7 @@ def test_labels_that_fit_no_output_measure_against_the_float_model(tmp_path, met
     """A dict output of per-pixel scores: the digits labels do not fit it, so every output
     is compared with the float model (was: eval-needs-labels-or-reference)."""
     loaded = load_model("tiny_models:tiny_segmenter", input_shape=(1, 3, 8, 8))
-    splits = split(load_data_for_model("builtin:digits", loaded.inputs), seed=0,
+    splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0,
                    calib_size=128)
     options = {"epochs": 2} if method == "binary" else {}
     result = compress(loaded, make_config(method, **options), tmp_path, splits)

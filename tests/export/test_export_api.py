@@ -198,3 +198,27 @@ def _specs(*texts: str):
     from edgepipe.tensors import parse_input_option
 
     return [parse_input_option(t) for t in texts]
+
+
+def test_parity_on_data_the_verb_loads_and_splits(tmp_path, digits_mlp):
+    loaded, splits = digits_mlp
+    result = export_model(loaded, tmp_path / "spec", formats=("onnx",), data="builtin:digits",
+                          samples=16, seed=3)
+    inputs = result.artifacts[0]["parity"]["inputs"]
+    assert inputs == {"kind": "data", "shapes": [[16, 64]], "source": "builtin:digits",
+                      "split": "eval", "seed": 3, "count": 16}
+    # ready Splits: their eval part, their seed
+    given = export_model(loaded, tmp_path / "splits", formats=("onnx",), data=splits, samples=8)
+    recorded = given.artifacts[0]["parity"]["inputs"]
+    assert recorded["seed"] == splits.seed and recorded["count"] == 8
+    manifest = json.loads((tmp_path / "spec" / "manifest.json").read_text())
+    assert [s["step"] for s in manifest["steps"]] == ["export"]
+
+
+def test_parity_samples_must_be_positive(tmp_path, digits_mlp):
+    from edgepipe.errors import InputError
+
+    with pytest.raises(InputError) as raised:
+        export_model(digits_mlp[0], tmp_path / "o", data="builtin:digits", samples=0)
+    assert raised.value.reference == "bad-samples"
+    assert not (tmp_path / "o").exists()  # nothing written before the data is checked

@@ -145,7 +145,8 @@ def test_a_split_variant_gets_its_plan_per_device(cli, tmp_path):
     assert host["options"][-1]["sources"] == {"head": "measured", "tail": "measured"}
     assert dict(row["sources"]) == {"head": "estimated", "tail": "measured"}
     # the split folder is a split run: serve and split run take it as it is
-    assert (tmp_path / "out" / "variants" / "cut" / "manifest.json").is_file()
+    manifest = json.loads((tmp_path / "out" / "variants" / "cut" / "manifest.json").read_text())
+    assert [s["step"] for s in manifest["steps"]].count("split") == 1  # written by the verb
     html = (tmp_path / "out" / "report.html").read_text()
     assert "the split plan" in html and html.count('class="series"') == 2 * 4
 

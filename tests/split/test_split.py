@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from edgepipe.errors import InputError, UnsupportedError
-from edgepipe.split.api import SplitConfig, build_split, split_model, wire_bytes
+from edgepipe.split.api import (
+    SplitConfig,
+    SplitResult,
+    build_split,
+    split_model,
+    wire_bytes,
+)
 from edgepipe.split.train import SplitTraining
 
 QUICK = SplitTraining(distill_epochs=10, finetune_epochs=8, patience=3)
@@ -25,7 +31,7 @@ def digits_split(tmp_path_factory, digits_cnn):
 
 def test_accuracy_and_bytes_floors(digits_split):
     _, result = digits_split
-    accuracy, wire = result["accuracy"], result["bytes_per_sample"]
+    accuracy, wire = result.accuracy, result.bytes_per_sample
     assert accuracy["original"] > 0.97
     assert accuracy["split_torch"] >= accuracy["original"] - 0.02
     assert accuracy["split_onnxruntime"] >= accuracy["original"] - 0.02
@@ -37,8 +43,8 @@ def test_accuracy_and_bytes_floors(digits_split):
 def test_exported_head_and_tail_agree_with_torch(digits_split):
     out, result = digits_split
     assert (out / "head.onnx").is_file() and (out / "tail.onnx").is_file()
-    assert result["failed"] == []
-    assert result["end_to_end"]["onnx"]["prediction_agreement_with_torch"] >= 0.99
+    assert result.failed == []
+    assert result.end_to_end["onnx"]["prediction_agreement_with_torch"] >= 0.99
     import onnx
 
     head = onnx.load(str(out / "head.onnx"))
@@ -48,15 +54,44 @@ def test_exported_head_and_tail_agree_with_torch(digits_split):
 
 
 def test_training_stages_recorded(digits_split):
-    record = digits_split[1]["training"]
+    record = digits_split[1].training
     assert record["head_distillation"]["best_epoch"] >= 1
     assert "task + distillation" in record["fine_tuning"]["loss"]
 
 
+def test_the_verb_records_its_step_once(digits_split):
+    out, result = digits_split
+    steps = [s for s in json.loads((out / "manifest.json").read_text())["steps"]
+             if s["step"] == "split"]
+    assert len(steps) == 1
+    config = steps[0]["config"]
+    assert config["at"] == "pool1" and config["bottleneck"] == 2 and config["bits"] == 8
+    assert config["data"] == "builtin:digits" and config["seed"] == 0
+    assert config["training"]["distill_epochs"] == QUICK.distill_epochs
+    assert steps[0]["result"] == json.loads(json.dumps(result.record()))
+    assert "artifacts" not in steps[0]["result"] and result.artifacts
+
+
+def test_result_and_config_round_trip(digits_split):
+    _, result = digits_split
+    document = json.loads(json.dumps(result.to_dict()))
+    assert SplitResult.from_dict(document).to_dict() == document
+    assert list(document) == ["cut", "config", "training", "accuracy", "wire",
+                              "bytes_per_sample", "end_to_end", "artifacts", "failed"]
+    config = SplitConfig(at="pool1", bottleneck=2, formats=("onnx", "tflite"), training=QUICK)
+    assert SplitConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_split_needs_data(digits_cnn, tmp_path):
+    with pytest.raises(InputError) as raised:
+        split_model(digits_cnn[0], SplitConfig(at="pool1", bottleneck=2), None, tmp_path)
+    assert raised.value.reference == "split-needs-data"
+
+
 def test_wire_bytes_pack_low_bit_codes():
     codes = np.zeros((3, 4, 8, 8), dtype=np.uint8)
-    assert wire_bytes(codes, 4)["packed_bytes"] == 4 * 8 * 8 // 2
-    assert wire_bytes(codes, 8)["zlib_bytes_mean"] < 256
+    assert wire_bytes(codes, 4).packed_bytes == 4 * 8 * 8 // 2
+    assert wire_bytes(codes, 8).zlib_bytes_mean < 256
 
 
 def test_bad_splits(digits_cnn):
@@ -81,9 +116,9 @@ def test_without_labels_fine_tuning_distills(digits_cnn, tmp_path):
     quick = SplitTraining(distill_epochs=2, finetune_epochs=2)
     result = split_model(loaded, SplitConfig(at="pool2", bottleneck=4, training=quick),
                          unlabelled, tmp_path)
-    assert result["training"]["fine_tuning"]["loss"] == "distillation only (no labels)"
-    assert result["accuracy"]["original"] is None
-    assert result["accuracy"]["agreement_with_original"] > 0.5
+    assert result.training["fine_tuning"]["loss"] == "distillation only (no labels)"
+    assert result.accuracy["original"] is None
+    assert result.accuracy["agreement_with_original"] > 0.5
 
 
 def test_head_and_tail_in_every_format(digits_cnn, tmp_path):
@@ -92,11 +127,11 @@ def test_head_and_tail_in_every_format(digits_cnn, tmp_path):
     result = split_model(loaded, SplitConfig(at="pool2", bottleneck=4, training=quick,
                                              formats=("tflite", "openvino"), int8_head=True),
                          splits, tmp_path)
-    assert set(result["end_to_end"]) == {"tflite", "openvino", "int8-head"}
-    for check in result["end_to_end"].values():
+    assert set(result.end_to_end) == {"tflite", "openvino", "int8-head"}
+    for check in result.end_to_end.values():
         assert check["prediction_agreement_with_torch"] >= 0.99
-    assert result["accuracy"]["split_litert"] == pytest.approx(
-        result["accuracy"]["split_openvino"], abs=0.01)
+    assert result.accuracy["split_litert"] == pytest.approx(
+        result.accuracy["split_openvino"], abs=0.01)
 
     # The int8 head runs in TFLite Micro and fits an STM32F746 (its codes are int8: TFLM's
     # CAST has no uint8 output).

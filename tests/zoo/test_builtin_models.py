@@ -10,7 +10,7 @@ import torch
 
 from edgepipe import model as model_module
 from edgepipe import zoo
-from edgepipe.data import load_data_for_model, split
+from edgepipe.data import load_data_for_model, make_splits
 from edgepipe.errors import ModelError
 from edgepipe.model import load_model, run_torch
 
@@ -18,7 +18,7 @@ from edgepipe.model import load_model, run_torch
 def eval_accuracy(spec: str) -> float:
     loaded = load_model(spec)
     data = load_data_for_model("builtin:digits", loaded.inputs, num_classes=10)
-    part = split(data, seed=0).eval
+    part = make_splits(data, seed=0).eval
     correct = sum(int((run_torch(loaded.module, arrays)[0].argmax(1) == labels).sum())
                   for arrays, labels in part.batches(256))
     return correct / len(part)

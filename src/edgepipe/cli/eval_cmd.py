@@ -49,11 +49,10 @@ def eval_artifact(
     with command("eval", json_output, config) as output:
         from edgepipe.evaluate import evaluate_on_data
 
-        result, samples = evaluate_on_data(artifact, data, reference=reference,
-                                           part=part.value, seed=seed, threads=threads,
-                                           batch_size=batch_size, normalize=normalize,
-                                           trust_pickle=trust_pickle)
-        document = {**result.to_dict(), "data": samples}
+        result = evaluate_on_data(artifact, data, reference=reference, part=part.value,
+                                  seed=seed, threads=threads, batch_size=batch_size,
+                                  normalize=normalize, trust_pickle=trust_pickle)
+        document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
 
 

@@ -9,17 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgepipe.cli.common import (
-    NO_OPTIONS,
-    DataOption,
-    JsonOption,
-    ModelLoading,
-    NormalizeOption,
-    OutOption,
-    command,
-    format_bytes,
-    takes_model,
-)
+from edgepipe.cli import common
+from edgepipe.cli.common import NO_OPTIONS, ModelLoading, command, format_bytes, takes_model
 from edgepipe.formats import describe_exports, export_formats
 
 # --format's choices: the formats edgepipe exports to, from the registry (edgepipe.formats)
@@ -34,7 +25,7 @@ HELP = (f"Export MODEL to {describe_exports()}; every artifact is run in its own
 def export(
     model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
                                          "package.module:factory, builtin:NAME.")],
-    out: OutOption,
+    out: common.OutOption,
     formats: Annotated[list[Format] | None, typer.Option(
         "--format", "-f", help="Format to export (repeat for several). Default: onnx.")] = None,
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default: the exporter's).")] = None,
@@ -54,14 +45,14 @@ def export(
     batch: Annotated[int, typer.Option(help="Batch size of the parity inputs.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the random parity inputs, or of the "
                                       "split --data samples are drawn from.")] = 0,
-    data: DataOption = None,
+    data: common.DataOption = None,
     samples: Annotated[int, typer.Option(
         help="With --data: how many eval-split samples parity runs on.")] = 64,
-    normalize: NormalizeOption = None,
+    normalize: common.NormalizeOption = None,
     threads: Annotated[int | None, typer.Option(
         help="Runtime threads for the parity check (default: every usable core).")] = None,
     loading: ModelLoading = NO_OPTIONS,
-    json_output: JsonOption = False,
+    json_output: common.JsonOption = False,
 ) -> None:
     """Export MODEL to each --format (see HELP, the text the CLI shows)."""
     config: dict[str, Any] = {
@@ -73,38 +64,15 @@ def export(
     }
     with command("export", json_output, config) as output:
         from edgepipe.export import ExportConfig, export_model
-        from edgepipe.rundir import RunDir
 
         export_config = ExportConfig(
             formats=tuple(config["formats"]), opset=opset, dynamic_batch=dynamic_batch,
             simplify=simplify, nhwc=nhwc, fp16=fp16, atol=atol, batch=batch, seed=seed,
             threads=threads)
-        RunDir(out, create=False)  # an -o that is a file fails here, before loading
-        loaded = loading.load(model)
-        arrays, source = (parity_data(data, loaded, samples=samples, seed=seed,
-                                      normalize=normalize) if data else (None, None))
-        result = export_model(loaded, out, export_config, inputs=arrays, inputs_source=source)
+        result = export_model(loading.load(model), out, export_config, data=data,
+                              samples=samples, normalize=normalize)
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
-
-
-def parity_data(spec: str, loaded: Any, *, samples: int, seed: int,
-                normalize: str | None) -> tuple[list[Any], dict[str, Any]]:
-    """The first ``samples`` of the seeded eval split of DATA, one array per model input."""
-    from edgepipe.data import load_data_for_model, split
-    from edgepipe.errors import InputError
-
-    if samples < 1:
-        raise InputError(f"--samples {samples} must be at least 1.",
-                         hint="give how many data samples parity should run on, e.g. 64.",
-                         reference="bad-samples")
-    dataset = load_data_for_model(spec, loaded.inputs, normalize=normalize)
-    part = split(dataset, seed=seed).eval
-    part = part if len(part) else dataset  # too few samples to split: use them all
-    count = min(samples, len(part))
-    arrays = [part.inputs[s.name][:count] for s in loaded.inputs]
-    return arrays, {"kind": "data", "source": str(spec), "split": "eval", "seed": seed,
-                    "count": count}
 
 
 def _render(console: Console, document: dict[str, Any]) -> None:

@@ -59,65 +59,29 @@ def inspect(
               "normalize": normalize, "seed": seed, "all": all_layers,
               "formats": [f.value for f in formats or []], "patch_plan": patch_plan}
     with command("inspect", json_output, config) as out:
-        from edgepipe.analysis import inspect_model
+        from edgepipe.analysis.inspection import InspectConfig, inspect
 
         loaded = loading.load(model)
-        summary = inspect_model(loaded)
-        result = summary.to_dict()
-        data_info = None
-        if data is not None:
-            data_info = check_data(data, loaded, summary, normalize=normalize, seed=seed)
-            result["data"] = data_info
-        support = None
+        inspection = inspect(loaded, InspectConfig(data=data, normalize=normalize, seed=seed,
+                                                   patch_plan=patch_plan))
         if formats:
             from edgepipe.export.support import check_support
 
-            support = check_support(loaded, list(dict.fromkeys(f.value for f in formats)))
-            result["support"] = support.to_dict()
-        plans = None
-        if patch_plan:
-            plans = patch_plans(loaded)
-            result["patch_plan"] = plans
+            inspection.support = check_support(loaded,
+                                               list(dict.fromkeys(f.value for f in formats)))
+        result = inspection.to_dict()
         rows = None if all_layers else DEFAULT_ROWS
 
         def show(console: Console) -> None:
-            render(console, summary, rows)
-            if data_info is not None:
-                render_data(console, data_info)
-            if support is not None:
+            render(console, inspection.summary, rows)
+            if inspection.data is not None:
+                render_data(console, result["data"])
+            if inspection.support is not None:
                 render_support(console, result["support"])
-            if plans is not None:
-                render_patch_plans(console, plans)
+            if inspection.patch_plan is not None:
+                render_patch_plans(console, result["patch_plan"])
 
         out.result(result, render=show)
-
-
-def patch_plans(loaded: Any) -> dict[str, Any]:
-    """The best patch plans of a torch CNN, the first checked numerically in torch."""
-    from edgepipe.analysis.patch_plan import check, search
-    from edgepipe.errors import UnsupportedError
-
-    spec = loaded.inputs[0]
-    if loaded.module is None or len(loaded.inputs) != 1 or spec.rank != 4:
-        raise UnsupportedError("--patch-plan needs a torch model with one image input.",
-                               hint="give a torchvision CNN or a factory returning one.",
-                               reference="patch-plan-unsupported")
-    shape = tuple(int(d) for d in spec.concrete_shape(1)[1:])
-    try:
-        plans = search(loaded.module.eval(), shape)
-    except ValueError as exc:
-        raise UnsupportedError(str(exc), hint="patch plans cut a Sequential body of blocks.",
-                               reference="patch-plan-unsupported") from exc
-    if not plans:
-        raise UnsupportedError("No block of the model's body can run patch by patch.",
-                               hint="the first block already mixes the whole map.",
-                               reference="patch-plan-unsupported")
-    diff, scale = check(loaded.module, shape, plans[0].split, plans[0].grid)
-    return {"plans": [p.to_dict() for p in plans[:5]], "check": {
-        "max_abs_diff": diff, "output_scale": scale,
-        "what": "whole-model output with the best plan against the full-map run, in torch"},
-        "memory_model": "int8 activations; conv/pool hold input and output, BN and "
-        "activations in place, residual inputs held; input image streamed per patch"}
 
 
 def render_patch_plans(console: Console, info: dict[str, Any]) -> None:
@@ -140,26 +104,6 @@ def render_patch_plans(console: Console, info: dict[str, Any]) -> None:
     if check["output_scale"] < 1e-3:
         console.print("[yellow]the outputs are tiny (random weights?), so this check says "
                       "little; give --weights for a meaningful one[/]")
-
-
-def check_data(spec: str, loaded: Any, summary: ModelSummary, *, normalize: str | None,
-               seed: int) -> dict[str, Any]:
-    """Load DATA for the model (raising on anything that does not fit) and describe it."""
-    from edgepipe.data import load_data_for_model, split
-
-    num_classes = classifier_classes(summary.outputs)
-    dataset = load_data_for_model(spec, loaded.inputs, num_classes=num_classes,
-                                  normalize=normalize)
-    splits = split(dataset, seed=seed)
-    return {**dataset.describe(), "model_classes": num_classes, "split": splits.describe()}
-
-
-def classifier_classes(outputs: list[dict[str, Any]]) -> int | None:
-    """The class count of a classifier: the last dim of its single 2-D output, else None."""
-    if len(outputs) == 1 and len(outputs[0]["shape"]) == 2:
-        classes = outputs[0]["shape"][-1]
-        return classes if isinstance(classes, int) and classes > 1 else None
-    return None
 
 
 def render_data(console: Console, info: dict[str, Any]) -> None:

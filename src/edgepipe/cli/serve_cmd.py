@@ -194,10 +194,10 @@ def export_triton(
     out: Annotated[Path, typer.Option("--out", "-o", help="New folder for the repository "
                                       "and the InferenceService.")],
     name: Annotated[str, typer.Option(help="Model name (Triton and KServe).")] = "tail",
-    max_batch_size: Annotated[int, typer.Option(help="Triton's max_batch_size for a tail "
-                                                "with a dynamic batch.")] = 64,
-    queue_delay_us: Annotated[int, typer.Option(help="Dynamic batching: the longest a "
-                                                "request waits for others.")] = 100,
+    max_batch_size: Annotated[int, typer.Option(
+        help="Triton's max_batch_size for a tail with a dynamic batch.")] = 64,
+    queue_delay_us: Annotated[int, typer.Option(
+        help="Dynamic batching: the longest a request waits for others.")] = 100,
     storage_uri: Annotated[str | None, typer.Option(
         help="Where KServe finds the repository's models/ folder (s3://, gs://, pvc://...; "
              "default: a pvc:// placeholder to edit).")] = None,

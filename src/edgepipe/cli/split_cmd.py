@@ -9,18 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from edgepipe.cli.common import (
-    NO_OPTIONS,
-    DataOption,
-    JsonOption,
-    ModelLoading,
-    NormalizeOption,
-    OutOption,
-    SeedOption,
-    command,
-    format_bytes,
-    takes_model,
-)
+from edgepipe.cli import common
+from edgepipe.cli.common import NO_OPTIONS, ModelLoading, command, format_bytes, takes_model
 from edgepipe.cli.export_cmd import Format
 
 
@@ -45,7 +35,7 @@ split_app = typer.Typer(cls=DefaultToMake, no_args_is_help=True, help=(
 def points(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
     loading: ModelLoading = NO_OPTIONS,
-    json_output: JsonOption = False,
+    json_output: common.JsonOption = False,
 ) -> None:
     """Every place the model can be cut so that a single tensor crosses, with its shape
     and bytes."""
@@ -85,8 +75,8 @@ def make(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
     at: Annotated[str, typer.Option(help="Cut point (`edgepipe split points MODEL`).")],
     bottleneck: Annotated[int, typer.Option(help="Channels of the bottleneck.")],
-    out: OutOption,
-    data: DataOption = None,
+    out: common.OutOption,
+    data: common.DataOption = None,
     bits: Annotated[int, typer.Option(help="Bits per code sent (1-8).")] = 8,
     stride: Annotated[int, typer.Option(help="Encoder stride (2 halves height and width).")] = 1,
     formats: Annotated[list[Format] | None, typer.Option(
@@ -98,9 +88,9 @@ def make(
     distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
     loading: ModelLoading = NO_OPTIONS,
-    normalize: NormalizeOption = None,
-    seed: SeedOption = 0,
-    json_output: JsonOption = False,
+    normalize: common.NormalizeOption = None,
+    seed: common.SeedOption = 0,
+    json_output: common.JsonOption = False,
 ) -> None:
     """Cut MODEL at a layer, train an encoder/quantizer/decoder there in two stages (head
     distillation, then fine-tuning with distillation), export head and tail to ONNX, and
@@ -113,17 +103,9 @@ def make(
               **loading.to_config()}
     with command("split", json_output, config) as output:
         from edgepipe.cli.common import progress
-        from edgepipe.data import load_data_for_model, split
-        from edgepipe.errors import InputError
-        from edgepipe.model import classifier_classes
-        from edgepipe.rundir import ManifestStep, RunDir
         from edgepipe.split.api import SplitConfig, split_model
         from edgepipe.split.train import SplitTraining
 
-        if data is None:
-            raise InputError("Splitting trains the bottleneck, so it needs --data.",
-                             hint="give --data builtin:digits, an .npz or an image folder.",
-                             reference="split-needs-data")
         chosen = tuple(dict.fromkeys(f.value for f in formats or [])) or ("onnx",)
         settings = SplitConfig(at=at, bottleneck=bottleneck, bits=bits, stride=stride,
                                formats=chosen, int8_head=int8_head,
@@ -131,14 +113,9 @@ def make(
                                                       finetune_epochs=finetune_epochs,
                                                       seed=seed))
         loaded = loading.load(model)
-        # Labels are checked against the model's classes before any training starts.
-        dataset = load_data_for_model(data, loaded.inputs, normalize=normalize,
-                                      num_classes=classifier_classes(loaded))
-        splits = split(dataset, seed=seed)
         with progress("training the split") as advance:
-            result = split_model(loaded, settings, splits, out, progress=lambda _: advance(1))
-        RunDir(out).add_step(ManifestStep("split", config, {k: v for k, v in result.items()
-                                                            if k != "artifacts"}))
+            result = split_model(loaded, settings, data, out, normalize=normalize,
+                                 progress=lambda _: advance(1)).to_dict()
         output.result(result, render=lambda console: _render_split(console, result, out))
 
 
@@ -179,7 +156,7 @@ def run_cmd(
                                         "KServe...).")],
     model_name: Annotated[str, typer.Option("--model", help="Model name on the server.")] = (
         "tail"),
-    data: DataOption = None,
+    data: common.DataOption = None,
     head: Annotated[str | None, typer.Option(
         help="Head artifact in OUT (default: head.int8.tflite, head.tflite, head.onnx, "
              "head.xml, the first present).")] = None,
@@ -194,7 +171,7 @@ def run_cmd(
              "a pacing proxy on 127.0.0.1; the result compares the measured end to end with "
              "split plan's link model.")] = None,
     link_rtt: Annotated[str, typer.Option(help="The emulated link's round trip.")] = "0ms",
-    json_output: JsonOption = False,
+    json_output: common.JsonOption = False,
 ) -> None:
     """Run the head here and the tail on a server, sample by sample over the eval split:
     accuracy, agreement with the local tail, and each request's stages (head, encode,
@@ -216,7 +193,7 @@ def run_cmd(
 
             link = Link(parse_rate(link_bandwidth), parse_duration(link_rtt))
         result = remote_split(split_dir, endpoint, data=data, head=head, compress=zlib_codes,
-                              limit=limit, timeout_s=timeout, link=link)
+                              limit=limit, timeout_s=timeout, link=link).to_dict()
         output.result(result, render=lambda console: _render_run(console, result))
 
 
@@ -267,7 +244,7 @@ def plan_cmd(
     split_dir: Annotated[str | None, typer.Option(
         "--split", help="A split run directory: its measured bottleneck bytes are used.")
     ] = None,
-    data: DataOption = None,
+    data: common.DataOption = None,
     precision: Annotated[str, typer.Option(help="The head's precision on the device.")] = "fp32",
     measure: Annotated[bool, typer.Option(
         "--measure", help="Export each head and tail and profile them where the device and "
@@ -278,7 +255,7 @@ def plan_cmd(
         help="With --measure: the device, ssh://user@host[:port].")] = None,
     remote_python: Annotated[str, typer.Option(help="Python on the device.")] = "python3",
     loading: ModelLoading = NO_OPTIONS,
-    json_output: JsonOption = False,
+    json_output: common.JsonOption = False,
 ) -> None:
     """For every cut: head latency and energy on the device, bytes and transfer time over
     the link, tail latency on the server, end to end; all-on-device and all-on-server;
@@ -301,19 +278,14 @@ def plan_cmd(
         check_precision(precision)
         loaded = loading.load(model)
         device_target, server_target = get_target(device), get_target(server)
-        arrays = None
-        if data:
-            from edgepipe.data import load_data_for_model
-
-            arrays = load_data_for_model(data, loaded.inputs).inputs[loaded.inputs[0].name]
         result = plan_model(
             loaded, device_target, server_target, link,
             cuts=[c.strip() for c in cuts.split(",") if c.strip()] if cuts else None,
-            split_dir=split_dir, arrays=arrays, precision=precision, measure_cuts=measure,
+            split_dir=split_dir, data=data or None, precision=precision, measure_cuts=measure,
             measure_split=measure,
             device_reachable=device_target.reach == "local" or host is not None,
             server_reachable=server_target.reach == "local",
-            host=parse_host(host) if host else None, remote_python=remote_python)
+            host=parse_host(host) if host else None, remote_python=remote_python).to_dict()
         output.result(result, render=lambda console: _render_plan(console, result))
 
 

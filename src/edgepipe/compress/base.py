@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.compress.config import CompressConfig
-from edgepipe.data_split import Splits
+from edgepipe.data import Splits
 from edgepipe.model import LoadedModel
 
 

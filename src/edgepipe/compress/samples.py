@@ -76,7 +76,7 @@ def make_check_set(loaded: LoadedModel, config: CompressConfig,
                 return chosen, {"source": chosen.source, "part": part,
                                 "samples": len(chosen),
                                 "labelled": chosen.labels is not None,
-                                "split": data.describe()}
+                                "split": data.describe().to_dict()}
     arrays = random_inputs(loaded, RANDOM_CHECK_SAMPLES, config.seed)
     dataset = Dataset({s.name: a for s, a in zip(loaded.inputs, arrays, strict=True)},
                       source="random N(0,1)")

@@ -21,6 +21,7 @@ from edgepipe import formats
 from edgepipe.errors import (
     PARTIAL_EXIT,
     EdgepipeError,
+    InputError,
     ModelError,
     ShapeError,
     ToleranceError,
@@ -70,25 +71,35 @@ def export_model(
     config: ExportConfig | None = None,
     *,
     inputs: list[np.ndarray] | None = None,
-    inputs_source: dict[str, Any] | None = None,
+    data: Any = None,
+    samples: int = 64,
+    normalize: str | None = None,
     **options: Any,
 ) -> ExportResult:
-    """Export ``model`` to each format of ``config`` under ``out``, parity-checking each.
+    """Export ``model`` (a MODEL spec or LoadedModel) to each format of ``config`` under
+    ``out``, parity-checking each, and record the step in ``OUT/manifest.json``.
 
     ``options`` build the config when none is given (``formats=("onnx", "tflite")``,
-    ``atol=1e-3``, ...). ``inputs`` are the arrays parity runs on (one per model input, any
-    number of samples: they run in chunks of the model's batch), described in the manifest
-    by ``inputs_source``; by default seeded random ones of the model's input specs. Before
-    any format is converted, every op is checked against each format's converter
-    (:mod:`edgepipe.export.support`): UnsupportedError ``unsupported-operators`` names the
-    ops, their layers and formats. Raises ToleranceError when an artifact's outputs differ
-    from the reference beyond the tolerance.
+    ``atol=1e-3``, ...). Parity runs on ``inputs`` (one array per model input, any number of
+    samples: they run in chunks of the model's batch), or on the first ``samples`` of the
+    eval split (seeded with the config's seed) of ``data`` (a DATA spec, Dataset, Splits or
+    arrays, ``normalize`` as ``--normalize``), else on seeded random inputs of the model's
+    input specs; the manifest says which. Before any format is converted, every op is
+    checked against each format's converter (:mod:`edgepipe.export.support`):
+    UnsupportedError ``unsupported-operators`` names the ops, their layers and formats.
+    Raises ToleranceError when an artifact's outputs differ from the reference beyond the
+    tolerance.
     """
     config = config or ExportConfig(**options)
+    RunDir(out, create=False)  # an OUT that is a file fails here, before loading
     loaded = load_model(model) if isinstance(model, str) else model
-    run_dir = RunDir(out)
+    if data is not None:
+        inputs, source = parity_data(data, loaded, samples=samples, seed=config.seed,
+                                     normalize=normalize)
     parity_inputs, described = _parity_inputs(loaded, config, inputs)
-    described.update(inputs_source or {})
+    if data is not None:
+        described.update(source.to_dict())
+    run_dir = RunDir(out)
     size = chunk_size(loaded, parity_inputs)
     sample = [a[:size] for a in parity_inputs]  # the example converters trace with
     reference, output_names = _reference(loaded, parity_inputs, size)
@@ -287,6 +298,42 @@ def _record(fmt: str, files: list[Path], sizes: dict[str, int], hashes: dict[str
                                          for name in sizes}},
         parity=parity, metrics=metrics, layout=layout,
     )
+
+
+@dataclass(frozen=True)
+class ParityData:
+    """Which data samples parity ran on (recorded with every artifact's check)."""
+
+    source: str
+    seed: int
+    count: int
+    split: str = "eval"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "data", "source": self.source, "split": self.split, "seed": self.seed,
+                "count": self.count}
+
+
+def parity_data(data: Any, loaded: LoadedModel, *, samples: int, seed: int,
+                normalize: str | None = None) -> tuple[list[np.ndarray], ParityData]:
+    """The first ``samples`` of the seeded eval split of ``data``, one array per model
+    input (all of the data when it is too small to split), and where they came from."""
+    from edgepipe.data import Splits, as_dataset, make_splits
+
+    if samples < 1:
+        raise InputError(f"--samples {samples} must be at least 1.",
+                         hint="give how many data samples parity should run on, e.g. 64.",
+                         reference="bad-samples")
+    if isinstance(data, Splits):
+        part, seed = as_dataset(data.eval, loaded.inputs), data.seed
+    else:
+        dataset = as_dataset(data, loaded.inputs, normalize=normalize)
+        part = make_splits(dataset, seed=seed).eval
+        part = part if len(part) else dataset  # too few samples to split: use them all
+    count = min(samples, len(part))
+    arrays = [part.inputs[s.name][:count] for s in loaded.inputs]
+    source = data if isinstance(data, (str, Path)) else part.source
+    return arrays, ParityData(str(source), seed, count)
 
 
 def _parity_inputs(loaded: LoadedModel, config: ExportConfig,

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgepipe.json_types import JsonObject
 from edgepipe.errors import InputError, ModelError, ShapeError, WeightsError
+from edgepipe.json_types import JsonObject
 from edgepipe.model.files import validate_artifact
 from edgepipe.model.loaded import SPEC_HINT, LoadedModel, check_forward
 from edgepipe.model.onnx_source import load_onnx

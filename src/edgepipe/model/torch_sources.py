@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgepipe.json_types import JsonObject
 from edgepipe.errors import InputError, ModelError, ShapeError, UnsafePickleError, first_line
+from edgepipe.json_types import JsonObject
 from edgepipe.model.loaded import SPEC_HINT, TRUST_FLAG, LoadedModel, merge_inputs
 from edgepipe.tensors import TensorSpec, format_shape
 

@@ -53,14 +53,13 @@ class Context:
 
     def splits(self) -> Any:
         if self._splits is None:
-            from edgepipe.data import load_data_for_model, split
+            from edgepipe.data import splits_for
             from edgepipe.model import classifier_classes
 
             data = self.recipe.data
-            dataset = load_data_for_model(data.spec, self.loaded().inputs,
-                                          normalize=data.normalize,
-                                          num_classes=classifier_classes(self.loaded()))
-            self._splits = split(dataset, seed=data.seed)
+            self._splits = splits_for(data.spec, self.loaded().inputs,
+                                      num_classes=classifier_classes(self.loaded()),
+                                      seed=data.seed, normalize=data.normalize)
         return self._splits
 
 
@@ -160,6 +159,18 @@ def _build(context: Context, variant: Variant) -> dict[str, Any]:
             "failed_formats": failed}
 
 
+def _made(make: Callable[[], Any], failed: list[dict[str, Any]], reason: str) -> Any:
+    """What a verb made: its result, or what it made before some formats failed (those
+    added to ``failed`` with the first line of their ``reason``)."""
+    try:
+        result = make()
+    except EdgepipeError as exc:
+        result = _partly(exc)
+    failed += [{"format": f["format"], "message": f[reason].splitlines()[0]}
+               for f in result.failed]
+    return result
+
+
 def _partly(exc: EdgepipeError) -> Any:
     """What a command that failed for some formats made (its result), or ``exc`` raised again
     when it made nothing (or the disk is full)."""
@@ -185,22 +196,17 @@ def _entry(record: dict[str, Any], role: str, accuracy: dict[str, Any] | None) -
 
 def _float(context: Context, variant: Variant, staging: Path,
            failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from edgepipe.evaluate import evaluate_artifact
+    from edgepipe.evaluate import evaluate_on_data
     from edgepipe.export.api import export_model
     from edgepipe.export.config import ExportConfig
 
-    try:
-        result = export_model(context.loaded(), staging,
-                              ExportConfig(formats=tuple(variant.formats),
-                                           threads=context.recipe.profile.threads))
-    except EdgepipeError as exc:
-        result = _partly(exc)
-    failed += [{"format": f["format"], "message": f["reason"].splitlines()[0]}
-               for f in result.failed]
+    result = _made(lambda: export_model(context.loaded(), staging, ExportConfig(
+        formats=tuple(variant.formats), threads=context.recipe.profile.threads)),
+        failed, "reason")
     entries = []
     for record in result.artifacts:
-        evaluation = evaluate_artifact(staging / record["path"], context.splits().eval,
-                                       threads=context.recipe.profile.threads).to_dict()
+        evaluation = evaluate_on_data(staging / record["path"], context.splits(),
+                                      threads=context.recipe.profile.threads).to_dict()
         entries.append(_entry(record, "model", _accuracy(evaluation)))
     return entries
 
@@ -219,13 +225,8 @@ def _compress(context: Context, variant: Variant, staging: Path,
     from edgepipe.compress import compress, make_config
 
     config = make_config(variant.method, formats=tuple(variant.formats), **variant.options)
-    try:
-        result = compress(context.loaded(), config, staging, context.splits(),
-                          threads=context.recipe.profile.threads)
-    except EdgepipeError as exc:
-        result = _partly(exc)
-    failed += [{"format": f["format"], "message": f["message"].splitlines()[0]}
-               for f in result.failed]
+    result = _made(lambda: compress(context.loaded(), config, staging, context.splits(),
+                                    threads=context.recipe.profile.threads), failed, "message")
     entries = []
     for record in result.artifacts:
         metrics = record["metrics"]
@@ -238,7 +239,6 @@ def _compress(context: Context, variant: Variant, staging: Path,
 
 def _split(context: Context, variant: Variant, staging: Path,
            failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from edgepipe.rundir import ManifestStep, RunDir
     from edgepipe.split.api import SplitConfig, split_model
     from edgepipe.split.train import SplitTraining
 
@@ -246,23 +246,19 @@ def _split(context: Context, variant: Variant, staging: Path,
     config = SplitConfig(at=variant.at or "", bottleneck=variant.bottleneck or 1,
                          bits=variant.bits, formats=tuple(variant.formats),
                          training=SplitTraining(seed=data.seed, **variant.options))
-    result = split_model(context.loaded(), config, context.splits(), staging)
-    broken = {f["format"] for f in result["failed"]}  # a head without its tail is no use
+    result = split_model(context.loaded(), config, context.splits(), staging,
+                         normalize=data.normalize)
+    broken = {f["format"] for f in result.failed}  # a head without its tail is no use
+    artifacts = result.artifacts
     if broken:
-        kept = [r for r in result["artifacts"] if r["format"] not in broken]
-        if not kept:
-            raise _failed_export(result["failed"])
-        result = {**result, "artifacts": kept}
+        artifacts = [r for r in artifacts if r["format"] not in broken]
+        if not artifacts:
+            raise _failed_export(result.failed)
         failed += [{"format": f["format"], "message": str(f.get("reason") or f.get("error"))}
-                   for f in result["failed"]]
-    RunDir(staging).add_step(ManifestStep("split", {
-        "model": context.recipe.model.spec, "at": variant.at, "bottleneck": variant.bottleneck,
-        "bits": variant.bits, "formats": variant.formats, "data": data.spec, "seed": data.seed,
-        "normalize": data.normalize, "training": config.training.to_dict()},
-        {k: v for k, v in result.items() if k != "artifacts"}))
-    accuracy = result["accuracy"]
+                   for f in result.failed]
+    accuracy = result.accuracy
     entries = []
-    for record in result["artifacts"]:
+    for record in artifacts:
         role = "head" if record["name"].startswith("head") else "tail"
         runtime = formats.get(record["format"]).runtime
         value = accuracy.get(f"split_{runtime}")
@@ -272,8 +268,8 @@ def _split(context: Context, variant: Variant, staging: Path,
             "on": "head -> 8-bit codes -> tail, both artifacts in their runtime, eval split"})
         entry["float_accuracy"] = accuracy["original"]
         entry["split"] = {"at": variant.at, "bottleneck": variant.bottleneck,
-                          "bytes_per_sample": result["bytes_per_sample"]["packed_bytes"],
-                          "input_bytes": result["bytes_per_sample"]["input_uint8"]}
+                          "bytes_per_sample": result.bytes_per_sample["packed_bytes"],
+                          "input_bytes": result.bytes_per_sample["input_uint8"]}
         entries.append(entry)
     return entries
 
@@ -423,12 +419,12 @@ def _plan(context: Context, variant: Variant, built: dict[str, Any], target: Tar
     result = plan_model(
         loaded, device, server, Link(parse_rate(variant.link[0]), parse_duration(variant.link[1])),
         cuts=[variant.at or ""], split_dir=context.out / built["folder"],
-        arrays=context.splits().eval.inputs[loaded.inputs[0].name], measure_split=True,
+        data=context.splits(), measure_split=True,
         device_reachable=target.name == "host" and target.host is None,
         server_reachable=server.reach == "local")
-    sources = {source for option in result["options"]
+    sources = {source for option in result.options
                for source in option["sources"].values() if source != "none"}
-    label = " and ".join(sorted(sources)) or result["label"]  # e.g. "estimated and measured"
-    return {"device": result["device"], "server": result["server"], "link": result["link"],
-            "label": label, "options": result["options"], "pareto": result["pareto"],
-            "sweep": result["sweep"], "models": result["models"]}
+    label = " and ".join(sorted(sources)) or result.label  # e.g. "estimated and measured"
+    return {"device": result.device, "server": result.server, "link": result.link,
+            "label": label, "options": result.options, "pareto": result.pareto,
+            "sweep": result.sweep, "models": result.models}

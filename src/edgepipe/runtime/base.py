@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.json_types import JsonObject
 from edgepipe.errors import ShapeError
+from edgepipe.json_types import JsonObject
 from edgepipe.tensors import TensorSpec, format_shape
 
 

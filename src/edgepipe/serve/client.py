@@ -24,7 +24,7 @@ import http.client
 import socket
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -252,9 +252,38 @@ def summarize(values: list[float]) -> dict[str, float]:
 HEAD_ORDER = ("head.int8.tflite", "head.tflite", "head.onnx", "head.xml")
 
 
+@dataclass
+class RemoteRun:
+    """What ``split run`` measured: where it ran, on which samples, the accuracy and the
+    agreement with the local tail; ``measured`` holds the timings (stages, server parts,
+    requests, bytes, and the emulated link when there was one), flat in :meth:`to_dict`."""
+
+    server: str
+    model: str
+    head: str
+    head_runtime: str
+    compressed: bool
+    samples: int
+    data: dict[str, Any]
+    accuracy: float | None
+    manifest_accuracy: float | None
+    against_local_tail: dict[str, Any] | None
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "measured"}
+        return {**document, **self.measured}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> RemoteRun:
+        names = {f.name for f in fields(cls)} - {"measured"}
+        return cls(**{k: v for k, v in document.items() if k in names},
+                   measured={k: v for k, v in document.items() if k not in names})
+
+
 def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
                  head: str | None = None, compress: bool = False, limit: int | None = None,
-                 timeout_s: float = 30.0, link: Any = None) -> dict[str, Any]:
+                 timeout_s: float = 30.0, link: Any = None) -> RemoteRun:
     """``split run``: the eval split of the data (the split run's own, by default) through the
     head here and the served tail; accuracy, agreement with the local tail, stages, bytes.
 
@@ -265,7 +294,7 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     import json
     from pathlib import Path
 
-    from edgepipe.data import load_data_for_model, split
+    from edgepipe.data import splits_for
     from edgepipe.runtime import open_artifact
 
     folder = Path(split_dir)
@@ -285,8 +314,8 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     source = data or config.get("data")
     if not source:
         raise InputError("No data to run on.", hint="give --data.", reference="split-needs-data")
-    dataset = load_data_for_model(source, session.inputs, normalize=config.get("normalize"))
-    samples = split(dataset, seed=int(config.get("seed", 0))).eval
+    samples = splits_for(source, session.inputs, seed=int(config.get("seed", 0)),
+                         normalize=config.get("normalize")).eval
     name = session.inputs[0].name
     x, labels = samples.inputs[name], samples.labels
     if limit is not None:
@@ -349,11 +378,11 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
                                "queue and tail (its receive is the link's serialization, "
                                "already counted): what is left is the software stack outside "
                                "those timings"}
-    return {"server": f"{endpoint.protocol}://{endpoint.host}:{endpoint.port}",
-            "model": endpoint.model, "head": head_path.name, "head_runtime": session.name,
-            "compressed": compress, "samples": int(len(x)),
-            "data": {"source": dataset.source, "split": "eval",
-                     "seed": int(config.get("seed", 0))},
-            "accuracy": accuracy,
-            "manifest_accuracy": steps[-1]["result"]["accuracy"].get("split_torch"),
-            "against_local_tail": local, **measured}
+    return RemoteRun(
+        server=f"{endpoint.protocol}://{endpoint.host}:{endpoint.port}", model=endpoint.model,
+        head=head_path.name, head_runtime=session.name, compressed=compress,
+        samples=int(len(x)),
+        data={"source": samples.source, "split": "eval", "seed": int(config.get("seed", 0))},
+        accuracy=accuracy,
+        manifest_accuracy=steps[-1]["result"]["accuracy"].get("split_torch"),
+        against_local_tail=local, measured=measured)

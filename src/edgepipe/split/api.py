@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ import torch
 
 from edgepipe import formats
 from edgepipe.compress.outputs import classifier_index, flat_outputs
-from edgepipe.data_split import Splits
+from edgepipe.data import Splits
 from edgepipe.errors import EdgepipeError, InputError, UnsupportedError
 from edgepipe.export.base import log
-from edgepipe.model import LoadedModel
+from edgepipe.model import LoadedModel, load_model
 from edgepipe.split.bottleneck import Bottleneck, DeviceHead, ServerTail
-from edgepipe.split.points import find_cut, split_graph, trace
+from edgepipe.split.points import CutPoint, find_cut, split_graph, trace
 from edgepipe.split.train import SplitTraining, train_split
 from edgepipe.tensors import TensorSpec
 
@@ -47,6 +48,79 @@ class SplitConfig:
         if self.bottleneck < 1 or self.stride not in (1, 2):
             raise InputError("--bottleneck must be at least 1 and --stride 1 or 2.",
                              hint="e.g. --bottleneck 4 --stride 1.", reference="bad-bottleneck")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "bottleneck": self.bottleneck, "bits": self.bits,
+                "stride": self.stride, "formats": list(self.formats),
+                "int8_head": self.int8_head, "training": self.training.to_dict()}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> SplitConfig:
+        values = dict(document)
+        if "formats" in values:
+            values["formats"] = tuple(values["formats"])
+        if "training" in values:
+            values["training"] = SplitTraining(**values["training"])
+        return cls(**values)
+
+
+@dataclass
+class SplitResult:
+    """What ``split_model`` measured and made (``edgepipe split --json`` prints
+    :meth:`to_dict`; the manifest's step records it without the artifacts)."""
+
+    cut: dict[str, Any]
+    config: dict[str, Any]
+    training: dict[str, Any]
+    accuracy: dict[str, Any]
+    wire: dict[str, Any]
+    bytes_per_sample: dict[str, Any]
+    end_to_end: dict[str, Any]
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's record of the step: everything but the artifacts (recorded apart)."""
+        return {k: v for k, v in self.to_dict().items() if k != "artifacts"}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> SplitResult:
+        return cls(**{f.name: document[f.name] for f in fields(cls) if f.name in document})
+
+
+@dataclass(frozen=True)
+class WireBytes:
+    """Bytes a sample's codes take on the wire (measured on the samples given)."""
+
+    codes_per_sample: int
+    bits: int
+    packed_bytes: int
+    zlib_bytes_mean: float
+    zlib_bytes_max: int
+    zlib_note: str = "zlib of the 8-bit codes (unpacked), per sample"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SplitParts:
+    """A model cut in two, untrained: the original head, the new head, the bottleneck
+    between them and the tail, with the cut and the whole module."""
+
+    point: CutPoint
+    original_head: torch.nn.Module
+    head: torch.nn.Module
+    tail: torch.nn.Module
+    bottleneck: Bottleneck
+    module: torch.nn.Module
 
 
 def _predict(module: torch.nn.Module, x: np.ndarray, batch: int = 256) -> list[np.ndarray]:
@@ -74,19 +148,18 @@ def _versus(outputs: list[np.ndarray], reference: list[np.ndarray]) -> list[dict
     return [c.to_dict() for c in compare_to(names, outputs, reference)]
 
 
-def wire_bytes(codes: np.ndarray, bits: int) -> dict[str, Any]:
+def wire_bytes(codes: np.ndarray, bits: int) -> WireBytes:
     """Bytes a sample's codes take on the wire: packed at ``bits`` per code, and zlib'd
     (level 9) per sample, averaged over the samples given (measured, not estimated)."""
     per_sample = int(np.prod(codes.shape[1:]))
     packed = (per_sample * bits + 7) // 8
     compressed = [len(zlib.compress(np.ascontiguousarray(c).tobytes(), 9)) for c in codes]
-    return {"codes_per_sample": per_sample, "bits": bits, "packed_bytes": packed,
-            "zlib_bytes_mean": float(np.mean(compressed)),
-            "zlib_bytes_max": int(np.max(compressed)),
-            "zlib_note": "zlib of the 8-bit codes (unpacked), per sample"}
+    return WireBytes(codes_per_sample=per_sample, bits=bits, packed_bytes=packed,
+                     zlib_bytes_mean=float(np.mean(compressed)),
+                     zlib_bytes_max=int(np.max(compressed)))
 
 
-def build_split(loaded: LoadedModel, config: SplitConfig) -> dict[str, Any]:
+def build_split(loaded: LoadedModel, config: SplitConfig) -> SplitParts:
     """The cut and untrained parts: original head, new head, bottleneck, tail."""
     if loaded.module is None or len(loaded.inputs) != 1:
         raise UnsupportedError("Splitting needs a torch model with one input.",
@@ -115,32 +188,60 @@ def build_split(loaded: LoadedModel, config: SplitConfig) -> dict[str, Any]:
     torch.manual_seed(config.training.seed)  # the bottleneck's initial weights
     bottleneck = Bottleneck(channels, config.bottleneck, config.bits, config.stride,
                             non_negative)
-    return {"point": point, "original_head": original_head, "head": head, "tail": tail,
-            "bottleneck": bottleneck, "module": module}
+    return SplitParts(point, original_head, head, tail, bottleneck, module)
 
 
-def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str | Path,
-                progress=lambda _: None) -> dict[str, Any]:
-    """Train, measure and export a split of ``loaded``; the manifest's record of it.
+def split_model(model: LoadedModel | str, config: SplitConfig, data: Any, out: str | Path, *,
+                normalize: str | None = None, seed: int | None = None,
+                progress: Callable[[int], None] = lambda _: None) -> SplitResult:
+    """``edgepipe split``: cut ``model`` (a MODEL spec or LoadedModel), train a bottleneck
+    at the cut, export head and tail, measure them, and record the step in
+    ``OUT/manifest.json``.
 
-    The trained head, bottleneck and tail are checkpointed in ``OUT/.checkpoints`` until the
-    split is exported and measured: a failure after training keeps them, and the same
-    command run again reuses them (see :mod:`edgepipe.compress.checkpoint`).
+    ``data``: a DATA spec, Dataset or arrays (shaped for the model, labels checked against
+    its classes before any training, then split with ``seed``, by default the training
+    seed; ``normalize`` as ``--normalize``), or ready Splits: the bottleneck trains on the
+    train part and is measured on the eval part. The trained head, bottleneck and tail are
+    checkpointed in ``OUT/.checkpoints`` until the split is exported and measured: a failure
+    after training keeps them, and the same call run again reuses them (see
+    :mod:`edgepipe.compress.checkpoint`).
     """
+    from edgepipe.data import splits_for
+    from edgepipe.model import classifier_classes
+    from edgepipe.rundir import ManifestStep, RunDir
+
+    if data is None:
+        raise InputError("Splitting trains the bottleneck, so it needs --data.",
+                         hint="give --data builtin:digits, an .npz or an image folder.",
+                         reference="split-needs-data")
+    loaded = load_model(model) if isinstance(model, str) else model
+    splits = splits_for(data, loaded.inputs, num_classes=classifier_classes(loaded),
+                        seed=config.training.seed if seed is None else seed,
+                        normalize=normalize)
+    result = _train_and_export(loaded, config, splits, out, progress)
+    source = str(data) if isinstance(data, (str, Path)) else splits.train.source
+    RunDir(out).add_step(ManifestStep("split", {"model": loaded.spec, **config.to_dict(),
+                                                "data": source, "seed": splits.seed,
+                                                "normalize": normalize}, result.record()))
+    return result
+
+
+def _train_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
+                      out: str | Path, progress: Callable[[int], None]) -> SplitResult:
     from edgepipe.compress import checkpoint
 
     parts = build_split(loaded, config)
     name = loaded.inputs[0].name
     train_x = data.train.inputs[name]
-    trained = [parts["head"], parts["bottleneck"], parts["tail"]]
+    trained = [parts.head, parts.bottleneck, parts.tail]
     kept = checkpoint.folder(Path(out)) / ("split-" + checkpoint.fingerprint(
-        parts["module"], {"at": config.at, "bottleneck": config.bottleneck, "bits": config.bits,
-                          "stride": config.stride, **config.training.to_dict()},
+        parts.module, {"at": config.at, "bottleneck": config.bottleneck, "bits": config.bits,
+                       "stride": config.stride, **config.training.to_dict()},
         train_x, data.train.labels) + ".pt")
     record = checkpoint.load(kept, trained)
     if record is None:
-        record = train_split(parts["module"], parts["original_head"], parts["head"],
-                             parts["bottleneck"], parts["tail"], train_x, data.train.labels,
+        record = train_split(parts.module, parts.original_head, parts.head,
+                             parts.bottleneck, parts.tail, train_x, data.train.labels,
                              config.training, progress)
         checkpoint.save(kept, trained, record)
     try:
@@ -156,24 +257,25 @@ def split_model(loaded: LoadedModel, config: SplitConfig, data: Splits, out: str
 
 
 def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
-                        out: str | Path, parts: dict[str, Any],
-                        record: dict[str, Any]) -> dict[str, Any]:
+                        out: str | Path, parts: SplitParts,
+                        record: dict[str, Any]) -> SplitResult:
     from edgepipe.export.api import export_model
+    from edgepipe.export.config import ExportConfig
 
     name = loaded.inputs[0].name
-    device_head = DeviceHead(parts["head"], parts["bottleneck"]).eval()
-    server_tail = ServerTail(parts["bottleneck"], parts["tail"]).eval()
+    device_head = DeviceHead(parts.head, parts.bottleneck).eval()
+    server_tail = ServerTail(parts.bottleneck, parts.tail).eval()
     x, labels = data.eval.inputs[name], data.eval.labels
     with torch.no_grad():
         codes = device_head(torch.from_numpy(x)).numpy()
-    original_logits = _predict(parts["module"], x)
+    original_logits = _predict(parts.module, x)
     split_logits = _predict(server_tail, codes)
     classifier = classifier_index(original_logits, labels)
     # predictions to agree on: the classifier output, else the first (N, classes) one
     scores = classifier if classifier is not None else next(
         (i for i, o in enumerate(original_logits) if o.ndim == 2 and o.shape[1] > 1), None)
-    point = parts["point"]
-    wire = wire_bytes(codes, config.bits)
+    point = parts.point
+    wire = wire_bytes(codes, config.bits).to_dict()
     input_bytes = int(np.prod(x.shape[1:]))  # as uint8 pixels
     raw_float = int(np.prod(point.shape[1:])) * 4
     out = Path(out)
@@ -182,9 +284,10 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
     tail_spec = LoadedModel(spec="tail", kind="torch", inputs=[code_spec], module=server_tail)
     # A code at an exact .5 boundary may round either way in another runtime: one level
     # (the codes sit near -128, so 1/100 of their magnitude is a little over one level).
-    heads = export_model(head_spec, out, formats=config.formats, atol=1.0 / 100)
+    heads = export_model(head_spec, out, ExportConfig(formats=config.formats, atol=1.0 / 100))
     # the server batches: a dynamic batch where the format allows it (ONNX, OpenVINO)
-    tails = export_model(tail_spec, out, formats=config.formats, dynamic_batch=True)
+    tails = export_model(tail_spec, out, ExportConfig(formats=config.formats,
+                                                      dynamic_batch=True))
     suffixes = {fmt: formats.suffix(fmt) for fmt in config.formats}
     checks = {fmt: check_end_to_end(out / f"head{suffixes[fmt]}", out / f"tail{suffixes[fmt]}",
                                     x, split_logits)
@@ -199,12 +302,12 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
             check = check_end_to_end(int8, tail_path, x, split_logits)
             check["runtime"] = "int8_head"  # head.int8.tflite in LiteRT, then the tail
             checks["int8-head"] = check
-    return {
-        "cut": point.to_dict(), "config": {"at": config.at, "bottleneck": config.bottleneck,
-                                           "bits": config.bits, "stride": config.stride,
-                                           "int8_head": config.int8_head},
-        "training": record,
-        "accuracy": {"original": _accuracy(original_logits, labels, classifier),
+    return SplitResult(
+        cut=point.to_dict(), config={"at": config.at, "bottleneck": config.bottleneck,
+                                     "bits": config.bits, "stride": config.stride,
+                                     "int8_head": config.int8_head},
+        training=record,
+        accuracy={"original": _accuracy(original_logits, labels, classifier),
                      "split_torch": _accuracy(split_logits, labels, classifier),
                      **{f"split_{check['runtime']}": _accuracy(check["logits"], labels,
                                                                 classifier)
@@ -221,19 +324,19 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
                                          **{f"split_{c['runtime']}": _versus(c["logits"],
                                                                              original_logits)
                                             for c in checks.values()}}})},
-        "wire": {"tensor": "codes", "dtype": "int8", "shape": [1, *codes.shape[1:]],
-                 "scale": float(parts["bottleneck"].quantizer.scale.detach().reshape(-1)[0]),
-                 "zero_point": -128,
-                 "meaning": "value = (code - zero_point) * scale, then the decoder"},
-        "bytes_per_sample": {**wire, "input_uint8": input_bytes, "raw_float_at_cut": raw_float,
-                             "raw_uint8_at_cut": raw_float // 4,
-                             "vs_input": wire["packed_bytes"] / input_bytes,
-                             "vs_raw_float": wire["packed_bytes"] / raw_float},
-        "end_to_end": {fmt: {k: v for k, v in check.items() if k != "logits"}
-                       for fmt, check in checks.items()},
-        "artifacts": [*heads.artifacts, *tails.artifacts],
-        "failed": [*heads.failed, *tails.failed],
-    }
+        wire={"tensor": "codes", "dtype": "int8", "shape": [1, *codes.shape[1:]],
+              "scale": float(parts.bottleneck.quantizer.scale.detach().reshape(-1)[0]),
+              "zero_point": -128,
+              "meaning": "value = (code - zero_point) * scale, then the decoder"},
+        bytes_per_sample={**wire, "input_uint8": input_bytes, "raw_float_at_cut": raw_float,
+                          "raw_uint8_at_cut": raw_float // 4,
+                          "vs_input": wire["packed_bytes"] / input_bytes,
+                          "vs_raw_float": wire["packed_bytes"] / raw_float},
+        end_to_end={fmt: {k: v for k, v in check.items() if k != "logits"}
+                    for fmt, check in checks.items()},
+        artifacts=[*heads.artifacts, *tails.artifacts],
+        failed=[*heads.failed, *tails.failed],
+    )
 
 
 def check_end_to_end(head: Path, tail: Path, x: np.ndarray,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,35 @@ QUICK = LatencySettings(runs=50, duration_s=0.5, warmup_runs=10, per_layer=False
 
 def _export(module: torch.nn.Module, name: str, inputs: list[TensorSpec], folder: Path) -> Path:
     from edgepipe.export.api import export_model
+    from edgepipe.export.config import ExportConfig
 
     spec = LoadedModel(spec=name, kind="torch", inputs=inputs, module=module.eval())
-    export_model(spec, folder / name, formats=("onnx",))
+    export_model(spec, folder / name, ExportConfig(formats=("onnx",)))
     return folder / name / f"{name}.onnx"
+
+
+@dataclass
+class CutTimes:
+    """Measured p50 seconds: heads on the device and tails on the server by cut label, and
+    the whole model on each (None where it was not reachable)."""
+
+    heads: dict[str, float] = field(default_factory=dict)
+    tails: dict[str, float] = field(default_factory=dict)
+    whole_on_device_s: float | None = None
+    whole_on_server_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> CutTimes:
+        return cls(**document)
 
 
 def measure_cuts(loaded: LoadedModel, points: list[Any], *, device: str, server: str,
                  device_reachable: bool, server_reachable: bool, host: Any = None,
                  remote_python: str = "python3",
-                 settings: LatencySettings = QUICK) -> dict[str, Any]:
+                 settings: LatencySettings = QUICK) -> CutTimes:
     """p50 seconds of heads (on the device) and tails (on the server), by cut label."""
     from edgepipe.profiling.profile import profile
     from edgepipe.profiling.target import Target, resolve_target
@@ -48,23 +68,23 @@ def measure_cuts(loaded: LoadedModel, points: list[Any], *, device: str, server:
 
     sample = torch.from_numpy(loaded.sample_inputs(1)[0])
     traced = trace(copy.deepcopy(loaded.module).eval(), sample)
-    found: dict[str, Any] = {"heads": {}, "tails": {}}
+    found = CutTimes()
     with tempfile.TemporaryDirectory(prefix="edgepipe-plan-") as name:
         folder = Path(name)
         whole = _export(loaded.module, "whole", loaded.inputs, folder)
         if device_reachable:
-            found["whole_on_device_s"] = p50(whole, on_device)
+            found.whole_on_device_s = p50(whole, on_device)
         if server_reachable:
-            found["whole_on_server_s"] = p50(whole, on_server)
+            found.whole_on_server_s = p50(whole, on_server)
         for i, point in enumerate(points):
             head, tail = split_graph(traced, point.index)
             if device_reachable:
                 path = _export(head, f"head{i}", loaded.inputs, folder)
-                found["heads"][point.label] = p50(path, on_device)
+                found.heads[point.label] = p50(path, on_device)
             if server_reachable:
                 spec = TensorSpec("cut", tuple(point.shape), point.dtype)
                 path = _export(tail, f"tail{i}", [spec], folder)
-                found["tails"][point.label] = p50(path, on_server)
+                found.tails[point.label] = p50(path, on_server)
     return found
 
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgepipe.devices.estimator import BYTES_PER_ELEMENT
 from edgepipe.devices.schema import DeviceEntry
 from edgepipe.errors import InputError
+
+if TYPE_CHECKING:
+    from edgepipe.split.measure import CutTimes  # imports torch
 
 RADIO_W = 1.0  # assumption: a Wi-Fi radio transmitting draws about 1 W on a small device
 SWEEP_MBPS = (1.0, 5.0, 10.0, 50.0, 100.0, 1000.0)
@@ -40,15 +43,19 @@ class Link:
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 
 
+def _quantity(text: str, units: str, scales: dict[str, float]) -> float | None:
+    """A number followed by one of ``units`` (a regex group) in the base unit, or None."""
+    found = re.fullmatch(rf"\s*{_NUMBER}\s*{units}\s*", str(text))
+    return None if not found else float(found.group(1)) * scales[found.group(2).lower()]
+
+
 def parse_rate(text: str) -> float:
     """``10Mbps`` -> 1e7 bits per second (kbps, Mbps, Gbps; bits); more than zero."""
-    found = re.fullmatch(rf"\s*{_NUMBER}\s*([kKmMgG]?)(bps|bit/s)\s*", str(text))
-    if not found:
+    rate = _quantity(text, r"([kKmMgG]?)(?:bps|bit/s)", {"": 1, "k": 1e3, "m": 1e6, "g": 1e9})
+    if rate is None:
         raise InputError(f"Cannot read the bandwidth {text!r}.",
                          hint="write a positive rate, e.g. 10Mbps, 500kbps or 1Gbps.",
                          reference="bad-bandwidth")
-    scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[found.group(2).lower()]
-    rate = float(found.group(1)) * scale
     if not (math.isfinite(rate) and 1 <= rate <= 1e13):
         raise InputError(f"The bandwidth {text!r} is {'zero or ' if rate < 1 else ''}"
                          f"out of range: a link carries between 1 bps and 10 Tbps.",
@@ -58,12 +65,10 @@ def parse_rate(text: str) -> float:
 
 def parse_duration(text: str) -> float:
     """``20ms`` -> 0.02 seconds (us, ms, s); at most an hour."""
-    found = re.fullmatch(rf"\s*{_NUMBER}\s*(us|ms|s)\s*", str(text))
-    if not found:
+    seconds = _quantity(text, "(us|ms|s)", {"us": 1e-6, "ms": 1e-3, "s": 1.0})
+    if seconds is None:
         raise InputError(f"Cannot read the round trip {text!r}.",
-                         hint="write a duration of zero or more, e.g. 20ms.",
-                         reference="bad-rtt")
-    seconds = float(found.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[found.group(2)]
+                         hint="write a duration of zero or more, e.g. 20ms.", reference="bad-rtt")
     if seconds > 3600:
         raise InputError(f"The round trip {text!r} is over an hour.", hint="write e.g. 20ms.",
                          reference="bad-rtt")
@@ -75,11 +80,10 @@ PRECISIONS = tuple(BYTES_PER_ELEMENT)  # what the estimator has device figures f
 
 def check_precision(precision: str) -> str:
     """The head's precision on the device: one the estimator knows, or an InputError."""
-    if precision not in PRECISIONS:
-        raise InputError(f"Unknown precision {precision!r} for the head.",
-                         hint=f"use one of: {', '.join(PRECISIONS)}.",
-                         reference="bad-precision")
-    return precision
+    if precision in PRECISIONS:
+        return precision
+    raise InputError(f"Unknown precision {precision!r} for the head.",
+                     hint=f"use one of: {', '.join(PRECISIONS)}.", reference="bad-precision")
 
 
 def pareto(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
@@ -93,10 +97,33 @@ def pareto(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
     return front
 
 
+@dataclass
+class SplitPlan:
+    """``split plan``'s answer: every option (all on the device, all on the server, each cut)
+    with its head, bytes, transfer, tail, end to end and device energy; the Pareto front;
+    the best option at each bandwidth of a sweep; and how each figure was obtained."""
+
+    label: str
+    device: str
+    server: str
+    link: dict[str, float]
+    options: list[dict[str, Any]]
+    pareto: list[str]
+    sweep: list[dict[str, Any]]
+    models: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> SplitPlan:
+        return cls(**{f.name: document[f.name] for f in fields(cls)})
+
+
 def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEntry, link: Link,
          input_bytes: int, *, bottleneck: dict[str, dict[str, Any]] | None = None,
          compressed_input_bytes: float | None = None, precision: str = "fp32",
-         measured: dict[str, Any] | None = None) -> dict:
+         measured: CutTimes | None = None) -> SplitPlan:
     """The per-cut table, the baselines, the Pareto front and a bandwidth sweep.
     ``measured`` (from :mod:`edgepipe.split.measure`) replaces estimates where it has them;
     ``bottleneck`` (from :func:`edgepipe.split.measure.bottleneck_rows`) gives a trained
@@ -110,7 +137,6 @@ def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEnt
     after = total_server - np.cumsum(on_server)
     power = device.power.active_w.value if device.power.active_w else None
     options = []
-    measured = measured or {}
 
     def add(option: str, head: tuple[float, str], nbytes: float,
             tail: tuple[float, str]) -> None:
@@ -121,15 +147,14 @@ def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEnt
                         "end_to_end_s": head[0] + transfer + tail[0], "device_energy_j": energy,
                         "sources": {"head": head[1], "tail": tail[1]}})
 
-    def pick(key: str, label: str | None, estimate: float) -> tuple[float, str]:
-        table = measured.get(key, {})
-        value = table.get(label) if label is not None else None
+    def pick(value: float | None, estimate: float) -> tuple[float, str]:
         return (value, "measured") if value is not None else (estimate, "estimated")
 
-    whole_device = ((measured["whole_on_device_s"], "measured") if "whole_on_device_s" in
-                    measured else (float(on_device[-1]), "estimated"))
-    whole_server = ((measured["whole_on_server_s"], "measured") if "whole_on_server_s" in
-                    measured else (total_server, "estimated"))
+    from edgepipe.split.measure import CutTimes
+
+    times = measured or CutTimes()
+    whole_device = pick(times.whole_on_device_s, float(on_device[-1]))
+    whole_server = pick(times.whole_on_server_s, total_server)
     add("all on device", whole_device, 0, (0.0, "none"))
     add("all on server (raw uint8 input)", (0.0, "none"), input_bytes, whole_server)
     if compressed_input_bytes is not None:
@@ -138,8 +163,8 @@ def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEnt
         if point.node not in names:
             continue
         k = names.index(point.node)
-        head = pick("heads", point.label, float(on_device[k]))
-        tail = pick("tails", point.label, float(after[k]))
+        head = pick(times.heads.get(point.label), float(on_device[k]))
+        tail = pick(times.tails.get(point.label), float(after[k]))
         add(f"cut {point.label} (raw float32)", head, point.bytes, tail)
         add(f"cut {point.label} (raw 8-bit)", head, point.bytes / 4, tail)
         if bottleneck and point.label in bottleneck:
@@ -152,20 +177,20 @@ def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEnt
         best = min(options, key=lambda o: o["head_s"] + swept.transfer_s(o["bytes"]) + o["tail_s"])
         sweep.append({"mbps": mbps, "best": best["option"], "end_to_end_s": best["head_s"]
                       + swept.transfer_s(best["bytes"]) + best["tail_s"]})
-    return {"label": "measured and estimated" if measured else "estimated",
-            "device": device.name, "server": server.name,
-            "link": {"bandwidth_bps": link.bandwidth_bps, "rtt_s": link.rtt_s},
-            "options": options, "pareto": pareto(options, keys), "sweep": sweep,
-            "models": {"latency": ("p50 measured by the profiling agent where a row's sources say "
-                                   "measured; else " if measured else "")
-                       + "the estimator's per-layer roofline (MCUs: cycles per MAC)",
-                       "estimator_error_on_host": calibration().error_summary,
-                       "device_energy": f"head time x device active power + transfer time x "
-                                        f"{RADIO_W} W radio (assumption)",
-                       "bytes": "float32 or 8-bit tensor sizes; a bottleneck's measured codes",
-                       "bottleneck": "the split's own head.onnx (with the encoder and "
-                                     "quantizer) and tail.onnx (with the decoder)"
-                                     if bottleneck else None}}
+    return SplitPlan(
+        label="measured and estimated" if measured else "estimated",
+        device=device.name, server=server.name,
+        link={"bandwidth_bps": link.bandwidth_bps, "rtt_s": link.rtt_s},
+        options=options, pareto=pareto(options, keys), sweep=sweep,
+        models={"latency": ("p50 measured by the profiling agent where a row's sources say "
+                            "measured; else " if measured else "")
+                + "the estimator's per-layer roofline (MCUs: cycles per MAC)",
+                "estimator_error_on_host": calibration().error_summary,
+                "device_energy": f"head time x device active power + transfer time x "
+                                 f"{RADIO_W} W radio (assumption)",
+                "bytes": "float32 or 8-bit tensor sizes; a bottleneck's measured codes",
+                "bottleneck": "the split's own head.onnx (with the encoder and quantizer) and "
+                              "tail.onnx (with the decoder)" if bottleneck else None})
 
 
 def compressed_bytes(arrays: np.ndarray) -> float:
@@ -177,15 +202,16 @@ def compressed_bytes(arrays: np.ndarray) -> float:
 
 def plan_model(loaded: Any, device: DeviceEntry, server: DeviceEntry, link: Link, *,
                cuts: list[str] | None = None, split_dir: Any = None,
-               arrays: np.ndarray | None = None, precision: str = "fp32",
+               data: Any = None, precision: str = "fp32",
                measure_cuts: bool = False, measure_split: bool = False,
                device_reachable: bool = False, server_reachable: bool = False,
-               host: Any = None, remote_python: str = "python3") -> dict:
+               host: Any = None, remote_python: str = "python3") -> SplitPlan:
     """:func:`plan` for a loaded torch model: its cuts (all, or those named in ``cuts``),
-    the trained split in ``split_dir`` if given, zlib'd input bytes from ``arrays`` (its
-    first 256 samples). ``precision``: one of PRECISIONS. ``measure_cuts`` profiles each
-    cut's raw head and tail, ``measure_split`` the split's own head and tail, wherever
-    device or server is reachable; everything else is estimated."""
+    the trained split in ``split_dir`` if given, zlib'd input bytes from the first 256
+    samples of ``data`` (a DATA spec, Dataset or arrays; of Splits, the eval part).
+    ``precision``: one of PRECISIONS. ``measure_cuts`` profiles each cut's raw head and
+    tail, ``measure_split`` the split's own head and tail, wherever device or server is
+    reachable; everything else is estimated."""
     from pathlib import Path
 
     check_precision(precision)
@@ -213,7 +239,15 @@ def plan_model(loaded: Any, device: DeviceEntry, server: DeviceEntry, link: Link
 
         bottleneck = bottleneck_rows(Path(split_dir), device, server, precision,
                                      measure=measure_split, **reach)
-    compressed = None if arrays is None else compressed_bytes(arrays[:256])
+    compressed = None if data is None else compressed_bytes(_input_array(data, loaded)[:256])
     return plan(inspect_model(loaded), found, device, server, link, int(sample.numel()),
                 bottleneck=bottleneck, compressed_input_bytes=compressed,
                 precision=precision, measured=measured)
+
+
+def _input_array(data: Any, loaded: Any) -> np.ndarray:
+    """The model's single input, from ``data`` shaped for it (of Splits, the eval part)."""
+    from edgepipe.data import Splits, as_dataset
+
+    samples = as_dataset(data.eval if isinstance(data, Splits) else data, loaded.inputs)
+    return samples.inputs[loaded.inputs[0].name]

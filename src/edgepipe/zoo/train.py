@@ -3,7 +3,7 @@
     python -m edgepipe.zoo.train [--models digits-cnn digits-mlp] [--out DIR]
 
 Deterministic: seeded torch and numpy, ``torch.use_deterministic_algorithms``, the
-``split(..., seed=0)`` of ``builtin:digits``. A validation part is held out of the train part
+``make_splits(..., seed=0)`` of ``builtin:digits``. A validation part is held out of the train part
 (stratified, seeded) for early stopping; the eval part is used once, at the end, so the
 recorded eval accuracy is not chosen on the split it reports.
 """
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepipe.data import Dataset, load_data_for_model, split
+from edgepipe.data import Dataset, load_data_for_model, make_splits
 from edgepipe.tensors import TensorSpec
 from edgepipe.zoo import MODELS, ZOO_DIR, build
 
@@ -61,9 +61,9 @@ def train(name: str, config: TrainConfig, out_dir: Path = ZOO_DIR) -> dict[str, 
     started = time.perf_counter()
     inputs = [TensorSpec("input", MODELS[name], "float32")]
     data = load_data_for_model(DATA_SPEC, inputs, num_classes=10)
-    parts = split(data, seed=config.split_seed, eval_fraction=config.eval_fraction)
+    parts = make_splits(data, seed=config.split_seed, eval_fraction=config.eval_fraction)
     # Early stopping looks at a validation slice of train, never at eval.
-    fit = split(parts.train, seed=config.split_seed, eval_fraction=config.val_fraction,
+    fit = make_splits(parts.train, seed=config.split_seed, eval_fraction=config.val_fraction,
                 calib_size=0)
     load_s = time.perf_counter() - started
 
@@ -103,8 +103,8 @@ def train(name: str, config: TrainConfig, out_dir: Path = ZOO_DIR) -> dict[str, 
         "model": name,
         "input_shape": list(MODELS[name]),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "data": {"spec": DATA_SPEC, "shapes": data.describe()["shapes"],
-                 "normalize": "unit", "split": parts.describe(),
+        "data": {"spec": DATA_SPEC, "shapes": data.describe().shapes,
+                 "normalize": "unit", "split": parts.describe().to_dict(),
                  "eval_fraction": config.eval_fraction},
         "config": asdict(config),
         "epochs_run": len(history),

@@ -9,21 +9,22 @@ Specs:
                          0..1, or upsampled to N x C x H x W for CNN-shaped models
 
 Everything is loaded into memory: these are calibration and evaluation sets, not training
-corpora. File readers live in :mod:`edgepipe.data_readers` and the seeded train / calib /
-eval splits in :mod:`edgepipe.data_split` (re-exported here); this module holds the dataset
-and the checks against a model's inputs.
+corpora. File readers live in :mod:`edgepipe.data.readers`, the :class:`Dataset` in
+:mod:`edgepipe.data.dataset` and the seeded train / calib / eval splits in
+:mod:`edgepipe.data.splits`; this module loads specs and checks data against a model's
+inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgepipe.data_readers import (
+from edgepipe.data.dataset import Dataset
+from edgepipe.data.readers import (
     BUILTIN_DATA,
     DIGITS_SIZE,
     NORMALIZATIONS,
@@ -33,97 +34,11 @@ from edgepipe.data_readers import (
     read_image_folder,
     read_npz,
 )
-from edgepipe.data_split import Splits, split  # re-exported
+from edgepipe.data.splits import Splits, make_splits
 from edgepipe.errors import DataError, ShapeError
 from edgepipe.tensors import TensorSpec, format_shape
 
 LAYOUTS = ("NCHW", "NHWC")
-__all__ = ["Dataset", "Splits", "as_dataset", "check_data_fits", "fit_dataset", "load_data",
-           "load_data_for_model", "split"]
-
-
-@dataclass
-class Dataset:
-    """Samples for a model: one array per input name (first axis = samples), optional labels.
-
-    A single-input dataset names its array ``"x"`` until it is matched to a model
-    (:func:`load_data_for_model` renames it to the model's input name).
-    """
-
-    inputs: dict[str, np.ndarray]
-    labels: np.ndarray | None = None
-    source: str = ""
-    class_names: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.inputs:
-            raise DataError(f"The data from '{self.source}' has no arrays.",
-                            hint="give at least one input array.", reference="data-empty")
-        counts = {name: len(a) for name, a in self.inputs.items()}
-        if self.labels is not None:
-            counts["labels"] = len(self.labels)
-        if len(set(counts.values())) > 1:
-            raise DataError(
-                f"The arrays of '{self.source}' hold different numbers of samples: "
-                + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".",
-                hint="every array (and y) needs the same length along its first axis.",
-                reference="data-length-mismatch",
-            )
-
-    def __len__(self) -> int:
-        return len(next(iter(self.inputs.values())))
-
-    @property
-    def num_classes(self) -> int | None:
-        """The number of classes: from the class names, else the largest label + 1."""
-        if self.class_names:
-            return len(self.class_names)
-        if self.labels is not None and len(self.labels):
-            return int(self.labels.max()) + 1
-        return None
-
-    @property
-    def x(self) -> np.ndarray:
-        """The array of a single-input dataset."""
-        if len(self.inputs) != 1:
-            raise DataError(
-                f"The data has {len(self.inputs)} inputs ({', '.join(self.inputs)}).",
-                hint="pick one with dataset.inputs[NAME].", reference="data-several-inputs")
-        return next(iter(self.inputs.values()))
-
-    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
-        """The samples at ``indices`` (in that order), as a new Dataset."""
-        index = np.asarray(indices, dtype=np.int64)
-        return Dataset(
-            inputs={name: a[index] for name, a in self.inputs.items()},
-            labels=None if self.labels is None else self.labels[index],
-            source=self.source,
-            class_names=self.class_names,
-        )
-
-    def batches(
-        self, batch_size: int
-    ) -> Iterator[tuple[list[np.ndarray], np.ndarray | None]]:
-        """Consecutive batches: (arrays in input order, labels or None); the last may be short."""
-        if batch_size < 1:
-            raise DataError(f"The batch size must be at least 1, not {batch_size}.",
-                            hint="pass a positive batch size.", reference="bad-batch-size")
-        for start in range(0, len(self), batch_size):
-            stop = start + batch_size
-            arrays = [a[start:stop] for a in self.inputs.values()]
-            yield arrays, None if self.labels is None else self.labels[start:stop]
-
-    def describe(self) -> dict[str, Any]:
-        """The dataset as loaded, for manifests and ``--json`` output."""
-        return {
-            "source": self.source,
-            "count": len(self),
-            "shapes": {name: list(a.shape) for name, a in self.inputs.items()},
-            "dtypes": {name: a.dtype.name for name, a in self.inputs.items()},
-            "labelled": self.labels is not None,
-            "num_classes": self.num_classes,
-            "classes": self.class_names,
-        }
 
 
 def load_data(
@@ -356,3 +271,15 @@ def _shape_hint(source: str, tensor: TensorSpec) -> str:
                 "--input-shape like 1x3x224x224.")
     return (f"save arrays of shape (N, {', '.join(str(d) for d in tensor.shape[1:])}) for "
             f"input {tensor.name!r}, or check --input-shape.")
+
+
+def splits_for(data: Any, inputs: list[TensorSpec], *, num_classes: int | None = None,
+               seed: int = 0, calib_size: int = 256, normalize: str | None = None) -> Splits:
+    """Seeded train / calib / eval parts of ``data`` for a model with these ``inputs``, as
+    every verb that trains, calibrates or measures makes them: a :class:`Splits` is used as
+    given; anything :func:`as_dataset` takes is shaped for and checked against the inputs
+    (labels against ``num_classes``) before it is split with ``seed``."""
+    if isinstance(data, Splits):
+        return data
+    dataset = as_dataset(data, inputs, num_classes, normalize=normalize)
+    return make_splits(dataset, seed=seed, calib_size=calib_size)

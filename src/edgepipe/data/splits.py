@@ -7,15 +7,13 @@ machine, so a record that names a seed and an index digest names the samples exa
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
+from edgepipe.data.dataset import Dataset
 from edgepipe.errors import DataError
-
-if TYPE_CHECKING:
-    from edgepipe.data import Dataset
 
 
 @dataclass
@@ -35,16 +33,43 @@ class Splits:
     seed: int
     stratified: bool = True  # False: too few samples per class, drawn over all samples
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> SplitsInfo:
         """Counts, seed and index digests, so a record can show which samples were used."""
-        parts = {"train": self.train_indices, "calib": self.calib_indices,
-                 "eval": self.eval_indices}
-        return {"seed": self.seed, **({} if self.stratified else {"stratified": False}),
-                **{f"{k}_count": len(v) for k, v in parts.items()},
-                **{f"{k}_sha256": _index_digest(v) for k, v in parts.items()}}
+        parts = (self.train_indices, self.calib_indices, self.eval_indices)
+        return SplitsInfo(self.seed, self.stratified, *(len(v) for v in parts),
+                          *(_index_digest(v) for v in parts))
 
 
-def split(
+PARTS = ("train", "calib", "eval")
+
+
+@dataclass(frozen=True)
+class SplitsInfo:
+    """Which samples each part of a :class:`Splits` holds: the seed, the counts and a digest
+    of each part's indices."""
+
+    seed: int
+    stratified: bool
+    train_count: int
+    calib_count: int
+    eval_count: int
+    train_sha256: str
+    calib_sha256: str
+    eval_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``stratified`` appears only when False (records made before it existed match)."""
+        document = asdict(self)
+        if self.stratified:
+            del document["stratified"]
+        return document
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> SplitsInfo:
+        return cls(**{"stratified": True, **document})
+
+
+def make_splits(
     dataset: Dataset, *, seed: int = 0, eval_fraction: float = 0.2, calib_size: int = 256
 ) -> Splits:
     """Split ``dataset`` into train, calib (drawn from train) and eval parts.

@@ -28,7 +28,7 @@ def test_dataset_subset_batches_and_describe():
     batches = list(data.batches(4))
     assert [len(labels) for _, labels in batches] == [4, 4, 2]
     assert all(isinstance(arrays, list) and len(arrays) == 1 for arrays, _ in batches)
-    assert data.describe() == {
+    assert data.describe().to_dict() == {
         "source": "test", "count": 10, "shapes": {"x": [10, 2]}, "dtypes": {"x": "float32"},
         "labelled": True, "num_classes": 3, "classes": None,
     }
@@ -37,7 +37,7 @@ def test_dataset_subset_batches_and_describe():
 def test_dataset_without_labels_yields_none():
     data = Dataset({"x": np.zeros((3, 2), np.float32)}, source="u")
     assert [labels for _, labels in data.batches(2)] == [None, None]
-    assert data.num_classes is None and data.describe()["labelled"] is False
+    assert data.num_classes is None and data.describe().labelled is False
 
 
 def test_dataset_rejects_arrays_of_different_lengths():
