@@ -135,8 +135,6 @@ def _eval_result(writer: SchemaWriter) -> Schema:
     schema = writer.object(EvalResult)
     schema["properties"]["value"] = {"type": ["number", "null"]}
     schema["properties"]["identical"] = {"const": True}
-    schema["properties"]["data"] = {"description": "the samples evaluated"}
-    schema["required"].append("data")
     schema["description"] = ("eval's result: the EvalResult (value null and identical true "
                              "when the outputs equal the reference's) and the samples it ran on")
     return schema
@@ -221,7 +219,7 @@ REGISTRY = [
           "`edgepipe compress --json` (result: `CompressResult`, `src/edgepipe/compress/api.py`)",
           command("compress", CompressResult), FIELDS),
     Entry("command-eval", COMMAND_VERSION, "edgepipe eval --json", CommandOutput,
-          "`edgepipe eval --json` (result: `EvalResult`, `src/edgepipe/evaluate.py`, and `data`)",
+          "`edgepipe eval --json` (result: `EvalResult`, `src/edgepipe/evaluate.py`, with the samples it ran on in `data`)",
           command("eval", _eval_result)),
     Entry("command-profile", COMMAND_VERSION, "edgepipe profile --json", CommandOutput,
           "`edgepipe profile --json` (result: the profile document)",
