@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from edgepipe.documents import Document
 from edgepipe.errors import InputError
+from edgepipe.model.loaded import ModelSource
 from edgepipe.tensors import TensorSpec
 
 MANIFEST = "manifest.json"
@@ -90,7 +91,7 @@ class ArtifactRecord(Document):
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     files: list[str] = field(default_factory=list)  # every file (e.g. .xml and .bin)
-    source: dict[str, Any] = field(default_factory=dict)  # the model it came from
+    source: ModelSource = field(default_factory=ModelSource)  # the model it came from
     config: dict[str, Any] = field(default_factory=dict)  # the config that made it
     tool: dict[str, Any] = field(default_factory=dict)  # exporter / quantizer and version
     parity: dict[str, Any] | None = None

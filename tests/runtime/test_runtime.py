@@ -46,7 +46,7 @@ def test_each_runtime_runs_and_matches_torch(mlp_files, suffix, runtime):
     got = session.run([x])
     assert len(got) == 1
     np.testing.assert_allclose(got[0], run_torch(module, [x])[0], atol=1e-5)
-    assert session.describe()["runtime"] == runtime
+    assert session.describe().runtime == runtime
 
 
 def test_onnxruntime_options_are_explicit(mlp_files):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from edgepipe.documents import Document
 from edgepipe.errors import ShapeError, first_line
 from edgepipe.model.onnx_specs import onnx_output_specs
 from edgepipe.tensors import TensorSpec, format_shape
@@ -26,6 +27,19 @@ SPEC_HINT = (
     "give a path to a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, "
     "or package.module:factory."
 )
+
+
+@dataclass
+class ModelSource(Document):
+    """The model an artifact came from, as its manifest records it: the MODEL spec, its kind,
+    weights, input specs, loading options and a hash that identifies it."""
+
+    spec: str = ""
+    kind: str = ""
+    weights: str | None = None
+    inputs: list[TensorSpec] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
 
 
 @dataclass
@@ -61,16 +75,10 @@ class LoadedModel:
             digest.update(file_sha256(path).encode())
         return digest.hexdigest()
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelSource:
         """The model as it was loaded, for manifests and ``--json`` output."""
-        return {
-            "spec": self.spec,
-            "kind": self.kind,
-            "weights": str(self.weights) if self.weights else None,
-            "inputs": [s.to_dict() for s in self.inputs],
-            "options": self.options,
-            "sha256": self.source_sha256(),
-        }
+        return ModelSource(self.spec, self.kind, str(self.weights) if self.weights else None,
+                           list(self.inputs), dict(self.options), self.source_sha256())
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

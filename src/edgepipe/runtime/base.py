@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgepipe.documents import Document
 from edgepipe.errors import ShapeError
 from edgepipe.json_types import JsonObject
 from edgepipe.tensors import TensorSpec, format_shape
@@ -46,6 +48,18 @@ def run_batched(run: Callable[[list[np.ndarray]], list[np.ndarray]], arrays: lis
             part = [np.concatenate([p, np.repeat(p[-1:], short, axis=0)]) for p in part]
         parts.append([out[: stop - start] for out in run(part)])
     return [np.concatenate([part[i] for part in parts]) for i in range(len(parts[0]))]
+
+
+@dataclass
+class RuntimeInfo(Document):
+    """A runtime as it was set up to run an artifact: name, version, options (threads,
+    precision hints) and the artifact's inputs and outputs."""
+
+    runtime: str
+    version: str
+    options: dict[str, Any] = field(default_factory=dict)
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[TensorSpec] = field(default_factory=list)
 
 
 class Session(ABC):
@@ -101,11 +115,10 @@ class Session(ABC):
             prepared.append(np.ascontiguousarray(array, dtype=np.dtype(spec.dtype)))
         return prepared
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RuntimeInfo:
         """The runtime as it was set up, for manifests and reports."""
-        return {"runtime": self.name, "version": self.version, "options": self.options,
-                "inputs": [s.to_dict() for s in self.inputs],
-                "outputs": [s.to_dict() for s in self.outputs]}
+        return RuntimeInfo(self.name, self.version, dict(self.options), list(self.inputs),
+                           list(self.outputs))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path or ''} {self.name} {self.version}>"
