@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from edgepipe.compress import BinaryConfig, compress, config_from_dict, make_config
-from edgepipe.compress.binary_build import binarize_module, calibrate, deploy
-from edgepipe.compress.binary_layers import plan_shortcut
-from edgepipe.compress.binary_pack import check_packed, read_packed, write_packed
+from edgepipe.compress.binary.build import binarize_module, calibrate, deploy
+from edgepipe.compress.binary.layers import plan_shortcut
+from edgepipe.compress.binary.pack import check_packed, read_packed, write_packed
 from edgepipe.data import Dataset
 from edgepipe.errors import InputError, ToleranceError, UnsupportedError
 

@@ -12,7 +12,7 @@ import pytest
 from torch import nn
 
 from edgepipe.compress import LowBitConfig, compress, config_from_dict, make_config
-from edgepipe.compress.brevitas_quant import (
+from edgepipe.compress.lowbit.brevitas import (
     INTEGER_OPS,
     RUNTIME_COMPUTE_OPS,
     packed_bytes,

@@ -190,7 +190,7 @@ def test_a_method_a_format_lacks_is_refused_before_any_work(digits_mlp, tmp_path
 
 
 def test_a_backend_failure_leaves_no_artifact(digits_mlp, tmp_path, monkeypatch):
-    from edgepipe.compress import ort_quant
+    from edgepipe.compress.int8 import ort as ort_quant
 
     def broken(job):
         job.path.write_bytes(b"half")

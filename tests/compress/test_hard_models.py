@@ -127,7 +127,7 @@ def test_labels_that_fit_no_output_measure_against_the_float_model(tmp_path, met
 
 
 def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch):
-    from edgepipe.compress import binary
+    from edgepipe.compress.binary import backend as binary
 
     loaded, splits = trained("strided_projection_cnn", epochs=2)
     config = make_config("binary", epochs=2)
@@ -137,7 +137,7 @@ def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch)
 
     with monkeypatch.context() as patch:
         patch.setattr(binary, "check_packed", broken, raising=False)
-        patch.setattr("edgepipe.compress.binary_pack.check_packed", broken)
+        patch.setattr("edgepipe.compress.binary.pack.check_packed", broken)
         with pytest.raises(ToleranceError) as caught:
             compress(loaded, config, tmp_path, splits)
     [kept] = list((tmp_path / ".checkpoints").glob("*.pt"))

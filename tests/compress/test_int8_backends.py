@@ -48,7 +48,7 @@ def test_tflite_int8_is_fully_int8_and_runs_on_float_inputs(digits_cnn, tmp_path
 
 def test_openvino_float_layers_are_detected(digits_cnn, tmp_path):
     """The detector that fills left_in_float sees the float IR's layers as float."""
-    from edgepipe.compress.openvino_quant import _float_layers
+    from edgepipe.compress.int8.openvino import _float_layers
     from edgepipe.export import export_model
     from edgepipe.runtime.openvino_runtime import import_openvino
 

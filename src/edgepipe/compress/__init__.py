@@ -1,9 +1,11 @@
 """Compression: one config per method, one verb (:func:`compress`) for all of them.
 
-Backends, one module per format, imported only when used: ``ort_quant`` (ONNX: int8
-static, int8 dynamic, fp16), ``openvino_quant`` (NNCF int8, fp16), ``litert_quant``
-(PT2E int8, fp16), ``brevitas_quant`` (ONNX: wNaM low-bit, PTQ or QAT), ``binary`` (ONNX + packed weights:
-binarized weights and activations, trained by distillation).
+One folder per method family, each with its config and its backends (one module per
+format, imported only when used): ``int8/`` (int8 static, int8 dynamic, fp16: ``ort`` for
+ONNX, ``openvino`` for NNCF, ``litert`` for PT2E), ``lowbit/`` (wNaM with Brevitas, PTQ or
+QAT), ``binary/`` (ONNX + packed weights: binarized weights and activations, trained by
+distillation), ``lowrank/`` (SVD / Tucker-2 factorization). The shared machinery (the verb
+in ``api``, the results, the budget, samples, checkpoints, distillation) sits here.
 """
 
 from typing import Any

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from edgepipe import formats
-from edgepipe.compress import checkpoint
+from edgepipe.compress.checkpoint import discard, kept_hint
+from edgepipe.compress.checkpoint import folder as checkpoint_folder
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.budget import AccuracyBudget, tune
 from edgepipe.compress.config import METHODS, CompressConfig
@@ -148,7 +149,7 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
                                            float_records[fmt], staging, calibration, threads,
                                            data, check_set, reference, baseline, calib_info,
                                            data_info, budget, result, missed,
-                                           checkpoint.folder(run_dir.path), used)
+                                           checkpoint_folder(run_dir.path), used)
             except Exception as exc:
                 error = backend_missing(exc, f"--method {config.method} for {fmt}") or exc
                 if len(config.formats) == 1 or disk_full(error):
@@ -162,7 +163,7 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
                     reference="internal-error")))
         if failures and not staged:
             raise failures[0][1]
-        checkpoint.discard(used)  # the artifacts are made: their trained models are not needed
+        discard(used)  # the artifacts are made: their trained models are not needed
         for files, record, is_float in staged:
             run_dir.publish(files)
             run_dir.add_artifact(record)
@@ -251,12 +252,12 @@ def _keeping_checkpoints(folder: Path | None, used: list[Path]) -> Iterator[None
         yield
     except EdgepipeError as exc:
         collect()
-        exc.hint = (exc.hint or "") + checkpoint.kept_hint(used)
+        exc.hint = (exc.hint or "") + kept_hint(used)
         raise
     except Exception:
         collect()
-        if checkpoint.kept_hint(used):
-            log.error(checkpoint.kept_hint(used).strip())
+        if kept_hint(used):
+            log.error(kept_hint(used).strip())
         raise
     collect()
 

@@ -1,8 +1,8 @@
 """The shape every compression backend shares: a :class:`CompressJob` in, a
 :class:`Compressed` out.
 
-A backend module (``ort_quant``, ``openvino_quant``, ``litert_quant``) has one function
-``compress(job) -> Compressed``. It writes the compressed artifact under ``job.path`` in the
+A backend module (``int8/ort.py``, ``int8/openvino.py``, ``lowbit/brevitas.py``, ...) has
+one function ``compress(job) -> Compressed``. It writes the compressed artifact under ``job.path`` in the
 staging folder the api hands it (the converters and quantizers of these runtimes work file
 to file); checking, measuring, publishing and recording it is :mod:`edgepipe.compress.api`'s
 work, the same for every backend.
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.compress.config import CompressConfig
+from edgepipe.compress.config_base import CompressConfig
 from edgepipe.data_split import Splits
 from edgepipe.model import LoadedModel
 

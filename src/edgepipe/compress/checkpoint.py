@@ -15,13 +15,15 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from edgepipe.export.base import log
 from edgepipe.rundir import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 FOLDER = ".checkpoints"
 
@@ -39,6 +41,8 @@ def fingerprint(*parts: Any) -> str:
 
 
 def _update(digest: Any, part: Any) -> None:
+    import torch  # torch only where a model is checkpointed: compress's import stays light
+
     if isinstance(part, torch.nn.Module):
         for name, tensor in part.state_dict().items():
             digest.update(name.encode())
@@ -62,6 +66,8 @@ def load(path: Path | None, modules: list[torch.nn.Module]) -> dict[str, Any] | 
     is no checkpoint (or it does not fit, when it is set aside)."""
     if path is None or not path.is_file():
         return None
+    import torch
+
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         for module, state in zip(modules, saved["states"], strict=True):
@@ -80,6 +86,8 @@ def load(path: Path | None, modules: list[torch.nn.Module]) -> dict[str, Any] | 
 def save(path: Path | None, modules: list[torch.nn.Module], record: dict[str, Any]) -> None:
     if path is None:
         return
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save({"states": [m.state_dict() for m in modules],

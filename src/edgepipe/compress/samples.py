@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.compress.config import CompressConfig, Int8StaticConfig
+from edgepipe.compress.config_base import CompressConfig
+from edgepipe.compress.int8.config import Int8StaticConfig
 from edgepipe.data import Dataset, Splits
 from edgepipe.errors import InputError
 from edgepipe.evaluate import EvalResult, classifier_output, predict, score

@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import CompressConfig, Int8StaticConfig
+from edgepipe.compress.config_base import CompressConfig
+from edgepipe.compress.int8.config import Int8StaticConfig
 from edgepipe.errors import UnsupportedError
 from edgepipe.evaluate import EvalResult
 
 # (config type, format) -> the module whose ``layerwise(job)`` quantizes layer by layer.
 LAYERWISE: dict[tuple[type[CompressConfig], str], str] = {
-    (Int8StaticConfig, "onnx"): "edgepipe.compress.ort_quant",
+    (Int8StaticConfig, "onnx"): "edgepipe.compress.int8.ort",
 }
 SENSITIVITY_FILE = "sensitivity.json"
 

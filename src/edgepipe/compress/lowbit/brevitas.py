@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import LowBitConfig
+from edgepipe.compress.distill import fine_tune
+from edgepipe.compress.lowbit.config import LowBitConfig
 from edgepipe.compress.folding import fold_batchnorm
 from edgepipe.errors import InputError, UnsupportedError, first_line
 from edgepipe.export.base import log
@@ -84,17 +85,9 @@ def compress(job: CompressJob) -> Compressed:
                            "seconds": round(time.perf_counter() - started, 3)}
     notes = [STORAGE_NOTE]
     if config.qat:
-        from edgepipe.compress.distill import distill
-
-        summary = distill(student, module, job.data.train, config, threads=job.threads,
-                          checkpoints=job.checkpoints, tag=f"{job.source.name}.{config.method}")
-        tool["qat"] = summary
-        if not summary["labelled"]:
-            notes.append("QAT: " + ("the training data has no labels"
-                                    if job.data.train.labels is None else
-                                    "the labels fit no classifier output of the model")
-                         + "; trained by distillation from the float model only (no "
-                         "cross-entropy).")
+        tool["qat"] = fine_tune(student, module, job, config.method, notes, "QAT",
+                                "trained by distillation from the float model only (no "
+                                "cross-entropy).")
     export_qcdq(student, job, arrays)
     tool["sizes"] = sizes(student, job.path)
     tool["runtime_compute_ops"] = runtime_compute_ops(job.path)

@@ -1,6 +1,6 @@
 """ONNX backend of ``--method binary``: a Brevitas-binarized, distillation-trained network.
 
-The torch model is binarized (:mod:`edgepipe.compress.binary_build`: XNOR-Net weights with
+The torch model is binarized (:mod:`edgepipe.compress.binary.build`: XNOR-Net weights with
 per-channel scales, optional Bi-Real binary activations with real-valued shortcuts, 8-bit
 first and last layers), calibrated, and trained by knowledge distillation from the float
 model (:mod:`edgepipe.compress.distill`, cosine learning rate, early stopping on a
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import BinaryConfig
+from edgepipe.compress.binary.config import BinaryConfig
 from edgepipe.compress.outputs import flat_outputs
 from edgepipe.errors import InputError, ToleranceError, UnsupportedError
 from edgepipe.export.base import log
@@ -49,10 +49,10 @@ DISTILL_ONLY = ("The training data has no labels: the binary network is trained 
 
 def compress(job: CompressJob) -> Compressed:
     """Binarize, train and export ``job.source.module``; write ``job.path`` and the packed file."""
-    from edgepipe.compress.binary_build import binarize_module, calibrate, deploy
-    from edgepipe.compress.binary_measure import latency, operations, storage
-    from edgepipe.compress.binary_pack import check_packed, write_packed
-    from edgepipe.compress.brevitas_quant import export_qcdq
+    from edgepipe.compress.binary.build import binarize_module, calibrate, deploy
+    from edgepipe.compress.binary.measure import latency, operations, storage
+    from edgepipe.compress.binary.pack import check_packed, write_packed
+    from edgepipe.compress.lowbit.brevitas import export_qcdq
     from edgepipe.compress.distill import distill
     from edgepipe.training import torch_threads
 
@@ -133,7 +133,7 @@ def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> list[dict[str, str]]
     import onnx
     from onnx import helper, numpy_helper
 
-    from edgepipe.compress.binary_pack import expanded_weight
+    from edgepipe.compress.binary.pack import expanded_weight
     from edgepipe.compress.onnx_layers import exported_node
 
     model = onnx.load(str(path))
