@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from edgepipe import formats
-from edgepipe.compress.checkpoint import discard, kept_hint
-from edgepipe.compress.checkpoint import folder as checkpoint_folder
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.budget import AccuracyBudget, tune
+from edgepipe.compress.checkpoint import discard, kept_hint
+from edgepipe.compress.checkpoint import folder as checkpoint_folder
 from edgepipe.compress.config import METHODS, CompressConfig
 from edgepipe.compress.samples import (
     calibration_arrays,

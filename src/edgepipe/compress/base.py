@@ -18,6 +18,7 @@ import numpy as np
 
 from edgepipe.compress.config_base import CompressConfig
 from edgepipe.data_split import Splits
+from edgepipe.errors import UnsupportedError
 from edgepipe.model import LoadedModel
 
 
@@ -59,3 +60,15 @@ class Compressed:
     tool: dict[str, Any]
     left_in_float: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def torch_module(job: CompressJob, does: str, alternative: str = "") -> Any:
+    """The job's torch module, for the methods that rewrite its layers (``does``: what the
+    method does to it); a model given as an ONNX file is an UnsupportedError."""
+    if job.source.module is None:
+        raise UnsupportedError(
+            f"--method {job.config.method} {does} a torch model; {job.source.spec} is "
+            f"{job.source.kind}.",
+            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
+            f"rather than its ONNX export{alternative}.", reference="method-needs-torch")
+    return job.source.module

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgepipe.compress.base import Compressed, CompressJob
+from edgepipe.compress.base import Compressed, CompressJob, torch_module
 from edgepipe.compress.binary.config import BinaryConfig
 from edgepipe.compress.outputs import flat_outputs
-from edgepipe.errors import InputError, ToleranceError, UnsupportedError
+from edgepipe.errors import InputError, ToleranceError
 from edgepipe.export.base import log
 from edgepipe.runtime.base import run_batched
 
@@ -52,8 +52,8 @@ def compress(job: CompressJob) -> Compressed:
     from edgepipe.compress.binary.build import binarize_module, calibrate, deploy
     from edgepipe.compress.binary.measure import latency, operations, storage
     from edgepipe.compress.binary.pack import check_packed, write_packed
-    from edgepipe.compress.lowbit.brevitas import export_qcdq
     from edgepipe.compress.distill import distill
+    from edgepipe.compress.lowbit.brevitas import export_qcdq
     from edgepipe.training import torch_threads
 
     config = job.config
@@ -188,11 +188,7 @@ def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> list[dict[str, str]]
 
 
 def _check_job(job: CompressJob, config: BinaryConfig) -> Any:
-    if job.source.module is None:
-        raise UnsupportedError(
-            f"--method binary trains a torch model; {job.source.spec} is {job.source.kind}.",
-            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
-            "rather than its ONNX export.", reference="method-needs-torch")
+    module = torch_module(job, "trains")
     if job.data is None or not len(job.data.calib) or not len(job.data.train):
         raise InputError(
             "--method binary needs training data: a binarized network is useless untrained, "
@@ -200,7 +196,7 @@ def _check_job(job: CompressJob, config: BinaryConfig) -> Any:
             hint="give --data (a .npz, an image folder or builtin:digits) with samples like "
             "the model's real inputs; labels are optional (without them training is "
             "distillation from the float model only).", reference="training-data-missing")
-    return job.source.module
+    return module
 
 
 def _parity(deployed: Any, student: Any, job: CompressJob,

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from edgepipe.compress.binary.config import BinaryConfig
 from edgepipe.compress.binary.layers import (
     COMPUTE,
     BinaryBlock,
@@ -32,9 +33,8 @@ from edgepipe.compress.binary.layers import (
     to_deploy,
     weight_macs,
 )
-from edgepipe.compress.lowbit.brevitas import quant_layer, set_module
-from edgepipe.compress.binary.config import BinaryConfig
 from edgepipe.compress.folding import fold_batchnorm
+from edgepipe.compress.lowbit.brevitas import quant_layer, set_module
 from edgepipe.compress.lowrank.layers import untouchable
 from edgepipe.compress.outputs import flat_outputs
 from edgepipe.errors import UnsupportedError

@@ -11,6 +11,7 @@ from edgepipe.compress.config_training import TrainingOptions, check_training
 from edgepipe.compress.lowbit.config import check_bits
 from edgepipe.errors import InputError
 
+
 @dataclass
 class BinaryConfig(TrainingOptions, CompressConfig):
     """Binarization with Brevitas: 1-bit weights with a per-output-channel scale (XNOR-Net:

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepipe.compress.base import Compressed, CompressJob
+from edgepipe.compress.base import Compressed, CompressJob, torch_module
 from edgepipe.compress.distill import fine_tune
-from edgepipe.compress.lowbit.config import LowBitConfig
 from edgepipe.compress.folding import fold_batchnorm
+from edgepipe.compress.lowbit.config import LowBitConfig
 from edgepipe.errors import InputError, UnsupportedError, first_line
 from edgepipe.export.base import log
 
@@ -100,13 +100,7 @@ def compress(job: CompressJob) -> Compressed:
 
 
 def _check_job(job: CompressJob, config: LowBitConfig) -> Any:
-    if job.source.module is None:
-        raise UnsupportedError(
-            f"--method {config.method} quantizes a torch model; {job.source.spec} is "
-            f"{job.source.kind}.",
-            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
-            "rather than its ONNX export; or use --method int8 on the ONNX file.",
-            reference="method-needs-torch")
+    module = torch_module(job, "quantizes", "; or use --method int8 on the ONNX file")
     if job.data is None or not len(job.data.calib):
         raise InputError(
             f"--method {config.method} needs calibration data, and none was given.",
@@ -116,7 +110,7 @@ def _check_job(job: CompressJob, config: LowBitConfig) -> Any:
         raise InputError("QAT needs training samples; the data's train split is empty.",
                          hint="give more data, or drop --qat for post-training quantization.",
                          reference="training-data-missing")
-    return job.source.module
+    return module
 
 
 def quantize_module(module: Any, config: LowBitConfig) -> tuple[Any, list[dict[str, Any]],

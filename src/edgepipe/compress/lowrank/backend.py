@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepipe.compress.base import Compressed, CompressJob
+from edgepipe.compress.base import Compressed, CompressJob, torch_module
 from edgepipe.compress.distill import fine_tune
-from edgepipe.compress.lowrank.config import LowRankConfig
 from edgepipe.compress.folding import folded
+from edgepipe.compress.lowrank.config import LowRankConfig
 from edgepipe.compress.lowrank.layers import count_macs, factorized_module, find_candidates
 from edgepipe.compress.lowrank.ranks import select_ranks
 from edgepipe.errors import InputError, UnsupportedError
@@ -91,12 +91,7 @@ def compress(job: CompressJob) -> Compressed:
 
 
 def _check_job(job: CompressJob, config: LowRankConfig) -> Any:
-    if job.source.module is None:
-        raise UnsupportedError(
-            f"--method lowrank factorizes a torch model; {job.source.spec} is "
-            f"{job.source.kind}.",
-            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
-            "rather than its ONNX export.", reference="method-needs-torch")
+    module = torch_module(job, "factorizes")
     if job.data is None or not len(job.data.calib):
         raise InputError(
             "--method lowrank needs calibration data (for activation-aware bases, "
@@ -106,7 +101,7 @@ def _check_job(job: CompressJob, config: LowRankConfig) -> Any:
     if config.epochs and not len(job.data.train):
         raise InputError("Fine-tuning needs training samples; the data's train split is empty.",
                          hint="give more data, or --epochs 0.", reference="training-data-missing")
-    return job.source.module
+    return module
 
 
 def _notes(plans: list[Any], config: LowRankConfig, tool: dict[str, Any]) -> list[str]:
