@@ -55,7 +55,7 @@ _NAMES = {
     "Dataset": "edgepipe.data:Dataset",
     "Splits": "edgepipe.data_split:Splits",
     "ExportResult": "edgepipe.export.api:ExportResult",
-    "CompressResult": "edgepipe.compress.api:CompressResult",
+    "CompressResult": "edgepipe.compress.results:CompressResult",
     "EvalResult": "edgepipe.evaluate:EvalResult",
     "Profile": "edgepipe.targets.profile:Profile",
     # errors

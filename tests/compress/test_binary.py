@@ -107,7 +107,7 @@ def test_model_with_nothing_to_binarize_is_refused():
 def test_digits_mlp_short_training_exports_parity_checked(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     result = compress(loaded, BinaryConfig(epochs=6), tmp_path, splits)
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     metrics, tool = artifact["metrics"], artifact["tool"]
     assert metrics["samples"] == 359 and metrics["value"] >= 0.85, metrics
     assert artifact["files"] == ["digits-mlp.binary.onnx", "digits-mlp.binary.packed.bin"]
@@ -130,7 +130,7 @@ def test_unlabelled_training_data_is_distillation_only(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     unlabelled = Dataset(splits.train.inputs, None, source="no labels")
     splits = dataclasses.replace(splits, train=unlabelled)
-    [artifact] = compress(loaded, BinaryConfig(epochs=2), tmp_path, splits).artifacts
+    [artifact] = compress(loaded, BinaryConfig(epochs=2), tmp_path, splits).to_dict()["artifacts"]
     assert artifact["tool"]["training"]["loss"] == "distillation only"
     assert any("distillation from the float model only" in n for n in artifact["tool"]["notes"])
 
@@ -145,7 +145,7 @@ def test_compress_without_data_is_refused(digits_mlp, tmp_path):
 def test_digits_cnn_within_three_points_of_float(digits_cnn, tmp_path):
     """The default schedule on the digits CNN, binary weights and activations."""
     loaded, splits = digits_cnn
-    [artifact] = compress(loaded, BinaryConfig(), tmp_path, splits).artifacts
+    [artifact] = compress(loaded, BinaryConfig(), tmp_path, splits).to_dict()["artifacts"]
     metrics, storage = artifact["metrics"], artifact["tool"]["storage"]
     assert metrics["drop"] <= FULL_MAX_DROP, metrics
     assert storage["binary_layers_ratio"] >= 25 and storage["whole_model_ratio"] >= 8

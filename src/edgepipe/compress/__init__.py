@@ -8,6 +8,7 @@ distillation), ``lowrank/`` (SVD / Tucker-2 factorization). The shared machinery
 in ``api``, the results, the budget, samples, checkpoints, distillation) sits here.
 """
 
+import importlib
 from typing import Any
 
 from edgepipe.compress.config import (
@@ -23,19 +24,23 @@ from edgepipe.compress.config import (
     make_config,
 )
 
+# The verb and its result, imported on first use: the configs (and the CLI's --method
+# choices, which read METHODS) need none of the export, runtime and backend imports the verb
+# brings, so ``edgepipe --help`` stays fast. (compress.api imports only submodules of this
+# package, never the package itself: no import circle.)
+_LAZY = {"BACKENDS": "edgepipe.compress.api", "compress": "edgepipe.compress.api",
+         "compress_splits": "edgepipe.compress.api",
+         "CompressResult": "edgepipe.compress.results"}
+
 
 def __getattr__(name: str) -> Any:
-    """The verb and its registry view, imported on first use: the configs (and the CLI's
-    --method choices, which read :data:`METHODS`) need none of the backends' imports."""
-    if name in ("BACKENDS", "CompressResult", "compress"):
-        from edgepipe.compress import api
-
-        return getattr(api, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'edgepipe.compress' has no attribute {name!r}")
 
 
 __all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "BinaryConfig", "CompressConfig",
            "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",
-           "LowBitConfig", "compress", "config_from_dict", "make_config"]
+           "LowBitConfig", "compress", "compress_splits", "config_from_dict", "make_config"]
 
 

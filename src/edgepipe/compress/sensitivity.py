@@ -102,6 +102,11 @@ class LayerSensitivity:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> LayerSensitivity:
+        return cls(document["layer"], document["op"], document["drop"], document["value"],
+                   document["sqnr_db"], document["seconds"])
+
 
 @dataclass
 class SensitivityTable:
@@ -125,6 +130,13 @@ class SensitivityTable:
                 "calibrations": self.calibrations,
                 "method": "one compute layer quantized at a time, every other node in float",
                 "layers": [{"rank": i + 1, **row.to_dict()} for i, row in enumerate(self.layers)]}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> SensitivityTable:
+        """From :meth:`to_dict` (the fixed ``method`` text and the ranks are not fields)."""
+        return cls(document["metric"], document["unit"], document["float_value"],
+                   [LayerSensitivity.from_dict(row) for row in document["layers"]],
+                   document["seconds"], document["calibrations"], document["samples"])
 
 
 def measure_sensitivity(layerwise: Layerwise, check: Check, float_eval: EvalResult,

@@ -224,10 +224,10 @@ def _compress(context: Context, variant: Variant, staging: Path,
                           threads=context.recipe.profile.threads)
     except EdgepipeError as exc:
         result = _partly(exc)
-    failed += [{"format": f["format"], "message": f["message"].splitlines()[0]}
+    failed += [{"format": f.format, "message": f.message.splitlines()[0]}
                for f in result.failed]
     entries = []
-    for record in result.artifacts:
+    for record in result.to_dict()["artifacts"]:  # _entry reads the manifest's record
         metrics = record["metrics"]
         accuracy = _accuracy(metrics["eval"]) if metrics.get("eval") else None
         entry = _entry(record, "model", accuracy)

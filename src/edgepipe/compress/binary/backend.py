@@ -101,17 +101,17 @@ def compress(job: CompressJob) -> Compressed:
             "samples": len(calib), "source": "calibration split (from train)",
             "sets": "8-bit activation ranges, sign thresholds, binary-block BatchNorm stats"},
         "packed": round_trip, "parity_check": parity,
-        "storage": storage(layers, round_trip, packed_path, job.float_path),
-        "operations": operations(layers),
-        "latency": latency({"float": job.float_path, "binary": job.path},
-                           [a[:1].numpy() for a in arrays], job.threads),
     }
-    sizes = tool["storage"]
-    notes += [tool["latency"]["note"],
-              f"Packed weights file {packed_path.name}: {sizes['packed_file_bytes']} bytes "
-              f"(measured) against {sizes['float_bytes']} bytes of float32 weights "
-              f"(computed), {sizes['whole_model_ratio']}x smaller; the binarized layers "
-              f"{sizes['binary_layers_ratio']}x smaller. The ONNX file holds the binary weights "
+    sizes = storage(layers, round_trip, packed_path, job.float_path)
+    timed = latency({"float": job.float_path, "binary": job.path},
+                    [a[:1].numpy() for a in arrays], job.threads)
+    tool.update(storage=sizes.to_dict(), operations=operations(layers).to_dict(),
+                latency=timed.to_dict())
+    notes += [timed.note,
+              f"Packed weights file {packed_path.name}: {sizes.packed_file_bytes} bytes "
+              f"(measured) against {sizes.float_bytes} bytes of float32 weights "
+              f"(computed), {sizes.whole_model_ratio}x smaller; the binarized layers "
+              f"{sizes.binary_layers_ratio}x smaller. The ONNX file holds the binary weights "
               "as int8 signs (ONNX has no 1-bit tensor type), dequantized at load."]
     notes += [f"{item['layer']}: binary weight stored as float32 +-scale in "
               f"{job.path.name} ({item['why']}); the packed file holds its signs."

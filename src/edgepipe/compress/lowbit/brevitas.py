@@ -30,6 +30,7 @@ from edgepipe.compress.base import Compressed, CompressJob, torch_module
 from edgepipe.compress.distill import fine_tune
 from edgepipe.compress.folding import fold_batchnorm
 from edgepipe.compress.lowbit.config import LowBitConfig
+from edgepipe.compress.lowbit.sizes import PackedSizes
 from edgepipe.errors import InputError, UnsupportedError, first_line
 from edgepipe.export.base import log
 
@@ -89,7 +90,7 @@ def compress(job: CompressJob) -> Compressed:
                                 "trained by distillation from the float model only (no "
                                 "cross-entropy).")
     export_qcdq(student, job, arrays)
-    tool["sizes"] = sizes(student, job.path)
+    tool["sizes"] = sizes(student, job.path).to_dict()
     tool["runtime_compute_ops"] = runtime_compute_ops(job.path)
     if not set(tool["runtime_compute_ops"]) & INTEGER_OPS:
         notes.append("ONNX Runtime runs this graph with float kernels on dequantized values "
@@ -236,7 +237,7 @@ def packed_bytes(student: Any) -> tuple[int, int]:
     return packed, int8
 
 
-def sizes(student: Any, path: Any) -> dict[str, Any]:
+def sizes(student: Any, path: Any) -> PackedSizes:
     """Bytes on disk and int8 weight bytes in the file (measured) beside the packed size."""
     import onnx
     from onnx import TensorProto
@@ -245,11 +246,7 @@ def sizes(student: Any, path: Any) -> dict[str, Any]:
     graph = onnx.load(str(path)).graph
     stored = sum(int(np.prod(i.dims)) for i in graph.initializer
                  if i.data_type == TensorProto.INT8 and len(i.dims) > 1)
-    return {"file_bytes": path.stat().st_size, "file_bytes_kind": "measured",
-            "int8_weight_bytes_in_file": stored,
-            "packed_bytes_computed": packed, "int8_bytes_computed": int8,
-            "packed_rule": "ceil(bits x weights / 8) + 4 B per channel scale, per bias value "
-            "and per activation scale"}
+    return PackedSizes(path.stat().st_size, stored, packed, int8)
 
 
 def runtime_compute_ops(path: Any) -> list[str]:

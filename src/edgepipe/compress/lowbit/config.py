@@ -20,7 +20,6 @@ LOW_BIT_METHOD = re.compile(r"^w(\d+)a(\d+)$")
 LOW_BIT_EXAMPLES = ("w8a8", "w4a8", "w2a8")  # registered by name in compress/config.py
 
 
-
 @dataclass
 class LowBitConfig(TrainingOptions, CompressConfig):
     """Low-bit quantization with Brevitas: per-channel weights at ``weight_bits`` (2-8),
