@@ -123,6 +123,14 @@ def test_digits_mlp_short_training_exports_parity_checked(digits_mlp, tmp_path):
     ops = tool["operations"]
     assert ops["binary_ops_xnor_popcount"] == 128 * 64 and ops["float_macs"] == (
         64 * 128 + 128 * 64 + 64 * 10)
+    typed = result.artifacts[0].tool.binary  # the same figures, typed
+    assert typed.storage.binary_layers == ["fc2"]
+    assert typed.storage.packed_file_bytes == storage["packed_file_bytes"]
+    assert typed.operations.binary_ops_xnor_popcount == 128 * 64
+    assert typed.latency.results["binary"].p50_us > 0 and typed.training.epochs_run >= 1
+    assert typed.storage.to_dict() == storage and typed.operations.to_dict() == ops
+    assert typed.latency.to_dict() == tool["latency"]
+    assert result.artifacts[0].tool.sizes is None and result.artifacts[0].tool.lowrank is None
     assert tool["latency"]["kind"] == "measured" and "no binary" in tool["latency"]["note"]
 
 

@@ -42,6 +42,8 @@ def test_w8a8_post_training_stays_within_a_point(digits_mlp, tmp_path):
     # at 8 bits the int8 weights in the file are the layers' weight count
     assert sizes["int8_weight_bytes_in_file"] == sum(lay["weights"] for lay in tool["layers"])
     assert sizes["packed_bytes_computed"] == sizes["int8_bytes_computed"]
+    typed = result.artifacts[0].tool.sizes
+    assert typed.to_dict() == sizes and not typed.packing_would_help  # 8 bits: no gain
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     recorded = {a["name"]: a for a in manifest["artifacts"]}["digits-mlp.w8a8.onnx"]
     assert "QCDQ stores each quantized weight tensor as int8" in recorded["tool"]["notes"][0]

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 FOLDER = ".checkpoints"
 
+# What a checkpoint keeps beside the weights: the training's record, a JSON object (it is
+# written as JSON and read back as such), e.g. the epochs run and the validation history.
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+TrainingRecord = dict[str, JsonValue]
+
 
 def folder(out: Path) -> Path:
     return Path(out) / FOLDER
@@ -61,7 +66,7 @@ def _update(digest: Any, part: Any) -> None:
         digest.update(json.dumps(part, sort_keys=True, default=str).encode())
 
 
-def load(path: Path | None, modules: list[torch.nn.Module]) -> dict[str, Any] | None:
+def load(path: Path | None, modules: list[torch.nn.Module]) -> TrainingRecord | None:
     """Restore ``modules`` from ``path`` and return the record saved with them; None if there
     is no checkpoint (or it does not fit, when it is set aside)."""
     if path is None or not path.is_file():
@@ -78,12 +83,12 @@ def load(path: Path | None, modules: list[torch.nn.Module]) -> dict[str, Any] | 
         return None
     os.utime(path)  # marks it as used by this run
     log.warning("Reusing the trained model checkpointed at %s (training skipped).", path)
-    record: dict[str, Any] = saved["record"]
+    record: TrainingRecord = saved["record"]
     record["checkpoint"] = {"path": str(path), "reused": True}
     return record
 
 
-def save(path: Path | None, modules: list[torch.nn.Module], record: dict[str, Any]) -> None:
+def save(path: Path | None, modules: list[torch.nn.Module], record: TrainingRecord) -> None:
     if path is None:
         return
     import torch

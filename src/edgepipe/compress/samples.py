@@ -16,11 +16,11 @@ import numpy as np
 from edgepipe.compress.config_base import CompressConfig
 from edgepipe.compress.int8.config import Int8StaticConfig
 from edgepipe.compress.results import CalibrationUsed, CheckData
-from edgepipe.data import Dataset, Splits
+from edgepipe.data import Dataset, Splits, check_data_fits
 from edgepipe.errors import InputError
 from edgepipe.evaluate import EvalResult, classifier_output, predict, score
 from edgepipe.export.base import log
-from edgepipe.model import LoadedModel
+from edgepipe.model import LoadedModel, classifier_classes
 
 RANDOM_CHECK_SAMPLES = 8
 
@@ -114,9 +114,6 @@ def check_labels_fit(loaded: LoadedModel, data: Splits | None) -> None:
     DataError ``labels-out-of-range``); see :func:`edgepipe.model.classifier_classes`."""
     if data is None or data.train.labels is None and data.eval.labels is None:
         return
-    from edgepipe.data import check_data_fits
-    from edgepipe.model import classifier_classes
-
     classes = classifier_classes(loaded)
     if classes is None:
         return  # not a plain classifier: its outputs are compared with the float model's
