@@ -48,7 +48,7 @@ def run(quick: bool = False, threads: int | None = None) -> list[dict[str, Any]]
         started = time.perf_counter()
         result = compress(loaded, config, Path(folder) / "run", splits, threads=threads)
         seconds = time.perf_counter() - started
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     metrics, tool = artifact["metrics"], artifact["tool"]
     storage, ops, latency = tool["storage"], tool["operations"], tool["latency"]
     drop = metrics["drop"]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.compress.lowrank_latency import time_artifacts
+from edgepipe.compress.lowrank.latency import time_artifacts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,8 +45,8 @@ def lowrank_digits(name: str, threads: int, quick: bool, tmp: Path) -> list[dict
             result = compress(loaded, make_config("lowrank", ratio=0.5, latency_check=check,
                                                   epochs=epochs), out, splits,
                               threads=threads)
-            [artifact] = result.artifacts
-            [base] = result.float_artifacts
+            [artifact] = result.to_dict()["artifacts"]
+            [base] = result.to_dict()["float_artifacts"]
             tool = artifact["tool"]
             float_ms, lowrank_ms = time_artifacts(
                 [out / base["name"], out / artifact["name"]], [splits.eval.x[:1]], threads,
@@ -83,8 +83,8 @@ def lowrank_resnet18(threads: int, quick: bool, tmp: Path) -> dict[str, Any]:
     result = compress(loaded, make_config("lowrank", ratio=0.5, calib_size=32), out, splits,
                       threads=threads)
     seconds = time.perf_counter() - started
-    [artifact] = result.artifacts
-    [base] = result.float_artifacts
+    [artifact] = result.to_dict()["artifacts"]
+    [base] = result.to_dict()["float_artifacts"]
     tool = artifact["tool"]
     float_ms, lowrank_ms = time_artifacts([out / base["name"], out / artifact["name"]],
                                           [x[:1]], threads, rounds=3 if quick else 5,

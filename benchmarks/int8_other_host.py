@@ -58,11 +58,11 @@ def pack(out: Path, model: str, calib: int) -> None:
     nrr = compress(loaded, make_config("int8", formats=("onnx",), reduce_range=False, **base),
                    work / "ours-nrr")
     artifacts: list[tuple[str, Path]] = []
-    for record in made.float_artifacts + made.artifacts:
+    for record in made.to_dict()["float_artifacts"] + made.to_dict()["artifacts"]:
         artifacts.append((f"{record['format']} {record['precision']} (edgepipe)",
                           work / "ours" / record["name"]))
     artifacts.append(("onnx int8 (edgepipe, --no-reduce-range)",
-                      work / "ours-nrr" / nrr.artifacts[0]["name"]))
+                      work / "ours-nrr" / nrr.to_dict()["artifacts"][0]["name"]))
     float_onnx = next(p for label, p in artifacts if label.startswith("onnx fp32"))
     artifacts += ort_variants(float_onnx, work / "ort", calib)
     out.mkdir(parents=True, exist_ok=True)

@@ -82,8 +82,8 @@ def run(threads: int, iters: int) -> dict[str, Any]:
             out = Path(tmp) / f"{name}-{method}"
             result = compress(loaded, make_config(method, formats=formats), out, splits)
             sample = splits.eval.x[:1]
-            floats = {a["name"]: a for a in result.float_artifacts}
-            for artifact in result.artifacts:
+            floats = {a["name"]: a for a in result.to_dict()["float_artifacts"]}
+            for artifact in result.to_dict()["artifacts"]:
                 metrics = artifact["metrics"]
                 base = floats[artifact["tool"]["from"]]
                 rows.append({

@@ -128,9 +128,9 @@ def accuracy_pass(name: str, weights: Path, out: Path) -> dict[str, dict[str, An
     splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
     result = compress(loaded, make_config("int8", formats=FORMATS), out, splits)
     rows: dict[str, dict[str, Any]] = {}
-    for record in result.artifacts:
+    for record in result.to_dict()["artifacts"]:
         metrics = record["metrics"]
-        base = next(a for a in result.float_artifacts if a["name"] == record["tool"]["from"])
+        base = next(a for a in result.to_dict()["float_artifacts"] if a["name"] == record["tool"]["from"])
         rows[record["format"]] = {
             "top1_int8": metrics["value"], "top1_float": metrics["float_value"],
             "size_int8": record["size_bytes"], "size_float": base["size_bytes"],
@@ -200,8 +200,8 @@ def latency_pass(name: str, out: Path, threads: int, min_runs: int, min_seconds:
     config = make_config("int8", formats=FORMATS, allow_random_calibration=True, calib_size=32)
     result = compress(loaded, config, out)
     rows: dict[str, dict[str, Any]] = {}
-    for record in result.artifacts:
-        base = next(a for a in result.float_artifacts if a["name"] == record["tool"]["from"])
+    for record in result.to_dict()["artifacts"]:
+        base = next(a for a in result.to_dict()["float_artifacts"] if a["name"] == record["tool"]["from"])
         row = {"size_int8_224": record["size_bytes"], "size_float_224": base["size_bytes"],
                "int8": time_session(out / record["name"], threads, min_runs, min_seconds),
                "float": time_session(out / base["name"], threads, min_runs, min_seconds)}

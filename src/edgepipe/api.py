@@ -21,8 +21,8 @@ from edgepipe.errors import InputError
 if TYPE_CHECKING:
     import numpy as np
 
-    from edgepipe.compress.api import CompressResult
     from edgepipe.compress.config import CompressConfig
+    from edgepipe.compress.results import CompressResult
     from edgepipe.data import Splits
     from edgepipe.evaluate import EvalResult
     from edgepipe.export.api import ExportResult
@@ -63,17 +63,12 @@ def compress(model: Any, config: CompressConfig | str, out: str | Path, data: An
     from edgepipe.compress.api import compress as compress_model
     from edgepipe.compress.budget import AccuracyBudget
     from edgepipe.compress.config import make_config
-    from edgepipe.data import splits_for
-    from edgepipe.model import classifier_classes
 
     config = (make_config(config, **options) if isinstance(config, str)
               else _config(type(config), config, options))
     budget = AccuracyBudget(max_drop, sensitivity)
-    loaded = as_loaded_model(model, example_inputs)
-    splits = None if data is None else splits_for(
-        data, loaded.inputs, num_classes=classifier_classes(loaded), seed=config.seed,
-        calib_size=getattr(config, "calib_size", 256), normalize=normalize)
-    return compress_model(loaded, config, out, splits, threads=threads, budget=budget)
+    return compress_model(as_loaded_model(model, example_inputs), config, out, data,
+                          threads=threads, budget=budget, normalize=normalize)
 
 
 def evaluate(artifact: Any, data: Any, *, reference: Any = None, part: str = "eval",
@@ -176,6 +171,8 @@ def artifact_path(artifact: Any) -> Path:
         return Path(artifact)
     records = getattr(artifact, "artifacts", None)
     out = getattr(artifact, "out", None)
+    records = None if records is None else [  # CompressResult's records are typed
+        r if isinstance(r, dict) else r.to_dict() for r in records]
     if records is None or out is None:
         raise InputError(f"edgepipe cannot use a {type(artifact).__name__} as an artifact.",
                          hint="give the artifact's path, or the result of edgepipe.export or "

@@ -200,8 +200,8 @@ def test_with_a_single_sample_the_calibration_samples_are_used_and_said_so():
     splits = make_splits(dataset)
     assert len(splits.eval) == 0
     checked, info = make_check_set(None, None, splits)  # type: ignore[arg-type]
-    assert len(checked) == 1 and info["source"] == "one.npz"
-    assert "calibration samples" in info["part"] and "not a held-out" in info["part"]
+    assert len(checked) == 1 and info.source == "one.npz"
+    assert "calibration samples" in info.part and "not a held-out" in info.part
 
 
 def test_labels_outside_the_classes_are_refused_before_any_work(cli, tmp_path):

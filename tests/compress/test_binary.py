@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from edgepipe.compress import BinaryConfig, compress, config_from_dict, make_config
-from edgepipe.compress.binary_build import binarize_module, calibrate, deploy
-from edgepipe.compress.binary_layers import plan_shortcut
-from edgepipe.compress.binary_pack import check_packed, read_packed, write_packed
+from edgepipe.compress.binary.build import binarize_module, calibrate, deploy
+from edgepipe.compress.binary.layers import plan_shortcut
+from edgepipe.compress.binary.pack import check_packed, read_packed, write_packed
 from edgepipe.data import Dataset
 from edgepipe.errors import InputError, ToleranceError, UnsupportedError
 
@@ -107,7 +107,7 @@ def test_model_with_nothing_to_binarize_is_refused():
 def test_digits_mlp_short_training_exports_parity_checked(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     result = compress(loaded, BinaryConfig(epochs=6), tmp_path, splits)
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     metrics, tool = artifact["metrics"], artifact["tool"]
     assert metrics["samples"] == 359 and metrics["value"] >= 0.85, metrics
     assert artifact["files"] == ["digits-mlp.binary.onnx", "digits-mlp.binary.packed.bin"]
@@ -123,6 +123,14 @@ def test_digits_mlp_short_training_exports_parity_checked(digits_mlp, tmp_path):
     ops = tool["operations"]
     assert ops["binary_ops_xnor_popcount"] == 128 * 64 and ops["float_macs"] == (
         64 * 128 + 128 * 64 + 64 * 10)
+    typed = result.artifacts[0].tool.binary  # the same figures, typed
+    assert typed.storage.binary_layers == ["fc2"]
+    assert typed.storage.packed_file_bytes == storage["packed_file_bytes"]
+    assert typed.operations.binary_ops_xnor_popcount == 128 * 64
+    assert typed.latency.results["binary"].p50_us > 0 and typed.training.epochs_run >= 1
+    assert typed.storage.to_dict() == storage and typed.operations.to_dict() == ops
+    assert typed.latency.to_dict() == tool["latency"]
+    assert result.artifacts[0].tool.sizes is None and result.artifacts[0].tool.lowrank is None
     assert tool["latency"]["kind"] == "measured" and "no binary" in tool["latency"]["note"]
 
 
@@ -130,7 +138,7 @@ def test_unlabelled_training_data_is_distillation_only(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     unlabelled = Dataset(splits.train.inputs, None, source="no labels")
     splits = dataclasses.replace(splits, train=unlabelled)
-    [artifact] = compress(loaded, BinaryConfig(epochs=2), tmp_path, splits).artifacts
+    [artifact] = compress(loaded, BinaryConfig(epochs=2), tmp_path, splits).to_dict()["artifacts"]
     assert artifact["tool"]["training"]["loss"] == "distillation only"
     assert any("distillation from the float model only" in n for n in artifact["tool"]["notes"])
 
@@ -145,7 +153,7 @@ def test_compress_without_data_is_refused(digits_mlp, tmp_path):
 def test_digits_cnn_within_three_points_of_float(digits_cnn, tmp_path):
     """The default schedule on the digits CNN, binary weights and activations."""
     loaded, splits = digits_cnn
-    [artifact] = compress(loaded, BinaryConfig(), tmp_path, splits).artifacts
+    [artifact] = compress(loaded, BinaryConfig(), tmp_path, splits).to_dict()["artifacts"]
     metrics, storage = artifact["metrics"], artifact["tool"]["storage"]
     assert metrics["drop"] <= FULL_MAX_DROP, metrics
     assert storage["binary_layers_ratio"] >= 25 and storage["whole_model_ratio"] >= 8

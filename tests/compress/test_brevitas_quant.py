@@ -12,7 +12,7 @@ import pytest
 from torch import nn
 
 from edgepipe.compress import LowBitConfig, compress, config_from_dict, make_config
-from edgepipe.compress.brevitas_quant import (
+from edgepipe.compress.lowbit.brevitas import (
     INTEGER_OPS,
     RUNTIME_COMPUTE_OPS,
     packed_bytes,
@@ -28,8 +28,8 @@ QAT_MAX_DROP = 0.020  # within about 2 points
 def test_w8a8_post_training_stays_within_a_point(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     result = compress(loaded, LowBitConfig(weight_bits=8), tmp_path, splits)
-    [artifact] = result.artifacts
-    [float_artifact] = result.float_artifacts
+    [artifact] = result.to_dict()["artifacts"]
+    [float_artifact] = result.to_dict()["float_artifacts"]
     metrics = artifact["metrics"]
     assert metrics["metric"] == "top1" and metrics["samples"] == 359
     assert metrics["drop"] <= W8_MAX_DROP, metrics
@@ -42,6 +42,8 @@ def test_w8a8_post_training_stays_within_a_point(digits_mlp, tmp_path):
     # at 8 bits the int8 weights in the file are the layers' weight count
     assert sizes["int8_weight_bytes_in_file"] == sum(lay["weights"] for lay in tool["layers"])
     assert sizes["packed_bytes_computed"] == sizes["int8_bytes_computed"]
+    typed = result.artifacts[0].tool.sizes
+    assert typed.to_dict() == sizes and not typed.packing_would_help  # 8 bits: no gain
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     recorded = {a["name"]: a for a in manifest["artifacts"]}["digits-mlp.w8a8.onnx"]
     assert "QCDQ stores each quantized weight tensor as int8" in recorded["tool"]["notes"][0]
@@ -57,7 +59,7 @@ def test_w4a8_qat_stays_within_two_points_and_says_the_file_is_not_smaller(digit
     """Every layer at 4 bits (first and last too), fine-tuned with distillation."""
     loaded, splits = digits_mlp
     config = LowBitConfig(weight_bits=4, first_last_bits=None, qat=True, epochs=2)
-    [artifact] = compress(loaded, config, tmp_path, splits).artifacts
+    [artifact] = compress(loaded, config, tmp_path, splits).to_dict()["artifacts"]
     metrics, tool = artifact["metrics"], artifact["tool"]
     assert metrics["drop"] <= QAT_MAX_DROP, metrics
     assert [layer["weight_bits"] for layer in tool["layers"]] == [4, 4, 4]
@@ -79,7 +81,7 @@ def test_qat_recovers_what_two_bit_post_training_loses(digits_cnn, tmp_path):
     loaded, splits = digits_cnn
     ptq = compress(loaded, LowBitConfig(weight_bits=2), tmp_path / "ptq", splits)
     qat = compress(loaded, LowBitConfig(weight_bits=2, qat=True), tmp_path / "qat", splits)
-    ptq_drop, qat_drop = ptq.artifacts[0]["metrics"]["drop"], qat.artifacts[0]["metrics"]["drop"]
+    ptq_drop, qat_drop = ptq.to_dict()["artifacts"][0]["metrics"]["drop"], qat.to_dict()["artifacts"][0]["metrics"]["drop"]
     assert ptq_drop > 0.2 and qat_drop <= 0.025, (ptq_drop, qat_drop)
 
 
@@ -88,7 +90,7 @@ def test_unlabelled_training_data_distills_only(digits_mlp, tmp_path):
     unlabelled = Dataset(dict(splits.train.inputs), source="digits without labels")
     data = make_splits(unlabelled, seed=0, calib_size=64)
     config = LowBitConfig(weight_bits=4, qat=True, epochs=1, calib_size=64)
-    [artifact] = compress(loaded, config, tmp_path, data).artifacts
+    [artifact] = compress(loaded, config, tmp_path, data).to_dict()["artifacts"]
     qat = artifact["tool"]["qat"]
     assert not qat["labelled"] and qat["loss"] == "distillation only"
     assert qat["validation"]["metric"] == "-distillation loss"

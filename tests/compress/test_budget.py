@@ -35,7 +35,7 @@ def test_sensitivity_ranks_every_compute_layer_and_saves_the_table(digits_cnn, t
     loaded, splits = digits_cnn
     result = compress(loaded, Int8StaticConfig(), tmp_path, splits,
                       budget=AccuracyBudget(sensitivity=True))
-    table = result.sensitivity["onnx"]
+    table = result.to_dict()["sensitivity"]["onnx"]
     rows = table["layers"]
     assert table["metric"] == "top1" and table["samples"] == 359 and table["calibrations"] == 1
     # the CNN's float graph has three Conv and one Gemm; every one is ranked once
@@ -47,7 +47,7 @@ def test_sensitivity_ranks_every_compute_layer_and_saves_the_table(digits_cnn, t
     assert "sensitivity.json" in _files(tmp_path)
     saved = json.loads((tmp_path / "sensitivity.json").read_text())
     assert saved["layers"] == rows and saved["model"] == "builtin:digits-cnn"
-    [artifact] = result.artifacts  # sensitivity alone does not change the artifact
+    [artifact] = result.to_dict()["artifacts"]  # sensitivity alone does not change the artifact
     assert artifact["name"] == "digits-cnn.int8.onnx" and artifact["tool"]["left_in_float"] == []
 
 
@@ -55,11 +55,11 @@ def test_a_budget_the_default_int8_meets_changes_nothing(digits_cnn, tmp_path):
     loaded, splits = digits_cnn
     result = compress(loaded, Int8StaticConfig(), tmp_path, splits,
                       budget=AccuracyBudget(max_drop=1.0))
-    [artifact] = result.artifacts
-    budget = result.budget["onnx"]
+    [artifact] = result.to_dict()["artifacts"]
+    budget = result.to_dict()["budget"]["onnx"]
     assert budget["met"] is True and len(budget["steps"]) == 1 and budget["kept_in_float"] == []
     assert budget["steps"][0]["drop"] == pytest.approx(100 * artifact["metrics"]["drop"], abs=1e-5)
-    assert result.sensitivity is None and "sensitivity.json" not in _files(tmp_path)
+    assert result.to_dict()["sensitivity"] is None and "sensitivity.json" not in _files(tmp_path)
     assert artifact["name"] == "digits-cnn.int8.onnx" and artifact["tool"]["left_in_float"] == []
 
 
@@ -68,14 +68,14 @@ def test_a_tight_budget_keeps_the_most_sensitive_layers_in_float(digits_cnn, tmp
     loaded, splits = digits_cnn
     result = compress(loaded, Int8StaticConfig(reduce_range=False), tmp_path, splits,
                       budget=AccuracyBudget(max_drop=0.0))
-    budget = result.budget["onnx"]
+    budget = result.to_dict()["budget"]["onnx"]
     steps = budget["steps"]
     assert steps[0]["drop"] > 0 and steps[0]["kept_in_float"] == []  # full int8 misses it
     assert budget["met"] is True and steps[-1]["drop"] <= 0 and len(steps) >= 2
-    ranking = [r["layer"] for r in result.sensitivity["onnx"]["layers"]]
+    ranking = [r["layer"] for r in result.to_dict()["sensitivity"]["onnx"]["layers"]]
     kept = budget["kept_in_float"]
     assert kept == ranking[:len(kept)] == steps[-1]["kept_in_float"]
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     assert artifact["name"] == "digits-cnn.int8.onnx" and artifact["metrics"]["drop"] <= 0
     assert {item["layer"] for item in artifact["tool"]["left_in_float"]} == set(kept)
     precision = artifact["tool"]["layer_precision"]

@@ -32,7 +32,7 @@ def test_binary_projection_shortcut_finds_weights_by_name(projection):
     Sequential): they were left for the exporter to fold into the binary weights, which the
     value lookup then could not find (StopIteration)."""
     result, out = projection
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     layers = {layer["layer"]: layer for layer in artifact["tool"]["layers"]}
     assert {n for n, layer in layers.items() if layer["kind"] == "binary"} == {
         "conv1", "conv2", "project"}
@@ -51,7 +51,7 @@ def test_binary_projection_shortcut_finds_weights_by_name(projection):
 def test_binary_two_outputs_trains_and_measures_every_output(tmp_path):
     loaded, splits = trained("two_output_cnn")
     result = compress(loaded, make_config("binary", epochs=6), tmp_path, splits)
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     metrics = artifact["metrics"]
     # top-1 on the class logits (the labels fit them, not the 4-number box)
     assert metrics["metric"] == "top1" and metrics["eval"]["classifier_output"]
@@ -72,7 +72,7 @@ def test_binary_two_outputs_trains_and_measures_every_output(tmp_path):
 def test_binary_and_lowrank_leave_attention_alone(tmp_path):
     loaded, splits = trained("tiny_vit")
     result = compress(loaded, make_config("binary", epochs=3), tmp_path / "binary", splits)
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     left = {item["layer"]: item["reason"] for item in artifact["tool"]["left_in_float"]}
     assert left["enc.layers.0.self_attn.out_proj"] == (
         "MultiheadAttention reads its weight directly")
@@ -84,7 +84,7 @@ def test_binary_and_lowrank_leave_attention_alone(tmp_path):
 
     config = make_config("lowrank", latency_check=False, ratio=0.99)
     result = compress(loaded, config, tmp_path / "lowrank", splits)
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     left = {item["layer"]: item["reason"] for item in artifact["tool"]["left_in_float"]}
     assert left["enc.layers.0.self_attn.out_proj"] == (
         "MultiheadAttention reads its weight directly")
@@ -99,7 +99,7 @@ def test_binary_and_lowrank_leave_attention_alone(tmp_path):
 def test_binary_skips_an_auxiliary_branch(tmp_path):
     loaded, splits = trained("aux_branch_cnn")
     result = compress(loaded, make_config("binary", epochs=6), tmp_path, splits)
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     left = {item["layer"]: item["reason"] for item in artifact["tool"]["left_in_float"]}
     assert "does not run at inference" in left["aux1.2"]
     kinds = {layer["layer"]: layer["kind"] for layer in artifact["tool"]["layers"]}
@@ -116,7 +116,7 @@ def test_labels_that_fit_no_output_measure_against_the_float_model(tmp_path, met
                    calib_size=128)
     options = {"epochs": 2} if method == "binary" else {}
     result = compress(loaded, make_config(method, **options), tmp_path, splits)
-    [artifact] = result.artifacts
+    [artifact] = result.to_dict()["artifacts"]
     metrics = artifact["metrics"]
     assert metrics["metric"] == "sqnr_db" and metrics["drop"] is None
     assert metrics["eval"]["reference"] == "tiny_models:tiny_segmenter"
@@ -127,7 +127,7 @@ def test_labels_that_fit_no_output_measure_against_the_float_model(tmp_path, met
 
 
 def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch):
-    from edgepipe.compress import binary
+    from edgepipe.compress.binary import backend as binary
 
     loaded, splits = trained("strided_projection_cnn", epochs=2)
     config = make_config("binary", epochs=2)
@@ -137,13 +137,13 @@ def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch)
 
     with monkeypatch.context() as patch:
         patch.setattr(binary, "check_packed", broken, raising=False)
-        patch.setattr("edgepipe.compress.binary_pack.check_packed", broken)
+        patch.setattr("edgepipe.compress.binary.pack.check_packed", broken)
         with pytest.raises(ToleranceError) as caught:
             compress(loaded, config, tmp_path, splits)
     [kept] = list((tmp_path / ".checkpoints").glob("*.pt"))
     assert str(kept) in caught.value.hint and "reuses it" in caught.value.hint
     result = compress(loaded, config, tmp_path, splits)
-    training = result.artifacts[0]["tool"]["training"]
+    training = result.to_dict()["artifacts"][0]["tool"]["training"]
     assert training["checkpoint"] == {"path": str(kept), "reused": True}
     assert not kept.exists()  # the artifact is made: the checkpoint is not needed
 

@@ -14,7 +14,7 @@ from edgepipe.runtime import open_artifact
 def test_openvino_and_tflite_int8_keep_accuracy(digits_cnn, tmp_path):
     loaded, splits = digits_cnn
     result = compress(loaded, Int8StaticConfig(formats=("openvino", "tflite")), tmp_path, splits)
-    by_format = {a["format"]: a for a in result.artifacts}
+    by_format = {a["format"]: a for a in result.to_dict()["artifacts"]}
     assert set(by_format) == {"openvino", "tflite"}
     for artifact in by_format.values():
         metrics = artifact["metrics"]
@@ -23,13 +23,13 @@ def test_openvino_and_tflite_int8_keep_accuracy(digits_cnn, tmp_path):
         assert metrics["drop"] <= 0.005, metrics  # a fraction: 0.5 points of top-1
         assert artifact["tool"]["left_in_float"] == []
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert {a["name"] for a in manifest["artifacts"]} >= {a["name"] for a in result.artifacts}
+    assert {a["name"] for a in manifest["artifacts"]} >= {a["name"] for a in result.to_dict()["artifacts"]}
 
 
 def test_tflite_int8_is_fully_int8_and_runs_on_float_inputs(digits_cnn, tmp_path):
     loaded, splits = digits_cnn
     (artifact,) = compress(loaded, Int8StaticConfig(formats=("tflite",)), tmp_path,
-                           splits).artifacts
+                           splits).to_dict()["artifacts"]
     session = open_artifact(tmp_path / artifact["path"])
     quantized = session.options["quantized_io"]  # int8 in the file, float to the caller
     assert set(quantized) == {session.inputs[0].name, session.outputs[0].name}
@@ -48,7 +48,7 @@ def test_tflite_int8_is_fully_int8_and_runs_on_float_inputs(digits_cnn, tmp_path
 
 def test_openvino_float_layers_are_detected(digits_cnn, tmp_path):
     """The detector that fills left_in_float sees the float IR's layers as float."""
-    from edgepipe.compress.openvino_quant import _float_layers
+    from edgepipe.compress.int8.openvino import _float_layers
     from edgepipe.export import export_model
     from edgepipe.runtime.openvino_runtime import import_openvino
 

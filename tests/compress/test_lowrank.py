@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from edgepipe.compress.config import LowRankConfig
-from edgepipe.compress.lowrank_latency import check_latency
-from edgepipe.compress.lowrank_layers import factorized_module, find_candidates
-from edgepipe.compress.lowrank_math import energy_rank, svd_factors, tucker2_error
-from edgepipe.compress.lowrank_select import Plan, select_ranks
+from edgepipe.compress.lowrank.decompose import energy_rank, svd_factors, tucker2_error
+from edgepipe.compress.lowrank.latency import check_latency
+from edgepipe.compress.lowrank.layers import factorized_module, find_candidates
+from edgepipe.compress.lowrank.ranks import Plan, select_ranks
 from edgepipe.data import Dataset
 from edgepipe.errors import InputError
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,6 +26,11 @@ from edgepipe.cli.export_cmd import Format
 from edgepipe.cli.lowrank_view import render_lowrank
 from edgepipe.compress.config import CALIBRATIONS, method_names
 from edgepipe.errors import EdgepipeError
+
+if TYPE_CHECKING:
+    from edgepipe.compress.budget import BudgetOutcome
+    from edgepipe.compress.results import CompressedArtifact, CompressResult
+    from edgepipe.compress.sensitivity import SensitivityTable
 
 # --method's choices: the registered methods (edgepipe.compress.METHODS)
 Method = StrEnum("Method", {name.replace("-", "_"): name  # type: ignore[misc]
@@ -145,32 +151,22 @@ def compress(
               **options, "threads": threads, "normalize": normalize,
               **loading.to_config(), "sensitivity": sensitivity, "max_drop": max_drop}
     with command("compress", json_output, config) as output:
-        from edgepipe.compress import compress as compress_model
-        from edgepipe.compress import make_config
+        from edgepipe.compress.api import compress as compress_model
         from edgepipe.compress.budget import AccuracyBudget
-        from edgepipe.data import load_data_for_model, split
-        from edgepipe.rundir import RunDir
+        from edgepipe.compress.config import make_config
 
         compress_config = make_config(method.value, **options)
         budget = AccuracyBudget(max_drop, sensitivity)
-        RunDir(out, create=False)  # an -o that is a file fails here, before loading
-        loaded = loading.load(model)
-        splits = None
-        if data is not None:
-            # labels are checked against the model's classes by compress itself, before work
-            dataset = load_data_for_model(data, loaded.inputs, normalize=normalize)
-            splits = split(dataset, seed=seed,
-                           calib_size=getattr(compress_config, "calib_size", 256))
-        try:
-            result = compress_model(loaded, compress_config, out, splits, threads=threads,
-                                    budget=budget)
+        try:  # the verb checks OUT, then loads the model and the data, splits and measures
+            result = compress_model(functools.partial(loading.load, model), compress_config,
+                                    out, data, threads=threads, budget=budget,
+                                    normalize=normalize)
         except EdgepipeError as exc:  # some formats made, others failed: show what was made
             made = getattr(exc, "result", None)
             if made is not None and made.artifacts and not json_output:
-                _render(stderr, made.to_dict())
+                _render(stderr, made)
             raise
-        document = result.to_dict()
-        output.result(document, render=lambda console: _render(console, document))
+        output.result(result.to_dict(), render=lambda console: _render(console, result))
 
 
 def _bits_or_none(text: str) -> int | str | None:
@@ -181,102 +177,98 @@ def _bits_or_none(text: str) -> int | str | None:
     return int(value) if value.lstrip("-").isdigit() else text
 
 
-def _render(console: Console, document: dict[str, Any]) -> None:
+def _render(console: Console, result: CompressResult) -> None:
     table = Table(show_edge=False, title_justify="left")
     for column in ("artifact", "precision", "size (vs float)", "metric", "float", "drop", "SQNR vs source",
                    "left in float"):
         table.add_column(column, no_wrap=column in ("artifact", "size (vs float)"))
-    floats = {a["name"]: a for a in document["float_artifacts"]}
-    for artifact in document["artifacts"]:
-        metrics = artifact["metrics"]
-        float_size = floats[artifact["tool"]["from"]]["size_bytes"]
-        outputs = metrics["eval"]["outputs"]
-        sqnr = [o["sqnr_db"] for o in outputs]
+    for artifact in result.artifacts:
+        metrics = artifact.metrics
+        float_size = result.float_artifact(artifact.tool.source_artifact).size_bytes
+        sqnr = [o.sqnr_db for o in metrics.eval.outputs]
         table.add_row(
-            artifact["name"], artifact["precision"],
-            f"{format_bytes(artifact['size_bytes'])} (1/{float_size / artifact['size_bytes']:.1f})",
-            format_metric(metrics["metric"], metrics["value"]),
-            format_metric(metrics["metric"], metrics["float_value"]),
-            "" if metrics["drop"] is None else f"{100 * metrics['drop']:.2f} pts",
+            artifact.name, artifact.precision,
+            f"{format_bytes(artifact.size_bytes)} (1/{float_size / artifact.size_bytes:.1f})",
+            format_metric(metrics.metric, metrics.value),
+            format_metric(metrics.metric, metrics.float_value),
+            "" if metrics.drop is None else f"{100 * metrics.drop:.2f} pts",
             ", ".join("identical" if s is None else f"{s:.1f} dB" for s in sqnr),
-            str(len(artifact["tool"]["left_in_float"]) or ""))
+            str(len(artifact.tool.left_in_float) or ""))
     console.print(table)
-    data = document["data"]
-    calibration = next((a["config"]["calibration_used"] for a in document["artifacts"]
-                        if a["config"].get("calibration_used")), None)
-    line = (f"Compressed to {document['method']}: {len(document['artifacts'])} artifact(s) in "
-            f"{document['out']}; measured on {data['samples']} samples ({data['part']}, "
-            f"{data['source']})")
+    data, calibration = result.data, result.calibration()
+    assert data is not None  # a finished run always says what it measured on
+    line = (f"Compressed to {result.method}: {len(result.artifacts)} artifact(s) in "
+            f"{result.out}; measured on {data.samples} samples ({data.part}, {data.source})")
     if calibration:
-        line += f"; calibrated on {calibration['samples']} samples ({calibration['method']})"
+        line += f"; calibrated on {calibration.samples} samples ({calibration.method})"
     console.print(line + ". The drop is against the float artifact of the same format.")
-    for fmt, table in (document.get("sensitivity") or {}).items():
-        console.print(sensitivity_table(fmt, table))
-    for fmt, budget in (document.get("budget") or {}).items():
-        if budget["max_drop"] is not None:
-            console.print(budget_line(fmt, budget))
-    for artifact in document["artifacts"]:
+    for fmt, ranked in (result.sensitivity or {}).items():
+        console.print(sensitivity_table(fmt, ranked))
+    for fmt, outcome in (result.budget or {}).items():
+        if outcome.max_drop is not None:
+            console.print(budget_line(fmt, outcome))
+    for artifact in result.artifacts:
         _render_packed(console, artifact)
         render_lowrank(console, artifact)
         _render_binary(console, artifact)
 
 
-def _render_packed(console: Console, artifact: dict[str, Any]) -> None:
+def _render_packed(console: Console, artifact: CompressedArtifact) -> None:
     """Low-bit: the file keeps int8 weights; say so beside the packed size (computed)."""
-    sizes = artifact["tool"].get("sizes")
-    if sizes and sizes["packed_bytes_computed"] < sizes["int8_bytes_computed"]:
-        console.print(f"{artifact['name']}: QCDQ stores the low-bit weights as int8, so the "
-                      f"file is {format_bytes(sizes['file_bytes'])}; packed at their bit width the "
-                      f"quantized layers would take {format_bytes(sizes['packed_bytes_computed'])} "
-                      f"(computed; {format_bytes(sizes['int8_bytes_computed'])} at 8 bits).")
+    sizes = artifact.tool.sizes
+    if sizes and sizes.packing_would_help:
+        console.print(f"{artifact.name}: QCDQ stores the low-bit weights as int8, so the "
+                      f"file is {format_bytes(sizes.file_bytes)}; packed at their bit width the "
+                      f"quantized layers would take {format_bytes(sizes.packed_bytes_computed)} "
+                      f"(computed; {format_bytes(sizes.int8_bytes_computed)} at 8 bits).")
 
 
-def _render_binary(console: Console, artifact: dict[str, Any]) -> None:
+def _render_binary(console: Console, artifact: CompressedArtifact) -> None:
     """Binary: packed size, operations and latency, each labelled."""
-    tool = artifact["tool"]
-    if "operations" not in tool or "latency" not in tool:
+    binary = artifact.tool.binary
+    if binary is None:
         return
-    sizes, ops, lat = tool["storage"], tool["operations"], tool["latency"]
-    results = lat["results"]
+    sizes, ops, lat = binary.storage, binary.operations, binary.latency
     console.print(
-        f"{artifact['name']}: packed weights {sizes['packed_file']} "
-        f"{format_bytes(sizes['packed_file_bytes'])} (measured) vs "
-        f"{format_bytes(sizes['float_bytes'])} float32 weights (computed): "
-        f"{sizes['whole_model_ratio']}x smaller; binarized layers "
-        f"{sizes['binary_layers_ratio']}x smaller. {ops['binary_ops_xnor_popcount']:,} "
-        f"XNOR-popcount ops + {ops['binary_weight_signed_adds']:,} signed adds + "
-        f"{ops['int8_macs']:,} int8 MACs vs {ops['float_macs']:,} float MACs (computed). "
-        f"ONNX Runtime p50 latency (measured, {lat['threads']} threads): float "
-        f"{results['float']['p50_us']:.0f} us, binary {results['binary']['p50_us']:.0f} us. "
-        f"{lat['note']}")
-    training = tool["training"]
-    console.print(f"Training: {training['loss']}, {training['epochs_run']} epoch(s), best "
-                  f"epoch {training['best_epoch']}, {training['seconds']:.1f} s.")
+        f"{artifact.name}: packed weights {sizes.packed_file} "
+        f"{format_bytes(sizes.packed_file_bytes)} (measured) vs "
+        f"{format_bytes(sizes.float_bytes)} float32 weights (computed): "
+        f"{sizes.whole_model_ratio}x smaller; binarized layers "
+        f"{sizes.binary_layers_ratio}x smaller. {ops.binary_ops_xnor_popcount:,} "
+        f"XNOR-popcount ops + {ops.binary_weight_signed_adds:,} signed adds + "
+        f"{ops.int8_macs:,} int8 MACs vs {ops.float_macs:,} float MACs (computed). "
+        f"ONNX Runtime p50 latency (measured, {lat.threads} threads): float "
+        f"{lat.results['float'].p50_us:.0f} us, binary {lat.results['binary'].p50_us:.0f} us. "
+        f"{lat.note}")
+    training = binary.training
+    console.print(f"Training: {training.loss}, {training.epochs_run} epoch(s), best "
+                  f"epoch {training.best_epoch}, {training.seconds:.1f} s.")
 
 
-def sensitivity_table(fmt: str, table: dict[str, Any]) -> Table:
+def sensitivity_table(fmt: str, table: SensitivityTable) -> Table:
     """The per-layer drops, most sensitive first."""
-    unit = "pts" if table["metric"] == "top1" else "cos pts"
+    unit = "pts" if table.metric == "top1" else "cos pts"
     view = Table(show_edge=False, title_justify="left", title=(
         f"Per-layer sensitivity ({fmt}): one layer quantized, the rest float; drop in "
-        f"{table['unit']}; {table['samples']} samples, {table['seconds']:.1f} s"))
+        f"{table.unit}; {table.samples} samples, {round(table.seconds, 3):.1f} s"))
     for column in ("rank", "layer", "op", "drop", "metric", "SQNR vs source"):
         view.add_column(column, justify="right" if column in ("rank", "drop") else "left")
-    for row in table["layers"]:
-        metric = (format_metric("top1", row["value"]) if table["metric"] == "top1"
-                  else f"cos {row['value']:.6f}")
-        view.add_row(str(row["rank"]), row["layer"], row["op"], f"{row['drop']:.3f} {unit}",
-                     metric, format_metric("sqnr_db", row["sqnr_db"]))
+    for rank, row in enumerate(table.layers, start=1):
+        metric = (format_metric("top1", row.value) if table.metric == "top1"
+                  else f"cos {row.value:.6f}")
+        view.add_row(str(rank), row.layer, row.op, f"{row.drop:.3f} {unit}",
+                     metric, format_metric("sqnr_db", row.sqnr_db))
     return view
 
 
-def budget_line(fmt: str, budget: dict[str, Any]) -> str:
+def budget_line(fmt: str, budget: BudgetOutcome) -> str:
     """``Budget --max-drop 0.5 met: 5.571 -> 0.000 pts; kept in float: a, b``."""
-    path = " -> ".join(f"{step['drop']:.3f}" for step in budget["steps"])
-    kept = ", ".join(budget["kept_in_float"]) or "none"
-    state = "met" if budget["met"] else "NOT met"
-    return (f"Budget --max-drop {budget['max_drop']:g} ({fmt}) {state} by {budget['artifact']}: "
-            f"drop {path} {budget['steps'][0]['metric']} points; kept in float: {kept}.")
+    path = " -> ".join(f"{step.drop:.3f}" for step in budget.steps)
+    kept = ", ".join(budget.kept_in_float) or "none"
+    state = "met" if budget.met else "NOT met"
+    assert budget.max_drop is not None
+    return (f"Budget --max-drop {budget.max_drop:g} ({fmt}) {state} by {budget.artifact}: "
+            f"drop {path} {budget.steps[0].metric} points; kept in float: {kept}.")
 
 
 def format_metric(metric: str, value: float | None) -> str:

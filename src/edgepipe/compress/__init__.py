@@ -1,11 +1,14 @@
 """Compression: one config per method, one verb (:func:`compress`) for all of them.
 
-Backends, one module per format, imported only when used: ``ort_quant`` (ONNX: int8
-static, int8 dynamic, fp16), ``openvino_quant`` (NNCF int8, fp16), ``litert_quant``
-(PT2E int8, fp16), ``brevitas_quant`` (ONNX: wNaM low-bit, PTQ or QAT), ``binary`` (ONNX + packed weights:
-binarized weights and activations, trained by distillation).
+One folder per method family, each with its config and its backends (one module per
+format, imported only when used): ``int8/`` (int8 static, int8 dynamic, fp16: ``ort`` for
+ONNX, ``openvino`` for NNCF, ``litert`` for PT2E), ``lowbit/`` (wNaM with Brevitas, PTQ or
+QAT), ``binary/`` (ONNX + packed weights: binarized weights and activations, trained by
+distillation), ``lowrank/`` (SVD / Tucker-2 factorization). The shared machinery (the verb
+in ``api``, the results, the budget, samples, checkpoints, distillation) sits here.
 """
 
+import importlib
 from typing import Any
 
 from edgepipe.compress.config import (
@@ -21,19 +24,23 @@ from edgepipe.compress.config import (
     make_config,
 )
 
+# The verb and its result, imported on first use: the configs (and the CLI's --method
+# choices, which read METHODS) need none of the export, runtime and backend imports the verb
+# brings, so ``edgepipe --help`` stays fast. (compress.api imports only submodules of this
+# package, never the package itself: no import circle.)
+_LAZY = {"BACKENDS": "edgepipe.compress.api", "compress": "edgepipe.compress.api",
+         "compress_splits": "edgepipe.compress.api",
+         "CompressResult": "edgepipe.compress.results"}
+
 
 def __getattr__(name: str) -> Any:
-    """The verb and its registry view, imported on first use: the configs (and the CLI's
-    --method choices, which read :data:`METHODS`) need none of the backends' imports."""
-    if name in ("BACKENDS", "CompressResult", "compress"):
-        from edgepipe.compress import api
-
-        return getattr(api, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'edgepipe.compress' has no attribute {name!r}")
 
 
 __all__ = ["BACKENDS", "CALIBRATIONS", "METHODS", "BinaryConfig", "CompressConfig",
            "CompressResult", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",
-           "LowBitConfig", "compress", "config_from_dict", "make_config"]
+           "LowBitConfig", "compress", "compress_splits", "config_from_dict", "make_config"]
 
 

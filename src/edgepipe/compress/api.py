@@ -10,6 +10,11 @@ every format has been tried; a format that fails does not sink the others: their
 are published and the error (exit status PARTIAL_EXIT) names each failed format and why.
 A single format's failure raises its own error and leaves OUT as it was.
 
+The verb owns its whole job: it loads the model (a spec) and the data (a DATA spec, a
+Dataset or ready Splits), splits the data (calibration from train, the metric on eval),
+checks the labels against the model's classes before any work, and records its own step in
+the manifest; the CLI and the Python API only build the config and render the result.
+
 compress/ computes; the files are written by the export layer, by the backends into the
 staging folder they are handed (the quantizers work file to file), and by RunDir.
 """
@@ -17,27 +22,41 @@ staging folder they are handed (the quantizers work file to file), and by RunDir
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as _dt
 import importlib
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgepipe import formats
-from edgepipe.compress import checkpoint
 from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.budget import AccuracyBudget, tune
+from edgepipe.compress.budget import AccuracyBudget, BudgetOutcome, tune
+from edgepipe.compress.checkpoint import discard, kept_hint
+from edgepipe.compress.checkpoint import folder as checkpoint_folder
 from edgepipe.compress.config import METHODS, CompressConfig
+from edgepipe.compress.results import (
+    ArtifactMetrics,
+    CalibrationUsed,
+    CheckData,
+    CompressedArtifact,
+    CompressResult,
+    FailedFormat,
+    LeftInFloat,
+    ToolRecord,
+    eval_summary,
+)
 from edgepipe.compress.samples import (
     calibration_arrays,
     check_labels_fit,
     make_check_set,
     reference_outputs,
 )
-from edgepipe.data import Dataset, Splits, check_data_fits
+from edgepipe.compress.sensitivity import SensitivityTable
+from edgepipe.data import Dataset, Splits, as_dataset, check_data_fits, split
 from edgepipe.errors import (
     PARTIAL_EXIT,
     EdgepipeError,
@@ -66,49 +85,50 @@ BACKENDS: dict[tuple[type[CompressConfig], str], str] = {
     (cls, fmt): backend for cls in dict.fromkeys(METHODS.values())
     for fmt, backend in cls.backends.items()}
 
-
-@dataclass
-class CompressResult:
-    """What a compress run produced: float and compressed records, and the baseline."""
-
-    out: Path
-    method: str
-    artifacts: list[dict[str, Any]] = field(default_factory=list)
-    float_artifacts: list[dict[str, Any]] = field(default_factory=list)
-    baseline: dict[str, Any] | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    sensitivity: dict[str, Any] | None = None  # per format: the ranked per-layer table
-    budget: dict[str, Any] | None = None  # per format: max_drop, met, steps, layer precisions
-    failed: list[dict[str, Any]] = field(default_factory=list)  # formats that failed, why
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"out": str(self.out), "method": self.method, "artifacts": self.artifacts,
-                "float_artifacts": self.float_artifacts, "baseline": self.baseline,
-                "data": self.data, "sensitivity": self.sensitivity, "budget": self.budget,
-                "failed": self.failed}
+ModelSource = LoadedModel | str | Callable[[], LoadedModel]
+DataSource = Splits | Dataset | str | Path | None
 
 
 def compress(
-    model: LoadedModel | str,
+    model: ModelSource,
     config: CompressConfig,
     out: str | Path,
-    data: Splits | None = None,
+    data: DataSource = None,
     *,
     threads: int | None = None,
     budget: AccuracyBudget | None = None,
+    normalize: str | None = None,
 ) -> CompressResult:
     """Apply ``config`` to ``model`` for each of its formats; write and record under ``out``.
 
-    ``data``: calibration comes from ``data.calib`` (its first ``calib_size`` samples), the
-    metric from ``data.eval``. Static int8 without data raises an InputError unless the
-    config allows random calibration. ``budget``: per-layer sensitivity (saved as
-    ``sensitivity.json``) and a maximum drop, met by keeping the most sensitive layers in
-    float; a budget no step meets keeps the best artifact as ``*.over-budget.*`` and raises
-    a ToleranceError.
+    ``model``: a MODEL spec, a LoadedModel, or a function that loads one (called once OUT is
+    known to be usable, so a bad ``-o`` fails before a long load). ``data``: a DATA spec
+    (``normalize`` applies to image sources), a Dataset (both split with the config's seed:
+    calibration from the train part, its first ``calib_size`` samples; the metric on the
+    held-out eval part), or ready Splits; None measures agreement with the source model on
+    seeded random inputs. Static int8 without data raises an InputError unless the config
+    allows random calibration. Labels that do not fit the model's classes are refused
+    before any work. ``budget``: per-layer sensitivity (saved as ``sensitivity.json``) and a
+    maximum drop, met by keeping the most sensitive layers in float; a budget no step meets
+    keeps the best artifact as ``*.over-budget.*`` and raises a ToleranceError.
     """
-    loaded = load_model(model) if isinstance(model, str) else model
+    RunDir(out, create=False)  # an OUT that is a file fails here, before any loading
+    loaded = load_model(model) if isinstance(model, str) else (
+        model if isinstance(model, LoadedModel) else model())
+    splits = compress_splits(data, loaded, config, normalize)
     with removed_if_left_empty(out):
-        return _compress(loaded, config, out, data, threads, budget)
+        return _compress(loaded, config, out, splits, threads, budget)
+
+
+def compress_splits(data: DataSource, loaded: LoadedModel, config: CompressConfig,
+                    normalize: str | None = None) -> Splits | None:
+    """The data of a compress run, loaded for ``loaded``'s inputs and split with the
+    config's seed (as ``edgepipe compress --data`` splits it); Splits are used as given."""
+    if data is None or isinstance(data, Splits):
+        return data
+    # labels are checked against the model's classes by _compress, before any work
+    dataset = as_dataset(data, loaded.inputs, normalize=normalize)
+    return split(dataset, seed=config.seed, calib_size=getattr(config, "calib_size", 256))
 
 
 def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
@@ -140,21 +160,21 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
                 failures.append((failure["format"], EdgepipeError(
                     f"the float model's {failure['format']} export failed: "
                     f"{failure['reason'].splitlines()[0]}", reference="export-failed")))
-        float_records = {r.format: r.to_dict() for r in RunDir(float_dir).read_manifest().artifacts}
+        float_records = {r.format: r for r in RunDir(float_dir).read_manifest().artifacts}
         reference, baseline = reference_outputs(loaded, check_set, threads)
-        result.baseline = baseline.to_dict() if baseline else None
-        staged: list[tuple[list[Path], ArtifactRecord, bool]] = []  # (files, record, float?)
+        result.baseline = baseline
+        staged: list[tuple[list[Path], ArtifactRecord | CompressedArtifact]] = []
         used: list[Path] = []  # checkpoints of trained models this run wrote or reused
         missed: list[str] = []
+        measure = _Measure(loaded, config, check_set, reference, baseline, calib_info,
+                           data_info, threads)
         for fmt, backend in zip(config.formats, backends, strict=True):
             if fmt not in float_records:
                 continue
             try:
-                staged += _compress_format(loaded, config, fmt, backend, float_dir,
-                                           float_records[fmt], staging, calibration, threads,
-                                           data, check_set, reference, baseline, calib_info,
-                                           data_info, budget, result, missed,
-                                           checkpoint.folder(run_dir.path), used)
+                staged += _compress_format(measure, fmt, backend, float_dir, float_records[fmt],
+                                           staging, calibration, data, budget, result, missed,
+                                           checkpoint_folder(run_dir.path), used)
             except Exception as exc:
                 error = backend_missing(exc, f"--method {config.method} for {fmt}") or exc
                 if len(config.formats) == 1 or disk_full(error):
@@ -168,32 +188,38 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
                     reference="internal-error")))
         if failures and not staged:
             raise failures[0][1]
-        checkpoint.discard(used)  # the artifacts are made: their trained models are not needed
-        for files, record, is_float in staged:
+        discard(used)  # the artifacts are made: their trained models are not needed
+        for files, record in staged:
             run_dir.publish(files)
-            run_dir.add_artifact(record)
-            target = result.float_artifacts if is_float else result.artifacts
-            target.append(record.to_dict())
+            if isinstance(record, CompressedArtifact):
+                run_dir.add_artifact(record.record())
+                result.artifacts.append(record)
+            else:
+                run_dir.add_artifact(record)
+                result.float_artifacts.append(record)
         for fmt, table in (result.sensitivity or {}).items():
             name = "sensitivity.json" if len(config.formats) == 1 else f"sensitivity.{fmt}.json"
-            atomic_write_json(run_dir.path / name, {"model": loaded.spec, "format": fmt, **table})
-    result.failed = [{"format": fmt, "reference": error.reference, "message": error.message,
-                      "hint": error.hint} for fmt, error in failures]
+            atomic_write_json(run_dir.path / name,
+                              {"model": loaded.spec, "format": fmt, **table.to_dict()})
+    result.failed = [FailedFormat(fmt, error.reference, error.message, error.hint)
+                     for fmt, error in failures]
+    document = result.to_dict()
     run_dir.add_step(ManifestStep("compress", {**config.to_dict(), **budget.to_dict()}, {
-        "artifacts": [a["name"] for a in result.artifacts],
-        "float_artifacts": [a["name"] for a in result.float_artifacts],
-        "failed": result.failed,
-        "calibration": calib_info, "data": data_info, "budget": result.budget}))
+        "artifacts": [a.name for a in result.artifacts],
+        "float_artifacts": [a.name for a in result.float_artifacts],
+        "failed": document["failed"],
+        "calibration": None if calib_info is None else calib_info.to_dict(),
+        "data": document["data"], "budget": document["budget"]}))
     if failures:
         error = EdgepipeError(
             f"{len(failures)} of {len(config.formats)} format(s) failed: " + "; ".join(
                 f"{fmt}: {error.reference}: {error.message.splitlines()[0]}"
                 for fmt, error in failures) + ". Made and checked: "
-            + ", ".join(a["name"] for a in result.artifacts) + ".",
+            + ", ".join(a.name for a in result.artifacts) + ".",
             hint="the other formats' artifacts are in OUT and its manifest.json; run the "
             "failed format alone (or with --debug) for its details.",
-            reference="partly-failed", details={"failed": result.failed,
-                                                "result": result.to_dict()})
+            reference="partly-failed", details={"failed": document["failed"],
+                                                "result": document})
         error.exit_code = PARTIAL_EXIT
         error.result = result  # type: ignore[attr-defined]
         raise error
@@ -203,23 +229,37 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
             hint="the best artifact found is kept under the name above (recorded in "
             "manifest.json with every step); raise --max-drop, try another --calibration, "
             "or keep more of the model in float with --exclude.",
-            reference="budget-not-met", details={"budget": result.budget})
+            reference="budget-not-met", details={"budget": document["budget"]})
     return result
 
 
-def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, backend: str,
-                     float_dir: Path, float_record: dict[str, Any], staging: Path,
-                     calibration: Any, threads: int | None, data: Splits | None,
-                     check_set: Dataset, reference: list[np.ndarray],
-                     baseline: EvalResult | None, calib_info: dict[str, Any] | None,
-                     data_info: dict[str, Any], budget: AccuracyBudget,
-                     result: CompressResult, missed: list[str], checkpoints: Path | None,
-                     used: list[Path]) -> list[tuple[list[Path], ArtifactRecord, bool]]:
+@dataclasses.dataclass
+class _Measure:
+    """What every format of one run is measured against: the check set, the source
+    model's outputs and metric on it, and how calibration and data were used."""
+
+    loaded: LoadedModel
+    config: CompressConfig
+    check_set: Dataset
+    reference: list[np.ndarray]
+    baseline: EvalResult | None
+    calibration: CalibrationUsed | None
+    data: CheckData
+    threads: int | None
+
+
+def _compress_format(measure: _Measure, fmt: str, backend: str, float_dir: Path,
+                     float_record: ArtifactRecord, staging: Path, calibration: Any,
+                     data: Splits | None, budget: AccuracyBudget, result: CompressResult,
+                     missed: list[str], checkpoints: Path | None, used: list[Path],
+                     ) -> list[tuple[list[Path], ArtifactRecord | CompressedArtifact]]:
     """One format: the float artifact measured, the backend run, the result tuned to the
     budget and measured; what to publish (float and compressed), nothing written to OUT."""
-    float_path = float_dir / float_record["path"]
-    float_eval = _evaluate(float_path, check_set, reference, loaded.spec, threads)
-    float_record["metrics"]["eval"] = _summary(float_eval)
+    loaded, config, threads = measure.loaded, measure.config, measure.threads
+    float_path = float_dir / float_record.path
+    float_eval = _evaluate(float_path, measure.check_set, measure.reference, loaded.spec,
+                           threads)
+    float_record.metrics["eval"] = eval_summary(float_eval)
     job = CompressJob(loaded, config, fmt, float_path,
                       staging / f"{loaded.name}.{config.method}{formats.suffix(fmt)}",
                       calibration, threads, data=data, checkpoints=checkpoints)
@@ -227,18 +267,19 @@ def _compress_format(loaded: LoadedModel, config: CompressConfig, fmt: str, back
     with _keeping_checkpoints(job.checkpoints, used):
         compressed: Compressed = importlib.import_module(backend).compress(job)
         seconds = time.perf_counter() - started
-        tuned = tune(job, compressed, lambda c: _check(c, check_set, reference, loaded.spec,
-                                                       threads),
+        tuned = tune(job, compressed, lambda c: _check(c, measure.check_set, measure.reference,
+                                                       loaded.spec, threads),
                      float_eval, budget)
-    compressed, evaluation, session = tuned.compressed, tuned.evaluation, tuned.session
-    record = _record(loaded, config, fmt, compressed, session, evaluation, float_eval,
-                     float_record, baseline, tuned.parity, calib_info, data_info, seconds)
+    compressed, evaluation = tuned.compressed, tuned.evaluation
+    artifact = _artifact(measure, fmt, compressed, tuned.session, evaluation, float_eval,
+                         float_record, tuned.parity, seconds)
     if budget.active:
-        _record_budget(result, record, fmt, tuned.report(budget), tuned.sensitivity, missed)
-    for line in _left_lines(compressed):
-        log.warning("%s: %s", record.name, line)
-    return [([float_dir / f for f in float_record["files"]], ArtifactRecord.from_dict(float_record),
-             True), (compressed.files, record, False)]
+        _record_budget(result, artifact, fmt, tuned.report(budget), tuned.sensitivity, missed)
+    for item in artifact.tool.left_in_float:
+        log.warning("%s: %s (%s) left in float: %s", artifact.name, item.layer, item.op,
+                    item.reason)
+    return [([float_dir / f for f in float_record.files], float_record),
+            (compressed.files, artifact)]
 
 
 @contextlib.contextmanager
@@ -257,31 +298,33 @@ def _keeping_checkpoints(folder: Path | None, used: list[Path]) -> Iterator[None
         yield
     except EdgepipeError as exc:
         collect()
-        exc.hint = (exc.hint or "") + checkpoint.kept_hint(used)
+        exc.hint = (exc.hint or "") + kept_hint(used)
         raise
     except Exception:
         collect()
-        if checkpoint.kept_hint(used):
-            log.error(checkpoint.kept_hint(used).strip())
+        if kept_hint(used):
+            log.error(kept_hint(used).strip())
         raise
     collect()
 
 
-def _record_budget(result: CompressResult, record: ArtifactRecord, fmt: str,
-                   report: dict[str, Any], table: Any, missed: list[str]) -> None:
-    """Put the budget's path and the sensitivity table on the record and the result."""
-    record.metrics["budget"] = report
-    record.tool["layer_precision"] = report["layers"]
-    result.budget = {**(result.budget or {}), fmt: {"artifact": record.name, **report}}
+def _record_budget(result: CompressResult, artifact: CompressedArtifact, fmt: str,
+                   outcome: BudgetOutcome, table: SensitivityTable | None,
+                   missed: list[str]) -> None:
+    """Put the budget's path and the sensitivity table on the artifact and the result."""
+    artifact.metrics.budget = outcome
+    artifact.tool.layer_precision = outcome.layers
+    result.budget = {**(result.budget or {}),
+                     fmt: dataclasses.replace(outcome, artifact=artifact.name)}
     if table is not None:
-        result.sensitivity = {**(result.sensitivity or {}), fmt: table.to_dict()}
-    if report["met"] is False:
-        last = report["steps"][-1]
-        best = min(report["steps"], key=lambda step: step["drop"])
+        result.sensitivity = {**(result.sensitivity or {}), fmt: table}
+    if outcome.met is False:
+        last = outcome.steps[-1]
+        best = min(outcome.steps, key=lambda step: step.drop)
         missed.append(
-            f"{record.name} ({fmt}): best drop {best['drop']:.4g} {last['metric']} points with "
-            f"{len(best['kept_in_float'])} layer(s) kept in float, over --max-drop "
-            f"{report['max_drop']:g} after {len(report['steps'])} step(s)")
+            f"{artifact.name} ({fmt}): best drop {best.drop:.4g} {last.metric} points with "
+            f"{len(best.kept_in_float)} layer(s) kept in float, over --max-drop "
+            f"{outcome.max_drop:g} after {len(outcome.steps)} step(s)")
 
 
 def _backend(config: CompressConfig, fmt: str) -> str:
@@ -345,44 +388,31 @@ def _check(compressed: Compressed, dataset: Dataset, reference: list[np.ndarray]
         "outputs": [o.to_dict() for o in result.outputs]}, session
 
 
-def _summary(result: EvalResult) -> dict[str, Any]:
-    document = result.to_dict()
-    document.pop("host", None)
-    return document
-
-
-def _record(loaded: LoadedModel, config: CompressConfig, fmt: str, compressed: Compressed,
-            session: Any, evaluation: EvalResult, float_eval: EvalResult, float_record: dict[str, Any],
-            baseline: EvalResult | None, parity: dict[str, Any],
-            calib_info: dict[str, Any] | None, data_info: dict[str, Any],
-            seconds: float) -> ArtifactRecord:
+def _artifact(measure: _Measure, fmt: str, compressed: Compressed, session: Any,
+              evaluation: EvalResult, float_eval: EvalResult, float_record: ArtifactRecord,
+              parity: dict[str, Any], seconds: float) -> CompressedArtifact:
+    """The record of a compressed artifact, measured against the float one of its format."""
     sizes = {f.name: f.stat().st_size for f in compressed.files}
     hashes = {f.name: file_sha256(f) for f in compressed.files}
     drop = None
     if evaluation.metric == "top1" and float_eval.metric == "top1":
         drop = float_eval.value - evaluation.value
-    metrics = {
-        "metric": evaluation.metric, "value": evaluation.to_dict()["value"],
-        "float_value": float_eval.to_dict()["value"], "float_artifact": float_record["name"],
-        "source_value": baseline.value if baseline else None, "drop": drop,
-        "samples": evaluation.samples, "data": data_info, "eval": _summary(evaluation),
-        "host": evaluation.host, "compress_seconds": round(seconds, 3),
-    }
+    baseline = measure.baseline
+    metrics = ArtifactMetrics(
+        evaluation.metric, evaluation.to_dict()["value"], float_eval.to_dict()["value"],
+        float_record.name, baseline.value if baseline else None, drop, evaluation.samples,
+        measure.data, evaluation, evaluation.host, round(seconds, 3))
+    tool = ToolRecord(dict(compressed.tool), float_record.name,
+                      [LeftInFloat.from_dict(item) for item in compressed.left_in_float],
+                      list(compressed.notes),
+                      {n: {"size_bytes": sizes[n], "sha256": hashes[n]} for n in sizes})
     main = compressed.files[0]
-    return ArtifactRecord(
+    return CompressedArtifact(
         name=main.name, path=main.name, format=fmt, precision=compressed.precision,
         size_bytes=sum(sizes.values()), sha256=hashes[main.name],
         inputs=ArtifactRecord.tensor_list(session.inputs),
         outputs=ArtifactRecord.tensor_list(session.outputs),
-        files=[f.name for f in compressed.files], source=loaded.describe(),
-        config={**config.to_dict(), "calibration_used": calib_info},
-        tool={**compressed.tool, "from": float_record["name"],
-              "left_in_float": compressed.left_in_float, "notes": compressed.notes,
-              "files": {n: {"size_bytes": sizes[n], "sha256": hashes[n]} for n in sizes}},
-        parity=parity, metrics=metrics, layout=float_record.get("layout", {}),
-    )
-
-
-def _left_lines(compressed: Compressed) -> list[str]:
-    return [f"{item['layer']} ({item['op']}) left in float: {item['reason']}"
-            for item in compressed.left_in_float]
+        files=[f.name for f in compressed.files], source=measure.loaded.describe(),
+        config=measure.config.to_dict(), calibration=measure.calibration, tool=tool,
+        parity=parity, metrics=metrics, layout=float_record.layout,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))

@@ -1,8 +1,8 @@
 """The shape every compression backend shares: a :class:`CompressJob` in, a
 :class:`Compressed` out.
 
-A backend module (``ort_quant``, ``openvino_quant``, ``litert_quant``) has one function
-``compress(job) -> Compressed``. It writes the compressed artifact under ``job.path`` in the
+A backend module (``int8/ort.py``, ``int8/openvino.py``, ``lowbit/brevitas.py``, ...) has
+one function ``compress(job) -> Compressed``. It writes the compressed artifact under ``job.path`` in the
 staging folder the api hands it (the converters and quantizers of these runtimes work file
 to file); checking, measuring, publishing and recording it is :mod:`edgepipe.compress.api`'s
 work, the same for every backend.
@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.compress.config import CompressConfig
+from edgepipe.compress.config_base import CompressConfig
 from edgepipe.data import Splits
+from edgepipe.errors import UnsupportedError
 from edgepipe.model import LoadedModel
 
 
@@ -59,3 +60,15 @@ class Compressed:
     tool: dict[str, Any]
     left_in_float: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def torch_module(job: CompressJob, does: str, alternative: str = "") -> Any:
+    """The job's torch module, for the methods that rewrite its layers (``does``: what the
+    method does to it); a model given as an ONNX file is an UnsupportedError."""
+    if job.source.module is None:
+        raise UnsupportedError(
+            f"--method {job.config.method} {does} a torch model; {job.source.spec} is "
+            f"{job.source.kind}.",
+            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
+            f"rather than its ONNX export{alternative}.", reference="method-needs-torch")
+    return job.source.module

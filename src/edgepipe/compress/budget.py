@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgepipe.compress.base import Compressed, CompressJob
+from edgepipe.compress.document import Document
 from edgepipe.compress.sensitivity import (
     Check,
     SensitivityTable,
@@ -64,6 +65,47 @@ class AccuracyBudget:
 
 
 @dataclass
+class BudgetStep(Document):
+    """One step of the budget's path: the layers kept in float and the drop it measured."""
+
+    step: int
+    kept_in_float: list[str]
+    metric: str  # "top1" or "cosine"
+    drop: float  # points
+    value: float
+    met: bool | None  # None without a --max-drop
+
+
+@dataclass
+class BudgetOutcome:
+    """What the budget did for one format: the budget, whether it was met, every step, and
+    each layer's precision; ``artifact`` names the artifact it settled on (in the result)."""
+
+    max_drop: float | None
+    sensitivity: bool
+    met: bool | None
+    steps: list[BudgetStep]
+    layers: dict[str, str]  # layer -> "fp32" | "int8"
+    artifact: str | None = None
+
+    @property
+    def kept_in_float(self) -> list[str]:
+        return [name for name, precision in self.layers.items() if precision == "fp32"]
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {} if self.artifact is None else {"artifact": self.artifact}
+        return {**document, "max_drop": self.max_drop, "sensitivity": self.sensitivity,
+                "met": self.met, "steps": [step.to_dict() for step in self.steps],
+                "layers": self.layers, "kept_in_float": self.kept_in_float}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> BudgetOutcome:
+        return cls(document["max_drop"], document["sensitivity"], document["met"],
+                   [BudgetStep.from_dict(step) for step in document["steps"]],
+                   document["layers"], document.get("artifact"))
+
+
+@dataclass
 class Tuned:
     """The artifact the budget settled on, how it was measured, and the path taken."""
 
@@ -72,15 +114,14 @@ class Tuned:
     parity: dict[str, Any]
     session: Any
     sensitivity: SensitivityTable | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[BudgetStep] = field(default_factory=list)
     layers: dict[str, str] = field(default_factory=dict)  # layer -> "fp32" | "int8"
     met: bool | None = None  # None without a budget
 
-    def report(self, budget: AccuracyBudget) -> dict[str, Any]:
-        """The budget's record for the manifest and the result (no sensitivity table)."""
-        return {**budget.to_dict(), "met": self.met, "steps": self.steps,
-                "layers": self.layers, "kept_in_float": [n for n, p in self.layers.items()
-                                                         if p == "fp32"]}
+    def report(self, budget: AccuracyBudget) -> BudgetOutcome:
+        """The budget's outcome for the manifest and the result (no sensitivity table)."""
+        return BudgetOutcome(budget.max_drop, budget.sensitivity, self.met, list(self.steps),
+                             dict(self.layers))
 
 
 def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: EvalResult,
@@ -135,10 +176,9 @@ def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: Eva
 
 
 def _step(count: int, kept: list[str], metric: str, drop: float, value: float,
-          budget: AccuracyBudget) -> dict[str, Any]:
-    return {"step": count, "kept_in_float": list(kept), "metric": metric,
-            "drop": round(drop, 6), "value": value,
-            "met": None if budget.max_drop is None else drop <= budget.max_drop}
+          budget: AccuracyBudget) -> BudgetStep:
+    return BudgetStep(count, list(kept), metric, round(drop, 6), value,
+                      None if budget.max_drop is None else drop <= budget.max_drop)
 
 
 def _rename_over_budget(compressed: Compressed, job: CompressJob) -> Compressed:

@@ -15,15 +15,22 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from edgepipe.export.base import log
 from edgepipe.rundir import atomic_write_bytes
 
+if TYPE_CHECKING:
+    import torch
+
 FOLDER = ".checkpoints"
+
+# What a checkpoint keeps beside the weights: the training's record, a JSON object (it is
+# written as JSON and read back as such), e.g. the epochs run and the validation history.
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+TrainingRecord = dict[str, JsonValue]
 
 
 def folder(out: Path) -> Path:
@@ -39,6 +46,8 @@ def fingerprint(*parts: Any) -> str:
 
 
 def _update(digest: Any, part: Any) -> None:
+    import torch  # torch only where a model is checkpointed: compress's import stays light
+
     if isinstance(part, torch.nn.Module):
         for name, tensor in part.state_dict().items():
             digest.update(name.encode())
@@ -57,11 +66,13 @@ def _update(digest: Any, part: Any) -> None:
         digest.update(json.dumps(part, sort_keys=True, default=str).encode())
 
 
-def load(path: Path | None, modules: list[torch.nn.Module]) -> dict[str, Any] | None:
+def load(path: Path | None, modules: list[torch.nn.Module]) -> TrainingRecord | None:
     """Restore ``modules`` from ``path`` and return the record saved with them; None if there
     is no checkpoint (or it does not fit, when it is set aside)."""
     if path is None or not path.is_file():
         return None
+    import torch
+
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         for module, state in zip(modules, saved["states"], strict=True):
@@ -72,14 +83,16 @@ def load(path: Path | None, modules: list[torch.nn.Module]) -> dict[str, Any] | 
         return None
     os.utime(path)  # marks it as used by this run
     log.warning("Reusing the trained model checkpointed at %s (training skipped).", path)
-    record: dict[str, Any] = saved["record"]
+    record: TrainingRecord = saved["record"]
     record["checkpoint"] = {"path": str(path), "reused": True}
     return record
 
 
-def save(path: Path | None, modules: list[torch.nn.Module], record: dict[str, Any]) -> None:
+def save(path: Path | None, modules: list[torch.nn.Module], record: TrainingRecord) -> None:
     if path is None:
         return
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save({"states": [m.state_dict() for m in modules],

@@ -17,11 +17,30 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgepipe.compress import checkpoint as ckpt
+from edgepipe.compress.base import CompressJob
 from edgepipe.compress.config import BinaryConfig, LowBitConfig, LowRankConfig
 from edgepipe.compress.outputs import classifier_index, flat_outputs, multi_loss
 from edgepipe.data import Dataset
 from edgepipe.export.base import log
 from edgepipe.training import fit_best
+
+
+def fine_tune(student: Any, teacher: Any, job: CompressJob, tag: str, notes: list[str],
+              what: str, unlabelled: str) -> dict[str, Any]:
+    """:func:`distill` on the job's train split (checkpointed in the job's folder under
+    ``tag``); when the labels do not take part, a note ``what: why; unlabelled`` is added
+    to ``notes``. The summary of what ran, for the tool record."""
+    assert job.data is not None  # the backends check for data before training
+    train = job.data.train
+    summary = distill(student, teacher, train, job.config,  # type: ignore[arg-type]
+                      threads=job.threads, checkpoints=job.checkpoints,
+                      tag=f"{job.source.name}.{tag}")
+    if not summary["labelled"]:
+        notes.append(f"{what}: " + ("the training data has no labels" if train.labels is None
+                                    else "the labels fit no classifier output of the model")
+                     + f"; {unlabelled}")
+    return summary
 
 
 def distill(student: Any, teacher: Any, train: Dataset,
@@ -37,8 +56,6 @@ def distill(student: Any, teacher: Any, train: Dataset,
     trained student is saved (see :mod:`edgepipe.compress.checkpoint`), and found again
     when the same training is asked for.
     """
-    from edgepipe.compress import checkpoint as ckpt
-
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(train))

@@ -13,18 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.compress.config import CompressConfig, Int8StaticConfig
-from edgepipe.data import Dataset, Splits
+from edgepipe.compress.config_base import CompressConfig
+from edgepipe.compress.int8.config import Int8StaticConfig
+from edgepipe.compress.results import CalibrationUsed, CheckData
+from edgepipe.data import Dataset, Splits, check_data_fits
 from edgepipe.errors import InputError
 from edgepipe.evaluate import EvalResult, classifier_output, predict, score
 from edgepipe.export.base import log
-from edgepipe.model import LoadedModel
+from edgepipe.model import LoadedModel, classifier_classes
 
 RANDOM_CHECK_SAMPLES = 8
 
 
-def calibration_arrays(loaded: LoadedModel, config: CompressConfig,
-                 data: Splits | None) -> tuple[list[np.ndarray] | None, dict[str, Any] | None]:
+def calibration_arrays(loaded: LoadedModel, config: CompressConfig, data: Splits | None,
+                       ) -> tuple[list[np.ndarray] | None, CalibrationUsed | None]:
     """The calibration arrays (one per input) and how they were made, for methods that need it."""
     if not isinstance(config, Int8StaticConfig):
         return None, None
@@ -35,9 +37,9 @@ def calibration_arrays(loaded: LoadedModel, config: CompressConfig,
                         "(calib_size %d).", len(calib), len(calib), config.calib_size)
         arrays = ([calib.x] if len(calib.inputs) == 1
                   else [calib.inputs[s.name] for s in loaded.inputs])
-        return arrays, {"method": config.calibration, "samples": len(calib),
-                        "source": f"{data.calib.source}: calibration split (from train), "
-                        f"seed {data.seed}"}
+        return arrays, CalibrationUsed(config.calibration, len(calib),
+                                       f"{data.calib.source}: calibration split (from "
+                                       f"train), seed {data.seed}")
     if not config.allow_random_calibration:
         raise InputError(
             "Static int8 needs calibration data, and none was given.",
@@ -49,8 +51,8 @@ def calibration_arrays(loaded: LoadedModel, config: CompressConfig,
                 "Activation ranges will not match real inputs; expect a large accuracy drop.",
                 config.calib_size)
     arrays = random_inputs(loaded, config.calib_size, config.seed)
-    return arrays, {"method": config.calibration, "samples": config.calib_size,
-                    "source": f"random N(0,1), seed {config.seed}", "random": True}
+    return arrays, CalibrationUsed(config.calibration, config.calib_size,
+                                   f"random N(0,1), seed {config.seed}", random=True)
 
 
 def random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray]:
@@ -59,7 +61,7 @@ def random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray
 
 
 def make_check_set(loaded: LoadedModel, config: CompressConfig,
-               data: Splits | None) -> tuple[Dataset, dict[str, Any]]:
+                   data: Splits | None) -> tuple[Dataset, CheckData]:
     """The samples every artifact is measured on: the eval split; with data but an empty eval
     split, the calibration samples (and the record says so); seeded random inputs only when
     no data was given, and then no accuracy is claimed (they carry no labels)."""
@@ -73,19 +75,17 @@ def make_check_set(loaded: LoadedModel, config: CompressConfig,
         for name, part in parts:
             chosen = getattr(data, name)
             if len(chosen):
-                return chosen, {"source": chosen.source, "part": part,
-                                "samples": len(chosen),
-                                "labelled": chosen.labels is not None,
-                                "split": data.describe().to_dict()}
+                return chosen, CheckData(chosen.source, part, len(chosen),
+                                         chosen.labels is not None, split=data.describe().to_dict())
     arrays = random_inputs(loaded, RANDOM_CHECK_SAMPLES, config.seed)
     dataset = Dataset({s.name: a for s, a in zip(loaded.inputs, arrays, strict=True)},
                       source="random N(0,1)")
-    return dataset, {"source": "random N(0,1)", "part": "no data given",
-                     "samples": RANDOM_CHECK_SAMPLES, "labelled": False, "seed": config.seed}
+    return dataset, CheckData("random N(0,1)", "no data given", RANDOM_CHECK_SAMPLES, False,
+                              seed=config.seed)
 
 
 def reference_outputs(loaded: LoadedModel, dataset: Dataset,
-               threads: int | None) -> tuple[list[np.ndarray], EvalResult | None]:
+                      threads: int | None) -> tuple[list[np.ndarray], EvalResult | None]:
     """The source model's outputs on the check set, and its metric when the data is labelled."""
     if loaded.kind == "onnx":
         from edgepipe.runtime.onnx_runtime import OnnxRuntimeSession
@@ -114,9 +114,6 @@ def check_labels_fit(loaded: LoadedModel, data: Splits | None) -> None:
     DataError ``labels-out-of-range``); see :func:`edgepipe.model.classifier_classes`."""
     if data is None or data.train.labels is None and data.eval.labels is None:
         return
-    from edgepipe.data import check_data_fits
-    from edgepipe.model import classifier_classes
-
     classes = classifier_classes(loaded)
     if classes is None:
         return  # not a plain classifier: its outputs are compared with the float model's

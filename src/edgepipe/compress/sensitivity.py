@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import CompressConfig, Int8StaticConfig
+from edgepipe.compress.config_base import CompressConfig
+from edgepipe.compress.int8.config import Int8StaticConfig
 from edgepipe.errors import UnsupportedError
 from edgepipe.evaluate import EvalResult
 
 # (config type, format) -> the module whose ``layerwise(job)`` quantizes layer by layer.
 LAYERWISE: dict[tuple[type[CompressConfig], str], str] = {
-    (Int8StaticConfig, "onnx"): "edgepipe.compress.ort_quant",
+    (Int8StaticConfig, "onnx"): "edgepipe.compress.int8.ort",
 }
 SENSITIVITY_FILE = "sensitivity.json"
 
@@ -101,6 +102,11 @@ class LayerSensitivity:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> LayerSensitivity:
+        return cls(document["layer"], document["op"], document["drop"], document["value"],
+                   document["sqnr_db"], document["seconds"])
+
 
 @dataclass
 class SensitivityTable:
@@ -124,6 +130,13 @@ class SensitivityTable:
                 "calibrations": self.calibrations,
                 "method": "one compute layer quantized at a time, every other node in float",
                 "layers": [{"rank": i + 1, **row.to_dict()} for i, row in enumerate(self.layers)]}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> SensitivityTable:
+        """From :meth:`to_dict` (the fixed ``method`` text and the ranks are not fields)."""
+        return cls(document["metric"], document["unit"], document["float_value"],
+                   [LayerSensitivity.from_dict(row) for row in document["layers"]],
+                   document["seconds"], document["calibrations"], document["samples"])
 
 
 def measure_sensitivity(layerwise: Layerwise, check: Check, float_eval: EvalResult,

@@ -166,9 +166,14 @@ def _made(make: Callable[[], Any], failed: list[dict[str, Any]], reason: str) ->
         result = make()
     except EdgepipeError as exc:
         result = _partly(exc)
-    failed += [{"format": f["format"], "message": f[reason].splitlines()[0]}
+    failed += [{"format": _field(f, "format"), "message": _field(f, reason).splitlines()[0]}
                for f in result.failed]
     return result
+
+
+def _field(failure: Any, name: str) -> str:
+    """A failed format's ``name``: a key of export's records, an attribute of compress's."""
+    return str(failure[name] if isinstance(failure, dict) else getattr(failure, name))
 
 
 def _partly(exc: EdgepipeError) -> Any:
@@ -228,7 +233,7 @@ def _compress(context: Context, variant: Variant, staging: Path,
     result = _made(lambda: compress(context.loaded(), config, staging, context.splits(),
                                     threads=context.recipe.profile.threads), failed, "message")
     entries = []
-    for record in result.artifacts:
+    for record in result.to_dict()["artifacts"]:  # _entry reads the manifest's record
         metrics = record["metrics"]
         accuracy = _accuracy(metrics["eval"]) if metrics.get("eval") else None
         entry = _entry(record, "model", accuracy)

@@ -365,7 +365,7 @@ def int8_head(device_head: torch.nn.Module, inputs: list[TensorSpec], calibratio
     calibrated on the calibration split; the codes stay int8 at its output."""
     from edgepipe.compress.base import CompressJob
     from edgepipe.compress.config import make_config
-    from edgepipe.compress.litert_quant import compress
+    from edgepipe.compress.int8.litert import compress
     from edgepipe.rundir import RunDir
 
     path = out / "head.int8.tflite"

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepipe.compress.config import LowRankConfig
-from edgepipe.compress.lowrank_layers import CALIB_BATCH, Candidate, factorized_module
-from edgepipe.compress.lowrank_math import energy_rank
+from edgepipe.compress.lowrank.config import LowRankConfig
+from edgepipe.compress.lowrank.decompose import energy_rank
+from edgepipe.compress.lowrank.layers import CALIB_BATCH, Candidate, factorized_module
 from edgepipe.data import Dataset
 
 SENSITIVITY_ENERGIES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import Fp16Config, Int8DynamicConfig, Int8StaticConfig
+from edgepipe.compress.int8.config import Fp16Config, Int8DynamicConfig, Int8StaticConfig
 from edgepipe.compress.onnx_layers import (
     COMPUTE_OPS,
     check_exclude,

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgepipe.compress.lowrank_math import mode_spectra, svd_factors, svd_spectrum, tucker2
+from edgepipe.compress.lowrank.decompose import mode_spectra, svd_factors, svd_spectrum, tucker2
 
 CALIB_BATCH = 64
 

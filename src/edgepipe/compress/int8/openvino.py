@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import Fp16Config, Int8StaticConfig
+from edgepipe.compress.int8.config import Fp16Config, Int8StaticConfig
 from edgepipe.errors import UnsupportedError, first_line
 from edgepipe.export.base import quiet_tool
 from edgepipe.runtime.openvino_runtime import import_openvino

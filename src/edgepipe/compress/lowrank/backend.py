@@ -4,8 +4,8 @@ layer's speed, optionally fine-tune, then export the factorized model like any f
 Candidates: Linear and 1x1 Conv2d (truncated SVD into two layers, activation-aware by
 default) and kxk Conv2d with one group (Tucker-2). Depthwise / grouped convolutions and
 other layers stay whole, each with the reason. Ranks come from
-:mod:`edgepipe.compress.lowrank_select`; each factorized layer is then timed against the
-original in ONNX Runtime (:mod:`edgepipe.compress.lowrank_latency`) and kept whole when it
+:mod:`edgepipe.compress.lowrank.ranks`; each factorized layer is then timed against the
+original in ONNX Runtime (:mod:`edgepipe.compress.lowrank.latency`) and kept whole when it
 is not faster. The result is a float model: it is exported through the export layer (and
 parity-checked there) into ``job.fmt``.
 """
@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import LowRankConfig
+from edgepipe.compress.base import Compressed, CompressJob, torch_module
+from edgepipe.compress.distill import fine_tune
 from edgepipe.compress.folding import folded
-from edgepipe.compress.lowrank_layers import count_macs, factorized_module, find_candidates
-from edgepipe.compress.lowrank_select import select_ranks
+from edgepipe.compress.lowrank.config import LowRankConfig
+from edgepipe.compress.lowrank.layers import count_macs, factorized_module, find_candidates
+from edgepipe.compress.lowrank.ranks import select_ranks
 from edgepipe.errors import InputError, UnsupportedError
 from edgepipe.export.base import log
 
@@ -52,7 +53,7 @@ def compress(job: CompressJob) -> Compressed:
             hint="try --method int8 or fp16 for this model.", reference="nothing-to-factorize")
     plans, selection = select_ranks(original, candidates, totals, config, calib, arrays)
     if config.latency_check:
-        from edgepipe.compress.lowrank_latency import check_latency
+        from edgepipe.compress.lowrank.latency import check_latency
 
         check_latency(plans, job.threads, config.min_speedup)
     student = copy.deepcopy(original)
@@ -76,16 +77,8 @@ def compress(job: CompressJob) -> Compressed:
         "factorize_seconds": round(time.perf_counter() - started, 3)}
     notes = _notes(plans, config, tool)
     if config.epochs and kept:
-        from edgepipe.compress.distill import distill
-
-        summary = distill(student, original, job.data.train, config, threads=job.threads,
-                          checkpoints=job.checkpoints, tag=f"{job.source.name}.lowrank")
-        tool["finetune"] = summary
-        if not summary["labelled"]:
-            notes.append("Fine-tuning: " + ("the training data has no labels"
-                                            if job.data.train.labels is None else
-                                            "the labels fit no classifier output of the model")
-                         + "; trained by distillation from the original model only.")
+        tool["finetune"] = fine_tune(student, original, job, "lowrank", notes, "Fine-tuning",
+                                     "trained by distillation from the original model only.")
     files, parity = _export(job, student.eval())
     tool["export_parity"] = parity
     if kept:
@@ -98,12 +91,7 @@ def compress(job: CompressJob) -> Compressed:
 
 
 def _check_job(job: CompressJob, config: LowRankConfig) -> Any:
-    if job.source.module is None:
-        raise UnsupportedError(
-            f"--method lowrank factorizes a torch model; {job.source.spec} is "
-            f"{job.source.kind}.",
-            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
-            "rather than its ONNX export.", reference="method-needs-torch")
+    module = torch_module(job, "factorizes")
     if job.data is None or not len(job.data.calib):
         raise InputError(
             "--method lowrank needs calibration data (for activation-aware bases, "
@@ -113,7 +101,7 @@ def _check_job(job: CompressJob, config: LowRankConfig) -> Any:
     if config.epochs and not len(job.data.train):
         raise InputError("Fine-tuning needs training samples; the data's train split is empty.",
                          hint="give more data, or --epochs 0.", reference="training-data-missing")
-    return job.source.module
+    return module
 
 
 def _notes(plans: list[Any], config: LowRankConfig, tool: dict[str, Any]) -> list[str]:
@@ -136,7 +124,7 @@ def _whole_model_latency(job: CompressJob, path: Any, sample: list[np.ndarray],
                          tool: dict[str, Any], notes: list[str]) -> None:
     """The float and factorized artifacts timed against each other in their runtime: layers
     faster alone can still make a slower model (the runtime fuses and lays out the graph)."""
-    from edgepipe.compress.lowrank_latency import time_artifacts
+    from edgepipe.compress.lowrank.latency import time_artifacts
 
     float_ms, factorized_ms = time_artifacts([job.float_path, path], sample, job.threads)
     tool["model_latency"] = {"float_ms": round(float_ms, 5),

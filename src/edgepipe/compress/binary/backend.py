@@ -1,6 +1,6 @@
 """ONNX backend of ``--method binary``: a Brevitas-binarized, distillation-trained network.
 
-The torch model is binarized (:mod:`edgepipe.compress.binary_build`: XNOR-Net weights with
+The torch model is binarized (:mod:`edgepipe.compress.binary.build`: XNOR-Net weights with
 per-channel scales, optional Bi-Real binary activations with real-valued shortcuts, 8-bit
 first and last layers), calibrated, and trained by knowledge distillation from the float
 model (:mod:`edgepipe.compress.distill`, cosine learning rate, early stopping on a
@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import BinaryConfig
+from edgepipe.compress.base import Compressed, CompressJob, torch_module
+from edgepipe.compress.binary.config import BinaryConfig
 from edgepipe.compress.outputs import flat_outputs
-from edgepipe.errors import InputError, ToleranceError, UnsupportedError
+from edgepipe.errors import InputError, ToleranceError
 from edgepipe.export.base import log
 from edgepipe.runtime.base import run_batched
 
@@ -49,11 +49,11 @@ DISTILL_ONLY = ("The training data has no labels: the binary network is trained 
 
 def compress(job: CompressJob) -> Compressed:
     """Binarize, train and export ``job.source.module``; write ``job.path`` and the packed file."""
-    from edgepipe.compress.binary_build import binarize_module, calibrate, deploy
-    from edgepipe.compress.binary_measure import latency, operations, storage
-    from edgepipe.compress.binary_pack import check_packed, write_packed
-    from edgepipe.compress.brevitas_quant import export_qcdq
+    from edgepipe.compress.binary.build import binarize_module, calibrate, deploy
+    from edgepipe.compress.binary.measure import latency, operations, storage
+    from edgepipe.compress.binary.pack import check_packed, write_packed
     from edgepipe.compress.distill import distill
+    from edgepipe.compress.lowbit.brevitas import export_qcdq
     from edgepipe.training import torch_threads
 
     config = job.config
@@ -101,17 +101,17 @@ def compress(job: CompressJob) -> Compressed:
             "samples": len(calib), "source": "calibration split (from train)",
             "sets": "8-bit activation ranges, sign thresholds, binary-block BatchNorm stats"},
         "packed": round_trip, "parity_check": parity,
-        "storage": storage(layers, round_trip, packed_path, job.float_path),
-        "operations": operations(layers),
-        "latency": latency({"float": job.float_path, "binary": job.path},
-                           [a[:1].numpy() for a in arrays], job.threads),
     }
-    sizes = tool["storage"]
-    notes += [tool["latency"]["note"],
-              f"Packed weights file {packed_path.name}: {sizes['packed_file_bytes']} bytes "
-              f"(measured) against {sizes['float_bytes']} bytes of float32 weights "
-              f"(computed), {sizes['whole_model_ratio']}x smaller; the binarized layers "
-              f"{sizes['binary_layers_ratio']}x smaller. The ONNX file holds the binary weights "
+    sizes = storage(layers, round_trip, packed_path, job.float_path)
+    timed = latency({"float": job.float_path, "binary": job.path},
+                    [a[:1].numpy() for a in arrays], job.threads)
+    tool.update(storage=sizes.to_dict(), operations=operations(layers).to_dict(),
+                latency=timed.to_dict())
+    notes += [timed.note,
+              f"Packed weights file {packed_path.name}: {sizes.packed_file_bytes} bytes "
+              f"(measured) against {sizes.float_bytes} bytes of float32 weights "
+              f"(computed), {sizes.whole_model_ratio}x smaller; the binarized layers "
+              f"{sizes.binary_layers_ratio}x smaller. The ONNX file holds the binary weights "
               "as int8 signs (ONNX has no 1-bit tensor type), dequantized at load."]
     notes += [f"{item['layer']}: binary weight stored as float32 +-scale in "
               f"{job.path.name} ({item['why']}); the packed file holds its signs."
@@ -133,7 +133,7 @@ def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> list[dict[str, str]]
     import onnx
     from onnx import helper, numpy_helper
 
-    from edgepipe.compress.binary_pack import expanded_weight
+    from edgepipe.compress.binary.pack import expanded_weight
     from edgepipe.compress.onnx_layers import exported_node
 
     model = onnx.load(str(path))
@@ -188,11 +188,7 @@ def _int8_signs(path: Any, packed: list[dict[str, Any]]) -> list[dict[str, str]]
 
 
 def _check_job(job: CompressJob, config: BinaryConfig) -> Any:
-    if job.source.module is None:
-        raise UnsupportedError(
-            f"--method binary trains a torch model; {job.source.spec} is {job.source.kind}.",
-            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
-            "rather than its ONNX export.", reference="method-needs-torch")
+    module = torch_module(job, "trains")
     if job.data is None or not len(job.data.calib) or not len(job.data.train):
         raise InputError(
             "--method binary needs training data: a binarized network is useless untrained, "
@@ -200,7 +196,7 @@ def _check_job(job: CompressJob, config: BinaryConfig) -> Any:
             hint="give --data (a .npz, an image folder or builtin:digits) with samples like "
             "the model's real inputs; labels are optional (without them training is "
             "distillation from the float model only).", reference="training-data-missing")
-    return job.source.module
+    return module
 
 
 def _parity(deployed: Any, student: Any, job: CompressJob,

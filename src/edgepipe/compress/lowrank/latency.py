@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgepipe.compress.lowrank_layers import factorized_module
+from edgepipe.compress.lowrank.layers import factorized_module
 from edgepipe.runtime.base import default_threads
 
 ROUNDS = 5

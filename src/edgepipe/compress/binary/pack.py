@@ -25,7 +25,7 @@ MAGIC = b"EPBIN1\n"
 
 
 def write_packed(path: Path, layers: list[dict[str, Any]]) -> None:
-    """Write ``layers`` (as :func:`~edgepipe.compress.binary_build.deploy` gives) to ``path``."""
+    """Write ``layers`` (as :func:`~edgepipe.compress.binary.build.deploy` gives) to ``path``."""
     header: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     offset = 0

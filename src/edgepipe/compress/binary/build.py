@@ -1,11 +1,11 @@
 """Turn a float model into its binarized training form, calibrate it, and deploy it.
 
 :func:`binarize_module` replaces every Conv1d / Conv2d / Linear (groups 1) but the first and
-last by a :class:`~edgepipe.compress.binary_layers.BinaryBlock`, taking in the BatchNorm
+last by a :class:`~edgepipe.compress.binary.layers.BinaryBlock`, taking in the BatchNorm
 that follows it (found by data flow on a sample, as a Sequential or as sibling attributes:
 left outside, the exporter would fold it into the binary weight); the first and last (the
 first layer to run, and every layer whose output is a model output) become Brevitas 8-bit
-layers (the ``brevitas_quant`` machinery, BatchNorm folded) unless ``first_last_bits`` is
+layers (the ``lowbit.brevitas`` machinery, BatchNorm folded) unless ``first_last_bits`` is
 None. Layers that do not run at inference, or whose weight their parent reads directly,
 stay float, with the reason.
 :func:`calibrate` sets the starting point from calibration samples: activation ranges of the
@@ -25,17 +25,17 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from edgepipe.compress.binary_layers import (
+from edgepipe.compress.binary.config import BinaryConfig
+from edgepipe.compress.binary.layers import (
     COMPUTE,
     BinaryBlock,
     plan_shortcut,
     to_deploy,
     weight_macs,
 )
-from edgepipe.compress.brevitas_quant import quant_layer, set_module
-from edgepipe.compress.config import BinaryConfig
 from edgepipe.compress.folding import fold_batchnorm
-from edgepipe.compress.lowrank_layers import untouchable
+from edgepipe.compress.lowbit.brevitas import quant_layer, set_module
+from edgepipe.compress.lowrank.layers import untouchable
 from edgepipe.compress.outputs import flat_outputs
 from edgepipe.errors import UnsupportedError
 

@@ -26,9 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepipe.compress.base import Compressed, CompressJob
-from edgepipe.compress.config import LowBitConfig
+from edgepipe.compress.base import Compressed, CompressJob, torch_module
+from edgepipe.compress.distill import fine_tune
 from edgepipe.compress.folding import fold_batchnorm
+from edgepipe.compress.lowbit.config import LowBitConfig
+from edgepipe.compress.lowbit.sizes import PackedSizes
 from edgepipe.errors import InputError, UnsupportedError, first_line
 from edgepipe.export.base import log
 
@@ -84,19 +86,11 @@ def compress(job: CompressJob) -> Compressed:
                            "seconds": round(time.perf_counter() - started, 3)}
     notes = [STORAGE_NOTE]
     if config.qat:
-        from edgepipe.compress.distill import distill
-
-        summary = distill(student, module, job.data.train, config, threads=job.threads,
-                          checkpoints=job.checkpoints, tag=f"{job.source.name}.{config.method}")
-        tool["qat"] = summary
-        if not summary["labelled"]:
-            notes.append("QAT: " + ("the training data has no labels"
-                                    if job.data.train.labels is None else
-                                    "the labels fit no classifier output of the model")
-                         + "; trained by distillation from the float model only (no "
-                         "cross-entropy).")
+        tool["qat"] = fine_tune(student, module, job, config.method, notes, "QAT",
+                                "trained by distillation from the float model only (no "
+                                "cross-entropy).")
     export_qcdq(student, job, arrays)
-    tool["sizes"] = sizes(student, job.path)
+    tool["sizes"] = sizes(student, job.path).to_dict()
     tool["runtime_compute_ops"] = runtime_compute_ops(job.path)
     if not set(tool["runtime_compute_ops"]) & INTEGER_OPS:
         notes.append("ONNX Runtime runs this graph with float kernels on dequantized values "
@@ -107,13 +101,7 @@ def compress(job: CompressJob) -> Compressed:
 
 
 def _check_job(job: CompressJob, config: LowBitConfig) -> Any:
-    if job.source.module is None:
-        raise UnsupportedError(
-            f"--method {config.method} quantizes a torch model; {job.source.spec} is "
-            f"{job.source.kind}.",
-            hint="give the torch model (package.module:factory, torchvision:NAME, builtin:...) "
-            "rather than its ONNX export; or use --method int8 on the ONNX file.",
-            reference="method-needs-torch")
+    module = torch_module(job, "quantizes", "; or use --method int8 on the ONNX file")
     if job.data is None or not len(job.data.calib):
         raise InputError(
             f"--method {config.method} needs calibration data, and none was given.",
@@ -123,7 +111,7 @@ def _check_job(job: CompressJob, config: LowBitConfig) -> Any:
         raise InputError("QAT needs training samples; the data's train split is empty.",
                          hint="give more data, or drop --qat for post-training quantization.",
                          reference="training-data-missing")
-    return job.source.module
+    return module
 
 
 def quantize_module(module: Any, config: LowBitConfig) -> tuple[Any, list[dict[str, Any]],
@@ -249,7 +237,7 @@ def packed_bytes(student: Any) -> tuple[int, int]:
     return packed, int8
 
 
-def sizes(student: Any, path: Any) -> dict[str, Any]:
+def sizes(student: Any, path: Any) -> PackedSizes:
     """Bytes on disk and int8 weight bytes in the file (measured) beside the packed size."""
     import onnx
     from onnx import TensorProto
@@ -258,11 +246,7 @@ def sizes(student: Any, path: Any) -> dict[str, Any]:
     graph = onnx.load(str(path)).graph
     stored = sum(int(np.prod(i.dims)) for i in graph.initializer
                  if i.data_type == TensorProto.INT8 and len(i.dims) > 1)
-    return {"file_bytes": path.stat().st_size, "file_bytes_kind": "measured",
-            "int8_weight_bytes_in_file": stored,
-            "packed_bytes_computed": packed, "int8_bytes_computed": int8,
-            "packed_rule": "ceil(bits x weights / 8) + 4 B per channel scale, per bias value "
-            "and per activation scale"}
+    return PackedSizes(path.stat().st_size, stored, packed, int8)
 
 
 def runtime_compute_ops(path: Any) -> list[str]:
