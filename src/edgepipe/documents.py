@@ -257,7 +257,9 @@ class SchemaWriter:
         raise TypeError(f"no JSON Schema for {annotation!r}")
 
     def object(self, cls: type) -> dict[str, Any]:
-        """The schema of one dataclass's JSON form (its fields; ``ABSENT`` ones optional)."""
+        """The schema of one dataclass's JSON form (its fields; ``ABSENT`` ones optional, and
+        those whose metadata says ``omitted_when_none``: a class whose own ``to_dict`` leaves
+        the key out when the value is None)."""
         hints = _hints(cls)
         properties, required = {}, []
         for f in dataclasses.fields(cls):
@@ -268,7 +270,7 @@ class SchemaWriter:
             if f.metadata.get("doc"):
                 schema = {**schema, "description": f.metadata["doc"]}
             properties[f.name] = schema
-            if f.default is not ABSENT:
+            if f.default is not ABSENT and not f.metadata.get("omitted_when_none"):
                 required.append(f.name)
         schema: dict[str, Any] = {"type": "object"}
         doc = _first_paragraph(cls)

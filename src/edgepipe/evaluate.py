@@ -84,7 +84,8 @@ class EvalResult:
     classifier_output: str | None = None
     input_layout: dict[str, str] = field(default_factory=dict)  # per input: as-is / transposed
     host: dict[str, Any] = field(default_factory=dict)
-    data: EvalSamples | None = None  # set by evaluate_on_data
+    data: EvalSamples | None = field(  # set by evaluate_on_data
+        default=None, metadata={"omitted_when_none": True})
 
     @property
     def display(self) -> str:

@@ -64,8 +64,9 @@ class CheckData(Document):
     part: str
     samples: int
     labelled: bool
-    split: dict[str, Any] | None = None  # the data split's description (with data)
-    seed: int | None = None  # the random inputs' seed (without data)
+    # the data split's description (with data); the random inputs' seed (without data)
+    split: dict[str, Any] | None = field(default=None, metadata={"omitted_when_none": True})
+    seed: int | None = field(default=None, metadata={"omitted_when_none": True})
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"source": self.source, "part": self.part,
