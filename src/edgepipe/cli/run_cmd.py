@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from edgepipe.cli.common import JsonOption, command, escape, stderr
 from edgepipe.errors import PARTIAL_EXIT
+
+if TYPE_CHECKING:
+    from edgepipe.pipeline.run import StepEvent
 
 
 def run_recipe_cmd(
@@ -32,7 +35,7 @@ def run_recipe_cmd(
         loaded = load_recipe(recipe)
         RunDir(out, create=False)  # an -o that is a file fails here, before any work
         with _Display() as events:
-            report = run_recipe(loaded, out, events=events, recipe_path=str(recipe))
+            report = run_recipe(loaded, out, events=events, recipe_path=str(recipe)).to_dict()
         summary = report["summary"]
         output.result({"out": str(out), "report": {
             "json": str(out / "report.json"), "html": str(out / "report.html"),
@@ -70,19 +73,19 @@ class _Display:
             self.task = self.bar.add_task("starting")
         return self.event
 
-    def event(self, event: dict[str, Any]) -> None:
-        if event["event"] == "start":
+    def event(self, event: StepEvent) -> None:
+        if event.event == "start":
             if self.bar is not None:
-                self.bar.update(self.task, description=f"{event['kind']} {event['label']}")
+                self.bar.update(self.task, description=f"{event.kind} {event.label}")
             return
-        if event["status"] != "ok":
-            line = (f"[red]✗[/] {event['kind']} {escape(event['label'])}: "
-                    f"{escape(event['error']['message'])}")
-        elif event["cached"]:
-            line = f"[dim]· {event['kind']} {escape(event['label'])}: unchanged, reused[/]"
+        if event.status != "ok":
+            message = str((event.error or {}).get("message", ""))
+            line = f"[red]✗[/] {event.kind} {escape(event.label)}: {escape(message)}"
+        elif event.cached:
+            line = f"[dim]· {event.kind} {escape(event.label)}: unchanged, reused[/]"
         else:
-            line = f"[green]✓[/] {event['kind']} {escape(event['label'])}{_summary(event)} " \
-                   f"[dim]({event['seconds']:.1f} s)[/]"
+            line = f"[green]✓[/] {event.kind} {escape(event.label)}{_summary(event)} " \
+                   f"[dim]({event.seconds:.1f} s)[/]"
         stderr.print(line, highlight=False)
 
     def __exit__(self, *_: Any) -> None:
@@ -90,18 +93,18 @@ class _Display:
             self.bar.stop()
 
 
-def _summary(event: dict[str, Any]) -> str:
+def _summary(event: StepEvent) -> str:
     from edgepipe.pipeline.report import fmt_bytes, fmt_seconds
 
-    result = event["result"]
-    if event["kind"] == "build":
+    result: Any = event.result or {}
+    if event.kind == "build":
         parts = []
         for artifact in result["artifacts"]:
             accuracy = (artifact.get("accuracy") or {}).get("value")
             parts.append(f"{artifact['name']} {fmt_bytes(artifact['size_bytes'])}"
                          + ("" if accuracy is None else f" {100 * accuracy:.2f}%"))
         return ": " + ", ".join(parts)
-    if event["kind"] == "plan":
+    if event.kind == "plan":
         best = min(result["options"], key=lambda o: o["end_to_end_s"])
         split = next((o for o in result["options"] if o["option"].endswith("(bottleneck)")),
                      None)

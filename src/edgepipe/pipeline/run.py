@@ -20,14 +20,34 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from edgepipe import __version__, formats
 from edgepipe.errors import EdgepipeError, first_line
+from edgepipe.json_types import JsonObject
+from edgepipe.pipeline.document import Report
 from edgepipe.pipeline.recipe import Recipe, TargetSpec, Variant
 from edgepipe.pipeline.steps import StepCache, building, digest, source_identity
 
-Events = Callable[[dict[str, Any]], None]
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A step starting or ending, for progress displays: the step's key, kind and label; at
+    the end its status, its result or error (their JSON forms, as cached), whether the cache
+    answered and how long it took."""
+
+    event: Literal["start", "end"]
+    step: str
+    kind: str
+    label: str
+    status: str | None = None
+    result: JsonObject | None = None
+    error: JsonObject | None = None
+    cached: bool = False
+    seconds: float = 0.0
+
+
+Events = Callable[[StepEvent], None]
 
 
 @dataclass
@@ -64,7 +84,7 @@ class Context:
 
 
 def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: None,
-               recipe_path: str | None = None) -> dict[str, Any]:
+               recipe_path: str | None = None) -> Report:
     """Run every step (cached ones are reused) and write the report; the report document."""
     from edgepipe.pipeline.report import build_report, write_report
 
@@ -104,7 +124,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
             hint="free some space (or give another -o) and run again: the steps that "
                  "finished are kept and will not run twice.",
             reference="cannot-write-report") from exc
-    return document.to_dict()
+    return document
 
 
 def _step(context: Context, key: str, kind: str, label: str, config: dict[str, Any],
@@ -112,7 +132,7 @@ def _step(context: Context, key: str, kind: str, label: str, config: dict[str, A
     step_digest = digest({"kind": kind, "config": config, "edgepipe": __version__})
     cached = context.cache.get(key, step_digest)
     started = time.perf_counter()
-    context.events({"event": "start", "step": key, "kind": kind, "label": label})
+    context.events(StepEvent("start", key, kind, label))
     if cached is not None:
         record = {"status": "ok", "result": cached, "cached": True, "seconds": 0.0}
     else:
@@ -133,7 +153,8 @@ def _step(context: Context, key: str, kind: str, label: str, config: dict[str, A
     context.steps.append({"step": key, "kind": kind, "status": record["status"],
                           "cached": record["cached"], "seconds": record["seconds"],
                           "digest": step_digest})
-    context.events({"event": "end", "step": key, "kind": kind, "label": label, **record})
+    context.events(StepEvent("end", key, kind, label, record["status"], record.get("result"),
+                             record.get("error"), record["cached"], record["seconds"]))
     return record
 
 

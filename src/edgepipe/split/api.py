@@ -23,6 +23,7 @@ from edgepipe.compress.outputs import classifier_index, flat_outputs
 from edgepipe.data import Splits
 from edgepipe.errors import EdgepipeError, InputError, UnsupportedError
 from edgepipe.export.base import log
+from edgepipe.json_types import JsonObject
 from edgepipe.model import LoadedModel, load_model
 from edgepipe.split.bottleneck import Bottleneck, DeviceHead, ServerTail
 from edgepipe.split.points import CutPoint, find_cut, split_graph, trace
@@ -86,8 +87,9 @@ class SplitResult:
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def record(self) -> dict[str, Any]:
-        """The manifest's record of the step: everything but the artifacts (recorded apart)."""
+    def record(self) -> JsonObject:
+        """The manifest step's result, in its JSON form: everything but the artifacts (recorded
+        apart)."""
         return {k: v for k, v in self.to_dict().items() if k != "artifacts"}
 
     @classmethod
