@@ -11,7 +11,6 @@ import ast
 import re
 from pathlib import Path
 
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "edgepipe"
 UNTYPED = re.compile(r"\b(?:dict|Dict|Mapping|MutableMapping)\[str, (?:Any|object)\]")
 EDGES = {"to_dict", "from_dict", "to_json", "from_json"}
