@@ -35,6 +35,8 @@ from edgepipe.export.api import ExportResult  # noqa: E402
 from edgepipe.pipeline.document import Report  # noqa: E402
 from edgepipe.profiling.profile import PROFILE_SCHEMA_VERSION  # noqa: E402
 from edgepipe.rundir import ArtifactRecord, Manifest  # noqa: E402
+from edgepipe.split.api import SplitResult  # noqa: E402
+from edgepipe.split.plan import SplitPlan  # noqa: E402
 
 OUT = ROOT / "docs" / "schemas"
 Schema = dict[str, Any]
@@ -228,6 +230,12 @@ REGISTRY = [
           "`edgepipe inspect --json` (result: `ModelSummary`, "
           "`src/edgepipe/analysis/summary.py`, with `data`, `support`, `patch_plan` when asked)",
           command("inspect", _inspect_result)),
+    Entry("command-split", COMMAND_VERSION, "edgepipe split --json", CommandOutput,
+          "`edgepipe split --json` (result: `SplitResult`, `src/edgepipe/split/api.py`)",
+          command("split", SplitResult)),
+    Entry("command-split-plan", COMMAND_VERSION, "edgepipe split plan --json", CommandOutput,
+          "`edgepipe split plan --json` (result: `SplitPlan`, `src/edgepipe/split/plan.py`)",
+          command("split plan", SplitPlan)),
     Entry("command-run", COMMAND_VERSION, "edgepipe run --json", CommandOutput,
           "`edgepipe run --json` (result: the report, with `out` and the report files)",
           command("run", _run_result)),

@@ -173,6 +173,24 @@ def test_the_json_of_each_command_validates(outputs, command):
     validate(f"command-{command}", document)
 
 
+def test_split_and_its_plan_validate(tmp_path):
+    """A short split (one epoch each) and the plan of its cut: both --json documents and the
+    split's manifest."""
+    out = tmp_path / "split"
+    made = _cli("split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "--data",
+                "builtin:digits", "-o", out, "--distill-epochs", "1", "--finetune-epochs", "1",
+                "--json")
+    assert made.code == 0, made
+    validate("command-split", made.json())
+    validate("manifest", json.loads((out / "manifest.json").read_text()))
+    planned = _cli("split", "plan", "builtin:digits-cnn", "--device", "rpi5", "--bandwidth",
+                   "10Mbps", "--split", out, "--data", "builtin:digits", "--json")
+    assert planned.code == 0, planned
+    document = planned.json()
+    assert document["command"] == "split plan" and document["result"]["options"]
+    validate("command-split-plan", document)
+
+
 def test_the_manifests_and_the_saved_profile_validate(outputs):
     folder, ran = outputs
     for out in ("float", "int8"):
