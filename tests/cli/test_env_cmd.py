@@ -21,10 +21,10 @@ def test_env_json_lists_isa_features_and_backends(cli):
 def test_env_human_output_warns_when_int8_is_not_accelerated(cli):
     result = cli("env")
     assert result.code == 0
-    assert "int8" in result.stderr
+    assert "int8" in result.stdout
     report = cli("env", "--json").json()["result"]
     if not report["int8"]["accelerated"]:
-        assert "warning:" in result.stderr
+        assert "warning:" in result.stdout
 
 
 def _cpu(arch: str, *flags: str) -> CpuInfo:

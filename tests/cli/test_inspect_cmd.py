@@ -23,19 +23,19 @@ def test_resnet18_json_end_to_end(cli) -> None:
 def test_human_output_has_table_and_summary(cli) -> None:
     result = cli("inspect", "tiny_models:residual_cnn", "--input-shape", "1x3x16x16")
     assert result.code == 0, result
-    assert result.stdout == ""  # human output goes to stderr
+    assert result.stdout.strip()  # the result goes to stdout (> file keeps it)
     # The first relu (#4) is the first op with three 8 KiB maps live: skip, conv1, relu.
     for text in ("stem.0", "Conv2d", "parameters:", "1,498", "MACs:", "peak activations:",
                  "24 KiB at relu (#4)"):
-        assert text in result.stderr, text
+        assert text in result.stdout, text
 
 
 def test_rows_are_capped_unless_all(cli) -> None:
     capped = cli("inspect", "tiny_models:many_layers", "--input-shape", "1x4")
     full = cli("inspect", "tiny_models:many_layers", "--input-shape", "1x4", "--all")
     assert capped.code == full.code == 0, (capped, full)
-    assert "+10 more" in capped.stderr and "--all shows every one" in capped.stderr
-    assert "│ 49 " in full.stderr and "more" not in full.stderr
+    assert "+10 more" in capped.stdout and "--all shows every one" in capped.stdout
+    assert "│ 49 " in full.stdout and "more" not in full.stdout
 
 
 def test_several_inputs_from_the_command_line(cli) -> None:
@@ -95,8 +95,8 @@ def test_format_check_human_output_and_plain_inspect_unchanged(cli) -> None:
     checked = cli("inspect", "export_models:cumulative_product", "--input-shape", "1x8",
                   "-f", "tflite")
     assert checked.code == 0, checked
-    assert "tflite:" in checked.stderr and "1 unsupported op(s)" in checked.stderr
-    assert "aten.cumprod.default used by gate (Cumprod)" in checked.stderr
+    assert "tflite:" in checked.stdout and "1 unsupported op(s)" in checked.stdout
+    assert "aten.cumprod.default used by gate (Cumprod)" in checked.stdout
     plain = cli("inspect", "export_models:cumulative_product", "--input-shape", "1x8", "--json")
     assert plain.code == 0, plain
     assert "support" not in plain.json()["result"]

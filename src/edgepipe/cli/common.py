@@ -29,15 +29,17 @@ from rich.console import Console
 
 from edgepipe.documents import Document, optional_key
 from edgepipe.errors import EdgepipeError
+from edgepipe.json_types import JsonObject
 
 SCHEMA_VERSION = 1  # of every command's --json document (docs/schemas/<command>.v1...)
-# A JSON object as a command that has no typed result yet passes it to Output.result.
-JsonObject = dict[str, "JsonValue"]
-JsonValue = None | bool | int | float | str | list["JsonValue"] | JsonObject
 
-# Off a terminal (logs, CI) Rich would wrap tables at 80 columns; 120 keeps rows whole.
+# Off a terminal (logs, CI, a file) Rich would wrap tables at 80 columns; 120 keeps rows whole.
+# Results go to stdout (``edgepipe inspect M > table.txt`` keeps the table); progress, logs,
+# warnings and errors go to stderr.
 stderr = Console(stderr=True, highlight=False, soft_wrap=True,
                  width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 120)
+stdout = Console(highlight=False, soft_wrap=True,
+                 width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120)
 
 
 @dataclass
@@ -227,19 +229,17 @@ class Output:
 
     def result(self, result: SupportsToDict | JsonObject, render: Callable[[Console], None], *,
                ok: bool = True) -> None:
-        """Print ``result`` (a typed result, or its JSON form): a JSON document on stdout,
-        or ``render`` on stderr.
-
-        Human output goes to stderr like logs and progress, so stdout carries only the
-        machine-readable document. ``ok=False``: the command did part of its job (the
-        result says what failed) and exits with PARTIAL_EXIT.
+        """Print ``result`` (a typed result, or its JSON form) on stdout: one JSON document
+        with ``--json``, else ``render``'s human text. Progress and logs stay on stderr.
+        ``ok=False``: the command did part of its job (the result says what failed) and exits
+        with PARTIAL_EXIT.
         """
         self.done = True
         if self.json_output:
             write_json(CommandOutput(command=self.name, ok=ok, config=self.config,
                                      result=result))
         else:
-            render(stderr)
+            render(stdout)
 
 
 def write_json(document: CommandOutput) -> None:
