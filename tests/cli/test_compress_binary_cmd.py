@@ -31,7 +31,7 @@ def test_human_output_labels_sizes_ops_and_latency(cli, tmp_path):
     result = cli("compress", MLP, "-m", "binary", "--data", "builtin:digits", "--epochs", "1",
                  "--no-binary-activations", "-o", tmp_path)
     assert result.code == 0, result
-    text = " ".join(result.stderr.split())
+    text = " ".join(result.stdout.split())
     assert "packed weights digits-mlp.binary.packed.bin" in text and "(measured)" in text
     assert "float MACs (computed)" in text and "no binary (XNOR-popcount) kernels" in text
     assert "weights only" in json.dumps(

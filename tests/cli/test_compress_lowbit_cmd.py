@@ -29,8 +29,8 @@ def test_w4a8_json_document_manifest_and_eval(cli, tmp_path):
 def test_human_output_says_the_file_keeps_int8_weights(cli, tmp_path):
     result = cli("compress", MLP, "-m", "w2a8", "--data", "builtin:digits", "-o", tmp_path)
     assert result.code == 0, result
-    assert "digits-mlp.w2a8.onnx" in result.stderr and "drop" in result.stderr
-    assert "stores the low-bit weights as int8" in " ".join(result.stderr.split())
+    assert "digits-mlp.w2a8.onnx" in result.stdout and "drop" in result.stdout
+    assert "stores the low-bit weights as int8" in " ".join(result.stdout.split())
 
 
 @pytest.mark.parametrize("args, reference, words", [

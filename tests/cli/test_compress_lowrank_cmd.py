@@ -39,7 +39,7 @@ def test_lowrank_writes_openvino_and_shows_the_layer_table(cli, tmp_path):
     assert result.code == 0, result
     assert (tmp_path / "digits-mlp.lowrank.xml").is_file()
     assert (tmp_path / "digits-mlp.lowrank.bin").is_file()
-    text = " ".join(result.stderr.split())
+    text = " ".join(result.stdout.split())
     assert "ranks by energy" in text and "fc1" in text and "ORT ms" in text
 
 

@@ -10,7 +10,7 @@ def test_points(cli):
     assert result.code == 0, result
     labels = [p["label"] for p in result.json()["result"]["points"]]
     assert "pool1" in labels and "pool2" in labels
-    assert "pool2" in cli("split", "points", "builtin:digits-cnn").stderr
+    assert "pool2" in cli("split", "points", "builtin:digits-cnn").stdout
 
 
 def test_split_then_plan(cli, tmp_path):
@@ -50,7 +50,7 @@ def test_split_then_plan(cli, tmp_path):
     assert plan["label"] == "estimated"
     human = cli("split", "plan", "builtin:digits-cnn", "--device", "stm32f746",
                 "--precision", "int8", "--bandwidth", "1Mbps")
-    assert human.code == 0 and "best by bandwidth" in human.stderr
+    assert human.code == 0 and "best by bandwidth" in human.stdout
 
 
 def test_bad_input(cli, tmp_path):

@@ -136,6 +136,6 @@ def test_cli_profile_json_and_save(cli, digits_artifacts, tmp_path):
     human = cli("profile", digits_artifacts / "digits-cnn.onnx", "--runs", 5, "--duration", 0,
                 "--target", "stm32f746")
     assert human.code == 0, human
-    assert "estimated" in human.stderr
+    assert "estimated" in human.stdout
     bad = cli("profile", digits_artifacts / "digits-cnn.onnx", "--runs", 0)
     assert bad.code == 1 and "bad-runs" in bad.stderr
