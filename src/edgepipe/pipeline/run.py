@@ -329,8 +329,19 @@ def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
                               energy=settings.energy, energy_idle_s=1.0, energy_busy_s=1.0)
     resolved = resolve_target(target.name, device=target.host)
     path = context.out / artifact["path"]
-    document = profile(path, resolved, latency, data=context.recipe.data.spec,
-                       normalize=context.recipe.data.normalize).to_dict()
+    try:
+        document = profile(path, resolved, latency, data=context.recipe.data.spec,
+                           normalize=context.recipe.data.normalize).to_dict()
+    except EdgepipeError as exc:
+        if exc.reference != "format-not-on-target":
+            raise
+        # the device has no runtime for this format: no estimate, and it does not fit
+        document = {"refused": exc.to_dict()}
+        (context.out / relative).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(context.out / relative, document)
+        return {"mode": "not-run", "latency_s": None, "latency_label": "unavailable",
+                "fit": {"fits": False, "label": "measured", "reason": exc.message},
+                "profile": relative}
     (context.out / relative).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(context.out / relative, document)
     found = resolved.entry
