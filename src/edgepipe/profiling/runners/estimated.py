@@ -7,7 +7,7 @@ from __future__ import annotations
 from edgepipe.devices.estimator import estimate
 from edgepipe.devices.runtimes import check_runs_there
 from edgepipe.devices.schema import DeviceEntry
-from edgepipe.errors import EdgepipeError, InputError
+from edgepipe.errors import InputError
 from edgepipe.profiling.runner import EstimatedMeasurement, MeasureJob
 
 
@@ -33,7 +33,7 @@ class EstimatorRunner:
                              hint="profile the ONNX artifact of the same model, or export with "
                              "edgepipe so manifest.json names the source.",
                              reference="no-graph-for-estimate")
-        found = estimate(job.summary, entry, artifact_precision(job))
+        found = estimate(job.summary, entry, job.precision or "fp32")  # int8: int8 figures
         latency = {"label": "estimated", "steady": {"p50_s": found.latency_s},
                    "model": found.model, "calibration": found.calibration,
                    **({"bound": found.bound} if found.bound else {})}
@@ -46,18 +46,3 @@ class EstimatorRunner:
             memory={"artifact_size_bytes": job.size_block, "peak_activation_bytes": job.peak_block},
             energy=energy)
 
-
-def artifact_precision(job: MeasureJob) -> str:
-    """The artifact's precision: manifest.json's, else, for a .tflite, its weights' type
-    (TFLite Micro's reader, when installed), else fp32."""
-    if job.precision:
-        return job.precision
-    if job.artifact.suffix.lower() == ".tflite":
-        try:
-            from edgepipe.devices.tflm import model_ops, precision_of, read_model
-
-            data = read_model(job.artifact)
-            return precision_of(model_ops(data), data)
-        except (ImportError, EdgepipeError):
-            return "fp32"
-    return "fp32"
