@@ -55,7 +55,8 @@ def test_the_formats_each_target_runs():
         check_runs_there(get_target("stm32f746"), "onnxruntime", "m.int8.onnx")
     error = caught.value
     assert error.reference == "format-not-on-target"
-    assert error.message.startswith("Cannot run this format there: m.int8.onnx is a ONNX")
+    assert error.message.startswith("Cannot run this format there: m.int8.onnx is ONNX (run by "
+                                 "ONNX Runtime), and stm32f746 runs only tflite-micro")
     assert "TFLite (.tflite)" in error.hint and error.details["formats"] == ["tflite"]
 
 

@@ -35,11 +35,11 @@ def check_runs_there(entry: DeviceEntry, runtime: str, artifact: str) -> None:
         return
     able = runnable_formats(entry)
     fmt = next((f for f in formats.all_formats() if f.runtime == runtime), None)
-    what = f"a {fmt.label} file ({fmt.runtime_label})" if fmt else f"a {runtime} artifact"
+    what = f"{fmt.label} (run by {fmt.runtime_label})" if fmt else f"run by {runtime}"
     can = ", ".join(f"{f.label} ({f.suffix})" for f in able) or "none of edgepipe's formats"
     listed = ", ".join(entry.runtimes) or "none"
     raise TargetError(
-        f"Cannot run this format there: {artifact} is {what}, and {entry.name} runs "
+        f"Cannot run this format there: {artifact} is {what}, and {entry.name} runs only "
         f"{listed}; an estimate would describe a deployment that cannot exist.",
         hint=f"{entry.name} runs {can}: export or compress to that format "
         "(e.g. `edgepipe compress MODEL --method int8 --format "
