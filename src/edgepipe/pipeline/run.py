@@ -304,15 +304,44 @@ def _profile_step(context: Context, variant: Variant, artifact: dict[str, Any],
                   target: TargetSpec) -> dict[str, Any]:
     settings = context.recipe.profile
     relative = f"profiles/{variant.name}.{artifact['format']}.{artifact['role']}.{target.name}.json"
+    refused = _refusal(artifact, target)  # a format the target cannot run: no profile file
     record = _step(context, f"profile.{variant.name}.{artifact['format']}.{artifact['role']}."
                    f"{target.name}", "profile",
                    f"{variant.name} {artifact['format']} on {target.name}",
                    {"artifact": artifact["sha256"], "target": target.model_dump(),
                     "settings": settings.model_dump()},
-                   lambda: _profile(context, artifact, target, relative), [relative])
+                   (lambda: _not_run(refused)) if refused else
+                   (lambda: _profile(context, artifact, target, relative)),
+                   [] if refused else [relative])
     if record["status"] != "ok":
         return {"status": "failed", "error": record["error"]}
     return {"status": "ok", "cached": record["cached"], **record["result"]}
+
+
+def _refusal(artifact: dict[str, Any], target: TargetSpec) -> EdgepipeError | None:
+    """Why ``target`` cannot run the artifact's format, where it would be estimated (no
+    host, not this machine): the estimator refuses such a pair (``format-not-on-target``)."""
+    from edgepipe.devices.catalog import get_target
+    from edgepipe.devices.runtimes import check_runs_there
+
+    try:
+        entry = get_target(target.name)
+    except EdgepipeError:
+        return None  # the profile step reports it
+    if target.host is not None or entry.reach == "local":
+        return None
+    try:
+        check_runs_there(entry, formats.get(artifact["format"]).runtime,
+                         Path(artifact["path"]).name)
+    except EdgepipeError as exc:
+        return exc
+    return None
+
+
+def _not_run(refused: EdgepipeError) -> dict[str, Any]:
+    """A pair the target cannot run: no estimate, and it does not fit, with the reason."""
+    return {"mode": "not-run", "latency_s": None, "latency_label": "unavailable",
+            "fit": {"fits": False, "label": "measured", "reason": refused.message}}
 
 
 def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
@@ -329,19 +358,8 @@ def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
                               energy=settings.energy, energy_idle_s=1.0, energy_busy_s=1.0)
     resolved = resolve_target(target.name, device=target.host)
     path = context.out / artifact["path"]
-    try:
-        document = profile(path, resolved, latency, data=context.recipe.data.spec,
-                           normalize=context.recipe.data.normalize).to_dict()
-    except EdgepipeError as exc:
-        if exc.reference != "format-not-on-target":
-            raise
-        # the device has no runtime for this format: no estimate, and it does not fit
-        document = {"refused": exc.to_dict()}
-        (context.out / relative).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(context.out / relative, document)
-        return {"mode": "not-run", "latency_s": None, "latency_label": "unavailable",
-                "fit": {"fits": False, "label": "measured", "reason": exc.message},
-                "profile": relative}
+    document = profile(path, resolved, latency, data=context.recipe.data.spec,
+                       normalize=context.recipe.data.normalize).to_dict()
     (context.out / relative).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(context.out / relative, document)
     found = resolved.entry
