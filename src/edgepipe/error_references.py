@@ -957,6 +957,36 @@ REFERENCES: dict[str, Reference] = {
             "A JSON document edgepipe wrote (a manifest, a report, a profile) does not have the shape it should.",
             "the file was edited by hand or written by another tool; fix or remove it (edgepipe writes it again).",
         ),
+        Reference(
+            "bad-catalog-dir",
+            "The user catalog folder (--catalog or EDGEPIPE_CATALOG), or the path given to check, does not exist or cannot be written.",
+            "give an existing folder of target YAML files, or unset EDGEPIPE_CATALOG.",
+        ),
+        Reference(
+            "format-not-on-target",
+            "The artifact's format has no runtime on that target, so it cannot run there and is not estimated.",
+            "export or compress to a format the target runs (the message names them; microcontrollers run .tflite only).",
+        ),
+        Reference(
+            "invalid-targets",
+            "One or more target files do not follow the catalog's schema or clash with a bundled target.",
+            "fix each file as its line says; edgepipe/devices/schema.py lists the fields.",
+        ),
+        Reference(
+            "no-user-catalog",
+            "`targets add` was given no user catalog folder to copy the target into.",
+            "pass --catalog DIR or set EDGEPIPE_CATALOG=DIR.",
+        ),
+        Reference(
+            "target-exists",
+            "The user catalog already has a target file of that name.",
+            "pass --force to replace it, or rename the target.",
+        ),
+        Reference(
+            "target-name-clash",
+            "A user target file has the name of a bundled target; user targets add to the catalog and never replace a bundled one.",
+            "rename the file and its `name:` key, or remove it.",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

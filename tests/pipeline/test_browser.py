@@ -58,10 +58,11 @@ def test_the_report_draws_its_charts_in_chromium(first_run, tmp_path):
         driver.quit()
     assert title.startswith("digits-mlp")
     by_label = {c["label"]: c for c in charts}
-    for target in ("host", "rpi5", "stm32f746"):
+    # one mark per whole-model artifact profiled on the target: float onnx, int8 x2; the
+    # MCU runs the int8 .tflite only (ONNX files are not estimated there)
+    for target, marks in (("host", 3), ("rpi5", 3), ("stm32f746", 1)):
         chart = by_label[f"accuracy vs latency on {target}"]
-        # one mark per whole-model artifact profiled on the target: float onnx, int8 x2
-        assert chart["marks"] == 3, chart
+        assert chart["marks"] == marks, chart
     assert "accuracy vs size" in by_label
     for chart in charts:
         assert chart["width"] > 100 and chart["height"] > 50, chart

@@ -25,7 +25,9 @@ def test_the_run_documents_validate(first_run):
                               "config": {}, "result": result})
     manifests = sorted(out.glob("variants/*/manifest.json"))
     profiles = sorted(out.glob("profiles/*.json"))
-    assert len(manifests) == 2 and len(profiles) == 9
+    # 3 artifacts x 3 targets, less the two ONNX files on the MCU (a format it cannot run:
+    # not profiled, so no profile file)
+    assert len(manifests) == 2 and len(profiles) == 7
     for path in manifests:
         _validate("manifest", json.loads(path.read_text()))
     for path in profiles:

@@ -134,7 +134,7 @@ def test_cli_profile_json_and_save(cli, digits_artifacts, tmp_path):
     assert doc["latency"]["steady"]["count"] >= 20
     assert json.loads(saved.read_text())["artifact"] == doc["artifact"]
     human = cli("profile", digits_artifacts / "digits-cnn.onnx", "--runs", 5, "--duration", 0,
-                "--target", "stm32f746")
+                "--target", "rpi5")
     assert human.code == 0, human
     assert "estimated" in human.stdout
     bad = cli("profile", digits_artifacts / "digits-cnn.onnx", "--runs", 0)

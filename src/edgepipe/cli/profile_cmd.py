@@ -18,6 +18,7 @@ from edgepipe.cli.common import (
     command,
     format_bytes,
 )
+from edgepipe.cli.targets_cmd import CatalogOption
 from edgepipe.formats import describe_artifacts
 
 
@@ -67,6 +68,7 @@ def profile(
     save: Annotated[Path | None, typer.Option(
         "--save", help="Also write the profile JSON to this file.")] = None,
     trust_pickle: TrustPickleOption = False,
+    catalog_dir: CatalogOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Latency (load, first run, warm-up, steady state with percentiles and raw times),
@@ -77,8 +79,9 @@ def profile(
               "data": data, "seed": seed, "per_layer": per_layer, "energy": energy,
               "energy_window": energy_window, "precision": precision, "host": host, "identity": identity,
               "ssh_config": ssh_config, "remote_python": remote_python,
-              "benchmark_model": benchmark_model}
+              "benchmark_model": benchmark_model, "catalog": catalog_dir}
     with command("profile", json_output, config) as output:
+        from edgepipe.devices.catalog import get_target
         from edgepipe.profiling.profile import check_cpus_option, profile_artifact, settings_for
         from edgepipe.rundir import atomic_write_json
 
@@ -88,7 +91,8 @@ def profile(
         settings = settings_for(runs=runs, duration=duration, warmup=warmup, threads=threads,
                                 cpus=pinned, per_layer=per_layer, energy=energy,
                                 energy_window=energy_window, precision=precision)
-        document = profile_artifact(artifact, target, settings, data=data, batch=batch,
+        entry = get_target(target, user=catalog_dir)  # bundled or the user's catalog
+        document = profile_artifact(artifact, entry, settings, data=data, batch=batch,
                                     seed=seed, normalize=normalize, host=host,
                                     benchmark_model=benchmark_model, identity=identity,
                                     ssh_config=ssh_config, remote_python=remote_python,

@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 from edgepipe.cli import common
 from edgepipe.cli.common import NO_OPTIONS, ModelLoading, command, format_bytes, takes_model
 from edgepipe.cli.export_cmd import Format
+from edgepipe.cli.targets_cmd import CatalogOption
 
 
 class DefaultToMake(TyperGroup):
@@ -254,6 +255,7 @@ def plan_cmd(
     host: Annotated[str | None, typer.Option(
         help="With --measure: the device, ssh://user@host[:port].")] = None,
     remote_python: Annotated[str, typer.Option(help="Python on the device.")] = "python3",
+    catalog_dir: CatalogOption = None,
     loading: ModelLoading = NO_OPTIONS,
     json_output: common.JsonOption = False,
 ) -> None:
@@ -262,7 +264,8 @@ def plan_cmd(
     the Pareto front and where the best option moves with the bandwidth (estimated)."""
     config = {"model": model, "device": device, "server": server, "bandwidth": bandwidth,
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
-              "measure": measure, "cuts": cuts, "host": host, **loading.to_config()}
+              "measure": measure, "cuts": cuts, "host": host, "catalog": catalog_dir,
+              **loading.to_config()}
     with command("split plan", json_output, config) as output:
         from edgepipe.devices.catalog import get_target
         from edgepipe.profiling.runners.ssh import parse_host
@@ -277,7 +280,8 @@ def plan_cmd(
         link = Link(parse_rate(bandwidth), parse_duration(rtt))
         check_precision(precision)
         loaded = loading.load(model)
-        device_target, server_target = get_target(device), get_target(server)
+        device_target = get_target(device, user=catalog_dir)
+        server_target = get_target(server, user=catalog_dir)
         result = plan_model(
             loaded, device_target, server_target, link,
             cuts=[c.strip() for c in cuts.split(",") if c.strip()] if cuts else None,

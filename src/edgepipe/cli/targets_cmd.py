@@ -1,7 +1,11 @@
-"""``edgepipe targets list | show T | check ARTIFACT T``: the device catalog and MCU fit."""
+"""``edgepipe targets list | show T | check ARTIFACT T | validate PATH | add FILE``: the
+device catalog (bundled, and the user's: ``--catalog DIR`` or ``$EDGEPIPE_CATALOG``), custom
+targets, and MCU fit."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,8 +14,12 @@ from rich.table import Table
 
 from edgepipe.cli.common import JsonOption, command, escape, format_bytes
 
-targets_app = typer.Typer(help="The device catalog, and whether a model fits a microcontroller.",
-                          no_args_is_help=True)
+targets_app = typer.Typer(help="The device catalog, your own targets, and whether a model "
+                          "fits a microcontroller.", no_args_is_help=True)
+
+CatalogOption = Annotated[Path | None, typer.Option(
+    "--catalog", metavar="DIR", help="A folder of your own target YAML files, added to the "
+    "bundled catalog (default: $EDGEPIPE_CATALOG).")]
 
 
 def _figure(doc: dict[str, Any] | None, scale: float = 1.0, unit: str = "") -> str:
@@ -22,12 +30,12 @@ def _figure(doc: dict[str, Any] | None, scale: float = 1.0, unit: str = "") -> s
 
 
 @targets_app.command("list")
-def list_targets(json_output: JsonOption = False) -> None:
+def list_targets(catalog_dir: CatalogOption = None, json_output: JsonOption = False) -> None:
     """Every target: kind, how it is reached, runtimes, memory and peak int8 throughput."""
-    with command("targets list", json_output, {}) as output:
+    with command("targets list", json_output, {"catalog": catalog_dir}) as output:
         from edgepipe.devices.catalog import load_catalog
 
-        catalog = load_catalog()
+        catalog = load_catalog(user=catalog_dir)
         rows = [t.model_dump(mode="json") for t in catalog.values()]
         output.result({"targets": rows}, render=lambda console: _render_list(console, rows))
 
@@ -50,13 +58,14 @@ def _render_list(console: Console, rows: list[dict[str, Any]]) -> None:
 
 @targets_app.command("show")
 def show(target: Annotated[str, typer.Argument(help="Target name.")],
-         json_output: JsonOption = False) -> None:
+         catalog_dir: CatalogOption = None, json_output: JsonOption = False) -> None:
     """One target with every figure, its kind (datasheet, measured, derived, assumption)
     and its source."""
-    with command("targets show", json_output, {"target": target}) as output:
+    with command("targets show", json_output, {"target": target, "catalog": catalog_dir}
+                 ) as output:
         from edgepipe.devices.catalog import get_target
 
-        found = get_target(target)
+        found = get_target(target, user=catalog_dir)
         document = found.model_dump(mode="json")
         figures = [(path, f.value, f.describe()) for path, f in found.figures()]
         output.result({**document, "figures": [
@@ -89,18 +98,20 @@ def check(
     target: Annotated[str, typer.Argument(help="A microcontroller of the catalog.")],
     require_fit: Annotated[bool, typer.Option(
         "--require-fit", help="Exit 1 when the model does not fit.")] = False,
+    catalog_dir: CatalogOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Run the model in TFLite Micro on this machine: arena it really allocates (verified),
     operators against TFLite Micro's kernels, flash and SRAM against the target, and an
     estimated latency and energy."""
-    config = {"artifact": artifact, "target": target, "require_fit": require_fit}
+    config = {"artifact": artifact, "target": target, "require_fit": require_fit,
+              "catalog": catalog_dir}
     with command("targets check", json_output, config) as output:
         from edgepipe.devices.catalog import get_target
         from edgepipe.devices.fit import check_fit
         from edgepipe.devices.fit import require_fit as must_fit
 
-        result = check_fit(artifact, get_target(target))
+        result = check_fit(artifact, get_target(target, user=catalog_dir))
         if require_fit:
             must_fit(result)
         document = result.to_dict()
@@ -142,3 +153,56 @@ def _render_check(console: Console, r: dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for reason in r["reasons"]:
         console.print(f"[red]{escape(reason)}[/]")
+
+
+@targets_app.command("validate")
+def validate(
+    path: Annotated[Path, typer.Argument(help="A target YAML file, or a folder of them.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Check target files against the catalog's schema (every figure with its kind and
+    source) and the bundled names; exit 1 naming each problem."""
+    with command("targets validate", json_output, {"path": path}) as output:
+        from edgepipe.devices.catalog import validate_targets
+        from edgepipe.errors import InputError
+
+        found = validate_targets(path)
+        if not found.ok:
+            problems = [f"{p.file}: {p.message}" for p in found.problems]
+            raise InputError(
+                f"{len(problems)} of {len(found.files)} target file(s) are invalid:\n  "
+                + "\n  ".join(problems),
+                hint="fix each file as its line says; edgepipe/devices/schema.py lists the "
+                "fields, and `edgepipe targets show rpi5` shows a valid target.",
+                reference="invalid-targets", details=found.to_dict())
+        document = found.to_dict()
+        output.result(document, render=lambda console: console.print(
+            f"{len(found.files)} target file(s) valid: {', '.join(found.targets)}"))
+
+
+@targets_app.command("add")
+def add(
+    file: Annotated[Path, typer.Argument(help="A target YAML file (see `targets validate`).")],
+    catalog_dir: CatalogOption = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace a user target of the same name.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Validate a target file and copy it into your catalog folder (--catalog, else
+    $EDGEPIPE_CATALOG; created if missing), so every command that takes a target knows it."""
+    config = {"file": file, "catalog": catalog_dir, "force": force}
+    with command("targets add", json_output, config) as output:
+        from edgepipe.devices.catalog import CATALOG_ENV, add_target
+        from edgepipe.errors import InputError
+
+        folder = catalog_dir if catalog_dir is not None else \
+            (Path(os.environ[CATALOG_ENV]) if os.environ.get(CATALOG_ENV) else None)
+        if folder is None:
+            raise InputError("No user catalog folder: `targets add` copies the file into one.",
+                             hint=f"pass --catalog DIR or set {CATALOG_ENV}=DIR (then every "
+                             "command finds the target there).", reference="no-user-catalog")
+        added = add_target(file, folder.expanduser(), force=force)
+        document = added.to_dict()
+        output.result(document, render=lambda console: console.print(
+            f"{'replaced' if added.replaced else 'added'} target [bold]{added.name}[/] as "
+            f"{escape(added.file)}"))

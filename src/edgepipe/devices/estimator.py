@@ -185,7 +185,8 @@ def per_layer_seconds(summary: ModelSummary, target: DeviceEntry, precision: str
         cycles = target.mcu.cycles_per_mac_int8
         if precision == "int8" and cycles is not None:
             return macs * cycles.value / (target.cpu.clock_mhz.value * 1e6)
-        return macs / (target.peak_gmacs["fp32"].value * 1e9)
+        rate = "int8" if precision == "int8" and "int8" in target.peak_gmacs else "fp32"
+        return macs / (target.peak_gmacs[rate].value * 1e9)
     peak, bandwidth, constants = _roofline_figures(target, precision)
     return roofline_layers(layer_arrays(summary, precision), peak * 1e9, bandwidth * 1e9,
                            constants)
@@ -246,12 +247,17 @@ def mcu_estimate(target: DeviceEntry, macs: int, precision: str) -> Estimate:
                  f"{clock / 1e6:g} MHz")
         bound = None
     else:
-        peak = target.peak_gmacs.get("fp32")
+        # int8 without a cycles-per-MAC figure: the int8 peak (the kernel library's
+        # instructions at one per cycle); float, or no int8 peak: the fp32 peak
+        rate = "int8" if precision == "int8" and "int8" in target.peak_gmacs else "fp32"
+        peak = target.peak_gmacs.get(rate)
         if peak is None:
-            return Estimate(latency_s=None, why=f"{target.name} has no fp32 MAC rate")
+            return Estimate(latency_s=None, why=f"{target.name} has no {rate} MAC rate")
         seconds = macs / (peak.value * 1e9)
-        model = (f"{macs:,} MACs / peak fp32 {peak.value:g} GMAC/s ({peak.describe()}); "
-                 "a lower bound: the reference float kernels run below peak")
+        kernels = ("the int8 kernels run below peak" if rate == "int8" else
+                   "the reference float kernels run below peak")
+        model = (f"{macs:,} MACs / peak {rate} {peak.value:g} GMAC/s ({peak.describe()}); "
+                 f"a lower bound: {kernels}")
         bound = "lower"  # the true latency is at least this: never rank it as calibrated
     power = target.power.active_w
     energy = None if power is None else estimate_energy(seconds, power.value, (

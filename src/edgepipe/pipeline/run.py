@@ -304,15 +304,44 @@ def _profile_step(context: Context, variant: Variant, artifact: dict[str, Any],
                   target: TargetSpec) -> dict[str, Any]:
     settings = context.recipe.profile
     relative = f"profiles/{variant.name}.{artifact['format']}.{artifact['role']}.{target.name}.json"
+    refused = _refusal(artifact, target)  # a format the target cannot run: no profile file
     record = _step(context, f"profile.{variant.name}.{artifact['format']}.{artifact['role']}."
                    f"{target.name}", "profile",
                    f"{variant.name} {artifact['format']} on {target.name}",
                    {"artifact": artifact["sha256"], "target": target.model_dump(),
                     "settings": settings.model_dump()},
-                   lambda: _profile(context, artifact, target, relative), [relative])
+                   (lambda: _not_run(refused)) if refused else
+                   (lambda: _profile(context, artifact, target, relative)),
+                   [] if refused else [relative])
     if record["status"] != "ok":
         return {"status": "failed", "error": record["error"]}
     return {"status": "ok", "cached": record["cached"], **record["result"]}
+
+
+def _refusal(artifact: dict[str, Any], target: TargetSpec) -> EdgepipeError | None:
+    """Why ``target`` cannot run the artifact's format, where it would be estimated (no
+    host, not this machine): the estimator refuses such a pair (``format-not-on-target``)."""
+    from edgepipe.devices.catalog import get_target
+    from edgepipe.devices.runtimes import check_runs_there
+
+    try:
+        entry = get_target(target.name)
+    except EdgepipeError:
+        return None  # the profile step reports it
+    if target.host is not None or entry.reach == "local":
+        return None
+    try:
+        check_runs_there(entry, formats.get(artifact["format"]).runtime,
+                         Path(artifact["path"]).name)
+    except EdgepipeError as exc:
+        return exc
+    return None
+
+
+def _not_run(refused: EdgepipeError) -> dict[str, Any]:
+    """A pair the target cannot run: no estimate, and it does not fit, with the reason."""
+    return {"mode": "not-run", "latency_s": None, "latency_label": "unavailable",
+            "fit": {"fits": False, "label": "measured", "reason": refused.message}}
 
 
 def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,

@@ -1,7 +1,7 @@
 """A target resolved once: its catalog entry, how it is reached and the runner that measures it.
 
 ``resolve_target("rpi5", device="ssh://pi@rpi5.local")`` looks the name up in the catalog
-once (``unknown-target`` with close matches when it is not there), reads the ``--host`` URL
+(bundled, and the user's: ``catalog=DIR`` or ``$EDGEPIPE_CATALOG``) once (``unknown-target`` with close matches when it is not there), reads the ``--host`` URL
 (``bad-host``) and picks the runner:
 
 =====================  ==========  =====================================================
@@ -96,12 +96,15 @@ def runner_for(entry: DeviceEntry, link: DeviceLink | None,
 def resolve_target(target: str | DeviceEntry | Target, *,
                    device: str | DeviceLink | None = None,
                    benchmark_model: Path | None = None, identity: Path | None = None,
-                   ssh_config: Path | None = None, remote_python: str = "python3") -> Target:
+                   ssh_config: Path | None = None, remote_python: str = "python3",
+                   catalog: Path | None = None) -> Target:
     """The :class:`Target` for a catalog name (or entry) and a ``--host`` URL (or a parsed
-    :class:`SshHost`/:class:`AdbHost`); a :class:`Target` is returned as it is."""
+    :class:`SshHost`/:class:`AdbHost`); a :class:`Target` is returned as it is. A name is
+    looked up in the bundled catalog and the user's (``catalog``, else
+    ``$EDGEPIPE_CATALOG``)."""
     if isinstance(target, Target):
         return target
-    entry = get_target(target) if isinstance(target, str) else target
+    entry = get_target(target, user=catalog) if isinstance(target, str) else target
     link = device if not isinstance(device, str) else device_link(
         device, benchmark_model=benchmark_model, identity=identity, config=ssh_config)
     return Target(entry, runner_for(entry, link, remote_python))

@@ -16,13 +16,25 @@ from typing import Any
 import numpy as np
 
 from edgepipe.documents import Document
-from edgepipe.errors import ShapeError
+from edgepipe.errors import InputError, ShapeError
 from edgepipe.json_types import JsonObject
 from edgepipe.tensors import TensorSpec, format_shape
 
+THREADS_ENV = "EDGEPIPE_THREADS"
+
 
 def default_threads() -> int:
-    """The cores this process may use (cgroup/affinity aware where the OS says)."""
+    """The runtime threads when none are given: ``$EDGEPIPE_THREADS`` when set (a whole
+    number of at least 1, else ``bad-threads``), else the cores this process may use
+    (cgroup/affinity aware where the OS says)."""
+    given = os.environ.get(THREADS_ENV, "").strip()
+    if given:
+        if not given.isdecimal() or int(given) < 1:
+            raise InputError(f"{THREADS_ENV}={given!r}: the default runtime threads must be "
+                             "a whole number of at least 1.",
+                             hint=f"set {THREADS_ENV} to e.g. 4, or unset it to use every "
+                             "usable core.", reference="bad-threads")
+        return int(given)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

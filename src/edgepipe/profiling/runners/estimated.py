@@ -5,6 +5,7 @@ labelled ``estimated`` with its model and its measured error (see
 from __future__ import annotations
 
 from edgepipe.devices.estimator import estimate
+from edgepipe.devices.runtimes import check_runs_there
 from edgepipe.devices.schema import DeviceEntry
 from edgepipe.errors import InputError
 from edgepipe.profiling.runner import EstimatedMeasurement, MeasureJob
@@ -25,13 +26,14 @@ class EstimatorRunner:
 
     def measure(self, job: MeasureJob) -> EstimatedMeasurement:
         entry = job.entry
+        check_runs_there(entry, job.runtime, job.artifact.name)
         if job.summary is None:
             raise InputError(f"Cannot estimate {job.artifact.name} on {entry.name}: "
                              f"{job.graph_source}.",
                              hint="profile the ONNX artifact of the same model, or export with "
                              "edgepipe so manifest.json names the source.",
                              reference="no-graph-for-estimate")
-        found = estimate(job.summary, entry, job.precision or "fp32")
+        found = estimate(job.summary, entry, job.precision or "fp32")  # int8: int8 figures
         latency = {"label": "estimated", "steady": {"p50_s": found.latency_s},
                    "model": found.model, "calibration": found.calibration,
                    **({"bound": found.bound} if found.bound else {})}
@@ -43,3 +45,4 @@ class EstimatorRunner:
             latency=latency,
             memory={"artifact_size_bytes": job.size_block, "peak_activation_bytes": job.peak_block},
             energy=energy)
+
