@@ -10,6 +10,8 @@ in chunks of ``batch_size``.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgepipe.documents import ABSENT
 from edgepipe.errors import InputError, ShapeError
 from edgepipe.export.validate import sqnr_db
 from edgepipe.runtime.base import run_batched
@@ -26,10 +29,11 @@ from edgepipe.tensors import format_shape
 if TYPE_CHECKING:
     import torch
 
-    from edgepipe.data import Dataset
+    from edgepipe.data import Dataset, Preprocessing
     from edgepipe.runtime import Session
 
 DEFAULT_BATCH = 64
+log = logging.getLogger("edgepipe")
 
 
 @dataclass
@@ -156,8 +160,12 @@ def evaluate_on_data(
 
     ``part`` "eval" takes the seeded held-out split (``seed``) that compress measures on,
     "all" every sample. The result's ``data`` says which samples it was measured on.
+
+    An image source (a folder, ``builtin:digits``) is prepared as the artifact's record in
+    the ``manifest.json`` beside it says (``preprocessing``), so the metric is the one
+    compress measured; an explicit ``normalize`` that differs is used, with a warning.
     """
-    from edgepipe.data import Splits, as_dataset, make_splits
+    from edgepipe.data import Splits, as_dataset, check_labels_match, make_splits
     from edgepipe.runtime import open_artifact
 
     if batch_size < 1:
@@ -171,17 +179,53 @@ def evaluate_on_data(
     outputs = session.outputs
     classes = (outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].rank == 2
                and isinstance(outputs[0].shape[-1], int) else None)
+    recorded = recorded_preprocessing(artifact)
     if isinstance(data, Splits):
         dataset = as_dataset(data.eval, session.inputs, num_classes=classes)
         samples, part = dataset, "eval"
     else:
+        normalize = normalize_for(artifact, data, normalize, recorded)
         dataset = as_dataset(data, session.inputs, num_classes=classes, normalize=normalize)
         samples = make_splits(dataset, seed=seed).eval if part == "eval" else dataset
+    check_labels_match(recorded, dataset.class_names, Path(artifact).name)
     result = evaluate_session(session, samples, reference=reference, threads=threads,
                               batch_size=batch_size, name=str(artifact))
     result.data = EvalSamples(source=dataset.source, split=part, seed=seed,
                               samples=len(samples), of=len(dataset))
     return result
+
+
+def recorded_preprocessing(artifact: str | Path) -> Preprocessing | None:
+    """How the data of ``artifact`` was prepared when it was made, as the ``manifest.json``
+    beside it records (None without a manifest, a record or a preprocessing in it)."""
+    from edgepipe.rundir import MANIFEST, Manifest
+
+    path = Path(artifact)
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        document = Manifest.from_dict(json.loads(manifest.read_text()), where=str(manifest))
+    except (OSError, ValueError, InputError) as exc:  # eval does not need the manifest
+        log.debug("%s not read for the preprocessing of %s: %s", manifest, path.name, exc)
+        return None
+    record = next((a for a in document.artifacts if a.path == path.name), None)
+    return (record.preprocessing or None) if record is not None else None
+
+
+def normalize_for(artifact: str | Path, data: Any, normalize: str | None,
+                  recorded: Preprocessing | None = ABSENT) -> str | None:
+    """The ``--normalize`` to load ``data`` with for ``artifact``: for an image source (a
+    folder, ``builtin:digits``; an .npz is used as stored), the one the artifact was made
+    with (``recorded``, by default read from its ``manifest.json``) unless ``normalize`` is
+    given, which wins with a warning on stderr when it differs."""
+    from edgepipe.data import choose_normalize
+
+    if not isinstance(data, (str, Path)) or str(data).lower().endswith(".npz"):
+        return normalize
+    if recorded is ABSENT:
+        recorded = recorded_preprocessing(artifact)
+    return choose_normalize(recorded, normalize, Path(artifact).name)
 
 
 def evaluate_module(

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from edgepipe.documents import Document
+from edgepipe.data.preprocessing import Preprocessing
+from edgepipe.documents import Document, optional_key
 from edgepipe.errors import InputError
 from edgepipe.model.loaded import ModelSource
 from edgepipe.tensors import TensorSpec
@@ -98,6 +99,11 @@ class ArtifactRecord(Document):
     metrics: dict[str, Any] = field(default_factory=dict)
     layout: dict[str, str] = field(default_factory=dict)  # per tensor: NCHW / NHWC
     created: str = field(default_factory=lambda: _now())
+    # how the data given to it was prepared (when it was made from data); eval, profile
+    # and split run prepare theirs the same way unless told otherwise
+    preprocessing: Preprocessing = optional_key(
+        doc="how the data it was made with was prepared: eval, profile and split run "
+        "prepare data the same way by default")
 
     @staticmethod
     def tensor_list(specs: list[TensorSpec]) -> list[TensorSpec]:

@@ -151,7 +151,8 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
         float_dir = staging / "float"
         try:
             export_model(loaded, float_dir, ExportConfig(formats=config.formats,
-                                                         seed=config.seed, threads=threads))
+                                                         seed=config.seed, threads=threads),
+                         preprocessing=None if data is None else data.preprocessing)
         except EdgepipeError as exc:
             made = getattr(exc, "result", None)
             if made is None or not made.artifacts or disk_full(exc):
@@ -415,4 +416,5 @@ def _artifact(measure: _Measure, fmt: str, compressed: Compressed, session: Any,
         files=[f.name for f in compressed.files], source=measure.loaded.describe(),
         config=measure.config.to_dict(), calibration=measure.calibration, tool=tool,
         parity=parity, metrics=metrics, layout=float_record.layout,
-        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        preprocessing=float_record.preprocessing or None)

@@ -21,6 +21,7 @@ from edgepipe.compress.budget import BudgetOutcome
 from edgepipe.compress.document import Document
 from edgepipe.compress.lowbit.sizes import PackedSizes
 from edgepipe.compress.sensitivity import SensitivityTable
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.evaluate import EvalResult, OutputComparison
 from edgepipe.model.loaded import ModelSource
 from edgepipe.rundir import ArtifactRecord
@@ -307,18 +308,23 @@ class CompressedArtifact:
     metrics: ArtifactMetrics
     layout: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    preprocessing: Preprocessing | None = None  # how its data was prepared (when known)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "format": self.format,
-                "precision": self.precision, "size_bytes": self.size_bytes,
-                "sha256": self.sha256, "inputs": [s.to_dict() for s in self.inputs],
-                "outputs": [s.to_dict() for s in self.outputs],
-                "files": self.files, "source": self.source.to_dict(),
-                "config": {**self.config, "calibration_used": (
-                    None if self.calibration is None else self.calibration.to_dict())},
-                "tool": self.tool.to_dict(), "parity": self.parity,
-                "metrics": self.metrics.to_dict(), "layout": self.layout,
-                "created": self.created}
+        document = {
+            "name": self.name, "path": self.path, "format": self.format,
+            "precision": self.precision, "size_bytes": self.size_bytes,
+            "sha256": self.sha256, "inputs": [s.to_dict() for s in self.inputs],
+            "outputs": [s.to_dict() for s in self.outputs],
+            "files": self.files, "source": self.source.to_dict(),
+            "config": {**self.config, "calibration_used": (
+                None if self.calibration is None else self.calibration.to_dict())},
+            "tool": self.tool.to_dict(), "parity": self.parity,
+            "metrics": self.metrics.to_dict(), "layout": self.layout,
+            "created": self.created}
+        if self.preprocessing is not None:
+            document["preprocessing"] = self.preprocessing.to_dict()
+        return document
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> CompressedArtifact:
@@ -332,7 +338,9 @@ class CompressedArtifact:
                    None if calibration is None else CalibrationUsed.from_dict(calibration),
                    ToolRecord.from_dict(document["tool"]), document["parity"],
                    ArtifactMetrics.from_dict(document["metrics"]),
-                   document.get("layout", {}), document.get("created", ""))
+                   document.get("layout", {}), document.get("created", ""),
+                   Preprocessing.from_dict(document["preprocessing"])
+                   if document.get("preprocessing") else None)
 
     def record(self) -> ArtifactRecord:
         """The manifest's record of this artifact."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.errors import DataError
 
 
@@ -23,6 +24,8 @@ class Dataset:
     labels: np.ndarray | None = None
     source: str = ""
     class_names: list[str] | None = None
+    # how the arrays were prepared (set by load_data; None for arrays from Python)
+    preprocessing: Preprocessing | None = None
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -68,6 +71,7 @@ class Dataset:
             labels=None if self.labels is None else self.labels[index],
             source=self.source,
             class_names=self.class_names,
+            preprocessing=self.preprocessing,
         )
 
     def batches(

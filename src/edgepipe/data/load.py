@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.data.dataset import Dataset
+from edgepipe.data.preprocessing import DIGITS_MAX, PIXEL_MAX, Preprocessing
 from edgepipe.data.readers import (
     BUILTIN_DATA,
     DIGITS_SIZE,
@@ -69,8 +70,12 @@ def load_data(
     if text.lower().startswith("builtin:"):
         inputs, labels, names = read_builtin(text.split(":", 1)[1], size, channels, normalize,
                                              layout)
-        return Dataset(inputs, labels, source=f"builtin:{text.split(':', 1)[1].lower()}",
-                       class_names=names)
+        source = f"builtin:{text.split(':', 1)[1].lower()}"
+        prepared = Preprocessing.of_images(
+            source, normalize, maximum=DIGITS_MAX, layout=None if size is None else layout,
+            resize=size, channel_order="gray", labels=names)
+        return Dataset(inputs, labels, source=source, class_names=names,
+                       preprocessing=prepared)
     path = Path(text)
     if not path.exists():
         raise DataError(
@@ -81,10 +86,13 @@ def load_data(
         )
     if path.is_dir():
         inputs, labels, names = read_image_folder(path, size, channels, normalize, layout)
-        return Dataset(inputs, labels, source=text, class_names=names)
+        prepared = Preprocessing.of_images(
+            text, normalize, maximum=PIXEL_MAX, layout=layout, resize=size,
+            channel_order="gray" if channels == 1 else "RGB", labels=names)
+        return Dataset(inputs, labels, source=text, class_names=names, preprocessing=prepared)
     if path.suffix.lower() == ".npz":
         inputs, labels = read_npz(path, input_names)
-        return Dataset(inputs, labels, source=text)
+        return Dataset(inputs, labels, source=text, preprocessing=Preprocessing.as_stored(text))
     raise DataError(
         f"edgepipe cannot read data from '{text}' ({path.suffix or 'no suffix'}).",
         hint="save the arrays with numpy.savez(path, x=..., y=...) as a .npz file, or give a "
@@ -153,7 +161,8 @@ def as_dataset(data: Any, inputs: list[TensorSpec], num_classes: int | None = No
     if isinstance(data, (str, Path)):
         return load_data_for_model(data, inputs, num_classes, **options)
     if isinstance(data, Dataset):
-        copy = Dataset(dict(data.inputs), data.labels, data.source, data.class_names)
+        copy = Dataset(dict(data.inputs), data.labels, data.source, data.class_names,
+                       data.preprocessing)
         return fit_dataset(copy, inputs, num_classes)
     x, y = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
     if isinstance(x, dict):

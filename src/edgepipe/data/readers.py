@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepipe.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from edgepipe.errors import DataError
 
 NORMALIZATIONS = ("none", "unit", "imagenet")
@@ -20,8 +21,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
                     ".pgm")
 BUILTIN_DATA = ("digits",)
 DIGITS_SIZE = (8, 8)
-_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_IMAGENET_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
+_IMAGENET_STD = np.array(IMAGENET_STD, dtype=np.float32)
 
 Arrays = dict[str, np.ndarray]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.data.dataset import Dataset
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.errors import DataError
 
 
@@ -32,6 +33,11 @@ class Splits:
     eval_indices: np.ndarray
     seed: int
     stratified: bool = True  # False: too few samples per class, drawn over all samples
+
+    @property
+    def preprocessing(self) -> Preprocessing | None:
+        """How the dataset the parts come from was prepared (None when not known)."""
+        return self.train.preprocessing
 
     def describe(self) -> SplitsInfo:
         """Counts, seed and index digests, so a record can show which samples were used."""

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe import formats
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.errors import (
     PARTIAL_EXIT,
     EdgepipeError,
@@ -74,6 +75,7 @@ def export_model(
     data: Any = None,
     samples: int = 64,
     normalize: str | None = None,
+    preprocessing: Preprocessing | None = None,
     **options: Any,
 ) -> ExportResult:
     """Export ``model`` (a MODEL spec or LoadedModel) to each format of ``config`` under
@@ -84,9 +86,10 @@ def export_model(
     samples: they run in chunks of the model's batch), or on the first ``samples`` of the
     eval split (seeded with the config's seed) of ``data`` (a DATA spec, Dataset, Splits or
     arrays, ``normalize`` as ``--normalize``), else on seeded random inputs of the model's
-    input specs; the manifest says which. Before any format is converted, every op is
-    checked against each format's converter (:mod:`edgepipe.export.support`):
-    UnsupportedError ``unsupported-operators`` names the ops, their layers and formats.
+    input specs; the manifest says which. Each artifact's record keeps ``preprocessing``
+    (how its input data is prepared; by default, how ``data`` was). Before any format is
+    converted, every op is checked against each format's converter
+    (:mod:`edgepipe.export.support`): UnsupportedError ``unsupported-operators`` names the ops, their layers and formats.
     Raises ToleranceError when an artifact's outputs differ from the reference beyond the
     tolerance.
     """
@@ -96,6 +99,7 @@ def export_model(
     if data is not None:
         inputs, source = parity_data(data, loaded, samples=samples, seed=config.seed,
                                      normalize=normalize)
+        preprocessing = preprocessing or source.preprocessing
     parity_inputs, described = _parity_inputs(loaded, config, inputs)
     if data is not None:
         described.update(source.to_dict())
@@ -129,7 +133,7 @@ def export_model(
                         parity_inputs=parity_inputs)
         try:
             try:
-                _export_one(fmt, job, run_dir, described, result)
+                _export_one(fmt, job, run_dir, described, result, preprocessing)
             except ModuleNotFoundError as exc:
                 missing = backend_missing(exc, f"{fmt} export")
                 if missing is None:
@@ -204,7 +208,7 @@ def _check_support(loaded: LoadedModel, config: ExportConfig,
 
 
 def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, Any],
-                result: ExportResult) -> None:
+                result: ExportResult, preprocessing: Preprocessing | None = None) -> None:
     entry = formats.get(fmt)
     assert entry.exporter is not None  # ExportConfig took only exportable formats
     exporter = formats.load(entry.exporter)
@@ -245,6 +249,9 @@ def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, 
     record = _record(fmt, moved, sizes, hashes, exported, job, session, parity_dict,
                      {"export_seconds": round(export_seconds, 3),
                       "check_seconds": round(check_seconds, 3)})
+    if preprocessing is not None:
+        record.preprocessing = preprocessing.with_layout(
+            next((record.layout.get(s.name) for s in record.inputs), None))
     run_dir.add_artifact(record)
     result.artifacts.append(record.to_dict())
 
@@ -308,6 +315,7 @@ class ParityData:
     seed: int
     count: int
     split: str = "eval"
+    preprocessing: Preprocessing | None = None  # how the data was prepared (not in to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "data", "source": self.source, "split": self.split, "seed": self.seed,
@@ -333,7 +341,7 @@ def parity_data(data: Any, loaded: LoadedModel, *, samples: int, seed: int,
     count = min(samples, len(part))
     arrays = [part.inputs[s.name][:count] for s in loaded.inputs]
     source = data if isinstance(data, (str, Path)) else part.source
-    return arrays, ParityData(str(source), seed, count)
+    return arrays, ParityData(str(source), seed, count, preprocessing=part.preprocessing)
 
 
 def _parity_inputs(loaded: LoadedModel, config: ExportConfig,

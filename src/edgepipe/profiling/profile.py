@@ -250,6 +250,10 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
              "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
             if summary else {"value": None, "label": "unavailable", "why": graph_source})
     runner = target.runner
+    if data is not None and runner.needs_inputs:  # prepared as the artifact was made
+        from edgepipe.evaluate import normalize_for
+
+        normalize = normalize_for(path, data, normalize)
     inputs = (input_batch(session.inputs, data, batch, seed, normalize)
               if runner.needs_inputs else None)
     del session

@@ -295,6 +295,7 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     from pathlib import Path
 
     from edgepipe.data import splits_for
+    from edgepipe.evaluate import normalize_for
     from edgepipe.runtime import open_artifact
 
     folder = Path(split_dir)
@@ -314,8 +315,10 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     source = data or config.get("data")
     if not source:
         raise InputError("No data to run on.", hint="give --data.", reference="split-needs-data")
+    # prepared as the head was made (its record), else as the split step says
+    normalize = normalize_for(head_path, source, config.get("normalize"))
     samples = splits_for(source, session.inputs, seed=int(config.get("seed", 0)),
-                         normalize=config.get("normalize")).eval
+                         normalize=normalize).eval
     name = session.inputs[0].name
     x, labels = samples.inputs[name], samples.labels
     if limit is not None:

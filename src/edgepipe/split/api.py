@@ -286,7 +286,8 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
     tail_spec = LoadedModel(spec="tail", kind="torch", inputs=[code_spec], module=server_tail)
     # A code at an exact .5 boundary may round either way in another runtime: one level
     # (the codes sit near -128, so 1/100 of their magnitude is a little over one level).
-    heads = export_model(head_spec, out, ExportConfig(formats=config.formats, atol=1.0 / 100))
+    heads = export_model(head_spec, out, ExportConfig(formats=config.formats, atol=1.0 / 100),
+                         preprocessing=data.preprocessing)  # the head takes the data
     # the server batches: a dynamic batch where the format allows it (ONNX, OpenVINO)
     tails = export_model(tail_spec, out, ExportConfig(formats=config.formats,
                                                       dynamic_batch=True))
