@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -37,6 +39,7 @@ MYMODEL = textwrap.dedent("""
         return SmallCNN(num_classes)
 """)
 SHAPE = "1x3x32x32"
+ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("red", "green", "blue")
 
 
@@ -55,7 +58,7 @@ def user_folder(tmp_path_factory):
     rng = np.random.default_rng(0)
     for c, name in enumerate(CLASSES):
         (folder / "imgs" / name).mkdir(parents=True)
-        for i in range(24):
+        for i in range(40):
             pixels = rng.integers(0, 90, (32, 32, 3), dtype=np.uint8)
             pixels[..., c] += 140
             Image.fromarray(pixels).save(folder / "imgs" / name / f"{i}.png")
@@ -74,7 +77,7 @@ def user_folder(tmp_path_factory):
         optimizer.step()
     model.eval()
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, folder / "weights.pt")
+    torch.save(model.state_dict(), folder / "weights.pt")  # as a user saves it
     save_file(state, str(folder / "weights.safetensors"))
     return folder
 
@@ -220,3 +223,52 @@ def test_pickled_model_next_to_its_module_loads_without_pythonpath(cli, in_user_
     assert document["result"]["total_params"] > 0
     assert str(in_user_folder) not in sys.path and str(Path.cwd()) not in sys.path
     sys.modules.pop("mymodel", None)
+
+
+def _section(text: str, heading: str) -> str:
+    """The text under ``heading`` up to the next heading of the same or a higher level."""
+    level = heading.split(" ")[0]
+    start = text.index(heading + "\n")
+    end = re.search(rf"^#{{1,{len(level)}}} ", text[start + len(heading):], re.MULTILINE)
+    return text[start:start + len(heading) + end.start()] if end else text[start:]
+
+
+def _commands_with_output(section: str) -> list[tuple[str, list[str]]]:
+    """(command, the output lines shown after it) for each ``$ edgepipe ...`` line."""
+    shown: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```console\n(.*?)```", section, re.DOTALL):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                shown.append((line[2:], []))
+            elif shown:
+                shown[-1][1].append(line)
+    return shown
+
+
+def _squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_own_model_guide_and_readme_commands_run_as_shown(cli, in_user_folder, tmp_path):
+    """The scripted walk: every command of the guide's "Your own model" section runs on a
+    user-style model and image folder, in its order; the README's three commands are among
+    them and print the lines the README shows (tables and "…" aside: their figures are
+    measured)."""
+    guide = _section((ROOT / "docs/guide/models-and-data.md").read_text(), "## Your own model")
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", guide, re.DOTALL)
+                for line in block.splitlines() if line.startswith("edgepipe ")]
+    readme = _commands_with_output(_section((ROOT / "README.md").read_text(),
+                                            "## Your own model in three commands"))
+    assert len(commands) >= 5 and len(readme) == 3
+    assert {command for command, _ in readme} <= set(commands)
+    expected = dict(readme)
+    for command in commands:
+        result = cli(*shlex.split(command)[1:])
+        assert result.code == 0, (command, result)
+        printed = _squeeze(result.stdout + result.stderr)
+        for line in expected.get(command, []):
+            if line.strip() in ("", "…") or any(c in line for c in "┃│━"):
+                continue
+            assert _squeeze(line) in printed, (command, line)
+    assert sorted(p.name for p in (in_user_folder / "out").glob("mynet*")) == [
+        "mynet.int8.onnx", "mynet.int8.tflite", "mynet.onnx", "mynet.tflite"]
