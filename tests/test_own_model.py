@@ -8,6 +8,7 @@ import importlib
 import json
 import re
 import shlex
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from edgepipe.errors import InputError, ModelError
+from edgepipe.evaluate import evaluate_on_data
 from edgepipe.model import check_artifact_name, load_model
 
 MYMODEL = textwrap.dedent("""
@@ -132,6 +134,18 @@ def test_export_with_name_then_eval_against_the_reference_with_its_weights(cli, 
                          "mymodel.py:build", "--json"))["result"]["outputs"][0]
     assert random_ref["sqnr_db"] < 20
 
+    # an artifact without its manifest: the reference takes the artifact's input shapes
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(out / "mynet.onnx", alone)
+    bare = _ok(cli("eval", alone / "mynet.onnx", "--data", "imgs", "--reference",
+                   "mymodel.py:build", "--reference-weights", "weights.pt", "--json"))
+    assert bare["result"]["outputs"][0]["sqnr_db"] > 60
+
+    with pytest.raises(InputError) as info:
+        evaluate_on_data(out / "mynet.onnx", "imgs", reference_weights="weights.pt",
+                         reference=load_model("mymodel.py:build", input_shape=(1, 3, 32, 32)))
+    assert info.value.reference == "conflicting-options"
     conflict = cli("eval", out / "mynet.onnx", "--data", "imgs", "--reference",
                    out / "mynet.tflite", "--reference-weights", "weights.pt")
     assert conflict.code == 1 and "error: conflicting-options" in conflict.stderr

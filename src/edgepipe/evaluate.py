@@ -172,7 +172,12 @@ def evaluate_on_data(
                          hint="give eval (the seeded held-out split) or all (every sample).",
                          reference="bad-split-part")
     session = open_artifact(artifact, threads=threads, trust_pickle=trust_pickle)
-    if isinstance(reference, (str, Path)) or reference_weights is not None:
+    if reference_weights is not None and not isinstance(reference, (str, Path)):
+        raise InputError(
+            "--reference-weights was given without --reference." if reference is None else
+            f"reference_weights was given with a {type(reference).__name__} as reference.",
+            hint=REFERENCE_WEIGHTS_HINT, reference="conflicting-options")
+    if isinstance(reference, (str, Path)):
         reference = load_reference(reference, Path(artifact), session.inputs,
                                    weights=reference_weights, trust_pickle=trust_pickle)
     outputs = session.outputs
@@ -333,8 +338,12 @@ def _fits(shape: tuple[Any, ...], array_shape: tuple[int, ...]) -> bool:
         not isinstance(d, int) or d == n for d, n in zip(shape[1:], array_shape[1:], strict=True))
 
 
-def load_reference(reference: str | Path | None, artifact: Path,
-                   artifact_inputs: list[TensorSpec], *, weights: str | Path | None = None,
+REFERENCE_WEIGHTS_HINT = ("give --reference-weights with a MODEL spec as --reference (e.g. "
+                          "--reference mymodel.py:build --reference-weights weights.pt).")
+
+
+def load_reference(reference: str | Path, artifact: Path, artifact_inputs: list[TensorSpec],
+                   *, weights: str | Path | None = None,
                    trust_pickle: bool = False) -> Path | LoadedModel:
     """``--reference``: an artifact file (returned as its path), or a MODEL spec loaded with
     ``weights``. A spec that cannot tell its input shapes (``FILE.py:factory``) takes those
@@ -342,16 +351,12 @@ def load_reference(reference: str | Path | None, artifact: Path,
     from edgepipe.formats import by_suffix
     from edgepipe.model import load_model
 
-    text = "" if reference is None else str(reference)
+    text = str(reference)
     is_artifact = by_suffix(Path(text).suffix) is not None and Path(text).is_file()
-    if weights is not None and (reference is None or is_artifact):
+    if weights is not None and is_artifact:
         raise InputError(
-            "--reference-weights was given " + ("without --reference." if reference is None
-                                                else f"with the artifact '{text}', whose "
-                                                "weights are in the file."),
-            hint="give --reference-weights with a MODEL spec as --reference (e.g. "
-            "--reference mymodel.py:build --reference-weights weights.pt).",
-            reference="conflicting-options")
+            f"--reference-weights was given with the artifact '{text}', whose weights are in "
+            "the file.", hint=REFERENCE_WEIGHTS_HINT, reference="conflicting-options")
     if is_artifact:
         return Path(text)
     try:
