@@ -429,13 +429,13 @@ REFERENCES: dict[str, Reference] = {
         ),
         Reference(
             "factory-import",
-            "The module of the factory spec cannot be imported.",
-            "run edgepipe from the folder that holds the module, or add that folder to PYTHONPATH; --debug shows the traceback.",
+            "The module or file of the factory spec cannot be imported.",
+            "run edgepipe from the folder that holds the module, or add that folder to PYTHONPATH (a single file can be named as FILE.py:factory); --debug shows the traceback.",
         ),
         Reference(
             "factory-missing",
             "The module of the factory spec has no callable of that name.",
-            "check the name after the ':' in package.module:factory.",
+            "check the name after the ':' in FILE.py:factory or package.module:factory.",
         ),
         Reference(
             "fixed-batch",
@@ -547,12 +547,12 @@ REFERENCES: dict[str, Reference] = {
         Reference(
             "model-not-found",
             "The MODEL is neither an existing model file nor a model spec edgepipe knows.",
-            "give a path to a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, or package.module:factory.",
+            "give a path to a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, FILE.py:factory or package.module:factory.",
         ),
         Reference(
             "model-spec",
             "The MODEL is empty, or is a file or object edgepipe cannot use as a source model.",
-            "give a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, or package.module:factory; use `edgepipe eval` or `edgepipe profile` on deployment artifacts.",
+            "give a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, FILE.py:factory or package.module:factory; use `edgepipe eval` or `edgepipe profile` on deployment artifacts.",
         ),
         Reference(
             "model-type",
@@ -986,6 +986,11 @@ REFERENCES: dict[str, Reference] = {
             "target-name-clash",
             "A user target file has the name of a bundled target; user targets add to the catalog and never replace a bundled one.",
             "rename the file and its `name:` key, or remove it.",
+        ),
+        Reference(
+            "bad-artifact-name",
+            "The name given for the artifact files is not a plain file name.",
+            "give a stem of letters, digits and _ . + - (e.g. --name mynet); the suffixes are added and -o OUT says the folder.",
         ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )

@@ -24,12 +24,13 @@ from edgepipe.documents import ABSENT
 from edgepipe.errors import InputError, ShapeError
 from edgepipe.export.validate import sqnr_db
 from edgepipe.runtime.base import run_batched
-from edgepipe.tensors import format_shape
+from edgepipe.tensors import TensorSpec, format_shape
 
 if TYPE_CHECKING:
     import torch
 
     from edgepipe.data import Dataset, Preprocessing
+    from edgepipe.model import LoadedModel
     from edgepipe.runtime import Session
 
 DEFAULT_BATCH = 64
@@ -154,6 +155,7 @@ def evaluate_on_data(
     batch_size: int = DEFAULT_BATCH,
     normalize: str | None = None,
     trust_pickle: bool = False,
+    reference_weights: str | Path | None = None,
 ) -> EvalResult:
     """What ``edgepipe eval`` measures: ``artifact`` in its runtime on ``data`` (a DATA spec,
     a Dataset or arrays, see :func:`edgepipe.data.as_dataset`; of a Splits, its eval part).
@@ -164,6 +166,9 @@ def evaluate_on_data(
     An image source (a folder, ``builtin:digits``) is prepared as the artifact's record in
     the ``manifest.json`` beside it says (``preprocessing``), so the metric is the one
     compress measured; an explicit ``normalize`` that differs is used, with a warning.
+
+    A ``reference`` MODEL spec is loaded with ``reference_weights`` (see
+    :func:`load_reference`).
     """
     from edgepipe.data import Splits, as_dataset, check_labels_match, make_splits
     from edgepipe.runtime import open_artifact
@@ -176,6 +181,14 @@ def evaluate_on_data(
                          hint="give eval (the seeded held-out split) or all (every sample).",
                          reference="bad-split-part")
     session = open_artifact(artifact, threads=threads, trust_pickle=trust_pickle)
+    if reference_weights is not None and not isinstance(reference, (str, Path)):
+        raise InputError(
+            "--reference-weights was given without --reference." if reference is None else
+            f"reference_weights was given with a {type(reference).__name__} as reference.",
+            hint=REFERENCE_WEIGHTS_HINT, reference="conflicting-options")
+    if isinstance(reference, (str, Path)):
+        reference = load_reference(reference, Path(artifact), session.inputs,
+                                   weights=reference_weights, trust_pickle=trust_pickle)
     outputs = session.outputs
     classes = (outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].rank == 2
                and isinstance(outputs[0].shape[-1], int) else None)
@@ -368,6 +381,50 @@ def _fit_inputs(session: Session,
 def _fits(shape: tuple[Any, ...], array_shape: tuple[int, ...]) -> bool:
     return len(shape) == len(array_shape) and all(
         not isinstance(d, int) or d == n for d, n in zip(shape[1:], array_shape[1:], strict=True))
+
+
+REFERENCE_WEIGHTS_HINT = ("give --reference-weights with a MODEL spec as --reference (e.g. "
+                          "--reference mymodel.py:build --reference-weights weights.pt).")
+
+
+def load_reference(reference: str | Path, artifact: Path, artifact_inputs: list[TensorSpec],
+                   *, weights: str | Path | None = None,
+                   trust_pickle: bool = False) -> Path | LoadedModel:
+    """``--reference``: an artifact file (returned as its path), or a MODEL spec loaded with
+    ``weights``. A spec that cannot tell its input shapes (``FILE.py:factory``) takes those
+    the artifact's manifest records for its source model, else the artifact's own."""
+    from edgepipe.formats import by_suffix
+    from edgepipe.model import load_model
+
+    text = str(reference)
+    is_artifact = by_suffix(Path(text).suffix) is not None and Path(text).is_file()
+    if weights is not None and is_artifact:
+        raise InputError(
+            f"--reference-weights was given with the artifact '{text}', whose weights are in "
+            "the file.", hint=REFERENCE_WEIGHTS_HINT, reference="conflicting-options")
+    if is_artifact:
+        return Path(text)
+    try:
+        return load_model(text, weights=weights, trust_pickle=trust_pickle)
+    except ShapeError as exc:
+        if exc.reference != "input-shape-needed":
+            raise
+    return load_model(text, weights=weights, trust_pickle=trust_pickle,
+                      inputs=_recorded_inputs(artifact) or artifact_inputs)
+
+
+def _recorded_inputs(artifact: Path) -> list[TensorSpec] | None:
+    """The source model's input specs, as the manifest beside ``artifact`` records them."""
+    import json
+
+    from edgepipe.rundir import MANIFEST, Manifest
+
+    try:  # read only: a RunDir would tidy a folder this command does not write to
+        manifest = Manifest.from_dict(json.loads((artifact.parent / MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None  # no manifest, or one edgepipe cannot read: the artifact's own inputs
+    return next((list(record.source.inputs) for record in manifest.artifacts
+                 if record.path == artifact.name and record.source.inputs), None)
 
 
 def _reference_outputs(reference: Any, dataset: Dataset, threads: int | None,

@@ -60,6 +60,11 @@ JsonOption = Annotated[
 OutOption = Annotated[
     Path, typer.Option("--out", "-o", help="Run directory for artifacts and manifest.json.")
 ]
+ArtifactNameOption = Annotated[
+    str | None,
+    typer.Option("--name", help="Stem of the artifact files, e.g. --name mynet gives "
+                 "mynet.onnx (default: the model's name, e.g. its factory's)."),
+]
 InputShapeOption = Annotated[
     str | None,
     typer.Option("--input-shape", help="Shape of the one float input, e.g. 1x3x224x224."),

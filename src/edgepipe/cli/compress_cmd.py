@@ -12,6 +12,7 @@ from rich.table import Table
 
 from edgepipe.cli.common import (
     NO_OPTIONS,
+    ArtifactNameOption,
     DataOption,
     JsonOption,
     ModelLoading,
@@ -59,9 +60,11 @@ Calibration = StrEnum("Calibration", {name: name for name in CALIBRATIONS})  # t
 @takes_model
 def compress(
     model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
-                                         "package.module:factory, builtin:NAME.")],
+                                         "FILE.py:factory, package.module:factory, "
+                                         "builtin:NAME.")],
     method: Annotated[Method, typer.Option("--method", "-m", help="Compression method.")],
     out: OutOption,
+    name: ArtifactNameOption = None,
     data: DataOption = None,
     formats: Annotated[list[Format] | None, typer.Option(
         "--format", "-f", help="Format to write (repeat for several). Default: onnx.")] = None,
@@ -134,7 +137,7 @@ def compress(
     counterpart are measured on the eval split of --data and recorded with the drop in
     manifest.json."""
     options: dict[str, Any] = {
-        "formats": [f.value for f in formats or [Format.onnx]], "seed": seed,
+        "formats": [f.value for f in formats or [Format.onnx]], "seed": seed, "name": name,
         "calibration": calibration.value if calibration else None, "calib_size": calib_size,
         "per_channel": per_channel, "reduce_range": reduce_range, "exclude": exclude,
         "allow_random_calibration": allow_random_calibration or None,

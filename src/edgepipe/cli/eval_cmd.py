@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +30,9 @@ def eval_artifact(
     reference: Annotated[str | None, typer.Option(
         help="MODEL spec or artifact to compare outputs with (SQNR, cosine similarity); "
         "needed when the data has no labels.")] = None,
+    reference_weights: Annotated[Path | None, typer.Option(
+        help="State dict for a --reference MODEL spec: .pt/.pth (weights only) or "
+        ".safetensors.")] = None,
     part: Annotated[Part, typer.Option(
         "--split", help="eval: the seeded held-out split that compress measures on; all: "
         "every sample (a dedicated test set).")] = Part.eval,
@@ -43,7 +47,9 @@ def eval_artifact(
 ) -> None:
     """Top-1 on labelled data, or SQNR and cosine similarity against --reference, measured
     on the artifact itself in the runtime it is deployed with."""
-    config = {"artifact": artifact, "data": data, "reference": reference, "split": part.value,
+    config = {"artifact": artifact, "data": data, "reference": reference,
+              "reference_weights": str(reference_weights) if reference_weights else None,
+              "split": part.value,
               "seed": seed, "threads": threads, "batch_size": batch_size,
               "normalize": normalize}
     with command("eval", json_output, config) as output:
@@ -51,7 +57,8 @@ def eval_artifact(
 
         result = evaluate_on_data(artifact, data, reference=reference, part=part.value,
                                   seed=seed, threads=threads, batch_size=batch_size,
-                                  normalize=normalize, trust_pickle=trust_pickle)
+                                  normalize=normalize, trust_pickle=trust_pickle,
+                                  reference_weights=reference_weights)
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
 

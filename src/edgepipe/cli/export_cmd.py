@@ -24,8 +24,10 @@ HELP = (f"Export MODEL to {describe_exports()}; every artifact is run in its own
 @takes_model
 def export(
     model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
-                                         "package.module:factory, builtin:NAME.")],
+                                         "FILE.py:factory, package.module:factory, "
+                                         "builtin:NAME.")],
     out: common.OutOption,
+    name: common.ArtifactNameOption = None,
     formats: Annotated[list[Format] | None, typer.Option(
         "--format", "-f", help="Format to export (repeat for several). Default: onnx.")] = None,
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default: the exporter's).")] = None,
@@ -56,7 +58,7 @@ def export(
 ) -> None:
     """Export MODEL to each --format (see HELP, the text the CLI shows)."""
     config: dict[str, Any] = {
-        "model": model, "out": str(out), "formats": [f.value for f in formats or [Format.onnx]],
+        "model": model, "out": str(out), "name": name, "formats": [f.value for f in formats or [Format.onnx]],
         "opset": opset, "dynamic_batch": dynamic_batch, "simplify": simplify, "nhwc": nhwc,
         "fp16": fp16, "atol": atol, "batch": batch, "seed": seed, "threads": threads,
         "data": data, "samples": samples, "normalize": normalize,
@@ -68,7 +70,7 @@ def export(
         export_config = ExportConfig(
             formats=tuple(config["formats"]), opset=opset, dynamic_batch=dynamic_batch,
             simplify=simplify, nhwc=nhwc, fp16=fp16, atol=atol, batch=batch, seed=seed,
-            threads=threads)
+            threads=threads, name=name)
         result = export_model(loading.load(model), out, export_config, data=data,
                               samples=samples, normalize=normalize)
         document = result.to_dict()

@@ -151,7 +151,8 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
         float_dir = staging / "float"
         try:
             export_model(loaded, float_dir, ExportConfig(formats=config.formats,
-                                                         seed=config.seed, threads=threads),
+                                                         seed=config.seed, threads=threads,
+                                                         name=config.name),
                          preprocessing=None if data is None else data.preprocessing)
         except EdgepipeError as exc:
             made = getattr(exc, "result", None)
@@ -262,7 +263,7 @@ def _compress_format(measure: _Measure, fmt: str, backend: str, float_dir: Path,
                            threads)
     float_record.metrics["eval"] = eval_summary(float_eval)
     job = CompressJob(loaded, config, fmt, float_path,
-                      staging / f"{loaded.name}.{config.method}{formats.suffix(fmt)}",
+                      staging / f"{config.name or loaded.name}.{config.method}{formats.suffix(fmt)}",
                       calibration, threads, data=data, checkpoints=checkpoints)
     started = time.perf_counter()
     with _keeping_checkpoints(job.checkpoints, used):

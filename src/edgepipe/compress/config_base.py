@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from edgepipe.errors import InputError
 from edgepipe.formats import export_formats
+from edgepipe.model.loaded import check_artifact_name
 
 METHODS: dict[str, type[CompressConfig]] = {}
 
@@ -21,7 +22,8 @@ def register(cls: type[CompressConfig]) -> type[CompressConfig]:
 
 @dataclass
 class CompressConfig:
-    """What every method shares: the formats to write and the seed of every random draw."""
+    """What every method shares: the formats to write, the seed of every random draw and
+    ``name``, the stem of the artifact files (``NAME.int8.onnx``; None: the model's name)."""
 
     method: ClassVar[str] = ""
     needs_calibration: ClassVar[bool] = False
@@ -30,8 +32,11 @@ class CompressConfig:
     backends: ClassVar[dict[str, str]] = {}
     formats: tuple[str, ...] = ("onnx",)
     seed: int = 0
+    name: str | None = None
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            self.name = check_artifact_name(self.name)
         valid = export_formats()
         formats = tuple(str(f).lower().strip() for f in self.formats)
         unknown = [f for f in formats if f not in valid]
@@ -48,5 +53,7 @@ class CompressConfig:
         document: dict[str, Any] = {"method": self.method}
         for item in fields(self):
             value = getattr(self, item.name)
+            if item.name == "name" and value is None:
+                continue  # left out unless given, as before there was a name
             document[item.name] = list(value) if isinstance(value, tuple) else value
         return document

@@ -213,7 +213,7 @@ def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, 
     assert entry.exporter is not None  # ExportConfig took only exportable formats
     exporter = formats.load(entry.exporter)
     with run_dir.staging() as staging:
-        job.path = staging / f"{job.source.name}{entry.suffix}"
+        job.path = staging / f"{job.config.stem(job.source)}{entry.suffix}"
         started = time.perf_counter()
         exported: Exported = exporter.export(job)
         export_seconds = time.perf_counter() - started

@@ -7,6 +7,7 @@ from typing import Any
 
 from edgepipe import formats as registry
 from edgepipe.errors import InputError
+from edgepipe.model.loaded import LoadedModel, check_artifact_name
 
 # The formats edgepipe exports to when this module was imported (kept for callers that read
 # it); validation asks the registry, :mod:`edgepipe.formats`, each time.
@@ -27,7 +28,8 @@ class ExportConfig:
     ``atol`` None takes the default of each artifact's precision (:data:`DEFAULT_ATOL`).
     ``fp16`` compresses OpenVINO weights to fp16; ``nhwc`` makes TFLite 4-D inputs and
     outputs channel-last. Parity runs on ``batch`` x seeded random inputs (``seed``)
-    unless the caller gives its own arrays.
+    unless the caller gives its own arrays. ``name`` is the stem of the artifact files
+    (``NAME.onnx``; None: the model's name, e.g. the factory's).
     """
 
     formats: tuple[str, ...] = ("onnx",)
@@ -40,8 +42,11 @@ class ExportConfig:
     batch: int = 1
     seed: int = 0
     threads: int | None = None
+    name: str | None = None
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            self.name = check_artifact_name(self.name)
         valid = registry.export_formats()
         formats = tuple(str(f).lower().strip() for f in self.formats)
         unknown = [f for f in formats if f not in valid]
@@ -79,5 +84,10 @@ class ExportConfig:
             return self.atol
         return DEFAULT_ATOL.get(precision, DEFAULT_ATOL["fp16"])
 
+    def stem(self, loaded: LoadedModel) -> str:
+        """The stem of the artifact files made from ``loaded``: ``name``, or the model's."""
+        return self.name or loaded.name
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The options as given; ``name`` only when one was given."""
+        return {k: v for k, v in asdict(self).items() if k != "name" or v is not None}

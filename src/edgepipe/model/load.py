@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ from edgepipe.model.files import validate_artifact
 from edgepipe.model.loaded import SPEC_HINT, LoadedModel, check_forward
 from edgepipe.model.onnx_source import load_onnx
 from edgepipe.model.torch_sources import (
+    importable_cwd,
     load_builtin,
     load_factory,
+    load_file_factory,
     load_pickled_module,
     load_pt2,
     load_torchvision,
@@ -83,12 +86,16 @@ def load_model(
         loaded = load_torchvision(spec, target, inputs, model_args)
     elif kind == "builtin":
         loaded = load_builtin(spec, target, inputs, weights_path)
+    elif kind == "file-factory":
+        file, attr = target.rsplit(":", 1)
+        loaded = load_file_factory(spec, file, attr, inputs, model_args)
     else:
         loaded = load_factory(spec, target, inputs, model_args)
 
     if weights_path is not None:
         assert loaded.module is not None
-        load_weights(loaded.module, weights_path, trust_pickle=trust_pickle)
+        with importable_cwd() if trust_pickle else contextlib.nullcontext():
+            load_weights(loaded.module, weights_path, trust_pickle=trust_pickle)
         loaded.weights = weights_path
     assert loaded.module is not None
     loaded.module.eval()
@@ -103,7 +110,18 @@ def _classify(spec: str) -> tuple[str, str]:
         return "torchvision", spec.split(":", 1)[1]
     if lower.startswith("builtin:"):
         return "builtin", spec.split(":", 1)[1]
+    file_factory = re.fullmatch(r"(.+\.py):([A-Za-z_]\w*)", spec, flags=re.IGNORECASE)
+    if file_factory:
+        return "file-factory", spec
     suffix = Path(spec).suffix.lower()
+    if suffix == ".py":
+        raise ModelError(
+            f"'{spec}' is a Python file; edgepipe needs the function in it that builds the "
+            "model.",
+            hint=f"name the factory after a colon: {spec}:FACTORY (e.g. {spec}:build), a "
+            "function or class that returns the nn.Module.",
+            reference="model-spec",
+        )
     if suffix in (".onnx", ".pt2", ".pt", ".pth", ".safetensors", ".tflite", ".xml", ".bin"):
         path = Path(spec)
         if not path.exists():
@@ -124,7 +142,8 @@ def _classify(spec: str) -> tuple[str, str]:
         if suffix == ".safetensors":
             raise ModelError(
                 f"'{spec}' holds weights only; it has no architecture.",
-                hint="give the architecture as MODEL (torchvision:NAME or package.module:factory) "
+                hint="give the architecture as MODEL (FILE.py:factory, package.module:factory or "
+                "torchvision:NAME) "
                 f"and this file as --weights {spec}.",
                 reference="weights-not-model",
             )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from edgepipe.documents import Document
-from edgepipe.errors import ShapeError, first_line
+from edgepipe.errors import InputError, ShapeError, first_line
 from edgepipe.model.onnx_specs import onnx_output_specs
 from edgepipe.tensors import TensorSpec, format_shape
 
@@ -25,8 +25,37 @@ ModelKind = Literal["torch", "onnx"]
 
 SPEC_HINT = (
     "give a path to a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, "
-    "or package.module:factory."
+    "FILE.py:factory or package.module:factory."
 )
+
+# An artifact stem (--name): one file name part, no folder, not hidden, not . or ..
+_ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+ARTIFACT_NAME_MAX = 100
+
+
+def check_artifact_name(name: str) -> str:
+    """``name`` as the stem of artifact files (``NAME.onnx``, ``NAME.int8.tflite``), or an
+    InputError: letters, digits, ``_ . + -``, not starting with ``.`` or ``-``, no folder."""
+    text = str(name)
+    if _ARTIFACT_NAME.fullmatch(text) and len(text) <= ARTIFACT_NAME_MAX:
+        return text
+    if "/" in text or "\\" in text:
+        why = "has a path separator; it names files inside OUT, not a folder"
+    elif not text:
+        why = "is empty"
+    elif len(text) > ARTIFACT_NAME_MAX:
+        why = f"is longer than {ARTIFACT_NAME_MAX} characters"
+    elif text[0] in ".-":
+        why = f"starts with {text[0]!r}"
+    else:
+        bad = sorted({c for c in text if not re.fullmatch(r"[A-Za-z0-9_.+-]", c)})
+        why = f"has characters a file name should not: {' '.join(map(repr, bad))}"
+    raise InputError(
+        f"The artifact name {text!r} {why}.",
+        hint="give a plain file stem of letters, digits and _ . + - (e.g. --name mynet); "
+        "the suffixes (.onnx, .int8.tflite) are added, and -o OUT says the folder.",
+        reference="bad-artifact-name",
+    )
 
 
 @dataclass

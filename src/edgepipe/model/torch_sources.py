@@ -1,12 +1,19 @@
 """Torch MODEL specs: .pt2 programs, pickled modules (only when trusted), torchvision
-architectures, the bundled models and ``package.module:factory`` callables."""
+architectures, the bundled models and ``package.module:factory`` / ``FILE.py:factory``
+callables."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import importlib
+import importlib.util
+import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from edgepipe.errors import InputError, ModelError, ShapeError, UnsafePickleError, first_line
@@ -88,12 +95,17 @@ def load_pickled_module(
             reference="model-spec",
         )
     try:
-        module = torch.load(str(path), map_location="cpu", weights_only=False)
+        with importable_cwd(path.resolve().parent):
+            module = torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:
+        in_main = "__main__" in str(exc)
         raise ModelError(
             f"Could not unpickle '{path}': {first_line(exc)}",
-            hint="the classes the pickle refers to must be importable from the current "
-            "directory or PYTHONPATH.",
+            hint="the model's class was defined in the script that saved it (__main__), so "
+            "no module can provide it: move the class into a file such as mymodel.py, or save "
+            "the state dict and give FILE.py:factory with --weights." if in_main else
+            "the classes the pickle refers to must be importable from the current "
+            "directory, the file's folder or PYTHONPATH.",
             reference="pickle-failed",
         ) from exc
     if not isinstance(module, torch.nn.Module):
@@ -163,17 +175,33 @@ def load_builtin(
     return torch_loaded(spec, module, inputs, default_shape, files=files)
 
 
+@contextlib.contextmanager
+def importable_cwd(*folders: Path) -> Iterator[None]:
+    """The current directory (and ``folders``, first) on ``sys.path`` for the duration of a
+    load, as ``python`` gives a script its own folder: where a factory's module, the modules
+    it imports and the classes a trusted pickle names are found without ``PYTHONPATH=.``.
+    Only the entries added here are removed afterwards."""
+    added = []
+    for folder in (Path.cwd(), *folders):
+        entry = str(folder)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+            added.append(entry)
+    try:
+        yield
+    finally:
+        for entry in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(entry)
+
+
 def load_factory(
     spec: str, target: str, inputs: list[TensorSpec] | None, model_args: JsonObject
 ) -> LoadedModel:
-    import torch
-
+    """``package.module:factory``: the module imported (the current directory importable),
+    the factory called with ``model_args``."""
     module_name, attr = target.split(":", 1)
-    cwd = str(Path.cwd())
-    added = cwd not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    try:
+    with importable_cwd():
         try:
             pymodule = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -181,7 +209,7 @@ def load_factory(
                 f"Cannot import {module_name!r} for the factory spec '{spec}': "
                 f"{first_line(exc)}",
                 hint="run edgepipe from the folder that holds the module, or add that folder "
-                "to PYTHONPATH. " + SPEC_HINT,
+                "to PYTHONPATH; a single file can be named as FILE.py:factory. " + SPEC_HINT,
                 reference="factory-import",
             ) from exc
         except Exception as exc:
@@ -190,17 +218,79 @@ def load_factory(
                 hint="fix the module so that it imports cleanly (run --debug for the traceback).",
                 reference="factory-import",
             ) from exc
-    finally:
-        if added:
-            sys.path.remove(cwd)
+        return _call_factory(spec, pymodule, repr(module_name), attr, inputs, model_args)
+
+
+def load_file_factory(
+    spec: str, file: str, attr: str, inputs: list[TensorSpec] | None, model_args: JsonObject
+) -> LoadedModel:
+    """``FILE.py:factory``: the file (relative to the current directory) imported under a
+    private module name, its folder and the current directory importable while it loads,
+    and the factory called with ``model_args``. Like ``package.module:factory`` it is the
+    user's own code, named explicitly, and runs as such."""
+    path = Path(file).expanduser()
+    path = path if path.is_absolute() else Path.cwd() / path
+    if not path.is_file():
+        raise ModelError(
+            f"No Python file at '{file}' for the factory spec '{spec}'"
+            + (" (it is a folder)." if path.is_dir() else "."),
+            hint=f"FILE.py is read relative to the current directory ({Path.cwd()}); check "
+            "the path, or run edgepipe from the folder that holds the file.",
+            reference="model-not-found",
+        )
+    path = path.resolve()
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    name = f"_edgepipe_user_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    assert module_spec is not None and module_spec.loader is not None  # a .py file
+    pymodule = importlib.util.module_from_spec(module_spec)
+    # kept in sys.modules, so that its classes can be found again (pickling a checkpoint)
+    sys.modules[name] = pymodule
+    with importable_cwd(path.parent):
+        try:
+            module_spec.loader.exec_module(pymodule)
+        except BaseException as exc:
+            del sys.modules[name]
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: not an import error
+            raise ModelError(
+                f"Importing '{file}' raised {type(exc).__name__}{_where(exc, path)}: "
+                f"{first_line(exc)}",
+                hint="fix the file so that it imports cleanly (`python "
+                f"{file}` shows the same error; --debug shows the traceback).",
+                reference="factory-import",
+            ) from exc
+        return _call_factory(spec, pymodule, f"'{file}'", attr, inputs, model_args)
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """`` (line N)``: the last line of ``path`` the error passed through, if any."""
+    line = exc.lineno if isinstance(exc, SyntaxError) and exc.filename == str(path) else None
+    trace = exc.__traceback__
+    while trace is not None:
+        if Path(trace.tb_frame.f_code.co_filename) == path:
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return f" at line {line}" if line else ""
+
+
+def _call_factory(spec: str, pymodule: ModuleType, label: str, attr: str,
+                  inputs: list[TensorSpec] | None, model_args: JsonObject) -> LoadedModel:
+    """The factory ``attr`` of ``pymodule`` (called ``label`` in messages), called with
+    ``model_args``; its result checked to be an nn.Module."""
+    import torch
+
     factory = getattr(pymodule, attr, None)
     if factory is None or not callable(factory):
         names = [n for n in dir(pymodule) if not n.startswith("_") and callable(getattr(pymodule, n))]
         close = difflib.get_close_matches(attr, names, n=3)
+        own = [n for n in names if getattr(getattr(pymodule, n), "__module__", None)
+               == pymodule.__name__][:8]
         raise ModelError(
-            f"{module_name!r} has no callable named {attr!r}.",
+            f"{label} has no callable named {attr!r}.",
             hint=(f"did you mean {', '.join(close)}?" if close else
-                  "name a function or class in the module that returns an nn.Module."),
+                  "name a function or class in the module that returns an nn.Module"
+                  + (f" (it defines {', '.join(own)})." if own else ".")),
             reference="factory-missing",
         )
     try:
