@@ -61,7 +61,7 @@ def test_custom_targets_from_the_option_and_the_variable(cli, tmp_path, monkeypa
     shown = cli("targets", "show", "myboard", "--catalog", tmp_path / "mine", "--json")
     assert shown.code == 0 and shown.json()["result"]["title"] == "My board"
     monkeypatch.setenv("EDGEPIPE_CATALOG", str(tmp_path / "mine"))
-    assert "myboard" in cli("targets", "list").stderr
+    assert "myboard" in cli("targets", "list").stdout
     profiled = cli("profile", digits_artifacts / "digits-cnn.onnx", "--target", "myboard",
                    "--json")
     assert profiled.code == 0, profiled
@@ -89,7 +89,7 @@ def test_validate_and_add(cli, tmp_path, monkeypatch):
     good = _board(tmp_path / "new")
     valid = cli("targets", "validate", good, "--json")
     assert valid.code == 0 and valid.json()["result"]["targets"] == ["myboard"]
-    assert "valid: myboard" in cli("targets", "validate", tmp_path / "new").stderr
+    assert "valid: myboard" in cli("targets", "validate", tmp_path / "new").stdout
     bad = tmp_path / "bad"
     _board(bad, "rpi5", based_on="rpi4b")
     (bad / "broken.yaml").write_text("name: broken\ntitle: x\n")
@@ -113,7 +113,7 @@ def test_validate_and_add(cli, tmp_path, monkeypatch):
     assert again.code == 1 and "target-exists" in again.stderr and "--force" in again.stderr
     monkeypatch.setenv("EDGEPIPE_CATALOG", str(catalog))
     forced = cli("targets", "add", good, "--force")
-    assert forced.code == 0 and "replaced target myboard" in forced.stderr
+    assert forced.code == 0 and "replaced target myboard" in forced.stdout
     assert cli("targets", "show", "myboard").code == 0
     refused = cli("targets", "add", bad / "rpi5.yaml")
     assert refused.code == 1 and "target-name-clash" in refused.stderr

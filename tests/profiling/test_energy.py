@@ -144,8 +144,10 @@ def test_measure_energy_subtracts_idle_power():
     result = measure_energy(step, sensor, idle_s=0.3, min_busy_s=0.6)
     assert result["label"] == "measured"
     assert result["idle_w"] == pytest.approx(5.0, rel=0.05)
-    # 10 W above idle for 2 ms an inference = 20 mJ
-    assert result["joules_per_inference"] == pytest.approx(0.020, rel=0.1)
+    # 10 W above idle for 2 ms an inference = 20 mJ (without the idle subtracted: 30 mJ).
+    # The fake sensor integrates wall time, and a loaded machine oversleeps the 20 ms steps
+    # (22 mJ seen with four test runs on two cores), hence 20 %.
+    assert result["joules_per_inference"] == pytest.approx(0.020, rel=0.2)
     assert result["warning"] is None
 
 
