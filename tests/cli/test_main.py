@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_usage_error_exits_2(cli):
     result = cli("no-such-command")
@@ -32,10 +34,13 @@ def test_json_error_document(cli, tmp_path):
     assert document["error"]["reference"] == "model-not-found"
 
 
-def test_debug_shows_the_traceback(cli, tmp_path):
-    result = cli("--debug", "inspect", tmp_path / "missing.onnx")
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback(cli, tmp_path, where):
+    """--debug is global: before the subcommand or after its arguments alike."""
+    args = ["inspect", tmp_path / "missing.onnx"]
+    result = cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))
     assert result.code == 1
-    assert "Traceback" in result.stderr
+    assert "Traceback" in result.stderr and "model-not-found" in result.stderr
 
 
 def test_console_script_runs_as_a_process():

@@ -83,8 +83,9 @@ def run(argv: list[str] | None = None) -> int:
     (``EdgepipeError``) are rendered here without a traceback unless ``--debug``.
     """
     args = sys.argv[1:] if argv is None else list(argv)
-    if "--debug" in args:
+    if "--debug" in args:  # a global option, taken before or after the subcommand
         common.state.debug = True
+        args = ["--debug", *(a for a in args if a != "--debug")]
     else:
         # TensorFlow Lite's converter logs INFO lines from C++ straight to stderr, and
         # torch's CUDA build warns on CPU-only hosts when torchao loads its extensions.
