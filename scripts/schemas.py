@@ -214,31 +214,20 @@ REGISTRY = [
     Entry("profile", ProfileDocument.SCHEMA_VERSION, "edgepipe profile", ProfileDocument,
           "a profile: `edgepipe profile --save FILE`, `OUT/profiles/*.json` of `edgepipe run` "
           "(described by `ProfileDocument` in `scripts/schemas.py`)"),
-    Entry("command-export", COMMAND_VERSION, "edgepipe export --json", CommandOutput,
-          "`edgepipe export --json` (result: `ExportResult`, `src/edgepipe/export/api.py`)",
-          command("export", ExportResult), FIELDS),
-    Entry("command-compress", COMMAND_VERSION, "edgepipe compress --json", CommandOutput,
-          "`edgepipe compress --json` (result: `CompressResult`, `src/edgepipe/compress/api.py`)",
-          command("compress", CompressResult), FIELDS),
-    Entry("command-eval", COMMAND_VERSION, "edgepipe eval --json", CommandOutput,
-          "`edgepipe eval --json` (result: `EvalResult`, `src/edgepipe/evaluate.py`, with the samples it ran on in `data`)",
-          command("eval", _eval_result)),
-    Entry("command-profile", COMMAND_VERSION, "edgepipe profile --json", CommandOutput,
-          "`edgepipe profile --json` (result: the profile document)",
-          command("profile", ProfileDocument)),
-    Entry("command-inspect", COMMAND_VERSION, "edgepipe inspect --json", CommandOutput,
-          "`edgepipe inspect --json` (result: `ModelSummary`, "
-          "`src/edgepipe/analysis/summary.py`, with `data`, `support`, `patch_plan` when asked)",
-          command("inspect", _inspect_result)),
-    Entry("command-split", COMMAND_VERSION, "edgepipe split --json", CommandOutput,
-          "`edgepipe split --json` (result: `SplitResult`, `src/edgepipe/split/api.py`)",
-          command("split", SplitResult)),
-    Entry("command-split-plan", COMMAND_VERSION, "edgepipe split plan --json", CommandOutput,
-          "`edgepipe split plan --json` (result: `SplitPlan`, `src/edgepipe/split/plan.py`)",
-          command("split plan", SplitPlan)),
-    Entry("command-run", COMMAND_VERSION, "edgepipe run --json", CommandOutput,
-          "`edgepipe run --json` (result: the report, with `out` and the report files)",
-          command("run", _run_result)),
+    *[Entry(f"command-{name.replace(' ', '-')}", COMMAND_VERSION, f"edgepipe {name} --json",
+            CommandOutput, f"`edgepipe {name} --json` (result: {what})", command(name, result),
+            FIELDS) for name, result, what in (
+        ("export", ExportResult, "`ExportResult`, `src/edgepipe/export/api.py`"),
+        ("compress", CompressResult, "`CompressResult`, `src/edgepipe/compress/api.py`"),
+        ("eval", _eval_result, "`EvalResult`, `src/edgepipe/evaluate.py`, with the samples "
+         "it ran on in `data`"),
+        ("profile", ProfileDocument, "the profile document"),
+        ("inspect", _inspect_result, "`ModelSummary`, `src/edgepipe/analysis/summary.py`, "
+         "with `data`, `support`, `patch_plan` when asked"),
+        ("split", SplitResult, "`SplitResult`, `src/edgepipe/split/api.py`"),
+        ("split plan", SplitPlan, "`SplitPlan`, `src/edgepipe/split/plan.py`"),
+        ("run", _run_result, "the report, with `out` and the report files"),
+    )],
 ]
 
 
