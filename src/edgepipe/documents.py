@@ -170,11 +170,15 @@ class Document:
     ADDITIONAL_KEYS: ClassVar[bool] = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: every field (``ABSENT`` ones left out), then any keys an older or
-        newer file had that this class does not know."""
-        document = {f.name: to_json(getattr(self, f.name))
-                    for f in dataclasses.fields(self)  # type: ignore[arg-type]
-                    if getattr(self, f.name) is not ABSENT}
+        """The JSON form: every field (``ABSENT`` ones left out, and None ones whose metadata
+        says ``omitted_when_none``; a field whose metadata has a ``to_json`` callable written
+        by it), then any keys an older or newer file had that this class does not know."""
+        document = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is ABSENT or (value is None and f.metadata.get("omitted_when_none")):
+                continue
+            document[f.name] = f.metadata.get("to_json", to_json)(value)
         for key, value in getattr(self, "_extra", {}).items():
             document.setdefault(key, value)
         return document

@@ -11,31 +11,22 @@ training, low-rank selection) are read through typed blocks (``ToolRecord.sizes`
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgepipe import documents
 from edgepipe.compress.binary.measure import BinaryLatency, BinaryOperations, BinaryStorage
 from edgepipe.compress.budget import BudgetOutcome
 from edgepipe.compress.document import Document
 from edgepipe.compress.lowbit.sizes import PackedSizes
 from edgepipe.compress.sensitivity import SensitivityTable
 from edgepipe.data.preprocessing import Preprocessing
-from edgepipe.evaluate import EvalResult, OutputComparison
+from edgepipe.evaluate import EvalResult
 from edgepipe.model.loaded import ModelSource
 from edgepipe.rundir import ArtifactRecord
 from edgepipe.tensors import TensorSpec
-
-
-def eval_from_dict(document: dict[str, Any]) -> EvalResult:
-    """An :class:`EvalResult` from its ``to_dict`` (``identical``: an infinite value)."""
-    data = dict(document)
-    identical = data.pop("identical", False)
-    outputs = [OutputComparison(**o) for o in data.pop("outputs", [])]
-    if identical:
-        data["value"] = math.inf
-    return EvalResult(**data, outputs=outputs)
 
 
 def eval_summary(result: EvalResult) -> dict[str, Any]:
@@ -247,7 +238,7 @@ class ToolRecord:
 
 
 @dataclass
-class ArtifactMetrics:
+class ArtifactMetrics(documents.Document):
     """A compressed artifact measured in its runtime: its metric, the float artifact's of
     the same format (same run, same samples), the source model's, and the drop."""
 
@@ -259,37 +250,18 @@ class ArtifactMetrics:
     drop: float | None  # top-1 fraction, float minus compressed (None without top-1)
     samples: int
     data: CheckData
-    eval: EvalResult
+    eval: EvalResult = field(metadata={"to_json": eval_summary})
     host: dict[str, Any]
     compress_seconds: float
-    budget: BudgetOutcome | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        document = {"metric": self.metric, "value": self.value,
-                    "float_value": self.float_value, "float_artifact": self.float_artifact,
-                    "source_value": self.source_value, "drop": self.drop,
-                    "samples": self.samples, "data": self.data.to_dict(),
-                    "eval": eval_summary(self.eval), "host": self.host,
-                    "compress_seconds": self.compress_seconds}
-        if self.budget is not None:
-            document["budget"] = self.budget.to_dict()
-        return document
-
-    @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> ArtifactMetrics:
-        budget = document.get("budget")
-        return cls(document["metric"], document["value"], document["float_value"],
-                   document["float_artifact"], document["source_value"], document["drop"],
-                   document["samples"], CheckData.from_dict(document["data"]),
-                   eval_from_dict(document["eval"]), document["host"],
-                   document["compress_seconds"],
-                   None if budget is None else BudgetOutcome.from_dict(budget))
+    budget: BudgetOutcome | None = field(default=None, metadata={"omitted_when_none": True})
 
 
 @dataclass
-class CompressedArtifact:
+class CompressedArtifact(documents.Document):
     """One compressed artifact as ``manifest.json`` records it (the fields of
-    :class:`~edgepipe.rundir.ArtifactRecord`), with typed metrics and tool record."""
+    :class:`~edgepipe.rundir.ArtifactRecord`), with typed metrics and tool record.
+
+    The calibration it used is written inside its config (``config.calibration_used``)."""
 
     name: str
     path: str  # relative to OUT
@@ -308,39 +280,22 @@ class CompressedArtifact:
     metrics: ArtifactMetrics
     layout: dict[str, str] = field(default_factory=dict)
     created: str = ""
-    preprocessing: Preprocessing | None = None  # how its data was prepared (when known)
+    preprocessing: Preprocessing | None = field(  # how its data was prepared (when known)
+        default=None, metadata={"omitted_when_none": True})
 
     def to_dict(self) -> dict[str, Any]:
-        document = {
-            "name": self.name, "path": self.path, "format": self.format,
-            "precision": self.precision, "size_bytes": self.size_bytes,
-            "sha256": self.sha256, "inputs": [s.to_dict() for s in self.inputs],
-            "outputs": [s.to_dict() for s in self.outputs],
-            "files": self.files, "source": self.source.to_dict(),
-            "config": {**self.config, "calibration_used": (
-                None if self.calibration is None else self.calibration.to_dict())},
-            "tool": self.tool.to_dict(), "parity": self.parity,
-            "metrics": self.metrics.to_dict(), "layout": self.layout,
-            "created": self.created}
-        if self.preprocessing is not None:
-            document["preprocessing"] = self.preprocessing.to_dict()
+        document = super().to_dict()
+        document["config"] = {**self.config, "calibration_used": document.pop("calibration")}
         return document
 
     @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> CompressedArtifact:
-        config = dict(document["config"])
-        calibration = config.pop("calibration_used", None)
-        return cls(document["name"], document["path"], document["format"],
-                   document["precision"], document["size_bytes"], document["sha256"],
-                   [TensorSpec.from_dict(s) for s in document["inputs"]],
-                   [TensorSpec.from_dict(s) for s in document["outputs"]], document["files"],
-                   ModelSource.from_dict(document["source"]), config,
-                   None if calibration is None else CalibrationUsed.from_dict(calibration),
-                   ToolRecord.from_dict(document["tool"]), document["parity"],
-                   ArtifactMetrics.from_dict(document["metrics"]),
-                   document.get("layout", {}), document.get("created", ""),
-                   Preprocessing.from_dict(document["preprocessing"])
-                   if document.get("preprocessing") else None)
+    def from_dict(cls, data: Mapping[str, Any], *,
+                  where: str | None = None) -> CompressedArtifact:
+        document = dict(data)
+        if isinstance(document.get("config"), Mapping):
+            config = dict(document["config"])
+            document.update(config=config, calibration=config.pop("calibration_used", None))
+        return super().from_dict(document, where=where)
 
     def record(self) -> ArtifactRecord:
         """The manifest's record of this artifact."""
@@ -390,7 +345,7 @@ class CompressResult:
         return cls(Path(document["out"]), document["method"],
                    [CompressedArtifact.from_dict(a) for a in document.get("artifacts", [])],
                    [ArtifactRecord(**r) for r in document.get("float_artifacts", [])],
-                   None if baseline is None else eval_from_dict(baseline),
+                   None if baseline is None else EvalResult.from_dict(baseline),
                    CheckData.from_dict(data) if data else None,
                    None if sensitivity is None else {
                        fmt: SensitivityTable.from_dict(t) for fmt, t in sensitivity.items()},
