@@ -259,7 +259,8 @@ REFERENCES: dict[str, Reference] = {
         ),
         Reference(
             "bad-training-option",
-            "A training option of the split's bottleneck is out of range.",
+            "A training setting (epochs, lr, batch size, distillation, patience, validation "
+            "fraction) of compress or split is out of range.",
             "give a value in the range the message names.",
         ),
         Reference(

@@ -43,7 +43,7 @@ def test_human_output_labels_sizes_ops_and_latency(cli, tmp_path):
      "nothing-to-binarize", ["no layer to binarize", "--first-last-bits none"]),
     (MLP, ["--first-last-bits", "16", "--data", "builtin:digits"], "bad-bit-width", ["2 and 8"]),
     (MLP, [], "training-data-missing", ["--data"]),
-    (MLP, ["--data", "builtin:digits", "--epochs", "0"], "bad-config", ["epochs"]),
+    (MLP, ["--data", "builtin:digits", "--epochs", "0"], "bad-training-option", ["epochs"]),
 ])
 def test_bad_binary_input_exits_1_with_a_hint(cli, tmp_path, model, args, reference, words):
     out = tmp_path / "run"

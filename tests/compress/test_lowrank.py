@@ -116,7 +116,7 @@ def test_latency_check_decisions_follow_the_measured_timings():
 @pytest.mark.parametrize("options, reference", [
     ({"ratio": 0.0}, "bad-ratio"), ({"ratio": 1.5}, "bad-ratio"), ({"energy": 0}, "bad-energy"),
     ({"energy": float("nan")}, "bad-energy"), ({"rank_selection": "energy"}, "bad-config"),
-    ({"target": "flops"}, "bad-config"), ({"epochs": -1}, "bad-config"),
+    ({"target": "flops"}, "bad-config"), ({"epochs": -1}, "bad-training-option"),
 ])
 def test_bad_options_are_refused(options, reference):
     with pytest.raises(InputError) as caught:

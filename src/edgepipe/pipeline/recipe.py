@@ -125,14 +125,15 @@ class Variant(Strict):
                 parse_duration(self.link[1])
             TargetSpec(name=self.server or "host")
             from edgepipe.split.train import SplitTraining
+            from edgepipe.training import RENAMED
 
             known = {f.name for f in dataclasses.fields(SplitTraining)} - {"seed"}
-            unknown = sorted(set(self.options) - known)
+            unknown = sorted(set(self.options) - known - set(RENAMED))
             if unknown:
                 raise ValueError(f"{', '.join(unknown)}: not an option of method: split; it "
                                  f"takes {', '.join(sorted(known))}")
             with _as_value_error():
-                SplitTraining(**self.options)
+                SplitTraining.from_options(self.options)
             return self
         split_only = [k for k in ("at", "bottleneck", "server", "bandwidth", "rtt")
                       if getattr(self, k) is not None]

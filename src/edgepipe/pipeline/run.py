@@ -271,7 +271,7 @@ def _split(context: Context, variant: Variant, staging: Path,
     data = context.recipe.data
     config = SplitConfig(at=variant.at or "", bottleneck=variant.bottleneck or 1,
                          bits=variant.bits, formats=tuple(variant.formats),
-                         training=SplitTraining(seed=data.seed, **variant.options))
+                         training=SplitTraining.from_options({"seed": data.seed, **variant.options}))
     result = split_model(context.loaded(), config, context.splits(), staging,
                          normalize=data.normalize)
     broken = {f["format"] for f in result.failed}  # a head without its tail is no use

@@ -39,7 +39,7 @@ class SplitConfig:
     stride: int = 1
     formats: tuple[str, ...] = ("onnx",)
     int8_head: bool = False
-    training: SplitTraining = SplitTraining()
+    training: SplitTraining = field(default_factory=SplitTraining)
 
     def __post_init__(self) -> None:
         if not 1 <= self.bits <= 8:
@@ -61,7 +61,7 @@ class SplitConfig:
         if "formats" in values:
             values["formats"] = tuple(values["formats"])
         if "training" in values:
-            values["training"] = SplitTraining(**values["training"])
+            values["training"] = SplitTraining.from_options(values["training"])
         return cls(**values)
 
 

@@ -13,7 +13,7 @@ the eval split) and stops after ``patience`` epochs without improvement.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,43 +23,38 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from edgepipe.compress.outputs import classifier_index, flat_outputs, multi_loss
-from edgepipe.training import fit_best
+from edgepipe.json_types import JsonValue
+from edgepipe.training import (
+    TRAINING_LIMITS,
+    DistillSettings,
+    check_limits,
+    fit_best,
+    renamed_settings,
+)
 
 
-@dataclass(frozen=True)
-class SplitTraining:
+@dataclass
+class SplitTraining(DistillSettings):
+    """The two stages' settings: :class:`~edgepipe.training.DistillSettings` (with the
+    split's own defaults), the epochs of each stage, and the seed of the validation slice
+    and batch order."""
+
+    lr: float = 2e-3
+    patience: int = 5
+    val_fraction: float = 0.15
     distill_epochs: int = 30
     finetune_epochs: int = 20
-    lr: float = 2e-3
-    batch_size: int = 64
-    patience: int = 5
-    temperature: float = 4.0
-    kd_weight: float = 0.5
-    val_fraction: float = 0.15
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from edgepipe.errors import InputError
+        epochs = (int, 0, 100_000, "a whole number of epochs >= 0")
+        check_limits(self, {"distill_epochs": epochs, "finetune_epochs": epochs,
+                            **TRAINING_LIMITS})
 
-        checks = {
-            "distill_epochs": (int, 0, 100_000, "a whole number of epochs >= 0"),
-            "finetune_epochs": (int, 0, 100_000, "a whole number of epochs >= 0"),
-            "batch_size": (int, 1, 1 << 16, "a whole number >= 1"),
-            "patience": (int, 1, 100_000, "a whole number of epochs >= 1"),
-            "lr": (float, 1e-12, 10.0, "a learning rate > 0 (e.g. 0.002)"),
-            "temperature": (float, 1e-6, 1e3, "a temperature > 0 (e.g. 4)"),
-            "kd_weight": (float, 0.0, 1.0, "a weight between 0 and 1"),
-            "val_fraction": (float, 0.01, 0.9, "a fraction between 0.01 and 0.9"),
-        }
-        for name, (kind, low, high, what) in checks.items():
-            value = getattr(self, name)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and (kind is float or float(value).is_integer())
-            if not number or not low <= value <= high:  # NaN fails the range too
-                flag = "--" + name.replace("_", "-")
-                raise InputError(f"{flag} {value!r} is out of range: it takes {what}.",
-                                 hint=f"give {flag} (recipe option {name}) {what}.",
-                                 reference="bad-training-option")
+    @classmethod
+    def from_options(cls, options: Mapping[str, JsonValue]) -> SplitTraining:
+        """From recipe options or a saved document (old spellings read, with a warning)."""
+        return cls(**renamed_settings(options))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,8 +127,8 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
     def finetune_step(index: np.ndarray) -> torch.Tensor:
         rows = fit[index]
         return multi_loss(tail(bottleneck.decoder(sent[rows])), [t[rows] for t in teachers],
-                          None if ys is None else ys[rows], options.temperature,
-                          options.kd_weight)
+                          None if ys is None else ys[rows], options.distill_temperature,
+                          options.distill_weight)
 
     def finetune_score() -> float:
         tail.eval()
@@ -142,7 +137,7 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
             outputs = tail(bottleneck.decoder(sent[val]))
         if ys is None:
             return -float(multi_loss(outputs, [t[val] for t in teachers], None,
-                                     options.temperature, options.kd_weight))
+                                     options.distill_temperature, options.distill_weight))
         assert classifier is not None
         return float((flat_outputs(outputs)[classifier].argmax(1) == ys[val]).float().mean())
 
