@@ -54,6 +54,10 @@ state = _State()
 
 # ---------------------------------------------------------------- common options
 
+# The --help panels the shared options appear in (edgepipe.cli.help).
+MODEL_PANEL = "Loading the model"
+DATA_PANEL = "Data"
+
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
 ]
@@ -67,38 +71,43 @@ ArtifactNameOption = Annotated[
 ]
 InputShapeOption = Annotated[
     str | None,
-    typer.Option("--input-shape", help="Shape of the one float input, e.g. 1x3x224x224."),
+    typer.Option("--input-shape", rich_help_panel=MODEL_PANEL,
+                 help="Shape of the one float input, e.g. 1x3x224x224."),
 ]
 InputOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--input",
+        "--input", rich_help_panel=MODEL_PANEL,
         help="NAME:SHAPE:DTYPE for each input of a model with several (-1 or a name for a "
         "dynamic dimension), e.g. input_ids:1x128:int64.",
     ),
 ]
 WeightsOption = Annotated[
     Path | None,
-    typer.Option("--weights", help="State dict for the model: .pt/.pth (weights only) or .safetensors."),
+    typer.Option("--weights", rich_help_panel=MODEL_PANEL,
+                 help="State dict for the model: .pt/.pth (weights only) or .safetensors."),
 ]
 ModelArgOption = Annotated[
     list[str] | None,
-    typer.Option("--model-arg", help="KEY=VALUE passed to the model factory, e.g. num_classes=10."),
+    typer.Option("--model-arg", rich_help_panel=MODEL_PANEL,
+                 help="KEY=VALUE passed to the model factory, e.g. num_classes=10."),
 ]
 DataOption = Annotated[
     str | None,
-    typer.Option("--data", help="DATA spec: data.npz, a folder of class sub-folders of images, "
+    typer.Option("--data", rich_help_panel=DATA_PANEL,
+                 help="DATA spec: data.npz, a folder of class sub-folders of images, "
                  "or builtin:digits."),
 ]
 NormalizeOption = Annotated[
     str | None,
-    typer.Option("--normalize", help="For image folders: none (0..255), unit (0..1) or imagenet."),
+    typer.Option("--normalize", rich_help_panel=DATA_PANEL,
+                 help="For image folders: none (0..255), unit (0..1) or imagenet."),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for splits and sample inputs.")]
 TrustPickleOption = Annotated[
     bool,
     typer.Option(
-        "--trust-pickle",
+        "--trust-pickle", rich_help_panel=MODEL_PANEL,
         help="Allow loading pickled Python objects (this runs code from the file).",
     ),
 ]

@@ -57,6 +57,14 @@ class RankTarget(StrEnum):
 Calibration = StrEnum("Calibration", {name: name for name in CALIBRATIONS})  # type: ignore[misc]
 
 
+# --help panels: the options of each method, apart
+INT8 = "int8 and int8-dynamic"
+LOWBIT = "wNaM low-bit (w8a8, w4a8, w2a8)"
+TRAINING = "Training (wNaM --qat, binary, lowrank)"
+LOWRANK = "lowrank"
+BINARY = "binary"
+
+
 @takes_model
 def compress(
     model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
@@ -69,63 +77,63 @@ def compress(
     formats: Annotated[list[Format] | None, typer.Option(
         "--format", "-f", help="Format to write (repeat for several). Default: onnx.")] = None,
     calibration: Annotated[Calibration | None, typer.Option(
-        help="int8: activation ranges from minmax, percentile or entropy (default minmax).")
+        help="Activation ranges from minmax, percentile or entropy (default minmax).", rich_help_panel=INT8)
     ] = None,
     calib_size: Annotated[int | None, typer.Option(
-        help="int8: calibration samples, drawn from the training part of --data (default "
-        "256).")] = None,
+        help="Calibration samples, drawn from the training part of --data (default "
+        "256).", rich_help_panel=INT8)] = None,
     per_channel: Annotated[bool | None, typer.Option(
-        "--per-channel/--per-tensor", help="int8: one weight scale per output channel "
-        "(default) or one per tensor.")] = None,
+        "--per-channel/--per-tensor", help="One weight scale per output channel "
+        "(default) or one per tensor.", rich_help_panel=INT8)] = None,
     reduce_range: Annotated[bool | None, typer.Option(
-        "--reduce-range/--no-reduce-range", help="int8: 7-bit weights, which x86 CPUs "
-        "without VNNI need to avoid overflow (default on for int8, off for int8-dynamic).")
+        "--reduce-range/--no-reduce-range", help="7-bit weights, which x86 CPUs "
+        "without VNNI need to avoid overflow (default on for int8, off for int8-dynamic).", rich_help_panel=INT8)
     ] = None,
     exclude: Annotated[list[str] | None, typer.Option(
-        help="int8: a node (layer) to keep in float; repeat for several.")] = None,
+        help="A node (layer) to keep in float; repeat for several.", rich_help_panel=INT8)] = None,
     weight_bits: Annotated[int | None, typer.Option(
-        help="wNaM: weight bits per channel (2-8), overriding the method's N.")] = None,
+        help="Weight bits per channel (2-8), overriding the method's N.", rich_help_panel=LOWBIT)] = None,
     qat: Annotated[bool | None, typer.Option(
-        "--qat/--ptq", help="wNaM: fine-tune with distillation from the float model on the "
-        "train split (quantization-aware), or post-training only (default).")] = None,
+        "--qat/--ptq", help="Fine-tune with distillation from the float model on the "
+        "train split (quantization-aware), or post-training only (default).", rich_help_panel=LOWBIT)] = None,
     epochs: Annotated[int | None, typer.Option(
         help="wNaM with --qat, binary: most training epochs (default 10 for wNaM, 60 for "
         "binary; early stopping); lowrank: fine-tuning epochs after factorizing (default 0: "
-        "none).")] = None,
+        "none).", rich_help_panel=TRAINING)] = None,
     ratio: Annotated[float | None, typer.Option(
-        help="lowrank: keep at most this fraction of the model's parameters (or MACs, with "
-        "--rank-target macs), in (0, 1]; the default selection, at 0.5.")] = None,
+        help="Keep at most this fraction of the model's parameters (or MACs, with "
+        "--rank-target macs), in (0, 1]; the default selection, at 0.5.", rich_help_panel=LOWRANK)] = None,
     energy: Annotated[float | None, typer.Option(
-        help="lowrank: keep this share of each layer's squared singular values, in (0, 1].")
+        help="Keep this share of each layer's squared singular values, in (0, 1].", rich_help_panel=LOWRANK)
     ] = None,
     rank_target: Annotated[RankTarget | None, typer.Option(
-        help="lowrank: what --ratio counts (default params).")] = None,
+        help="What --ratio counts (default params).", rich_help_panel=LOWRANK)] = None,
     rank_selection: Annotated[RankSelection | None, typer.Option(
-        help="lowrank: ranks by energy, by ratio, or per layer by sensitivity (the drop with "
-        "only that layer factorized, on the calibration split).")] = None,
+        help="Ranks by energy, by ratio, or per layer by sensitivity (the drop with "
+        "only that layer factorized, on the calibration split).", rich_help_panel=LOWRANK)] = None,
     latency_check: Annotated[bool | None, typer.Option(
-        "--latency-check/--no-latency-check", help="lowrank: time each factorized layer "
-        "against the original in ONNX Runtime and keep it whole if not faster (default on).")
+        "--latency-check/--no-latency-check", help="Time each factorized layer "
+        "against the original in ONNX Runtime and keep it whole if not faster (default on).", rich_help_panel=LOWRANK)
     ] = None,
     activation_aware: Annotated[bool | None, typer.Option(
-        "--activation-aware/--plain-svd", help="lowrank: SVD basis of Linear / 1x1 layers "
-        "from calibration activations (default) or from the weights alone.")] = None,
+        "--activation-aware/--plain-svd", help="SVD basis of Linear / 1x1 layers "
+        "from calibration activations (default) or from the weights alone.", rich_help_panel=LOWRANK)] = None,
     binary_activations: Annotated[bool | None, typer.Option(
-        "--binary-activations/--no-binary-activations", help="binary: sign activations with "
-        "real-valued shortcuts (Bi-Real, default), or binary weights only.")] = None,
+        "--binary-activations/--no-binary-activations", help="Sign activations with "
+        "real-valued shortcuts (Bi-Real, default), or binary weights only.", rich_help_panel=BINARY)] = None,
     first_last_bits: Annotated[str | None, typer.Option(
-        help="binary: bits of the first and last layers (2-8, default 8), or 'none' to "
-        "binarize them too.")] = None,
+        help="Bits of the first and last layers (2-8, default 8), or 'none' to "
+        "binarize them too.", rich_help_panel=BINARY)] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
-        "--allow-random-calibration", help="int8 without --data: calibrate on random N(0,1) "
-        "inputs (activation ranges will not match real data).")] = False,
+        "--allow-random-calibration", help="Without --data: calibrate on random N(0,1) "
+        "inputs (activation ranges will not match real data).", rich_help_panel=INT8)] = False,
     sensitivity: Annotated[bool, typer.Option(
-        "--sensitivity", help="int8: quantize one layer at a time, print the ranked drops and "
-        "save them as sensitivity.json in OUT.")] = False,
+        "--sensitivity", help="Quantize one layer at a time, print the ranked drops and "
+        "save them as sensitivity.json in OUT.", rich_help_panel=INT8)] = False,
     max_drop: Annotated[float | None, typer.Option(
-        min=0.0, help="int8: largest drop allowed (top-1 points with labels, cosine points "
+        min=0.0, help="Largest drop allowed (top-1 points with labels, cosine points "
         "without); the most sensitive layers stay in float until it is met, else exit 1 "
-        "keeping the best artifact as *.over-budget.*.")] = None,
+        "keeping the best artifact as *.over-budget.*.", rich_help_panel=INT8)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the data split and random inputs.")] = 0,
     threads: Annotated[int | None, typer.Option(
         help="Runtime threads for checks and metrics (default: every usable core).")] = None,
@@ -133,9 +141,9 @@ def compress(
     loading: ModelLoading = NO_OPTIONS,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, lowrank, binary); each artifact and its float
-    counterpart are measured on the eval split of --data and recorded with the drop in
-    manifest.json."""
+    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, lowrank, binary); each
+    artifact and its float counterpart are measured on the eval split of --data and recorded
+    with the drop in manifest.json."""
     options: dict[str, Any] = {
         "formats": [f.value for f in formats or [Format.onnx]], "seed": seed, "name": name,
         "calibration": calibration.value if calibration else None, "calib_size": calib_size,

@@ -25,6 +25,7 @@ from edgepipe.cli.env_cmd import env
 from edgepipe.cli.eval_cmd import eval_artifact
 from edgepipe.cli.export_cmd import HELP as EXPORT_HELP
 from edgepipe.cli.export_cmd import export
+from edgepipe.cli.help import HelpCommand, HelpGroup
 from edgepipe.cli.inspect_cmd import inspect
 from edgepipe.cli.profile_cmd import profile
 from edgepipe.cli.run_cmd import run_recipe_cmd
@@ -39,6 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=HelpGroup,
 )
 
 
@@ -63,17 +65,17 @@ def main(
         common.state.debug = True
 
 
-app.command("inspect")(inspect)
-app.command("env")(env)
-app.command("export", help=EXPORT_HELP)(export)
-app.command("compress")(compress)
-app.command("eval")(eval_artifact)
-app.command("profile")(profile)
+app.command("inspect", cls=HelpCommand)(inspect)
+app.command("env", cls=HelpCommand)(env)
+app.command("export", help=EXPORT_HELP, cls=HelpCommand)(export)
+app.command("compress", cls=HelpCommand)(compress)
+app.command("eval", cls=HelpCommand)(eval_artifact)
+app.command("profile", cls=HelpCommand)(profile)
 app.add_typer(targets_app, name="targets")
 app.add_typer(split_app, name="split")
-app.command("serve")(serve)
-app.command("export-triton")(export_triton)
-app.command("run")(run_recipe_cmd)
+app.command("serve", cls=HelpCommand)(serve)
+app.command("export-triton", cls=HelpCommand)(export_triton)
+app.command("run", cls=HelpCommand)(run_recipe_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -21,50 +21,59 @@ from edgepipe.cli.common import (
 from edgepipe.cli.targets_cmd import CatalogOption
 from edgepipe.formats import describe_artifacts
 
+# --help panels
+TIMING = "Timing"
+ENERGY = "Energy"
+DEVICE = "On a device (ssh:// or adb://)"
+
 
 def profile(
     artifact: Annotated[str, typer.Argument(help=f"Artifact: {describe_artifacts()}.")],
     target: Annotated[str, typer.Option(help="Catalog target (`edgepipe targets list`); "
                                         "host measures here, others are estimated.")] = "host",
-    runs: Annotated[int, typer.Option(help="Timed runs (at least; see --duration).")] = 100,
+    runs: Annotated[int, typer.Option(
+        help="Timed runs (at least; see --duration).", rich_help_panel=TIMING)] = 100,
     duration: Annotated[float, typer.Option(
-        help="Seconds of steady state (at least): timing ends when both --runs and "
-        "--duration are reached.")] = 3.0,
-    warmup: Annotated[int, typer.Option(help="Warm-up runs before timing (at least 0.5 s).")] = 10,
+        help="Seconds of steady state (at least): timing ends when "
+        "both --runs and --duration are reached.", rich_help_panel=TIMING)] = 3.0,
+    warmup: Annotated[int, typer.Option(
+        help="Warm-up runs before timing (at least 0.5 s).", rich_help_panel=TIMING)] = 10,
     threads: Annotated[int | None, typer.Option(
-        help="Runtime threads (default: every usable core).")] = None,
+        help="Runtime threads (default: every usable core).", rich_help_panel=TIMING)] = None,
     cpus: Annotated[str | None, typer.Option(
-        help="Pin the profiling process to these CPUs, e.g. 0,1 or 2-3 (Linux).")] = None,
-    batch: Annotated[int, typer.Option(help="Batch size of the input.")] = 1,
+        help="Pin the profiling process to these CPUs, e.g. 0,1 or 2-3 "
+        "(Linux).", rich_help_panel=TIMING)] = None,
+    batch: Annotated[int, typer.Option(
+        help="Batch size of the input.", rich_help_panel=TIMING)] = 1,
     precision: Annotated[str, typer.Option(
-        help="fp16 casts a torch program (.pt2) to half precision as it loads (for "
-        "--target cuda); other artifacts run in the precision they were exported in.")
-    ] = "fp32",
+        help="fp16 casts a torch program (.pt2) to half precision as "
+        "it loads (for --target cuda); other artifacts run in the precision they were "
+        "exported in.", rich_help_panel=TIMING)] = "fp32",
     data: DataOption = None,
     normalize: NormalizeOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the random input (without --data).")] = 0,
     per_layer: Annotated[bool, typer.Option(
-        "--per-layer/--no-per-layer", help="Per-layer times where the runtime exposes them.")
+        "--per-layer/--no-per-layer", help="Per-layer times where the runtime exposes them.", rich_help_panel=TIMING)
     ] = True,
     energy: Annotated[bool, typer.Option(
-        "--energy/--no-energy", help="Measure energy where a sensor is readable.")] = True,
+        "--energy/--no-energy", help="Measure energy where a sensor is readable.", rich_help_panel=ENERGY)] = True,
     energy_window: Annotated[float, typer.Option(
         help="Seconds of steady inference for the energy measurement (after as many of "
-        "idle).")] = 3.0,
+        "idle).", rich_help_panel=ENERGY)] = 3.0,
     host: Annotated[str | None, typer.Option(
         help="Profile on a device: ssh://user@host[:port] (the system's OpenSSH: "
-        "~/.ssh/config, agents and jump hosts apply) or adb://SERIAL (a phone).")] = None,
+        "~/.ssh/config, agents and jump hosts apply) or adb://SERIAL (a phone).", rich_help_panel=DEVICE)] = None,
     benchmark_model: Annotated[Path | None, typer.Option(
         help="With adb://: TFLite's Android benchmark_model binary to run the .tflite "
-        "(else the agent runs with --remote-python on the phone).")] = None,
+        "(else the agent runs with --remote-python on the phone).", rich_help_panel=DEVICE)] = None,
     identity: Annotated[Path | None, typer.Option(
-        help="SSH private key for --host (ssh -i).")] = None,
+        help="SSH private key for --host (ssh -i).", rich_help_panel=DEVICE)] = None,
     ssh_config: Annotated[Path | None, typer.Option(
-        help="SSH client config file for --host (ssh -F).")] = None,
+        help="SSH client config file for --host (ssh -F).", rich_help_panel=DEVICE)] = None,
     remote_python: Annotated[str, typer.Option(
-        help="Python on the device, with numpy and the runtime (e.g. ~/venv/bin/python).")
+        help="Python on the device, with numpy and the runtime (e.g. ~/venv/bin/python).", rich_help_panel=DEVICE)
     ] = "python3",
-    top: Annotated[int, typer.Option(help="Slowest layers to show.")] = 10,
+    top: Annotated[int, typer.Option(help="Slowest layers to show.", rich_help_panel=TIMING)] = 10,
     save: Annotated[Path | None, typer.Option(
         "--save", help="Also write the profile JSON to this file.")] = None,
     trust_pickle: TrustPickleOption = False,

@@ -7,15 +7,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
 
 from edgepipe.cli import common
 from edgepipe.cli.common import NO_OPTIONS, ModelLoading, command, format_bytes, takes_model
 from edgepipe.cli.export_cmd import Format
+from edgepipe.cli.help import HelpCommand, HelpGroup
 from edgepipe.cli.targets_cmd import CatalogOption
 
 
-class DefaultToMake(TyperGroup):
+class DefaultToMake(HelpGroup):
     """``split MODEL ...`` means ``split make MODEL ...``; ``split points`` and ``split plan``
     stay themselves."""
 
@@ -31,7 +31,7 @@ split_app = typer.Typer(cls=DefaultToMake, no_args_is_help=True, help=(
     "can be cut (`edgepipe split points MODEL`)."))
 
 
-@split_app.command("points")
+@split_app.command("points", cls=HelpCommand)
 @takes_model
 def points(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
@@ -70,7 +70,7 @@ def _render_points(console: Console, found: list[dict[str, Any]], input_bytes: i
     console.print(table)
 
 
-@split_app.command("make")
+@split_app.command("make", cls=HelpCommand)
 @takes_model
 def make(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
@@ -149,7 +149,7 @@ def _render_split(console: Console, r: dict[str, Any], out: Any) -> None:
         console.print(f"[red]failed:[/] {failed}")
 
 
-@split_app.command("run")
+@split_app.command("run", cls=HelpCommand)
 def run_cmd(
     split_dir: Annotated[str, typer.Argument(help="The OUT directory of `edgepipe split`.")],
     server: Annotated[str, typer.Option(help="The tail server: http://HOST:PORT (REST) or "
@@ -234,7 +234,7 @@ def _render_run(console: Console, r: dict[str, Any]) -> None:
                       f"({100 * link['wire_error']:+.1f}%)")
 
 
-@split_app.command("plan")
+@split_app.command("plan", cls=HelpCommand)
 @takes_model
 def plan_cmd(
     model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from edgepipe.cli.common import JsonOption, command, escape, format_bytes
+from edgepipe.cli.help import HelpCommand, HelpGroup
 
-targets_app = typer.Typer(help="The device catalog, your own targets, and whether a model "
+targets_app = typer.Typer(cls=HelpGroup, help="The device catalog, your own targets, and whether a model "
                           "fits a microcontroller.", no_args_is_help=True)
 
 CatalogOption = Annotated[Path | None, typer.Option(
@@ -29,7 +30,7 @@ def _figure(doc: dict[str, Any] | None, scale: float = 1.0, unit: str = "") -> s
     return f"{value:,.3g} {unit}".strip() if unit != "B" else format_bytes(int(value))
 
 
-@targets_app.command("list")
+@targets_app.command("list", cls=HelpCommand)
 def list_targets(catalog_dir: CatalogOption = None, json_output: JsonOption = False) -> None:
     """Every target: kind, how it is reached, runtimes, memory and peak int8 throughput."""
     with command("targets list", json_output, {"catalog": catalog_dir}) as output:
@@ -56,7 +57,7 @@ def _render_list(console: Console, rows: list[dict[str, Any]]) -> None:
                   "`edgepipe targets show T` gives each one's source")
 
 
-@targets_app.command("show")
+@targets_app.command("show", cls=HelpCommand)
 def show(target: Annotated[str, typer.Argument(help="Target name.")],
          catalog_dir: CatalogOption = None, json_output: JsonOption = False) -> None:
     """One target with every figure, its kind (datasheet, measured, derived, assumption)
@@ -92,7 +93,7 @@ def _render_show(console: Console, doc: dict[str, Any], figures: list) -> None:
         console.print(f"  [{key}] {source['url']}{mark}")
 
 
-@targets_app.command("check")
+@targets_app.command("check", cls=HelpCommand)
 def check(
     artifact: Annotated[str, typer.Argument(help="A .tflite model (int8 for CMSIS-NN).")],
     target: Annotated[str, typer.Argument(help="A microcontroller of the catalog.")],
@@ -155,7 +156,7 @@ def _render_check(console: Console, r: dict[str, Any]) -> None:
         console.print(f"[red]{escape(reason)}[/]")
 
 
-@targets_app.command("validate")
+@targets_app.command("validate", cls=HelpCommand)
 def validate(
     path: Annotated[Path, typer.Argument(help="A target YAML file, or a folder of them.")],
     json_output: JsonOption = False,
@@ -180,7 +181,7 @@ def validate(
             f"{len(found.files)} target file(s) valid: {', '.join(found.targets)}"))
 
 
-@targets_app.command("add")
+@targets_app.command("add", cls=HelpCommand)
 def add(
     file: Annotated[Path, typer.Argument(help="A target YAML file (see `targets validate`).")],
     catalog_dir: CatalogOption = None,
