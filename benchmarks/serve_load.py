@@ -133,7 +133,7 @@ def link_check(folder: Path, ready: dict, protocol: str, mbps: float, rtt_ms: fl
     planned = subprocess.run(
         [sys.executable, "-m", "edgepipe", "split", "plan", "builtin:digits-cnn", "--device",
          "host", "--server", "host", "--bandwidth", f"{mbps:g}Mbps", "--rtt", f"{rtt_ms:g}ms",
-         "--split", str(folder), "--cuts", "pool2", "--measure", "--json"],
+         "--split", str(folder), "--cut", "pool2", "--measure", "--json"],
         capture_output=True, text=True, timeout=600, check=True)
     rows = {o["option"]: o for o in json.loads(planned.stdout)["result"]["options"]}
     row = rows["cut pool2 (bottleneck)"]

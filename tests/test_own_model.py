@@ -122,7 +122,7 @@ def test_export_with_name_then_eval_against_the_reference_with_its_weights(cli, 
 
     # the reference: the same factory with the same weights, from the other file format;
     # its input shape comes from the artifact's manifest
-    result = _ok(cli("eval", out / "mynet.tflite", "--data", "imgs", "--split", "all",
+    result = _ok(cli("eval", out / "mynet.tflite", "--data", "imgs", "--subset", "all",
                      "--reference", "mymodel.py:build", "--reference-weights",
                      "weights.safetensors", "--json"))["result"]
     assert result["metric"] == "top1" and result["value"] >= 0.9

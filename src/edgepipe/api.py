@@ -71,18 +71,21 @@ def compress(model: Any, config: CompressConfig | str, out: str | Path, data: An
                           threads=threads, budget=budget, normalize=normalize)
 
 
-def evaluate(artifact: Any, data: Any, *, reference: Any = None, part: str = "eval",
+def evaluate(artifact: Any, data: Any, *, reference: Any = None,
+             reference_weights: str | Path | None = None, part: str = "eval",
              seed: int = 0, threads: int | None = None, batch_size: int = 64,
              normalize: str | None = None, trust_pickle: bool = False) -> EvalResult:
     """The metric of an artifact in its own runtime (``edgepipe eval``): top-1 with labelled
-    data, SQNR and cosine similarity against ``reference`` (a MODEL spec or artifact).
-    ``artifact``: a path, or an ExportResult / CompressResult holding one artifact. ``part``
-    "eval" (the held-out split of ``seed`` that compress measures on) or "all"."""
+    data, SQNR and cosine similarity against ``reference`` (a MODEL spec, with
+    ``reference_weights`` its state dict, or an artifact). ``artifact``: a path, or an
+    ExportResult / CompressResult holding one artifact. ``part`` "eval" (the held-out split
+    of ``seed`` that compress measures on) or "all" (``eval --subset``)."""
     from edgepipe.evaluate import evaluate_on_data
 
     return evaluate_on_data(artifact_path(artifact), data, reference=reference, part=part,
                             seed=seed, threads=threads, batch_size=batch_size,
-                            normalize=normalize, trust_pickle=trust_pickle)
+                            normalize=normalize, trust_pickle=trust_pickle,
+                            reference_weights=reference_weights)
 
 
 def profile(artifact: Any, target: str = "host", *, runs: int = 100, duration: float = 3.0,

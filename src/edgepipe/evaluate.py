@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.documents import ABSENT
 from edgepipe.errors import InputError, ShapeError
 from edgepipe.export.validate import sqnr_db
@@ -29,7 +30,7 @@ from edgepipe.tensors import TensorSpec, format_shape
 if TYPE_CHECKING:
     import torch
 
-    from edgepipe.data import Dataset, Preprocessing
+    from edgepipe.data import Dataset
     from edgepipe.model import LoadedModel
     from edgepipe.runtime import Session
 
@@ -62,13 +63,25 @@ class EvalSamples:
     seed: int
     samples: int
     of: int
+    # how the samples were prepared, and whence: "manifest.json" (the artifact's record),
+    # "--normalize" (given), or "default" (the loader's, nothing recorded or given)
+    preprocessing: Preprocessing | None = field(
+        default=None, metadata={"omitted_when_none": True})
+    preprocessing_from: str | None = field(default=None, metadata={"omitted_when_none": True})
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        document = asdict(self)
+        for key in ("preprocessing", "preprocessing_from"):
+            if document[key] is None:
+                del document[key]
+        return document
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> EvalSamples:
-        return cls(**document)
+        values = dict(document)
+        if values.get("preprocessing") is not None:
+            values["preprocessing"] = Preprocessing.from_dict(values["preprocessing"])
+        return cls(**values)
 
 
 @dataclass
@@ -203,8 +216,13 @@ def evaluate_on_data(
     check_labels_match(recorded, dataset.class_names, Path(artifact).name)
     result = evaluate_session(session, samples, reference=reference, threads=threads,
                               batch_size=batch_size, name=str(artifact))
+    used = dataset.preprocessing
+    whence = None if used is None else "--normalize" if normalize is not None and (
+        recorded is None or normalize != recorded.normalize) else (
+        "manifest.json" if recorded is not None else "default")
     result.data = EvalSamples(source=dataset.source, split=part, seed=seed,
-                              samples=len(samples), of=len(dataset))
+                              samples=len(samples), of=len(dataset), preprocessing=used,
+                              preprocessing_from=whence)
     return result
 
 

@@ -128,7 +128,7 @@ def _verb_args(verb: str, path: Path, tmp_path: Path) -> list[object]:
     data = tmp_path / "data.npz"
     np.savez(data, x=np.zeros((4, 64), np.float32), y=np.zeros(4, np.int64))
     if verb == "eval":
-        return ["eval", path, "--data", data, "--split", "all"]
+        return ["eval", path, "--data", data, "--subset", "all"]
     return ["profile", path, "--runs", 2, "--duration", 0, "--warmup", 0, "--no-per-layer",
             "--no-energy"]
 

@@ -37,7 +37,7 @@ def test_each_runtime_matches_the_torch_top1(cli, cnn_artifacts, name, runtime):
 
 def test_human_output_names_metric_samples_and_runtime(cli, cnn_artifacts):
     out, _ = cnn_artifacts
-    result = cli("eval", out / "digits-cnn.onnx", "--data", "builtin:digits", "--split", "all",
+    result = cli("eval", out / "digits-cnn.onnx", "--data", "builtin:digits", "--subset", "all",
                  "--reference", CNN, "--threads", "1")
     assert result.code == 0, result
     assert "top-1" in result.stdout and "1797 samples" in result.stdout

@@ -96,7 +96,7 @@ def test_targets_check_of_a_bad_tflite(cli, corpus, name):
     ("profile", CNN, "--cpus", "99"),
     ("profile", CNN, "--cpus", "banana"),
     ("profile", CNN, "--runs", "0"),
-    ("profile", CNN, "--batch", "0"),
+    ("profile", CNN, "--batch-size", "0"),
     ("split", "plan", CNN, "--device", "rpi5", "--bandwidth", "0Mbps"),
     ("split", "plan", CNN, "--device", "nowhere"),
     ("split", "plan", CNN, "--device", "rpi5", "--precision", "int3"),

@@ -39,7 +39,7 @@ def test_split_then_plan(cli, tmp_path):
     assert bottleneck["head_s"] > raw["head_s"] and bottleneck["tail_s"] > 0
     assert "head.onnx" in plan["models"]["bottleneck"]
     measured = cli("split", "plan", "builtin:digits-cnn", "--device", "host", "--server",
-                   "host", "--bandwidth", "10Mbps", "--measure", "--cuts", "pool2", "--split",
+                   "host", "--bandwidth", "10Mbps", "--measure", "--cut", "pool2", "--split",
                    out, "--json")
     assert measured.code == 0, measured
     row = {o["option"]: o for o in measured.json()["result"]["options"]}["cut pool2 (bottleneck)"]
@@ -67,7 +67,7 @@ def test_bad_input(cli, tmp_path):
 
 def test_measured_plan_on_this_machine(cli):
     planned = cli("split", "plan", "builtin:digits-cnn", "--device", "host", "--server", "host",
-                  "--bandwidth", "100Mbps", "--measure", "--cuts", "pool1,pool2", "--json")
+                  "--bandwidth", "100Mbps", "--measure", "--cut", "pool1", "--cut", "pool2", "--json")
     assert planned.code == 0, planned
     plan = planned.json()["result"]
     assert plan["label"] == "measured and estimated"

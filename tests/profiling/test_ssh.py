@@ -164,7 +164,7 @@ def agents() -> list:
 def test_ctrl_c_cleans_up_the_device(server, digits_artifacts):
     before = remote_folders()
     command = [sys.executable, "-m", "edgepipe", "profile",
-               str(digits_artifacts / "digits-cnn.onnx"), "--host", server.url,
+               str(digits_artifacts / "digits-cnn.onnx"), "--remote", server.url,
                "--ssh-config", str(server.client_config), "--remote-python", sys.executable,
                "--duration", "30", "--no-per-layer", "--no-energy"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -194,7 +194,7 @@ def test_a_body_that_stops_arriving_gets_408(server):
 def test_split_run_against_the_server(cli, server, split_dir, protocol, monkeypatch):
     monkeypatch.setenv("EDGEPIPE_SERVE_TOKEN", TOKEN)
     url = server["http"] if protocol == "http" else f"grpc://{server['grpc']}"
-    result = cli("split", "run", split_dir, "--server", url, "--limit", "40", "--json")
+    result = cli("split", "run", split_dir, "--server", url, "--samples", "40", "--json")
     assert result.code == 0, result
     r = result.json()["result"]
     assert r["samples"] == 40 and r["against_local_tail"]["prediction_agreement"] == 1.0
@@ -205,7 +205,7 @@ def test_split_run_against_the_server(cli, server, split_dir, protocol, monkeypa
     assert stages["round_trip"]["p50_s"] >= stages["server"]["p50_s"]
     # the codes (256 bytes) plus the protocol's header: what was sent, counted
     assert 256 < r["bytes"]["request_mean"] < 1024
-    packed = cli("split", "run", split_dir, "--server", url, "--limit", "20", "--zlib", "--json")
+    packed = cli("split", "run", split_dir, "--server", url, "--samples", "20", "--zlib", "--json")
     assert packed.code == 0, packed
     assert packed.json()["result"]["against_local_tail"]["prediction_agreement"] == 1.0
     assert packed.json()["result"]["bytes"]["request_mean"] < r["bytes"]["request_mean"]
@@ -213,7 +213,7 @@ def test_split_run_against_the_server(cli, server, split_dir, protocol, monkeypa
 
 def test_split_run_through_an_emulated_link(cli, server, split_dir, monkeypatch):
     monkeypatch.setenv("EDGEPIPE_SERVE_TOKEN", TOKEN)
-    result = cli("split", "run", split_dir, "--server", server["http"], "--limit", "10",
+    result = cli("split", "run", split_dir, "--server", server["http"], "--samples", "10",
                  "--link-bandwidth", "5Mbps", "--link-rtt", "10ms", "--json")
     assert result.code == 0, result
     r = result.json()["result"]
@@ -233,12 +233,12 @@ def test_split_run_through_an_emulated_link(cli, server, split_dir, monkeypatch)
 
 def test_split_run_errors(cli, server, split_dir, monkeypatch):
     monkeypatch.delenv("EDGEPIPE_SERVE_TOKEN", raising=False)
-    refused = cli("split", "run", split_dir, "--server", server["http"], "--limit", "2")
+    refused = cli("split", "run", split_dir, "--server", server["http"], "--samples", "2")
     assert refused.code == 1 and "server-refused" in refused.stderr and "401" in refused.stderr
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    down = cli("split", "run", split_dir, "--server", f"http://127.0.0.1:{port}", "--limit", "2")
+    down = cli("split", "run", split_dir, "--server", f"http://127.0.0.1:{port}", "--samples", "2")
     assert down.code == 5 and "server-unreachable" in down.stderr  # EXIT_UNREACHABLE
 
 
@@ -374,5 +374,5 @@ print(json.dumps({"same": [spec_same, meta_same, resources_same],
 
     again = cli("export-triton", split_dir, "-o", repo)
     assert again.code == 1 and "output-exists" in again.stderr
-    bad = cli("export-triton", split_dir, "-o", tmp_path / "other", "--name", "no spaces")
+    bad = cli("export-triton", split_dir, "-o", tmp_path / "other", "--model-name", "no spaces")
     assert bad.code == 1 and "bad-model-name" in bad.stderr and not (tmp_path / "other").exists()

@@ -30,6 +30,7 @@ from rich.console import Console
 from edgepipe.documents import Document, optional_key
 from edgepipe.errors import EdgepipeError
 from edgepipe.json_types import JsonObject
+from edgepipe.units import format_bytes  # noqa: F401  (the commands' import of it)
 
 SCHEMA_VERSION = 1  # of every command's --json document (docs/schemas/<command>.v1...)
 
@@ -58,6 +59,12 @@ state = _State()
 MODEL_PANEL = "Loading the model"
 DATA_PANEL = "Data"
 
+ModelArgument = Annotated[str, typer.Argument(
+    help="MODEL spec: .onnx, .pt2, FILE.py:factory, package.module:factory, torchvision:NAME, "
+         "builtin:NAME (docs/guide/models-and-data.md).")]
+TorchModelArgument = Annotated[str, typer.Argument(
+    help="MODEL spec of a torch model: FILE.py:factory, package.module:factory, "
+         "torchvision:NAME, builtin:NAME.")]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
 ]
@@ -323,14 +330,6 @@ def format_count(value: int) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.2f} {unit}"
     return str(value)
-
-
-def format_bytes(value: int) -> str:
-    """``6422528`` -> ``6.12 MiB`` (three significant digits)."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value} B"
 
 
 def setup_logging() -> None:

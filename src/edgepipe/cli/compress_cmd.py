@@ -15,6 +15,7 @@ from edgepipe.cli.common import (
     ArtifactNameOption,
     DataOption,
     JsonOption,
+    ModelArgument,
     ModelLoading,
     NormalizeOption,
     OutOption,
@@ -67,9 +68,7 @@ BINARY = "binary"
 
 @takes_model
 def compress(
-    model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
-                                         "FILE.py:factory, package.module:factory, "
-                                         "builtin:NAME.")],
+    model: ModelArgument,
     method: Annotated[Method, typer.Option("--method", "-m", help="Compression method.")],
     out: OutOption,
     name: ArtifactNameOption = None,

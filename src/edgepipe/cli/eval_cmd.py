@@ -34,7 +34,7 @@ def eval_artifact(
         help="State dict for a --reference MODEL spec: .pt/.pth (weights only) or "
         ".safetensors.")] = None,
     part: Annotated[Part, typer.Option(
-        "--split", help="eval: the seeded held-out split that compress measures on; all: "
+        "--subset", help="eval: the seeded held-out split that compress measures on; all: "
         "every sample (a dedicated test set).")] = Part.eval,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
     threads: Annotated[int | None, typer.Option(
@@ -49,7 +49,7 @@ def eval_artifact(
     on the artifact itself in the runtime it is deployed with."""
     config = {"artifact": artifact, "data": data, "reference": reference,
               "reference_weights": str(reference_weights) if reference_weights else None,
-              "split": part.value,
+              "subset": part.value,
               "seed": seed, "threads": threads, "batch_size": batch_size,
               "normalize": normalize}
     with command("eval", json_output, config) as output:
@@ -85,3 +85,8 @@ def _render(console: Console, document: dict[str, Any]) -> None:
         f"samples of {part}, in {document['runtime']} {document['runtime_version']} "
         f"({document['threads']} threads, batch {document['batch']}, "
         f"{document['seconds']:.2f} s).")
+    if data.get("preprocessing"):
+        from edgepipe.data.preprocessing import Preprocessing
+
+        console.print(f"prepared as {Preprocessing.from_dict(data['preprocessing']).describe()} "
+                      f"(from {data['preprocessing_from']}).")

@@ -23,9 +23,7 @@ HELP = (f"Export MODEL to {describe_exports()}; every artifact is run in its own
 
 @takes_model
 def export(
-    model: Annotated[str, typer.Argument(help="MODEL spec: .onnx, .pt2, torchvision:NAME, "
-                                         "FILE.py:factory, package.module:factory, "
-                                         "builtin:NAME.")],
+    model: common.ModelArgument,
     out: common.OutOption,
     name: common.ArtifactNameOption = None,
     formats: Annotated[list[Format] | None, typer.Option(
@@ -44,7 +42,8 @@ def export(
     atol: Annotated[float | None, typer.Option(
         help="Parity tolerance: max |artifact - reference| per output as a fraction of "
         "max(1, max|reference|). Default: 1e-4 for fp32, 1e-2 for fp16.")] = None,
-    batch: Annotated[int, typer.Option(help="Batch size of the parity inputs.")] = 1,
+    batch: Annotated[int, typer.Option(
+        "--batch-size", help="Batch size of the parity inputs.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the random parity inputs, or of the "
                                       "split --data samples are drawn from.")] = 0,
     data: common.DataOption = None,

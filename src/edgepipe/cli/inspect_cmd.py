@@ -10,6 +10,7 @@ from edgepipe.cli.common import (
     NO_OPTIONS,
     DataOption,
     JsonOption,
+    ModelArgument,
     ModelLoading,
     NormalizeOption,
     SeedOption,
@@ -31,8 +32,7 @@ DEFAULT_ROWS = 40
 
 @takes_model
 def inspect(
-    model: Annotated[str, typer.Argument(help="MODEL spec: a .onnx/.pt2 file, torchvision:NAME, "
-                                         "package.module:factory.")],
+    model: ModelArgument,
     loading: ModelLoading = NO_OPTIONS,
     data: DataOption = None,
     normalize: NormalizeOption = None,

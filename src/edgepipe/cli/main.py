@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from edgepipe import __version__
-from edgepipe.cli import common
+from edgepipe.cli import common, deprecated
 from edgepipe.cli.compress_cmd import compress
 from edgepipe.cli.env_cmd import env
 from edgepipe.cli.eval_cmd import eval_artifact
@@ -84,7 +84,9 @@ def run(argv: list[str] | None = None) -> int:
     Typer handles usage errors itself (exit 2, with its own message); expected failures
     (``EdgepipeError``) are rendered here without a traceback unless ``--debug``.
     """
-    args = sys.argv[1:] if argv is None else list(argv)
+    args, renamed = deprecated.rewrite(sys.argv[1:] if argv is None else list(argv))
+    for warning in renamed:  # an old option spelling, still taken for one release
+        common.stderr.print(f"[yellow]warning:[/] {common.escape(warning)}")
     if "--debug" in args:  # a global option, taken before or after the subcommand
         common.state.debug = True
         args = ["--debug", *(a for a in args if a != "--debug")]

@@ -44,7 +44,7 @@ def profile(
         help="Pin the profiling process to these CPUs, e.g. 0,1 or 2-3 "
         "(Linux).", rich_help_panel=TIMING)] = None,
     batch: Annotated[int, typer.Option(
-        help="Batch size of the input.", rich_help_panel=TIMING)] = 1,
+        "--batch-size",         help="Batch size of the input.", rich_help_panel=TIMING)] = 1,
     precision: Annotated[str, typer.Option(
         help="fp16 casts a torch program (.pt2) to half precision as "
         "it loads (for --target cuda); other artifacts run in the precision they were "
@@ -61,15 +61,15 @@ def profile(
         help="Seconds of steady inference for the energy measurement (after as many of "
         "idle).", rich_help_panel=ENERGY)] = 3.0,
     host: Annotated[str | None, typer.Option(
-        help="Profile on a device: ssh://user@host[:port] (the system's OpenSSH: "
+        "--remote",         help="Profile on a device: ssh://user@host[:port] (the system's OpenSSH: "
         "~/.ssh/config, agents and jump hosts apply) or adb://SERIAL (a phone).", rich_help_panel=DEVICE)] = None,
     benchmark_model: Annotated[Path | None, typer.Option(
         help="With adb://: TFLite's Android benchmark_model binary to run the .tflite "
         "(else the agent runs with --remote-python on the phone).", rich_help_panel=DEVICE)] = None,
     identity: Annotated[Path | None, typer.Option(
-        help="SSH private key for --host (ssh -i).", rich_help_panel=DEVICE)] = None,
+        help="SSH private key for --remote (ssh -i).", rich_help_panel=DEVICE)] = None,
     ssh_config: Annotated[Path | None, typer.Option(
-        help="SSH client config file for --host (ssh -F).", rich_help_panel=DEVICE)] = None,
+        help="SSH client config file for --remote (ssh -F).", rich_help_panel=DEVICE)] = None,
     remote_python: Annotated[str, typer.Option(
         help="Python on the device, with numpy and the runtime (e.g. ~/venv/bin/python).", rich_help_panel=DEVICE)
     ] = "python3",
@@ -84,9 +84,9 @@ def profile(
     per-layer times, memory and energy of an artifact on a target: measured on this
     machine (`host`), estimated and labelled so for devices not reached."""
     config = {"artifact": artifact, "target": target, "runs": runs, "duration": duration,
-              "warmup": warmup, "threads": threads, "cpus": cpus, "batch": batch,
+              "warmup": warmup, "threads": threads, "cpus": cpus, "batch_size": batch,
               "data": data, "seed": seed, "per_layer": per_layer, "energy": energy,
-              "energy_window": energy_window, "precision": precision, "host": host, "identity": identity,
+              "energy_window": energy_window, "precision": precision, "remote": host, "identity": identity,
               "ssh_config": ssh_config, "remote_python": remote_python,
               "benchmark_model": benchmark_model, "catalog": catalog_dir}
     with command("profile", json_output, config) as output:

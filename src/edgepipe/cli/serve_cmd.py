@@ -25,7 +25,7 @@ DEFAULT_RUNTIME = ServeRuntime(served_runtimes()[0])
 def serve(
     split_dir: Annotated[Path, typer.Argument(help="The OUT directory of `edgepipe split` "
                                               "(or its tail.onnx / tail.xml).")],
-    name: Annotated[str, typer.Option(help="Model name on the protocol; `NAME-zlib` takes "
+    name: Annotated[str, typer.Option("--model-name", help="Model name on the protocol; `NAME-zlib` takes "
                                       "the batch's codes as one zlib stream (UINT8).")] = "tail",
     host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine "
                                       "only; 0.0.0.0: every interface).")] = "127.0.0.1",
@@ -63,7 +63,7 @@ def serve(
     """Serve the tail of a split on the Open Inference Protocol (KServe v2): REST with the
     binary tensor extension, and gRPC. Talk to it with tritonclient or `edgepipe split run`;
     the same client works against Triton, OpenVINO Model Server and KServe."""
-    config = {"split": str(split_dir), "name": name, "host": host, "port": port,
+    config = {"split": str(split_dir), "model_name": name, "host": host, "port": port,
               "grpc_port": grpc_port, "runtime": runtime.value, "timeout": timeout,
               "max_request_bytes": max_request_bytes, "token_env": token_env,
               "read_timeout": read_timeout, "header_timeout": header_timeout,
@@ -193,7 +193,8 @@ def export_triton(
     split_dir: Annotated[Path, typer.Argument(help="The OUT directory of `edgepipe split`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New folder for the repository "
                                       "and the InferenceService.")],
-    name: Annotated[str, typer.Option(help="Model name (Triton and KServe).")] = "tail",
+    name: Annotated[str, typer.Option(
+        "--model-name", help="Model name (Triton and KServe).")] = "tail",
     max_batch_size: Annotated[int, typer.Option(
         help="Triton's max_batch_size for a tail with a dynamic batch.")] = 64,
     queue_delay_us: Annotated[int, typer.Option(

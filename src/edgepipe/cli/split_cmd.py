@@ -34,7 +34,7 @@ split_app = typer.Typer(cls=DefaultToMake, no_args_is_help=True, help=(
 @split_app.command("points", cls=HelpCommand)
 @takes_model
 def points(
-    model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
+    model: common.TorchModelArgument,
     loading: ModelLoading = NO_OPTIONS,
     json_output: common.JsonOption = False,
 ) -> None:
@@ -73,7 +73,7 @@ def _render_points(console: Console, found: list[dict[str, Any]], input_bytes: i
 @split_app.command("make", cls=HelpCommand)
 @takes_model
 def make(
-    model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
+    model: common.TorchModelArgument,
     at: Annotated[str, typer.Option(help="Cut point (`edgepipe split points MODEL`).")],
     bottleneck: Annotated[int, typer.Option(help="Channels of the bottleneck.")],
     out: common.OutOption,
@@ -155,7 +155,7 @@ def run_cmd(
     server: Annotated[str, typer.Option(help="The tail server: http://HOST:PORT (REST) or "
                                         "grpc://HOST:PORT (`edgepipe serve OUT`, Triton, "
                                         "KServe...).")],
-    model_name: Annotated[str, typer.Option("--model", help="Model name on the server.")] = (
+    model_name: Annotated[str, typer.Option("--model-name", help="Model name on the server.")] = (
         "tail"),
     data: common.DataOption = None,
     head: Annotated[str | None, typer.Option(
@@ -163,23 +163,25 @@ def run_cmd(
              "head.xml, the first present).")] = None,
     zlib_codes: Annotated[bool, typer.Option(
         "--zlib", help="Send the codes as a zlib stream (to the NAME-zlib model).")] = False,
-    limit: Annotated[int | None, typer.Option(help="At most this many samples.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--samples", help="At most this many eval-split samples (default: all).")] = None,
     token_env: Annotated[str, typer.Option(
         help="Environment variable holding the bearer token.")] = "EDGEPIPE_SERVE_TOKEN",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
     link_bandwidth: Annotated[str | None, typer.Option(
-        help="Emulate a link of this bandwidth (e.g. 10Mbps) between here and the server: "
+        "--bandwidth",         help="Emulate a link of this bandwidth (e.g. 10Mbps) between here and the server: "
              "a pacing proxy on 127.0.0.1; the result compares the measured end to end with "
              "split plan's link model.")] = None,
-    link_rtt: Annotated[str, typer.Option(help="The emulated link's round trip.")] = "0ms",
+    link_rtt: Annotated[str, typer.Option(
+        "--rtt", help="The emulated link's round trip, e.g. 20ms.")] = "0ms",
     json_output: common.JsonOption = False,
 ) -> None:
     """Run the head here and the tail on a server, sample by sample over the eval split:
     accuracy, agreement with the local tail, and each request's stages (head, encode,
     serialize, round trip, the server's share, deserialize) and bytes on the wire."""
-    config = {"split": split_dir, "server": server, "model": model_name, "data": data,
-              "head": head, "zlib": zlib_codes, "limit": limit,
-              "link_bandwidth": link_bandwidth, "link_rtt": link_rtt}
+    config = {"split": split_dir, "server": server, "model_name": model_name, "data": data,
+              "head": head, "zlib": zlib_codes, "samples": limit,
+              "bandwidth": link_bandwidth, "rtt": link_rtt}
     with command("split run", json_output, config) as output:
         import os
 
@@ -237,7 +239,7 @@ def _render_run(console: Console, r: dict[str, Any]) -> None:
 @split_app.command("plan", cls=HelpCommand)
 @takes_model
 def plan_cmd(
-    model: Annotated[str, typer.Argument(help="MODEL spec (a torch model).")],
+    model: common.TorchModelArgument,
     device: Annotated[str, typer.Option(help="Device target (`edgepipe targets list`).")],
     server: Annotated[str, typer.Option(help="Server target.")] = "host",
     bandwidth: Annotated[str, typer.Option(help="Link bandwidth, e.g. 10Mbps.")] = "10Mbps",
@@ -249,11 +251,11 @@ def plan_cmd(
     precision: Annotated[str, typer.Option(help="The head's precision on the device.")] = "fp32",
     measure: Annotated[bool, typer.Option(
         "--measure", help="Export each head and tail and profile them where the device and "
-        "server are reachable (this machine, or the device behind --host).")] = False,
-    cuts: Annotated[str | None, typer.Option(
-        help="Only these cuts, comma-separated (e.g. pool1,pool2).")] = None,
+        "server are reachable (this machine, or the device behind --remote).")] = False,
+    cuts: Annotated[list[str] | None, typer.Option(
+        "--cut", help="Only this cut (repeat for several, e.g. --cut pool1 --cut pool2).")] = None,
     host: Annotated[str | None, typer.Option(
-        help="With --measure: the device, ssh://user@host[:port].")] = None,
+        "--remote", help="With --measure: the device, ssh://user@host[:port].")] = None,
     remote_python: Annotated[str, typer.Option(help="Python on the device.")] = "python3",
     catalog_dir: CatalogOption = None,
     loading: ModelLoading = NO_OPTIONS,
@@ -264,7 +266,7 @@ def plan_cmd(
     the Pareto front and where the best option moves with the bandwidth (estimated)."""
     config = {"model": model, "device": device, "server": server, "bandwidth": bandwidth,
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
-              "measure": measure, "cuts": cuts, "host": host, "catalog": catalog_dir,
+              "measure": measure, "cuts": cuts, "remote": host, "catalog": catalog_dir,
               **loading.to_config()}
     with command("split plan", json_output, config) as output:
         from edgepipe.devices.catalog import get_target
@@ -284,7 +286,7 @@ def plan_cmd(
         server_target = get_target(server, user=catalog_dir)
         result = plan_model(
             loaded, device_target, server_target, link,
-            cuts=[c.strip() for c in cuts.split(",") if c.strip()] if cuts else None,
+            cuts=[c.strip() for c in cuts if c.strip()] if cuts else None,
             split_dir=split_dir, data=data or None, precision=precision, measure_cuts=measure,
             measure_split=measure,
             device_reachable=device_target.reach == "local" or host is not None,

@@ -71,7 +71,7 @@ class ExportConfig:
                              hint="leave --opset out for the exporter's default, or give 17-23.",
                              reference="bad-opset")
         if self.batch < 1:
-            raise InputError(f"--batch {self.batch} must be at least 1.",
+            raise InputError(f"--batch-size {self.batch} must be at least 1.",
                              hint="give a positive batch size.", reference="bad-batch")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads {self.threads} must be at least 1.",

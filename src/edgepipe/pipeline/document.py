@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.documents import ABSENT, Document, optional_key
+from edgepipe.units import format_bytes
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -321,6 +323,15 @@ class Report(Document):
     recommendations: dict[str, Recommendation]
     steps: list[StepRecord]
     summary: Summary
+    preprocessing: Preprocessing = optional_key(
+        doc="how the recipe's data was prepared for the model (as its artifacts record)")
+
+    def data_line(self) -> str | None:
+        """``Data: builtin:digits, prepared as unit (0..1), gray.``; None if not recorded."""
+        if not self.preprocessing:
+            return None
+        return (f"Data: {self.preprocessing.source}, prepared as "
+                f"{self.preprocessing.describe()}.")
 
 
 @dataclass(frozen=True)
@@ -358,10 +369,7 @@ def fmt_seconds(value: float | None) -> str:
 def fmt_bytes(value: float | None) -> str:
     if value is None or value is ABSENT:
         return "—"
-    for unit, size in (("MB", 1e6), ("kB", 1e3)):
-        if value >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{int(value)} B"
+    return format_bytes(value)
 
 
 def fmt_accuracy(value: float | None) -> str:

@@ -267,6 +267,8 @@ def render_html(report: Report, out: Path) -> str:
             f"{report.summary.steps_run} steps ran, {report.summary.steps_cached} "
             "were reused from an earlier run. Every figure says whether it was "
             "<b>measured</b> or <span class=est>estimated</span> (hollow marks in charts).</p>"]
+    if report.data_line():
+        body.append(f"<p>{escape(report.data_line())}</p>")
     if reference:
         body.append(f"<p>Accuracy budget: at most {points(report.budget.max_drop)} "
                     f"below {escape(reference.variant)} "

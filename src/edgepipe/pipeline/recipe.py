@@ -159,11 +159,22 @@ class Variant(Strict):
 
 
 class TargetSpec(Strict):
-    """A catalog target; ``host: ssh://user@host`` or ``adb://SERIAL`` measures on the device
-    itself, otherwise a target other than ``host`` is estimated."""
+    """A catalog target; ``remote: ssh://user@host`` or ``adb://SERIAL`` measures on the
+    device itself, otherwise a target other than ``host`` is estimated."""
 
     name: str
-    host: str | None = None
+    remote: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "host" in data and "remote" not in data:
+            import warnings
+
+            warnings.warn("the target key 'host' is now 'remote'; 'host' will stop working in "
+                          "the next release.", FutureWarning, stacklevel=2)
+            data = {("remote" if k == "host" else k): v for k, v in data.items()}
+        return data
 
     @field_validator("name")
     @classmethod

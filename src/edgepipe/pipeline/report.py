@@ -15,6 +15,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.documents import ABSENT
 from edgepipe.pipeline.document import (
     REPORT_SCHEMA_VERSION,
@@ -47,7 +48,8 @@ __all__ = ["REPORT_SCHEMA_VERSION", "build_report", "candidates", "fmt_bytes", "
 
 def build_report(recipe: Recipe, variants: list[dict[str, Any]] | list[ReportVariant],
                  steps: list[dict[str, Any]] | list[StepRecord], *,
-                 recipe_path: str | None = None) -> Report:
+                 recipe_path: str | None = None,
+                 preprocessing: Preprocessing | None = None) -> Report:
     """The report of a run: ``variants`` and ``steps`` as the run recorded them (their
     JSON form or typed), the recommendations and the budget worked out."""
     from edgepipe import __version__
@@ -62,8 +64,8 @@ def build_report(recipe: Recipe, variants: list[dict[str, Any]] | list[ReportVar
     for spec in recipe.targets:
         target = get_target(spec.name)
         targets.append(ReportTarget(name=target.name, title=target.title, kind=target.kind,
-                                    reach=target.reach, device=spec.host,
-                                    measured=target.reach == "local" or spec.host is not None))
+                                    reach=target.reach, device=spec.remote,
+                                    measured=target.reach == "local" or spec.remote is not None))
     recommendations = {t.name: recommend(typed, t.name, reference, recipe.budget.max_drop)
                        for t in targets}
     failed = [v.name for v in typed if not v.ok]
@@ -80,7 +82,8 @@ def build_report(recipe: Recipe, variants: list[dict[str, Any]] | list[ReportVar
                         failed_formats=failed_formats,
                         steps_run=sum(1 for s in records if not s.cached),
                         steps_cached=sum(1 for s in records if s.cached),
-                        steps_failed=sum(1 for s in records if s.status != "ok")))
+                        steps_failed=sum(1 for s in records if s.status != "ok")),
+        preprocessing=preprocessing or ABSENT)
 
 
 def _hold_to_budget(variants: list[ReportVariant], reference: Reference | None,
@@ -196,6 +199,8 @@ def _pick(row: Candidate, reference: Reference) -> Pick:
 def markdown(report: Report) -> str:
     """The summary for a pull request: one table per target and the recommendations."""
     lines = [f"# {report.recipe.name}: edgepipe report", ""]
+    if report.data_line():
+        lines += [report.data_line(), ""]
     reference = report.budget.reference
     if reference:
         lines.append(f"Accuracy budget: at most {points(report.budget.max_drop)} "

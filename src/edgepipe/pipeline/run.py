@@ -15,6 +15,7 @@ model and the data are loaded only when a step has to run.
 from __future__ import annotations
 
 import errno
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edgepipe import __version__, formats
+from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.errors import EdgepipeError, first_line
 from edgepipe.json_types import JsonObject
 from edgepipe.pipeline.document import Report
@@ -83,6 +85,23 @@ class Context:
         return self._splits
 
 
+def _recorded_preprocessing(out: Path, recipe: Recipe) -> Preprocessing | None:
+    """How the data was prepared, as the first variant's artifacts that say it record it
+    (read from the manifests, so a run whose steps were all reused loads no data)."""
+    from edgepipe.rundir import MANIFEST, Manifest
+
+    for variant in recipe.variants:
+        manifest = out / "variants" / variant.name / MANIFEST
+        try:
+            document = Manifest.from_dict(json.loads(manifest.read_text()), where=str(manifest))
+        except (OSError, ValueError, EdgepipeError):
+            continue  # a failed variant has no manifest: the next one may
+        for record in document.artifacts:
+            if record.preprocessing:
+                return record.preprocessing
+    return None
+
+
 def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: None,
                recipe_path: str | None = None) -> Report:
     """Run every step (cached ones are reused) and write the report; the report document."""
@@ -115,7 +134,8 @@ def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: No
                                                           target, sources)
                                   for target in recipe.targets}
         variants.append(entry)
-    document = build_report(recipe, variants, context.steps, recipe_path=recipe_path)
+    document = build_report(recipe, variants, context.steps, recipe_path=recipe_path,
+                            preprocessing=_recorded_preprocessing(out, recipe))
     try:
         write_report(document, out)
     except OSError as exc:  # a full disk, most often: the previous report stays whole
@@ -328,7 +348,7 @@ def _refusal(artifact: dict[str, Any], target: TargetSpec) -> EdgepipeError | No
         entry = get_target(target.name)
     except EdgepipeError:
         return None  # the profile step reports it
-    if target.host is not None or entry.reach == "local":
+    if target.remote is not None or entry.reach == "local":
         return None
     try:
         check_runs_there(entry, formats.get(artifact["format"]).runtime,
@@ -356,7 +376,7 @@ def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
                               warmup_runs=settings.warmup, warmup_s=0.2,
                               threads=settings.threads, per_layer=settings.per_layer,
                               energy=settings.energy, energy_idle_s=1.0, energy_busy_s=1.0)
-    resolved = resolve_target(target.name, device=target.host)
+    resolved = resolve_target(target.name, device=target.remote)
     path = context.out / artifact["path"]
     document = profile(path, resolved, latency, data=context.recipe.data.spec,
                        normalize=context.recipe.data.normalize).to_dict()
@@ -475,7 +495,7 @@ def _plan(context: Context, variant: Variant, built: dict[str, Any], target: Tar
         loaded, device, server, Link(parse_rate(variant.link[0]), parse_duration(variant.link[1])),
         cuts=[variant.at or ""], split_dir=context.out / built["folder"],
         data=context.splits(), measure_split=True,
-        device_reachable=target.name == "host" and target.host is None,
+        device_reachable=target.name == "host" and target.remote is None,
         server_reachable=server.reach == "local")
     sources = {source for option in result.options
                for source in option["sources"].values() if source != "none"}

@@ -33,8 +33,8 @@ def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: i
     for spec in session_inputs:
         if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] != batch:
             raise InputError(
-                f"Input {spec.name!r} has a fixed batch of {spec.shape[0]}; --batch {batch} "
-                "was asked for.", hint=f"use --batch {spec.shape[0]}, or export with a dynamic "
+                f"Input {spec.name!r} has a fixed batch of {spec.shape[0]}; --batch-size {batch} "
+                "was asked for.", hint=f"use --batch-size {spec.shape[0]}, or export with a dynamic "
                 "batch (`edgepipe export ... --dynamic-batch`).", reference="fixed-batch")
     specs = [s.with_shape(s.concrete_shape(batch)) for s in session_inputs]
     if data is None:
@@ -47,7 +47,7 @@ def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: i
     count = len(next(iter(dataset.inputs.values())))
     if count < batch:
         raise InputError(f"--data {data} has {count} samples; the batch is {batch}.",
-                         hint="lower --batch or give more data.", reference="data-too-small")
+                         hint="lower --batch-size or give more data.", reference="data-too-small")
     arrays = [np.ascontiguousarray(dataset.inputs[s.name][:batch]) for s in specs]
     return InputBatch(arrays, "data", f"the first {batch} sample(s) of {dataset.source}")
 
@@ -82,7 +82,7 @@ def check_cpus_option(cpus: str | Sequence[int] | None, batch: int,
     (``"0,2-3"`` or CPU numbers) parsed and, unless profiling on a device (``host``),
     checked against the CPUs this process may use."""
     if batch < 1:
-        raise InputError(f"--batch {batch} must be at least 1.", hint="give 1 or more.",
+        raise InputError(f"--batch-size {batch} must be at least 1.", hint="give 1 or more.",
                          reference="bad-batch")
     pinned = parse_cpus(cpus) if cpus is None or isinstance(cpus, str) else tuple(
         sorted({int(c) for c in cpus}))

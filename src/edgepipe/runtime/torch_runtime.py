@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.runtime.base import Session
+from edgepipe.runtime.base import Session, default_threads
 from edgepipe.tensors import TensorSpec
 
 
@@ -25,8 +25,9 @@ class TorchSession(Session):
         self.version = torch.__version__.split("+")[0]
         self._module = module
         self._run_torch = run_torch
-        if threads:
-            torch.set_num_threads(threads)
+        # torch's threads are the process's: set them as the other runtimes set their own
+        # (the given count, else $EDGEPIPE_THREADS or every usable core)
+        torch.set_num_threads(threads or default_threads())
         outputs = [TensorSpec(f"output_{i}" if i else "output", tuple(a.shape), a.dtype.name)
                    for i, a in enumerate(self._probe(inputs))]
         super().__init__(path, inputs, outputs, {"num_threads": torch.get_num_threads()})

@@ -35,7 +35,7 @@ BATTERY = "/sys/class/power_supply/battery"
 def parse_serial(url: str) -> str:
     """``adb://SERIAL`` -> ``SERIAL`` (``adb://`` alone: the only device attached)."""
     if not url.startswith("adb://"):
-        raise InputError(f"Cannot read --host {url!r}.", hint="write adb://SERIAL (from "
+        raise InputError(f"Cannot read --remote {url!r}.", hint="write adb://SERIAL (from "
                          "`adb devices`), or adb:// for the only phone attached.",
                          reference="bad-host")
     return url[len("adb://"):].strip("/")

@@ -68,13 +68,13 @@ def parse_host(url: str, **options: Any) -> SshHost:
     """``ssh://user@host:port`` (user and port optional) -> :class:`SshHost`."""
     parsed = urlparse(url)
     if parsed.scheme != "ssh" or not parsed.hostname:
-        raise InputError(f"Cannot read --host {url!r}.",
+        raise InputError(f"Cannot read --remote {url!r}.",
                          hint="write ssh://user@host or ssh://user@host:2222 (a name from "
                          "~/.ssh/config works as the host).", reference="bad-host")
     try:
         port = parsed.port
     except ValueError:
-        raise InputError(f"The port of --host {url!r} is not a number.",
+        raise InputError(f"The port of --remote {url!r} is not a number.",
                          hint="write ssh://user@host:2222.", reference="bad-host") from None
     return SshHost(host=parsed.hostname, user=parsed.username, port=port, **options)
 
