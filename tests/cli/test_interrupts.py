@@ -91,3 +91,27 @@ def test_an_edgepipe_manifest_still_opens(tmp_path):
     (out / "manifest.json").write_text(json.dumps({"schema_version": 1, "artifacts": [],
                                                    "steps": []}))
     assert RunDir(out).read_manifest().artifacts == []
+
+
+def test_a_termination_python_swallowed_still_exits_143_without_a_traceback(monkeypatch,
+                                                                            capsys):
+    """A signal that lands in a garbage-collector callback raises where Python cannot
+    propagate it (it prints "Exception ignored in ..."): the run still says it was
+    terminated, with its exit status, and no traceback."""
+    import gc
+
+    from edgepipe.cli import main
+
+    class Collected:
+        def __del__(self):
+            main._terminate(signal.SIGTERM, None)
+
+    def command(args):
+        Collected()
+        gc.collect()
+        return 0
+
+    monkeypatch.setattr(main, "_run_app", command)
+    assert main._dispatch(["export"]) == 143
+    err = capsys.readouterr().err
+    assert "terminated" in err and "Traceback" not in err and "Exception ignored" not in err

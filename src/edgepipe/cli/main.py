@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -106,8 +106,24 @@ def run(argv: list[str] | None = None) -> int:
     return code
 
 
+_RECEIVED: list[int] = []  # the termination signals received during this run
+
+
 def _terminate(signum: int, _frame: object) -> None:
+    _RECEIVED.append(signum)
     raise Terminated(signum)
+
+
+def _unraisable(hook: Any) -> Any:
+    """``sys.unraisablehook`` that stays quiet about a termination raised where Python
+    cannot propagate it (a garbage-collector callback): :func:`_dispatch` reports it once
+    the command returns."""
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, Terminated):
+            hook(unraisable)
+
+    return quiet
 
 
 def _handle_termination() -> dict[int, object]:
@@ -122,6 +138,18 @@ def _handle_termination() -> dict[int, object]:
 
 
 def _dispatch(args: list[str]) -> int:
+    _RECEIVED.clear()
+    hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
+    try:
+        code = _run_app(args)
+    finally:
+        sys.unraisablehook = hook
+    if _RECEIVED and code == 0:  # the signal's exception was swallowed: say it was received
+        return common.interrupted(Terminated(_RECEIVED[0]))
+    return code
+
+
+def _run_app(args: list[str]) -> int:
     try:
         app(args=args, prog_name="edgepipe", standalone_mode=True)
         return 0
