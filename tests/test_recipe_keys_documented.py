@@ -55,7 +55,7 @@ def documented() -> set[str]:
 
 def test_the_walk_finds_every_section() -> None:
     keys = recipe_keys()
-    for key in ("version", "model.spec", "data.seed", "variants.bottleneck", "targets.host",
+    for key in ("version", "model.spec", "data.seed", "variants.bottleneck", "targets.remote",
                 "budget.max_drop", "profile.per_layer"):
         assert key in keys
     assert {"distill_epochs", "calibration", "rank_multiple", "binary_activations"} <= option_keys()

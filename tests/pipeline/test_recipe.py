@@ -135,3 +135,35 @@ def test_a_lower_bound_is_not_ranked_ahead_of_a_calibrated_estimate():
     # with lower bounds only, they are compared among themselves
     typed[1].artifacts[0].targets["mcu"].latency_bound = "lower"
     assert recommend(typed, "mcu", reference, 0.01).fastest.variant == "float"
+
+
+def test_a_recipe_names_its_own_targets_with_catalog(tmp_path, monkeypatch):
+    import yaml
+
+    from edgepipe.devices.catalog import CATALOG_DIR, get_target, using
+
+    monkeypatch.delenv("EDGEPIPE_CATALOG", raising=False)
+    board = yaml.safe_load((CATALOG_DIR / "rpi5.yaml").read_text())
+    board.update(name="myboard", title="My board")
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "myboard.yaml").write_text(yaml.safe_dump(board))
+    text = GOOD.replace("targets: [host, rpi5]", "catalog: boards\ntargets: [host, myboard]")
+    recipe = _load(tmp_path, text)
+    assert recipe.catalog == str((tmp_path / "boards").resolve())  # beside the recipe
+    with using(recipe.catalog):
+        assert get_target("myboard").title == "My board"
+    with pytest.raises(InputError) as unknown:  # without the key, the board is unknown
+        _load(tmp_path, GOOD.replace("targets: [host, rpi5]", "targets: [host, myboard]"))
+    assert "myboard" in unknown.value.message
+    with pytest.raises(InputError) as missing:
+        _load(tmp_path, text.replace("catalog: boards", "catalog: nowhere"))
+    assert missing.value.reference == "bad-catalog-dir"
+    assert "recipe's catalog:" in missing.value.message
+
+
+def test_the_old_target_key_host_is_read_as_remote_with_a_warning(tmp_path):
+    text = GOOD.replace("targets: [host, rpi5]",
+                        "targets: [host, {name: rpi5, host: 'ssh://pi@example.invalid'}]")
+    with pytest.warns(FutureWarning, match="'host' is now 'remote'"):
+        recipe = _load(tmp_path, text)
+    assert recipe.targets[1].remote == "ssh://pi@example.invalid"

@@ -17,6 +17,9 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -74,19 +77,37 @@ def _static_catalog(directory: str) -> dict[str, DeviceEntry]:
     return {target.name: target for target in map(load_target_file, target_files(Path(directory)))}
 
 
+# The user catalog of the recipe being run (its `catalog:` key), see :func:`using`.
+_RECIPE_CATALOG: ContextVar[Path | None] = ContextVar("recipe_catalog", default=None)
+
+
+@contextmanager
+def using(folder: Path | str | None) -> Iterator[None]:
+    """Within the block, ``folder`` is the user catalog when no ``--catalog`` is given (a
+    recipe's ``catalog:`` key; it wins over ``$EDGEPIPE_CATALOG``)."""
+    token = _RECIPE_CATALOG.set(None if folder in (None, "") else Path(folder))
+    try:
+        yield
+    finally:
+        _RECIPE_CATALOG.reset(token)
+
+
 def user_catalog_dir(option: Path | str | None = None) -> Path | None:
-    """The user catalog folder: ``option`` (``--catalog``), else ``$EDGEPIPE_CATALOG``, else
-    None. A folder that is not there is an error (``bad-catalog-dir``)."""
-    given = option if option not in (None, "") else os.environ.get(CATALOG_ENV) or None
+    """The user catalog folder: ``option`` (``--catalog``), else the recipe's ``catalog:``
+    (:func:`using`), else ``$EDGEPIPE_CATALOG``, else None. A folder that is not there is
+    an error (``bad-catalog-dir``)."""
+    recipe = _RECIPE_CATALOG.get()
+    given = option if option not in (None, "") else recipe or os.environ.get(CATALOG_ENV) or None
     if given is None:
         return None
     folder = Path(given).expanduser()
     if not folder.is_dir():
-        said = "--catalog" if option not in (None, "") else f"${CATALOG_ENV}"
+        said = "--catalog" if option not in (None, "") else (
+            "the recipe's catalog:" if recipe else f"${CATALOG_ENV}")
         raise InputError(f"{said} {given}: no such folder.",
                          hint="give a folder of target YAML files (`edgepipe targets add FILE "
                          "--catalog DIR` creates it)" + (
-                             "" if said == "--catalog" else f", or unset {CATALOG_ENV}") + ".",
+                             f", or unset {CATALOG_ENV}" if said.startswith("$") else "") + ".",
                          reference="bad-catalog-dir")
     return folder
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgepipe.devices.catalog import using as using_catalog
 from edgepipe.errors import InputError
 
 RECIPE_VERSION = 1
@@ -219,6 +220,7 @@ class ProfileSettings(Strict):
 class Recipe(Strict):
     version: Literal[1] = RECIPE_VERSION
     name: str = "recipe"
+    catalog: str | None = None  # a folder of your own target YAML files (as --catalog)
     model: ModelSpec
     data: DataSpec
     variants: list[Variant] = Field(min_length=1)
@@ -275,8 +277,13 @@ def load_recipe(path: str | Path) -> Recipe:
                          hint="a recipe has keys model, data, variants, targets (see "
                               "examples/quickstart.yaml).", reference="bad-recipe")
     _relative_to(document, path.parent)
+    catalog = document.get("catalog")
+    if isinstance(catalog, str) and catalog and not Path(catalog).expanduser().is_absolute():
+        document["catalog"] = str((path.parent / catalog).resolve())  # beside the recipe
     try:
-        return Recipe.model_validate(document)
+        with using_catalog(document.get("catalog") if isinstance(document.get("catalog"), str)
+                           else None):
+            return Recipe.model_validate(document)
     except ValidationError as exc:
         problems = [_problem(error, root) for error in exc.errors()]
         raise InputError(f"The recipe '{path.name}' is invalid: " + "; ".join(problems[:6])

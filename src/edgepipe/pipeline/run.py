@@ -104,10 +104,17 @@ def _recorded_preprocessing(out: Path, recipe: Recipe) -> Preprocessing | None:
 
 def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: None,
                recipe_path: str | None = None) -> Report:
-    """Run every step (cached ones are reused) and write the report; the report document."""
+    """Run every step (cached ones are reused) and write the report; the report document.
+    The recipe's ``catalog:`` (its own targets) is the user catalog throughout."""
+    from edgepipe.devices.catalog import using
+
+    with using(recipe.catalog):
+        return _run_recipe(recipe, Path(out), events, recipe_path)
+
+
+def _run_recipe(recipe: Recipe, out: Path, events: Events, recipe_path: str | None) -> Report:
     from edgepipe.pipeline.report import build_report, write_report
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     context = Context(recipe, out, StepCache(out), events)
     sources = {"model": source_identity(recipe.model.spec),
