@@ -64,3 +64,13 @@ def test_docstrings_are_reflowed_not_hard_wrapped():
     text = "First line of a paragraph\ncontinues here.\n\n- an item\n- another\n"
     assert reflow(text) == ["First line of a paragraph continues here.",
                             "- an item\n- another"]
+
+
+def test_targets_list_shows_every_name_whole_at_80_columns():
+    from edgepipe.devices.catalog import load_catalog
+
+    done = CliRunner().invoke(app, ["targets", "list"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert done.exit_code == 0, done.output
+    assert "…" not in done.stdout
+    words = set(done.stdout.split())
+    assert set(load_catalog(detect_host=False)) <= words

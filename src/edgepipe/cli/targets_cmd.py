@@ -43,15 +43,20 @@ def list_targets(catalog_dir: CatalogOption = None, json_output: JsonOption = Fa
 
 def _render_list(console: Console, rows: list[dict[str, Any]]) -> None:
     table = Table(show_edge=False)
-    for column in ("target", "kind", "reach", "memory", "flash", "peak int8", "runtimes"):
-        table.add_column(column)
+    # the names are what the user types: never cut; the rest wraps at word boundaries
+    table.add_column("target", no_wrap=True, min_width=max((len(t["name"]) for t in rows),
+                                                           default=6))
+    for column in ("kind", "reach", "memory", "flash", "peak int8"):
+        table.add_column(column, overflow="fold")
+    table.add_column("runtimes", no_wrap=True)  # one a line
     for t in rows:
         memory = t.get("memory") or {}
         ram = memory.get("ram_bytes") or memory.get("sram_bytes")
         peak = (t.get("peak_gmacs") or {}).get("int8")
         table.add_row(t["name"], t["kind"], t["reach"], _figure(ram, unit="B"),
                       _figure(memory.get("flash_bytes"), unit="B"),
-                      _figure(peak, unit="GMAC/s"), ", ".join(t["runtimes"]))
+                      _figure(peak, unit="GMAC/s"),
+                      "\n".join(r.split(" (")[0] for r in t["runtimes"]))  # notes: `show`
     console.print(table)
     console.print("figures are datasheet, measured, derived or assumed: "
                   "`edgepipe targets show T` gives each one's source")
