@@ -96,7 +96,12 @@ def test_evaluate_on_data_splits_the_data_and_says_which_samples(mlp_exports):
     _, eval_set, root = mlp_exports
     artifact = root / "b1" / "digits-mlp.onnx"
     result = evaluate_on_data(artifact, "builtin:digits", seed=0)
-    assert result.data == EvalSamples("builtin:digits", "eval", 0, 359, 1797)
+    samples = result.data
+    assert (samples.source, samples.split, samples.seed, samples.samples, samples.of) == (
+        "builtin:digits", "eval", 0, 359, 1797)
+    # nothing recorded beside this export: the loader's default preparation, said so
+    assert samples.preprocessing_from == "default" and samples.preprocessing.normalize == "unit"
+    assert EvalSamples.from_dict(samples.to_dict()) == samples
     assert result.value == pytest.approx(evaluate_artifact(artifact, eval_set).value)
     document = result.to_dict()
     assert list(document)[-1] == "data" and document["data"]["of"] == 1797

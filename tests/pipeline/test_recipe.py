@@ -108,7 +108,7 @@ def test_the_guides_key_reference_is_a_valid_recipe(tmp_path):
     recipe = _load(tmp_path, block.replace("MODEL", "builtin:digits-cnn")
                    .replace("DATA", "builtin:digits"))
     assert [v.method for v in recipe.variants] == ["float", "int8", "split"]
-    assert recipe.targets[2].host == "ssh://me@jetson.local"
+    assert recipe.targets[2].remote == "ssh://me@jetson.local"
 
 
 def test_a_lower_bound_is_not_ranked_ahead_of_a_calibrated_estimate():
