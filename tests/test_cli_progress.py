@@ -57,6 +57,7 @@ def test_export_reports_formats_and_parity_checks(tmp_path, digits_mlp):
 
 def test_compress_reports_formats_calibration_and_epochs(tmp_path, digits_mlp):
     from edgepipe.compress import compress, make_config
+    from edgepipe.compress.budget import AccuracyBudget
 
     loaded, splits = digits_mlp
     seen: list[ProgressEvent] = []
@@ -68,6 +69,13 @@ def test_compress_reports_formats_calibration_and_epochs(tmp_path, digits_mlp):
     _determinate(calibration)
     assert calibration[-1].figure == f"batch {calibration[-1].total}/{calibration[-1].total}"
     _determinate(steps["export"])  # the float model's export, inside compress
+
+    seen.clear()
+    compress(loaded, make_config("int8", formats=("onnx",)), tmp_path / "sensitivity", splits,
+             budget=AccuracyBudget(None, True), progress=seen.append)
+    layers = _by_step(seen)["sensitivity"]
+    _determinate(layers)
+    assert "drop" in layers[-1].figure
 
     seen.clear()
     compress(loaded, make_config("w4a8", qat=True, epochs=2, calib_size=64, formats=("onnx",)),
