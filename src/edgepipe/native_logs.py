@@ -49,7 +49,6 @@ NOISY_PACKAGES = frozenset({"litert_torch", "ai_edge_litert", "litert_converter"
 # Held while fd 2 is redirected: a live display refreshes only when it can take it, so its
 # output is never captured with the backends'.
 stderr_lock = threading.Lock()
-_inside = threading.local()  # a nested capture leaves the work to the outer one
 _active = False
 
 
@@ -67,38 +66,38 @@ def silence() -> None:
     _active = True
 
 
-def active() -> bool:
-    return _active
-
-
 @contextlib.contextmanager
 def native_stderr(what: str) -> Iterator[None]:
     """Capture what native code writes to fd 2 in the block; write back all but the
-    chatter (everything when the block raises). A no-op unless :func:`silence` ran."""
-    if not _active or getattr(_inside, "capturing", False):
+    chatter (everything when the block raises). A no-op unless :func:`silence` ran, and
+    while another capture runs (a nested one, or another thread's: waiting for it could
+    deadlock two threads importing, so the block runs uncaptured instead)."""
+    if not _active or not stderr_lock.acquire(blocking=False):
         yield
         return
-    with stderr_lock:
+    try:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         try:
             saved = os.dup(2)
         except OSError:  # no fd 2 to redirect
+            saved = None
+        if saved is None:
             yield
             return
         with tempfile.TemporaryFile() as sink:
             os.dup2(sink.fileno(), 2)
-            _inside.capturing = True
             failed = True
             try:
                 yield
                 failed = False
             finally:
-                _inside.capturing = False
                 os.dup2(saved, 2)
                 os.close(saved)
                 sink.seek(0)
                 _write_back(sink.read().decode("utf-8", errors="replace"), what, failed)
+    finally:
+        stderr_lock.release()
 
 
 def _write_back(text: str, what: str, failed: bool) -> None:
