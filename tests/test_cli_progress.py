@@ -95,7 +95,7 @@ def test_split_training_reports_epochs_with_their_score(digits_cnn):
                     x, splits.train.labels[:300],
                     SplitTraining(distill_epochs=2, finetune_epochs=2, patience=5))
     steps = _by_step(seen)
-    for stage, metric in (("split: head distillation", "-MSE"), ("split: fine-tuning", "top-1")):
+    for stage, metric in (("split: head distillation", "MSE"), ("split: fine-tuning", "top-1")):
         _determinate(steps[stage])
         assert steps[stage][0].total == 2
         assert any(e.figure.startswith(f"epoch 2/2 {metric} ") for e in steps[stage])

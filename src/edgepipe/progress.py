@@ -77,10 +77,13 @@ class Counted(Iterable[T]):
 
 def epoch_figure(epoch: int, epochs: int, score: Any, metric: str = "score") -> str:
     """``epoch 3/20 top-1 0.9512``: a training epoch's figure (a tuple score shows its
-    first value)."""
+    first value). A score that is a negated loss (``metric`` ``-MSE``) shows the loss
+    (``MSE 0.0123``)."""
     value = score[0] if isinstance(score, tuple) else score
     try:
-        shown = f"{float(value):.4f}"
+        number = float(value)
     except (TypeError, ValueError):
-        shown = str(value)
-    return f"epoch {epoch}/{epochs} {metric} {shown}"
+        return f"epoch {epoch}/{epochs} {metric} {value}"
+    if metric.startswith("-"):
+        metric, number = metric[1:], -number
+    return f"epoch {epoch}/{epochs} {metric} {number:.4f}"
