@@ -406,13 +406,14 @@ class _Bars:
         self.ticker.start()
 
     def __call__(self, event: ProgressEvent) -> None:
-        task = self.tasks.get(event.step)
         total = max(event.total, 1)
+        shown = {"completed": min(event.done, total), "total": total,
+                 "figure": escape(event.figure), "visible": event.done < event.total}
+        task = self.tasks.get(event.step)
         if task is None:
-            task = self.tasks[event.step] = self.bar.add_task(escape(event.step), total=total,
-                                                              figure="")
-        self.bar.update(task, completed=min(event.done, total), total=total,
-                        figure=escape(event.figure), visible=event.done < event.total)
+            self.tasks[event.step] = self.bar.add_task(escape(event.step), **shown)
+        else:
+            self.bar.update(task, **shown)
         if event.done in (0, event.total) or time.monotonic() - self.drawn > 0.1:
             self._refresh()  # not on every batch of a fast loop: the ticker catches up
 
