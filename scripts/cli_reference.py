@@ -77,14 +77,23 @@ def _command(path: str, command: object, lines: list[str]) -> None:
         for name in sorted(commands):
             _command(f"{path} {name}", commands[name], lines)
         return
-    params = [p for p in getattr(command, "params", []) if not getattr(p, "hidden", False)]
-    arguments = [p for p in params if p.param_type_name == "argument"]
-    options = [p for p in params if p.param_type_name == "option" and p.name != "help"]
+    arguments, options = _params(command)
     usage = " ".join([path, *(a.name.upper() for a in arguments), "[OPTIONS]"])
     lines += [f"## `{path}`", "", f"`{usage}`", ""]
     help_text = (getattr(command, "help", None) or "").strip()
     if help_text:
         lines += [" ".join(help_text.split()), ""]
+    _table(arguments, options, lines)
+
+
+def _params(command: object) -> tuple[list, list]:
+    """A command's arguments and options (--help and hidden ones left out)."""
+    params = [p for p in getattr(command, "params", []) if not getattr(p, "hidden", False)]
+    return ([p for p in params if p.param_type_name == "argument"],
+            [p for p in params if p.param_type_name == "option" and p.name != "help"])
+
+
+def _table(arguments: list, options: list, lines: list[str]) -> None:
     if arguments or options:
         lines += ["| argument or option | takes | default | what it is |",
                   "| --- | --- | --- | --- |"]
@@ -102,7 +111,11 @@ def render() -> str:
     from edgepipe.cli.main import app
 
     group = typer.main.get_command(app)
-    lines = [HEADER]
+    lines = [HEADER, "## Global options", "",
+             "Given before the command or anywhere after it (`edgepipe -q export ...` or "
+             "`edgepipe export ... -q`).", ""]
+    _table([], [o for o in _params(group)[1] if o.name not in (
+        "version", "install_completion", "show_completion")], lines)
     _command("edgepipe", group, lines)
     return "\n".join(lines).rstrip() + "\n"
 

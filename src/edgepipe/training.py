@@ -21,6 +21,7 @@ from torch import nn
 
 from edgepipe.errors import InputError
 from edgepipe.json_types import JsonObject, JsonValue
+from edgepipe.progress import epoch_figure, report
 
 # name: (kind, lowest, highest, what it takes) of the settings of a training step.
 TRAINING_LIMITS: dict[str, tuple[type, float, float, str]] = {
@@ -124,18 +125,36 @@ def fit_best(params: Iterable[nn.Parameter], modules: list[nn.Module],
              batches: Callable[[], Iterable[Any]], step: Callable[[Any], torch.Tensor],
              score: Callable[[], Any], *, epochs: int, lr: float, patience: int,
              cosine: bool = False, threads: int | None = None,
-             on_epoch: Callable[[int, Any], None] = lambda _epoch, _score: None) -> Fitted:
+             on_epoch: Callable[[int, Any], None] = lambda _epoch, _score: None,
+             report_as: str | None = None, metric: str = "score") -> Fitted:
     """Train ``params`` on ``step(batch) -> loss`` for each of ``batches()`` per epoch; keep
     the modules' state with the highest ``score()`` (comparable values, higher is better),
     restore it and leave the modules in eval mode.
 
     ``cosine`` anneals the learning rate to zero over ``epochs``; otherwise it is constant.
     torch runs on ``threads`` (None: every usable core) while training: see
-    :func:`torch_threads`.
+    :func:`torch_threads`. ``report_as``: the step name under which each epoch and its
+    ``metric`` score are reported to the progress listener (:mod:`edgepipe.progress`).
     """
+    if report_as is not None:
+        on_epoch = _reporting_epochs(on_epoch, report_as, epochs, metric)
+        report(report_as, 0, epochs, f"epoch 0/{epochs}")
     with torch_threads(threads):
-        return _train(params, modules, batches, step, score, epochs=epochs, lr=lr,
-                      patience=patience, cosine=cosine, on_epoch=on_epoch)
+        fitted = _train(params, modules, batches, step, score, epochs=epochs, lr=lr,
+                        patience=patience, cosine=cosine, on_epoch=on_epoch)
+    if report_as is not None and fitted.epochs_run < epochs:  # stopped early: the bar is full
+        report(report_as, epochs, epochs, f"stopped after epoch {fitted.epochs_run}, best "
+               f"{fitted.best_epoch}")
+    return fitted
+
+
+def _reporting_epochs(on_epoch: Callable[[int, Any], None], step: str, epochs: int,
+                      metric: str) -> Callable[[int, Any], None]:
+    def both(epoch: int, score: Any) -> None:
+        on_epoch(epoch, score)
+        report(step, epoch, epochs, epoch_figure(epoch, epochs, score, metric))
+
+    return both
 
 
 def _train(params: Iterable[nn.Parameter], modules: list[nn.Module],

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from rich.console import Console
 from edgepipe.documents import Document, optional_key
 from edgepipe.errors import EdgepipeError
 from edgepipe.json_types import JsonObject
+from edgepipe.progress import ProgressCallback, ProgressEvent
 from edgepipe.units import format_bytes  # noqa: F401  (the commands' import of it)
 
 SCHEMA_VERSION = 1  # of every command's --json document (docs/schemas/<command>.v1...)
@@ -47,6 +49,8 @@ stdout = Console(highlight=False, soft_wrap=True,
 class _State:
     json_output: bool = False
     debug: bool = bool(os.environ.get("EDGEPIPE_DEBUG"))
+    quiet: bool = False  # -q: results and errors only (no progress, no info logs)
+    verbose: bool = False  # -v: info logs, and the backends' own log lines
     command: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -333,33 +337,109 @@ def format_count(value: int) -> str:
 
 
 def setup_logging() -> None:
-    """Route the ``edgepipe`` logger (and warnings) to stderr through Rich."""
+    """Route the ``edgepipe`` logger (and warnings) to stderr through Rich: info and up
+    (debug with --debug, errors only with -q); with -v, the backends' Python loggers too."""
     logger = logging.getLogger("edgepipe")
-    if any(getattr(h, "_edgepipe", False) for h in logger.handlers):
-        return
+    logger.setLevel(logging.DEBUG if state.debug else logging.ERROR if state.quiet
+                    else logging.INFO)
+    if not any(getattr(h, "_edgepipe", False) for h in logger.handlers):
+        logger.addHandler(_rich_handler())
+        logger.propagate = False
+    # -v: the third-party loggers (nncf, absl, torch...) at info too, through Rich; the
+    # handler goes again when a later command in the same process runs without -v
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "_edgepipe", False)]
+    if state.verbose and not ours:
+        _root_level[:] = [root.level]
+        root.addHandler(_rich_handler())
+        root.setLevel(min(root.level, logging.INFO))
+    elif ours and not state.verbose:
+        for handler in ours:
+            root.removeHandler(handler)
+        root.setLevel(_root_level[0] if _root_level else logging.WARNING)
+
+
+_root_level: list[int] = []  # the root logger's level before -v lowered it
+
+
+def _rich_handler() -> logging.Handler:
     from rich.logging import RichHandler
 
     handler = RichHandler(console=stderr, show_time=False, show_path=False,
                           rich_tracebacks=False, markup=False)
     handler._edgepipe = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if state.debug else logging.INFO)
-    logger.propagate = False
+    return handler
 
 
 @contextmanager
-def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on stderr (off when stderr is not a terminal).
-
-    Yields ``advance(n)``. Without a terminal it is silent; the step's summary line is
-    printed by the command.
-    """
-    if not stderr.is_terminal:
-        yield lambda n=1: None
+def progress_bars() -> Iterator[ProgressCallback | None]:
+    """A callback drawing the progress events of :mod:`edgepipe.progress` as determinate
+    Rich bars on stderr, one per step with its figure (transient: gone when the block ends);
+    None, so nothing is drawn, when stderr is not a terminal or with -q."""
+    if state.quiet or not stderr.is_terminal:
+        yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    bars = _Bars()
+    try:
+        yield bars
+    finally:
+        bars.close()
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=stderr, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+class _Bars:
+    """The Rich display of progress events. It refreshes on each event and twice a second
+    (the elapsed time), never while a backend's native stderr is being captured
+    (:func:`edgepipe.native_logs.native_stderr`)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[figure]}"),
+                            TimeElapsedColumn(), console=stderr, transient=True,
+                            auto_refresh=False, redirect_stdout=False)
+        self.tasks: dict[str, Any] = {}
+        self.drawn = 0.0
+        self.bar.start()
+        self.stopped = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, daemon=True)
+        self.ticker.start()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        total = max(event.total, 1)
+        shown = {"completed": min(event.done, total), "total": total,
+                 "figure": escape(event.figure), "visible": event.done < event.total}
+        task = self.tasks.get(event.step)
+        if task is None:
+            self.tasks[event.step] = self.bar.add_task(escape(event.step), **shown)
+        else:
+            self.bar.update(task, **shown)
+        if event.done in (0, event.total) or time.monotonic() - self.drawn > 0.1:
+            self._refresh()  # not on every batch of a fast loop: the ticker catches up
+
+    def _refresh(self) -> None:
+        from edgepipe.native_logs import stderr_lock
+
+        if stderr_lock.acquire(blocking=False):
+            try:
+                self.drawn = time.monotonic()
+                self.bar.refresh()
+            finally:
+                stderr_lock.release()
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(0.5):
+            self._refresh()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.ticker.join()
+        self.bar.stop()

@@ -161,6 +161,7 @@ def compress(
               **options, "threads": threads, "normalize": normalize,
               **loading.to_config(), "sensitivity": sensitivity, "max_drop": max_drop}
     with command("compress", json_output, config) as output:
+        from edgepipe.cli.common import progress_bars
         from edgepipe.compress.api import compress as compress_model
         from edgepipe.compress.budget import AccuracyBudget
         from edgepipe.compress.config import make_config
@@ -168,9 +169,10 @@ def compress(
         compress_config = make_config(method.value, **options)
         budget = AccuracyBudget(max_drop, sensitivity)
         try:  # the verb checks OUT, then loads the model and the data, splits and measures
-            result = compress_model(functools.partial(loading.load, model), compress_config,
-                                    out, data, threads=threads, budget=budget,
-                                    normalize=normalize)
+            with progress_bars() as progress:
+                result = compress_model(functools.partial(loading.load, model),
+                                        compress_config, out, data, threads=threads,
+                                        budget=budget, normalize=normalize, progress=progress)
         except EdgepipeError as exc:  # some formats made, others failed: show what was made
             made = getattr(exc, "result", None)
             if made is not None and made.artifacts and not json_output:

@@ -64,14 +64,16 @@ def export(
         **loading.to_config(),
     }
     with command("export", json_output, config) as output:
+        from edgepipe.cli.common import progress_bars
         from edgepipe.export import ExportConfig, export_model
 
         export_config = ExportConfig(
             formats=tuple(config["formats"]), opset=opset, dynamic_batch=dynamic_batch,
             simplify=simplify, nhwc=nhwc, fp16=fp16, atol=atol, batch=batch, seed=seed,
             threads=threads, name=name)
-        result = export_model(loading.load(model), out, export_config, data=data,
-                              samples=samples, normalize=normalize)
+        with progress_bars() as progress:
+            result = export_model(loading.load(model), out, export_config, data=data,
+                                  samples=samples, normalize=normalize, progress=progress)
         document = result.to_dict()
         output.result(document, render=lambda console: _render(console, document))
 

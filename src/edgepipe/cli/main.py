@@ -10,7 +10,6 @@ clean-up, so nothing half-written is left in OUT. Heavy libraries are imported i
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import traceback
@@ -18,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgepipe import __version__
+from edgepipe import __version__, native_logs
 from edgepipe.cli import common, deprecated
 from edgepipe.cli.compress_cmd import compress
 from edgepipe.cli.env_cmd import env
@@ -36,7 +35,11 @@ from edgepipe.errors import EXIT_INTERNAL, EdgepipeError, Terminated, backend_mi
 
 app = typer.Typer(
     name="edgepipe",
-    help="Take a trained neural network to the edge: compress, split, export, profile.",
+    help="Take a trained neural network to the edge: compress, split, export, profile.\n\n"
+    "The global options --debug, -q/--quiet and -v/--verbose go before the command or "
+    "anywhere after it. Long steps show progress bars on stderr when it is a terminal "
+    "(not with -q); the backends' own log lines (absl, TensorFlow/LiteRT, XNNPACK, "
+    "oneDNN, OpenVINO) are kept off stderr unless -v, their warnings and errors aside.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -55,14 +58,26 @@ def main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and debug logs.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress "
+                           "bars, no info logs or warnings.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Info logs, and the backends' own log "
+                           "lines (absl, TensorFlow/LiteRT, XNNPACK, oneDNN, OpenVINO).")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     """edgepipe: compress, split, export and profile models for edge devices."""
+    if quiet and verbose:
+        raise typer.BadParameter("-q/--quiet and -v/--verbose exclude each other: give one.",
+                                 param_hint="-q / -v")
     if debug:
         common.state.debug = True
+    common.state.quiet, common.state.verbose = quiet, verbose
 
 
 app.command("inspect", cls=HelpCommand)(inspect)
@@ -85,15 +100,16 @@ def run(argv: list[str] | None = None) -> int:
     (``EdgepipeError``) are rendered here without a traceback unless ``--debug``.
     """
     args, renamed = deprecated.rewrite(sys.argv[1:] if argv is None else list(argv))
-    for warning in renamed:  # an old option spelling, still taken for one release
+    args = global_options_first(args)
+    common.state.quiet, common.state.verbose = "--quiet" in args, "--verbose" in args
+    for warning in [] if common.state.quiet else renamed:  # an old spelling, for one release
         common.stderr.print(f"[yellow]warning:[/] {common.escape(warning)}")
-    if "--debug" in args:  # a global option, taken before or after the subcommand
+    if "--debug" in args:
         common.state.debug = True
-        args = ["--debug", *(a for a in args if a != "--debug")]
-    else:
-        # TensorFlow Lite's converter logs INFO lines from C++ straight to stderr, and
+    if not (common.state.verbose or common.state.debug):
+        # absl, TensorFlow/LiteRT, XNNPACK and oneDNN log from C++ straight to stderr, and
         # torch's CUDA build warns on CPU-only hosts when torchao loads its extensions.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        native_logs.silence()
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     previous = _handle_termination()
     try:
@@ -104,6 +120,24 @@ def run(argv: list[str] | None = None) -> int:
     if argv is None:
         sys.exit(code)
     return code
+
+
+# The global options (the app callback's), taken before the subcommand or anywhere after it.
+GLOBAL_FLAGS = {"--debug": "--debug", "-q": "--quiet", "--quiet": "--quiet",
+                "-v": "--verbose", "--verbose": "--verbose"}
+
+
+def global_options_first(args: list[str]) -> list[str]:
+    """``args`` with the global flags moved before the subcommand (their long spelling,
+    once each), and ``--json`` (every command's own option) moved after it when given
+    before; nothing after a ``--`` is touched."""
+    end = args.index("--") if "--" in args else len(args)
+    found = [GLOBAL_FLAGS[a] for a in args[:end] if a in GLOBAL_FLAGS]
+    rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+    first_word = next((i for i, a in enumerate(rest) if not a.startswith("-")), None)
+    if first_word is not None and "--json" in rest[:first_word]:
+        rest = [a for a in rest if a != "--json"] + ["--json"]
+    return [*dict.fromkeys(found), *rest, *args[end:]]
 
 
 _RECEIVED: list[int] = []  # the termination signals received during this run

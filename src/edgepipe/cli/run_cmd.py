@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from edgepipe.cli.common import JsonOption, command, escape, stderr
+from edgepipe.cli.common import JsonOption, command, escape, progress_bars, state, stderr
 from edgepipe.errors import PARTIAL_EXIT
 
 if TYPE_CHECKING:
@@ -34,8 +34,9 @@ def run_recipe_cmd(
 
         loaded = load_recipe(recipe)
         RunDir(out, create=False)  # an -o that is a file fails here, before any work
-        with _Display() as events:
-            report = run_recipe(loaded, out, events=events, recipe_path=str(recipe)).to_dict()
+        with progress_bars() as progress:
+            report = run_recipe(loaded, out, events=_step_line, recipe_path=str(recipe),
+                                progress=progress).to_dict()
         summary = report["summary"]
         output.result({"out": str(out), "report": {
             "json": str(out / "report.json"), "html": str(out / "report.html"),
@@ -59,38 +60,20 @@ def run_recipe_cmd(
             raise typer.Exit(PARTIAL_EXIT)
 
 
-class _Display:
-    """One Rich progress line for the whole run, and one summary line per finished step."""
-
-    def __enter__(self) -> Any:
-        self.bar = None
-        if stderr.is_terminal:
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                TimeElapsedColumn(), console=stderr, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("starting")
-        return self.event
-
-    def event(self, event: StepEvent) -> None:
-        if event.event == "start":
-            if self.bar is not None:
-                self.bar.update(self.task, description=f"{event.kind} {event.label}")
-            return
-        if event.status != "ok":
-            message = str((event.error or {}).get("message", ""))
-            line = f"[red]✗[/] {event.kind} {escape(event.label)}: {escape(message)}"
-        elif event.cached:
-            line = f"[dim]· {event.kind} {escape(event.label)}: unchanged, reused[/]"
-        else:
-            line = f"[green]✓[/] {event.kind} {escape(event.label)}{_summary(event)} " \
-                   f"[dim]({event.seconds:.1f} s)[/]"
-        stderr.print(line, highlight=False)
-
-    def __exit__(self, *_: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def _step_line(event: StepEvent) -> None:
+    """One summary line per finished step on stderr (with -q, the failed ones only); the
+    progress bar (``recipe``, variants done) says which step runs."""
+    if event.event == "start" or (event.status == "ok" and state.quiet):
+        return
+    if event.status != "ok":
+        message = str((event.error or {}).get("message", ""))
+        line = f"[red]✗[/] {event.kind} {escape(event.label)}: {escape(message)}"
+    elif event.cached:
+        line = f"[dim]· {event.kind} {escape(event.label)}: unchanged, reused[/]"
+    else:
+        line = f"[green]✓[/] {event.kind} {escape(event.label)}{_summary(event)} " \
+               f"[dim]({event.seconds:.1f} s)[/]"
+    stderr.print(line, highlight=False)
 
 
 def _summary(event: StepEvent) -> str:

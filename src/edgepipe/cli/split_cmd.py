@@ -103,7 +103,7 @@ def make(
               "formats": [f.value for f in formats or []], "int8_head": int8_head,
               **loading.to_config()}
     with command("split", json_output, config) as output:
-        from edgepipe.cli.common import progress
+        from edgepipe.cli.common import progress_bars
         from edgepipe.split.api import SplitConfig, split_model
         from edgepipe.split.train import SplitTraining
 
@@ -114,9 +114,9 @@ def make(
                                                       finetune_epochs=finetune_epochs,
                                                       seed=seed))
         loaded = loading.load(model)
-        with progress("training the split") as advance:
+        with progress_bars() as progress:
             result = split_model(loaded, settings, data, out, normalize=normalize,
-                                 progress=lambda _: advance(1)).to_dict()
+                                 progress=progress).to_dict()
         output.result(result, render=lambda console: _render_split(console, result, out))
 
 

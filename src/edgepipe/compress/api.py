@@ -71,6 +71,7 @@ from edgepipe.evaluate import EvalResult, evaluate_session, predict, score
 from edgepipe.export import DEFAULT_ATOL, ExportConfig, compare_outputs, export_model
 from edgepipe.export.base import log
 from edgepipe.model import LoadedModel, file_sha256, load_model
+from edgepipe.progress import ProgressCallback, report, reporting
 from edgepipe.rundir import (
     ArtifactRecord,
     ManifestStep,
@@ -98,6 +99,7 @@ def compress(
     threads: int | None = None,
     budget: AccuracyBudget | None = None,
     normalize: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CompressResult:
     """Apply ``config`` to ``model`` for each of its formats; write and record under ``out``.
 
@@ -111,7 +113,17 @@ def compress(
     before any work. ``budget``: per-layer sensitivity (saved as ``sensitivity.json``) and a
     maximum drop, met by keeping the most sensitive layers in float; a budget no step meets
     keeps the best artifact as ``*.over-budget.*`` and raises a ToleranceError.
+    ``progress``: a callback that receives the formats done, the float exports and their
+    checks, calibration batches and training epochs (:mod:`edgepipe.progress`); nothing is
+    reported without one.
     """
+    with reporting(progress):
+        return _load_and_compress(model, config, out, data, threads, budget, normalize)
+
+
+def _load_and_compress(model: ModelSource, config: CompressConfig, out: str | Path,
+                       data: DataSource, threads: int | None, budget: AccuracyBudget | None,
+                       normalize: str | None) -> CompressResult:
     RunDir(out, create=False)  # an OUT that is a file fails here, before any loading
     loaded = load_model(model) if isinstance(model, str) else (
         model if isinstance(model, LoadedModel) else model())
@@ -170,7 +182,10 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
         missed: list[str] = []
         measure = _Measure(loaded, config, check_set, reference, baseline, calib_info,
                            data_info, threads)
-        for fmt, backend in zip(config.formats, backends, strict=True):
+        step = f"compress {config.method}"
+        for done, (fmt, backend) in enumerate(zip(config.formats, backends, strict=True)):
+            report(step, done, len(config.formats), f"{fmt} ({done + 1} of "
+                   f"{len(config.formats)})")
             if fmt not in float_records:
                 continue
             try:
@@ -188,6 +203,7 @@ def _compress(loaded: LoadedModel, config: CompressConfig, out: str | Path,
                     f"Unexpected {type(exc).__name__}: {first_line(exc)} (a bug in edgepipe "
                     "or the backend; --debug shows the traceback)",
                     reference="internal-error")))
+        report(step, len(config.formats), len(config.formats), "done")
         if failures and not staged:
             raise failures[0][1]
         discard(used)  # the artifacts are made: their trained models are not needed

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgepipe import progress
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.document import Document
 from edgepipe.compress.sensitivity import (
@@ -158,10 +159,13 @@ def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: Eva
         metric, drop, value = drop_of(evaluation, float_eval)
         tuned.steps.append(_step(count, kept, metric, drop, value, budget))
         log.info("budget step %d: %s kept in float, drop %.3f points", count, name, drop)
+        progress.report("accuracy budget", count, len(table.ranking) - 1,
+               f"{count} layer(s) in float, drop {drop:.3f}")
         if drop < best[0]:
             best = (drop, count, candidate, evaluation, parity, session)
         if drop <= budget.max_drop:
             break
+    progress.report("accuracy budget", len(table.ranking) - 1, len(table.ranking) - 1, "done")
     drop, count, chosen, evaluation, parity, session = best
     tuned.met = drop <= budget.max_drop
     for item in chosen.left_in_float:

@@ -96,7 +96,8 @@ def distill(student: Any, teacher: Any, train: Dataset,
                       lambda: _batches(fit, config.batch_size, generator), step,
                       lambda: _score(student, val, val_teacher, config, labelled, classifier),
                       epochs=config.epochs, lr=config.lr, patience=config.patience,
-                      cosine=cosine, threads=threads)
+                      cosine=cosine, threads=threads, report_as=f"{config.method} training",
+                      metric="top-1" if labelled else "-KD loss")
     history, best_epoch = fitted.history, fitted.best_epoch
     seconds = time.perf_counter() - started
     metric = "top1" if labelled else "-distillation loss"

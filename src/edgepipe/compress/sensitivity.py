@@ -35,6 +35,7 @@ from edgepipe.compress.config_base import CompressConfig
 from edgepipe.compress.int8.config import Int8StaticConfig
 from edgepipe.errors import UnsupportedError
 from edgepipe.evaluate import EvalResult
+from edgepipe.progress import report
 
 # (config type, format) -> the module whose ``layerwise(job)`` quantizes layer by layer.
 LAYERWISE: dict[tuple[type[CompressConfig], str], str] = {
@@ -152,6 +153,7 @@ def measure_sensitivity(layerwise: Layerwise, check: Check, float_eval: EvalResu
         metric, drop, value = drop_of(evaluation, float_eval)
         rows.append(LayerSensitivity(name, op, round(drop, 6), value, _sqnr(evaluation),
                                      round(time.perf_counter() - began, 3)))
+        report("sensitivity", index + 1, len(layerwise.layers), f"{name}: drop {drop:.3f}")
         compressed.path.unlink(missing_ok=True)
     # Equal drops (a few eval samples rarely separate layers) are ranked by SQNR, lowest first.
     rows.sort(key=lambda row: (-row.drop, math.inf if row.sqnr_db is None else row.sqnr_db))

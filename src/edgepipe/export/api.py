@@ -43,6 +43,7 @@ from edgepipe.export.base import (
 from edgepipe.export.config import ExportConfig
 from edgepipe.export.validate import ParityReport, compare_outputs
 from edgepipe.model import LoadedModel, file_sha256, load_model, run_torch
+from edgepipe.progress import ProgressCallback, report, reporting
 from edgepipe.rundir import ArtifactRecord, ManifestStep, RunDir
 from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import format_shape
@@ -76,6 +77,7 @@ def export_model(
     samples: int = 64,
     normalize: str | None = None,
     preprocessing: Preprocessing | None = None,
+    progress: ProgressCallback | None = None,
     **options: Any,
 ) -> ExportResult:
     """Export ``model`` (a MODEL spec or LoadedModel) to each format of ``config`` under
@@ -91,9 +93,17 @@ def export_model(
     converted, every op is checked against each format's converter
     (:mod:`edgepipe.export.support`): UnsupportedError ``unsupported-operators`` names the ops, their layers and formats.
     Raises ToleranceError when an artifact's outputs differ from the reference beyond the
-    tolerance.
+    tolerance. ``progress``: a callback that receives the formats done and each parity
+    check (:mod:`edgepipe.progress`); nothing is reported without one.
     """
-    config = config or ExportConfig(**options)
+    with reporting(progress):
+        return _export_model(model, out, config or ExportConfig(**options), inputs, data,
+                             samples, normalize, preprocessing)
+
+
+def _export_model(model: LoadedModel | str, out: str | Path, config: ExportConfig,
+                  inputs: list[np.ndarray] | None, data: Any, samples: int,
+                  normalize: str | None, preprocessing: Preprocessing | None) -> ExportResult:
     RunDir(out, create=False)  # an OUT that is a file fails here, before loading
     loaded = load_model(model) if isinstance(model, str) else model
     if data is not None:
@@ -116,7 +126,9 @@ def export_model(
     support = _check_support(loaded, replace(config, formats=present), sample)
     result = ExportResult(run_dir.path, support=support.to_dict())
     refused = {verdict.format for verdict in support.unsupported}
-    for fmt in config.formats:
+    total = len(config.formats)
+    for done, fmt in enumerate(config.formats):
+        report("export", done, total, f"{fmt} ({done + 1} of {total})")
         if fmt in missing:  # a backend not installed fails its format alone
             errors.append(missing[fmt])
             result.failed.append({"format": fmt, "path": None, "reason": missing[fmt].message,
@@ -146,6 +158,7 @@ def export_model(
             errors.append(error)
             result.failed.append({"format": fmt, "path": None, "reason": error.message,
                                   "lines": [], "error": error.to_dict()})
+    report("export", total, total, "done")
     run_dir.add_step(ManifestStep("export", config.to_dict(), {
         "support": {fmt: v["status"] for fmt, v in result.support.get("formats", {}).items()},
         "artifacts": [a["name"] for a in result.artifacts],
@@ -219,7 +232,7 @@ def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, 
         export_seconds = time.perf_counter() - started
         started = time.perf_counter()
         try:
-            parity, session = _check(exported, job)
+            parity, session = _check(exported, job, fmt)
         except EdgepipeError:
             raise
         except Exception as exc:  # the runtime refused the artifact: it is not usable
@@ -256,14 +269,24 @@ def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, 
     result.artifacts.append(record.to_dict())
 
 
-def _check(exported: Exported, job: ExportJob) -> tuple[ParityReport, Any]:
+def _check(exported: Exported, job: ExportJob, fmt: str) -> tuple[ParityReport, Any]:
     """Run the artifact in its runtime on the parity inputs; compare with the reference."""
     from edgepipe.runtime import open_artifact
 
     session = open_artifact(exported.path, threads=job.config.threads)
     arrays = [to_channel_last(a) if i in exported.channel_last_inputs else a
               for i, a in enumerate(job.parity_inputs)]
-    outputs = run_batched(session.run, arrays, job.chunk)
+    chunks = -(-len(arrays[0]) // job.chunk) if arrays and job.chunk else 1
+    ran = 0
+
+    def run(chunk: list[np.ndarray]) -> Any:
+        nonlocal ran
+        outputs = session.run(chunk)
+        ran += 1
+        report(f"parity check ({fmt})", ran, chunks, f"chunk {ran}/{chunks}")
+        return outputs
+
+    outputs = run_batched(run, arrays, job.chunk)
     outputs = [to_channel_first(a) if i in exported.channel_last_outputs else a
                for i, a in enumerate(outputs)]
     atol = job.config.tolerance(exported.precision)

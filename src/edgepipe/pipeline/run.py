@@ -30,6 +30,7 @@ from edgepipe.json_types import JsonObject
 from edgepipe.pipeline.document import Report
 from edgepipe.pipeline.recipe import Recipe, TargetSpec, Variant
 from edgepipe.pipeline.steps import StepCache, building, digest, source_identity
+from edgepipe.progress import ProgressCallback, report, reporting
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Context:
     out: Path
     cache: StepCache
     events: Events
+    total: int = 0  # variants, for progress
+    done: int = 0
     _loaded: Any = None
     _splits: Any = None
     steps: list[dict[str, Any]] = field(default_factory=list)
@@ -103,12 +106,16 @@ def _recorded_preprocessing(out: Path, recipe: Recipe) -> Preprocessing | None:
 
 
 def run_recipe(recipe: Recipe, out: str | Path, *, events: Events = lambda _: None,
-               recipe_path: str | None = None) -> Report:
+               recipe_path: str | None = None,
+               progress: ProgressCallback | None = None) -> Report:
     """Run every step (cached ones are reused) and write the report; the report document.
-    The recipe's ``catalog:`` (its own targets) is the user catalog throughout."""
+    The recipe's ``catalog:`` (its own targets) is the user catalog throughout.
+
+    ``progress``: a callback that receives the variants done (``recipe``, with the step
+    running) and what the steps themselves report (:mod:`edgepipe.progress`)."""
     from edgepipe.devices.catalog import using
 
-    with using(recipe.catalog):
+    with reporting(progress), using(recipe.catalog):
         return _run_recipe(recipe, Path(out), events, recipe_path)
 
 
@@ -116,12 +123,13 @@ def _run_recipe(recipe: Recipe, out: Path, events: Events, recipe_path: str | No
     from edgepipe.pipeline.report import build_report, write_report
 
     out.mkdir(parents=True, exist_ok=True)
-    context = Context(recipe, out, StepCache(out), events)
+    context = Context(recipe, out, StepCache(out), events, total=len(recipe.variants))
     sources = {"model": source_identity(recipe.model.spec),
                "weights": source_identity(recipe.model.weights),
                "data": source_identity(recipe.data.spec)}
     variants = []
-    for variant in recipe.variants:
+    for done, variant in enumerate(recipe.variants):
+        context.done = done
         built = _step(context, f"variant.{variant.name}", "build", variant.name,
                       {"variant": variant.model_dump(), "model": recipe.model.model_dump(),
                        "data": recipe.data.model_dump(), "sources": sources},
@@ -141,6 +149,7 @@ def _run_recipe(recipe: Recipe, out: Path, events: Events, recipe_path: str | No
                                                           target, sources)
                                   for target in recipe.targets}
         variants.append(entry)
+    report("recipe", len(recipe.variants), len(recipe.variants), "report")
     document = build_report(recipe, variants, context.steps, recipe_path=recipe_path,
                             preprocessing=_recorded_preprocessing(out, recipe))
     try:
@@ -160,6 +169,7 @@ def _step(context: Context, key: str, kind: str, label: str, config: dict[str, A
     cached = context.cache.get(key, step_digest)
     started = time.perf_counter()
     context.events(StepEvent("start", key, kind, label))
+    report("recipe", context.done, context.total, f"{kind} {label}")
     if cached is not None:
         record = {"status": "ok", "result": cached, "cached": True, "seconds": 0.0}
     else:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepipe.native_logs import native_stderr
 from edgepipe.runtime.base import Session, default_threads
 from edgepipe.tensors import Dim, TensorSpec
 
@@ -32,11 +33,12 @@ class LiteRTSession(Session):
         self.version = getattr(ai_edge_litert, "__version__", "") or _dist_version()
         resolver = (litert.OpResolverType.AUTO if delegate
                     else litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        self.interpreter = litert.Interpreter(
-            model_path=str(path), num_threads=threads or default_threads(),
-            experimental_op_resolver_type=resolver,
-            experimental_preserve_all_tensors=preserve_all_tensors)
-        self.interpreter.allocate_tensors()
+        with native_stderr("LiteRT"):  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self.interpreter = litert.Interpreter(
+                model_path=str(path), num_threads=threads or default_threads(),
+                experimental_op_resolver_type=resolver,
+                experimental_preserve_all_tensors=preserve_all_tensors)
+            self.interpreter.allocate_tensors()
         details = {d["index"]: d for d in self.interpreter.get_input_details()}
         details.update({d["index"]: d for d in self.interpreter.get_output_details()})
         signatures = self.interpreter._get_full_signature_list()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import zlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from edgepipe.errors import EdgepipeError, InputError, UnsupportedError
 from edgepipe.export.base import log
 from edgepipe.json_types import JsonObject
 from edgepipe.model import LoadedModel, load_model
+from edgepipe.progress import ProgressCallback, reporting
 from edgepipe.split.bottleneck import Bottleneck, DeviceHead, ServerTail
 from edgepipe.split.points import CutPoint, find_cut, split_graph, trace
 from edgepipe.split.train import SplitTraining, train_split
@@ -195,7 +195,7 @@ def build_split(loaded: LoadedModel, config: SplitConfig) -> SplitParts:
 
 def split_model(model: LoadedModel | str, config: SplitConfig, data: Any, out: str | Path, *,
                 normalize: str | None = None, seed: int | None = None,
-                progress: Callable[[int], None] = lambda _: None) -> SplitResult:
+                progress: ProgressCallback | None = None) -> SplitResult:
     """``edgepipe split``: cut ``model`` (a MODEL spec or LoadedModel), train a bottleneck
     at the cut, export head and tail, measure them, and record the step in
     ``OUT/manifest.json``.
@@ -206,8 +206,16 @@ def split_model(model: LoadedModel | str, config: SplitConfig, data: Any, out: s
     train part and is measured on the eval part. The trained head, bottleneck and tail are
     checkpointed in ``OUT/.checkpoints`` until the split is exported and measured: a failure
     after training keeps them, and the same call run again reuses them (see
-    :mod:`edgepipe.compress.checkpoint`).
+    :mod:`edgepipe.compress.checkpoint`). ``progress``: a callback that receives the
+    training's epochs with their scores, and the exports (:mod:`edgepipe.progress`);
+    nothing is reported without one.
     """
+    with reporting(progress):
+        return _split_model(model, config, data, out, normalize, seed)
+
+
+def _split_model(model: LoadedModel | str, config: SplitConfig, data: Any, out: str | Path,
+                 normalize: str | None, seed: int | None) -> SplitResult:
     from edgepipe.data import splits_for
     from edgepipe.model import classifier_classes
     from edgepipe.rundir import ManifestStep, RunDir
@@ -220,7 +228,7 @@ def split_model(model: LoadedModel | str, config: SplitConfig, data: Any, out: s
     splits = splits_for(data, loaded.inputs, num_classes=classifier_classes(loaded),
                         seed=config.training.seed if seed is None else seed,
                         normalize=normalize)
-    result = _train_and_export(loaded, config, splits, out, progress)
+    result = _train_and_export(loaded, config, splits, out)
     source = str(data) if isinstance(data, (str, Path)) else splits.train.source
     RunDir(out).add_step(ManifestStep("split", {"model": loaded.spec, **config.to_dict(),
                                                 "data": source, "seed": splits.seed,
@@ -229,7 +237,7 @@ def split_model(model: LoadedModel | str, config: SplitConfig, data: Any, out: s
 
 
 def _train_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
-                      out: str | Path, progress: Callable[[int], None]) -> SplitResult:
+                      out: str | Path) -> SplitResult:
     from edgepipe.compress import checkpoint
 
     parts = build_split(loaded, config)
@@ -244,7 +252,7 @@ def _train_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
     if record is None:
         record = train_split(parts.module, parts.original_head, parts.head,
                              parts.bottleneck, parts.tail, train_x, data.train.labels,
-                             config.training, progress)
+                             config.training)
         checkpoint.save(kept, trained, record)
     try:
         result = _measure_and_export(loaded, config, data, out, parts, record)

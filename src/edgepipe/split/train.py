@@ -68,22 +68,22 @@ def _batches(count: int, size: int, rng: np.random.Generator):
 
 def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable,
          score: Callable, count: int, epochs: int, options: SplitTraining,
-         rng: np.random.Generator, progress: Callable[[str], None], stage: str) -> dict:
+         rng: np.random.Generator, stage: str, metric: str) -> dict:
     """Train ``params`` on ``step(index) -> loss`` over batches of ``range(count)``, the
-    best ``score()`` kept (see :func:`edgepipe.training.fit_best`)."""
+    best ``score()`` kept (see :func:`edgepipe.training.fit_best`); each epoch is reported
+    to the progress listener as ``split: STAGE`` with its score."""
     fitted = fit_best(params, modules, lambda: _batches(count, options.batch_size, rng), step,
                       score, epochs=epochs, lr=options.lr, patience=options.patience,
-                      cosine=True,
-                      on_epoch=lambda epoch, s: progress(f"{stage} epoch {epoch}: {s:.4f}"))
+                      cosine=True, report_as=f"split: {stage}", metric=metric)
     return {"best_epoch": fitted.best_epoch, "epochs_run": fitted.epochs_run,
             "best_score": fitted.best_score, "history": fitted.history}
 
 
 def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
                 bottleneck: nn.Module, tail: nn.Module, x: np.ndarray, y: np.ndarray | None,
-                options: SplitTraining,
-                progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Train in place; the record of both stages."""
+                options: SplitTraining) -> dict[str, Any]:
+    """Train in place; the record of both stages. Each epoch is reported to the progress
+    listener (:mod:`edgepipe.progress`) with its validation score."""
     started = time.perf_counter()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
@@ -116,7 +116,7 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
 
     stage1 = _fit([*head.parameters(), *bottleneck.parameters()], [head, bottleneck],
                   distill_step, distill_score, len(fit), options.distill_epochs,
-                  options, rng, progress, "head distillation")
+                  options, rng, "head distillation", "-MSE")
     for module in (head, bottleneck.encoder, bottleneck.quantizer):
         module.eval()
         for p in module.parameters():
@@ -143,7 +143,8 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
 
     stage2 = _fit([*bottleneck.decoder.parameters(), *tail.parameters()],
                   [bottleneck.decoder, tail], finetune_step, finetune_score, len(fit),
-                  options.finetune_epochs, options, rng, progress, "fine-tuning")
+                  options.finetune_epochs, options, rng, "fine-tuning",
+                  "top-1" if ys is not None else "-KD loss")
     return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)"},
             "fine_tuning": {**stage2, "score": "top-1 (validation)" if ys is not None
                             else "-distillation loss to the original (validation)",

@@ -26,6 +26,7 @@ from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.int8.config import Fp16Config, Int8StaticConfig
 from edgepipe.errors import UnsupportedError, first_line
 from edgepipe.export.base import quiet_tool
+from edgepipe.progress import Counted
 
 
 def compress(job: CompressJob) -> Compressed:
@@ -63,7 +64,7 @@ def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
             graph = torch.export.export(job.source.module.eval(), args).module()
             prepared = prepare_pt2e(graph, quantizer)
             with torch.no_grad():
-                for start in range(0, count, step):
+                for start in Counted(range(0, count, step), "calibration (tflite)"):
                     prepared(*[torch.from_numpy(np.ascontiguousarray(a[start:start + step]))
                                for a in job.calibration])
             quantized = convert_pt2e(prepared, fold_quantize=False)

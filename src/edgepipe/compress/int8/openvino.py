@@ -19,6 +19,7 @@ from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.int8.config import Fp16Config, Int8StaticConfig
 from edgepipe.errors import UnsupportedError, first_line
 from edgepipe.export.base import quiet_tool
+from edgepipe.progress import Counted
 from edgepipe.runtime.openvino_runtime import import_openvino
 
 # Ops that carry weights: the layers worth listing when NNCF leaves them in float.
@@ -50,7 +51,7 @@ def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
 
         with quiet_tool("nncf"):
             ignored = nncf.IgnoredScope(names=list(config.exclude)) if config.exclude else None
-            quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items),
+            quantized = nncf.quantize(model, nncf.Dataset(Counted(items, "calibration (openvino)")), subset_size=len(items),
                                       **({"ignored_scope": ignored} if ignored else {}))
             ov.save_model(quantized, str(job.path), compress_to_fp16=False)
     except Exception as exc:

@@ -30,6 +30,7 @@ from edgepipe.compress.onnx_layers import (
 )
 from edgepipe.errors import UnsupportedError, first_line
 from edgepipe.export.base import log, quiet_tool
+from edgepipe.progress import report
 
 ENTROPY_BINS = 2048
 _CALIBRATION = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
@@ -236,9 +237,11 @@ class _Reader:
         self._iter = self._batches()
 
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
-        for start in range(0, self.samples, self.batch):
+        total = -(-self.samples // self.batch)
+        for index, start in enumerate(range(0, self.samples, self.batch), 1):
             yield {n: a[start:start + self.batch]
                    for n, a in zip(self.names, self.arrays, strict=True)}
+            report("calibration (onnx)", index, total, f"batch {index}/{total}")
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._iter, None)
