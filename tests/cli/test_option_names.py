@@ -15,6 +15,7 @@ NAMES: dict[str, str | dict[str, str]] = {
     # what every command shares
     "--json": "print one JSON document on stdout",
     "--debug": "tracebacks and debug logs",
+    "--quiet": "only results and errors", "--verbose": "info and third-party logs",
     "--version": "print the version",
     "--install-completion": "shell completion (install)",
     "--show-completion": "shell completion (print)",
@@ -146,3 +147,15 @@ def test_an_old_spelling_still_works_with_a_warning(cli):
     assert result.code == 0
     assert "--batch is now --batch-size in `edgepipe profile`" in result.stderr
     assert "--batch-size" in result.stdout
+
+
+def test_global_options_and_json_are_taken_before_or_after_the_subcommand(cli):
+    from edgepipe.cli.main import global_options_first
+
+    assert global_options_first(["--json", "-q", "targets", "list"]) == [
+        "--quiet", "targets", "list", "--json"]
+    assert global_options_first(["targets", "list", "--json", "-v"]) == [
+        "--verbose", "targets", "list", "--json"]
+    before, after = cli("--json", "targets", "list"), cli("targets", "list", "--json")
+    assert before.code == after.code == 0
+    assert before.json()["result"] == after.json()["result"]
