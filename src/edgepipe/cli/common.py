@@ -87,8 +87,8 @@ ModelArgOption = Annotated[
 ]
 DataOption = Annotated[
     str | None,
-    typer.Option("--data", help="DATA spec: data.npz, a folder of class sub-folders of images, "
-                 "or builtin:digits."),
+    typer.Option("--data", help="DATA spec: data.npz, a folder of class sub-folders of images "
+                 "or of MNIST idx files, builtin:digits or builtin:fashion-mnist."),
 ]
 NormalizeOption = Annotated[
     str | None,
