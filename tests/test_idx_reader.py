@@ -129,6 +129,13 @@ def test_truncated_values(tmp_path, gz):
     data_error(tmp_path, "idx-truncated", name, "truncated")
 
 
+def test_gzip_stream_cut_short(tmp_path):
+    make_idx_folder(tmp_path, gz=True)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-20])
+    data_error(tmp_path, "idx-truncated", "gzip stream ends early")
+
+
 @pytest.mark.parametrize("cut", [2, 9])
 def test_truncated_header(tmp_path, cut):
     make_idx_folder(tmp_path)

@@ -863,7 +863,7 @@ REFERENCES: dict[str, Reference] = {
         Reference(
             "unknown-builtin-model",
             "There is no built-in model of that name.",
-            "use builtin:digits-cnn or builtin:digits-mlp.",
+            "use builtin:digits-cnn, builtin:digits-mlp or builtin:fashion-mnist-cnn.",
         ),
         Reference(
             "unknown-cut",

@@ -108,7 +108,11 @@ def read_idx(path: Path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
                     + (" decompressed" if compressed else "") + ").",
                     hint="the file is corrupt or not an idx file; get it again from its source.",
                     reference="idx-trailing-data")
-    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+    except EOFError as exc:  # a gzip stream cut short
+        raise DataError(f"'{path}' is truncated: its gzip stream ends early ({exc}).",
+                        hint="the file was cut short (an interrupted download?); get it again.",
+                        reference="idx-truncated") from exc
+    except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(f"Cannot read the idx file '{path}': {exc}",
                         hint="check the file; a .gz file must be gzip-compressed idx data.",
                         reference="idx-unreadable") from exc
