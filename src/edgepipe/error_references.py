@@ -859,12 +859,12 @@ REFERENCES: dict[str, Reference] = {
         Reference(
             "unknown-builtin-data",
             "There is no built-in dataset of that name.",
-            "use builtin:digits.",
+            "use builtin:digits or builtin:fashion-mnist.",
         ),
         Reference(
             "unknown-builtin-model",
             "There is no built-in model of that name.",
-            "use builtin:digits-cnn or builtin:digits-mlp.",
+            "use builtin:digits-cnn, builtin:digits-mlp or builtin:fashion-mnist-cnn.",
         ),
         Reference(
             "unknown-cut",
@@ -992,6 +992,61 @@ REFERENCES: dict[str, Reference] = {
             "bad-artifact-name",
             "The name given for the artifact files is not a plain file name.",
             "give a stem of letters, digits and _ . + - (e.g. --name mynet); the suffixes are added and -o OUT says the folder.",
+        ),
+        Reference(
+            "fashion-mnist-missing",
+            "builtin:fashion-mnist needs Debian's dataset-fashion-mnist package, which is not installed.",
+            "apt install dataset-fashion-mnist, or give --data FOLDER holding the four Fashion-MNIST idx files.",
+        ),
+        Reference(
+            "idx-bad-magic",
+            "A file of an idx folder does not start like an idx file (00 00, a known dtype code, one or more dimensions).",
+            "give the MNIST-format files (train-images-idx3-ubyte and its kin, plain or .gz); a gzipped file must be named .gz.",
+        ),
+        Reference(
+            "idx-count-mismatch",
+            "The images and labels files of the train or t10k set hold different numbers of samples.",
+            "take the images and labels files from the same download of the same dataset.",
+        ),
+        Reference(
+            "idx-files-missing",
+            "The idx folder lacks one or more of its four files (train and t10k images and labels).",
+            "put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz) in the folder.",
+        ),
+        Reference(
+            "idx-label-range",
+            "Labels of an idx folder are outside its classes (the dataset's class count, or the classes the train labels name).",
+            "the labels file is corrupt or from another dataset; get it again from its source.",
+        ),
+        Reference(
+            "idx-size-mismatch",
+            "The train and t10k images of an idx folder have different heights or widths.",
+            "take both sets from the same dataset.",
+        ),
+        Reference(
+            "idx-too-large",
+            "An idx file's header declares more values than edgepipe reads from one file (4 GiB).",
+            "the header is corrupt, or the data is too large to load into memory; split it into smaller files.",
+        ),
+        Reference(
+            "idx-trailing-data",
+            "An idx file holds more data than its header declares (a longer file, or a gzip stream that inflates past the declared size).",
+            "the file is corrupt, or its dimensions are wrong; get it again from its source.",
+        ),
+        Reference(
+            "idx-truncated",
+            "An idx file is shorter than its header (or the values its header declares).",
+            "the file was cut short (an interrupted download?); get it again from its source.",
+        ),
+        Reference(
+            "idx-unreadable",
+            "An idx file cannot be read, or a .gz file is not valid gzip data.",
+            "check the file; a .gz file must be gzip-compressed idx data, a plain file must not be compressed.",
+        ),
+        Reference(
+            "idx-wrong-kind",
+            "An idx file holds values of the wrong type or rank for its name (images must be N x H x W bytes, labels N bytes), or no samples.",
+            "check the file names: images go in *-images-idx3-ubyte, labels in *-labels-idx1-ubyte.",
         ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )

@@ -106,8 +106,8 @@ ModelArgOption = Annotated[
 DataOption = Annotated[
     str | None,
     typer.Option("--data", rich_help_panel=DATA_PANEL,
-                 help="DATA spec: data.npz, a folder of class sub-folders of images, "
-                 "or builtin:digits."),
+                 help="DATA spec: data.npz, a folder of class sub-folders of images or of "
+                 "MNIST idx files, builtin:digits or builtin:fashion-mnist."),
 ]
 NormalizeOption = Annotated[
     str | None,

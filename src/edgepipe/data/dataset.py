@@ -26,6 +26,9 @@ class Dataset:
     class_names: list[str] | None = None
     # how the arrays were prepared (set by load_data; None for arrays from Python)
     preprocessing: Preprocessing | None = None
+    # True for the samples the source sets aside for evaluation (the t10k files of an idx
+    # folder): make_splits takes them as the eval part instead of drawing one.
+    predefined_eval: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -34,6 +37,8 @@ class Dataset:
         counts = {name: len(a) for name, a in self.inputs.items()}
         if self.labels is not None:
             counts["labels"] = len(self.labels)
+        if self.predefined_eval is not None:
+            counts["predefined_eval"] = len(self.predefined_eval)
         if len(set(counts.values())) > 1:
             raise DataError(
                 f"The arrays of '{self.source}' hold different numbers of samples: "
@@ -72,6 +77,7 @@ class Dataset:
             source=self.source,
             class_names=self.class_names,
             preprocessing=self.preprocessing,
+            predefined_eval=None if self.predefined_eval is None else self.predefined_eval[index],
         )
 
     def batches(

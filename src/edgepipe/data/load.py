@@ -7,12 +7,16 @@ Specs:
 - ``path/folder/``       one sub-folder per class, holding images (resized, normalized)
 - ``builtin:digits``     scikit-learn's bundled 8x8 digits (no download): N x 64 values in
                          0..1, or upsampled to N x C x H x W for CNN-shaped models
+- ``path/idx-folder/``   the idx files of MNIST, Fashion-MNIST or EMNIST (train-images-idx3-ubyte
+                         and its kin, plain or .gz); the t10k files are the eval split
+- ``builtin:fashion-mnist``  Debian's dataset-fashion-mnist package, an idx folder (70,000
+                         28x28 gray images, 10 classes; the 10,000 t10k images evaluate)
 
 Everything is loaded into memory: these are calibration and evaluation sets, not training
 corpora. File readers live in :mod:`edgepipe.data.readers`, the :class:`Dataset` in
 :mod:`edgepipe.data.dataset` and the seeded train / calib / eval splits in
-:mod:`edgepipe.data.splits`; this module loads specs and checks data against a model's
-inputs.
+:mod:`edgepipe.data.splits`, the idx format in :mod:`edgepipe.data.idx`; this module loads
+specs and checks data against a model's inputs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ from typing import Any
 import numpy as np
 
 from edgepipe.data.dataset import Dataset
+from edgepipe.data.idx import (
+    FASHION_MNIST_CLASSES,
+    IDX_SIZE,
+    fashion_mnist_folder,
+    idx_images,
+    is_idx_folder,
+    read_idx_folder,
+)
 from edgepipe.data.preprocessing import DIGITS_MAX, PIXEL_MAX, Preprocessing
 from edgepipe.data.readers import (
     BUILTIN_DATA,
@@ -67,6 +79,9 @@ def load_data(
                         reference="bad-layout")
     size = _image_size(image_size)
     text = str(spec).strip()
+    if text.lower() == "builtin:fashion-mnist":
+        return _load_idx(fashion_mnist_folder(), "builtin:fashion-mnist", FASHION_MNIST_CLASSES,
+                         size, channels, normalize, layout)
     if text.lower().startswith("builtin:"):
         inputs, labels, names = read_builtin(text.split(":", 1)[1], size, channels, normalize,
                                              layout)
@@ -84,6 +99,8 @@ def load_data(
             f"{', '.join('builtin:' + n for n in BUILTIN_DATA)}.",
             reference="data-not-found",
         )
+    if path.is_dir() and is_idx_folder(path):
+        return _load_idx(path, text, None, size, channels, normalize, layout)
     if path.is_dir():
         inputs, labels, names = read_image_folder(path, size, channels, normalize, layout)
         prepared = Preprocessing.of_images(
@@ -99,6 +116,22 @@ def load_data(
         "folder of class sub-folders of images.",
         reference="data-format",
     )
+
+
+def _load_idx(folder: Path, source: str, class_names: list[str] | None,
+              size: tuple[int, int] | None, channels: int | None, normalize: str,
+              layout: str) -> Dataset:
+    """An idx folder (see :mod:`edgepipe.data.idx`): train then t10k samples, the t10k ones
+    marked as the predefined eval part."""
+    data = read_idx_folder(folder, class_names)
+    inputs, labels, test = idx_images(data, size, channels, normalize, layout)
+    native = tuple(data.train_images.shape[1:])
+    prepared = Preprocessing.of_images(
+        source, normalize, maximum=PIXEL_MAX, layout=layout,
+        resize=None if size is None or tuple(size) == native else size,
+        channel_order="gray", labels=data.class_names)
+    return Dataset(inputs, labels, source=source, class_names=data.class_names,
+                   preprocessing=prepared, predefined_eval=test)
 
 
 def _image_size(value: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -127,7 +160,8 @@ def load_data_for_model(
     options = {k: v for k, v in options.items() if v is not None}
     builtin = str(spec).strip().lower().startswith("builtin:")
     if (builtin or Path(str(spec)).is_dir()) and len(inputs) == 1:
-        native = DIGITS_SIZE if builtin else None
+        native = (None if not builtin else IDX_SIZE if "fashion-mnist" in str(spec).lower()
+                  else DIGITS_SIZE)
         options = {**_image_options(inputs[0].shape, native), **options}
     dataset = load_data(spec, input_names=[s.name for s in inputs], **options)
     return fit_dataset(dataset, inputs, num_classes)
@@ -162,7 +196,7 @@ def as_dataset(data: Any, inputs: list[TensorSpec], num_classes: int | None = No
         return load_data_for_model(data, inputs, num_classes, **options)
     if isinstance(data, Dataset):
         copy = Dataset(dict(data.inputs), data.labels, data.source, data.class_names,
-                       data.preprocessing)
+                       data.preprocessing, data.predefined_eval)
         return fit_dataset(copy, inputs, num_classes)
     x, y = data if isinstance(data, (tuple, list)) and len(data) == 2 else (data, None)
     if isinstance(x, dict):
@@ -272,6 +306,9 @@ def _dtype_fits(data: np.dtype, model: np.dtype) -> bool:
 
 
 def _shape_hint(source: str, tensor: TensorSpec) -> str:
+    if source == "builtin:fashion-mnist" or (Path(source).is_dir() and is_idx_folder(Path(source))):
+        return ("an idx folder makes N x C x H x W images (28x28 for Fashion-MNIST) for a 4-D "
+                "model input (like 1x1x28x28); check --input-shape.")
     if source.startswith("builtin:digits"):
         return ("builtin:digits makes N x 64 for a 2-D input (like 1x64) or N x C x H x W "
                 "images for a 4-D input (like 1x3x32x32); check --input-shape.")

@@ -19,7 +19,7 @@ from edgepipe.errors import DataError
 NORMALIZATIONS = ("none", "unit", "imagenet")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm")
-BUILTIN_DATA = ("digits",)
+BUILTIN_DATA = ("digits", "fashion-mnist")  # fashion-mnist: read by edgepipe.data.idx
 DIGITS_SIZE = (8, 8)
 _IMAGENET_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
 _IMAGENET_STD = np.array(IMAGENET_STD, dtype=np.float32)
@@ -248,8 +248,9 @@ def _to_layout(nhwc: np.ndarray, layout: str) -> np.ndarray:
 def read_builtin(
     name: str, size: tuple[int, int] | None, channels: int | None, normalize: str, layout: str
 ) -> tuple[Arrays, np.ndarray, list[str]]:
-    """A bundled dataset; only ``digits`` (scikit-learn's 8x8 digits, 1797 samples) so far."""
-    if name.lower() not in BUILTIN_DATA:
+    """``builtin:digits`` (scikit-learn's 8x8 digits, 1797 samples); ``builtin:fashion-mnist``
+    is an idx folder, which :func:`edgepipe.data.load_data` reads before it gets here."""
+    if name.lower() != "digits":
         raise DataError(
             f"No built-in dataset named {name!r}.",
             hint=f"built-in datasets: {', '.join('builtin:' + n for n in BUILTIN_DATA)}.",

@@ -80,6 +80,10 @@ def make_splits(
 ) -> Splits:
     """Split ``dataset`` into train, calib (drawn from train) and eval parts.
 
+    A dataset whose source sets aside its own test samples (``predefined_eval``, the t10k
+    files of an idx folder) keeps them as the eval part and the rest as train (unless ``eval_fraction``
+    is 0); only calib is drawn. Otherwise:
+
     Stratified by label when labelled (each class gives ``round(eval_fraction * count)``
     samples to eval); when that leaves eval empty (classes of one or two samples each),
     ``round(eval_fraction * n)`` samples (at least one) are drawn over all samples instead
@@ -94,6 +98,15 @@ def make_splits(
                         hint="pass a sample count such as 256.", reference="bad-split")
     rng = np.random.default_rng(seed)
     n = len(dataset)
+    fixed = dataset.predefined_eval
+    if fixed is not None and eval_fraction > 0 and fixed.any() and not fixed.all():
+        # The source's own test set (an idx folder's t10k files) is the eval part, whatever
+        # the seed or eval_fraction; calibration is still drawn, seeded, from train.
+        eval_idx = np.flatnonzero(fixed).astype(np.int64)
+        train_idx = np.flatnonzero(~fixed).astype(np.int64)
+        calib_idx = np.sort(train_idx[_permutation(rng, len(train_idx))[:calib_size]])
+        return Splits(dataset.subset(train_idx), dataset.subset(calib_idx),
+                      dataset.subset(eval_idx), train_idx, calib_idx, eval_idx, seed)
     groups = ([np.flatnonzero(dataset.labels == c) for c in np.unique(dataset.labels)]
               if dataset.labels is not None else [np.arange(n)])
     eval_parts = []

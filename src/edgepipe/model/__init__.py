@@ -9,6 +9,7 @@ Specs:
 - ``path/file.py:factory``            the same from one file (relative to the cwd), imported
                                       under a private module name
 - ``builtin:digits-cnn``              edgepipe's bundled digits CNN with its trained weights
+- ``builtin:fashion-mnist-cnn``       its bundled Fashion-MNIST residual CNN (1x1x28x28)
 - ``path/model.pt`` / ``.pth``        a pickled whole module: refused unless ``trust_pickle``
 
 While a factory's module, a trusted pickle or trusted weights load, the current directory is

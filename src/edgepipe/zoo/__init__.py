@@ -1,4 +1,5 @@
-"""edgepipe's bundled reference models, trained on ``builtin:digits`` (no download).
+"""edgepipe's bundled reference models: ``digits-cnn`` and ``digits-mlp`` trained on
+``builtin:digits``, ``fashion-mnist-cnn`` on ``builtin:fashion-mnist`` (no download).
 
 ``builtin_model("digits-cnn")`` returns the module with its committed weights
 (``<name>.safetensors`` beside this file) and its default input shape; ``<name>.json``
@@ -17,7 +18,8 @@ from edgepipe.errors import ModelError, WeightsError
 if TYPE_CHECKING:
     from torch import nn
 
-MODELS: dict[str, tuple[int, ...]] = {"digits-cnn": (1, 3, 32, 32), "digits-mlp": (1, 64)}
+MODELS: dict[str, tuple[int, ...]] = {"digits-cnn": (1, 3, 32, 32), "digits-mlp": (1, 64),
+                                      "fashion-mnist-cnn": (1, 1, 28, 28)}
 ZOO_DIR = Path(__file__).parent
 
 
@@ -42,6 +44,10 @@ def build(name: str, num_classes: int = 10) -> nn.Module:
         from edgepipe.zoo.digits_cnn import DigitsCNN
 
         return DigitsCNN(num_classes)
+    if name == "fashion-mnist-cnn":
+        from edgepipe.zoo.fashion_cnn import FashionCNN
+
+        return FashionCNN(num_classes)
     from edgepipe.zoo.digits_mlp import DigitsMLP
 
     return DigitsMLP(num_classes)

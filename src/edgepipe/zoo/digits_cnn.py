@@ -11,6 +11,8 @@ from collections import OrderedDict
 
 from torch import nn
 
+from edgepipe.zoo.layers import conv_stage
+
 INPUT_SHAPE = (1, 3, 32, 32)
 
 
@@ -20,17 +22,9 @@ class DigitsCNN(nn.Sequential):
     def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)) -> None:
         c1, c2, c3 = widths
         super().__init__(OrderedDict([
-            ("conv1", nn.Conv2d(3, c1, 3, padding=1, bias=False)),
-            ("bn1", nn.BatchNorm2d(c1)),
-            ("relu1", nn.ReLU()),
-            ("pool1", nn.MaxPool2d(2)),
-            ("conv2", nn.Conv2d(c1, c2, 3, padding=1, bias=False)),
-            ("bn2", nn.BatchNorm2d(c2)),
-            ("relu2", nn.ReLU()),
-            ("pool2", nn.MaxPool2d(2)),
-            ("conv3", nn.Conv2d(c2, c3, 3, padding=1, bias=False)),
-            ("bn3", nn.BatchNorm2d(c3)),
-            ("relu3", nn.ReLU()),
+            *conv_stage(1, 3, c1),
+            *conv_stage(2, c1, c2),
+            *conv_stage(3, c2, c3, pool=False),
             ("avgpool", nn.AdaptiveAvgPool2d(1)),
             ("flatten", nn.Flatten()),
             ("fc", nn.Linear(c3, num_classes)),
