@@ -88,5 +88,8 @@ def _render(console: Console, document: dict[str, Any]) -> None:
     if data.get("preprocessing"):
         from edgepipe.data.preprocessing import Preprocessing
 
+        whence = {"manifest.json": "as the artifact's manifest.json records",
+                  "--normalize": "as --normalize says",
+                  "default": "the loader's default: nothing recorded beside the artifact"}
         console.print(f"prepared as {Preprocessing.from_dict(data['preprocessing']).describe()} "
-                      f"(from {data['preprocessing_from']}).")
+                      f"({whence.get(data['preprocessing_from'], data['preprocessing_from'])}).")
