@@ -43,6 +43,22 @@ def test_nothing_is_reported_without_a_listener():
         ("step", 1, 2, "batch 1/2"), ("inner", 1, 1, "")]
 
 
+def test_a_profile_reports_its_time_against_the_time_it_takes(digits_artifacts):
+    from edgepipe.profiling.profile import profile, settings_for
+
+    settings = settings_for(runs=5, duration=1.0, warmup=1, threads=1, cpus=None,
+                            per_layer=False, energy=False, energy_window=1.0,
+                            precision="fp32")
+    seen: list[ProgressEvent] = []
+    with reporting(seen.append):
+        profile(digits_artifacts / "digits-cnn.onnx", "host", settings)
+        profile(digits_artifacts / "digits-cnn.onnx", "rpi5", settings)  # estimated: instant
+    steps = _by_step(seen)
+    assert set(steps) == {"profile on host"}
+    _determinate(steps["profile on host"])
+    assert "s of about 2 s" in steps["profile on host"][0].figure
+
+
 def test_export_reports_formats_and_parity_checks(tmp_path, digits_mlp):
     from edgepipe.export import ExportConfig, export_model
 

@@ -87,3 +87,34 @@ def epoch_figure(epoch: int, epochs: int, score: Any, metric: str = "score") -> 
     if metric.startswith("-"):
         metric, number = metric[1:], -number
     return f"epoch {epoch}/{epochs} {metric} {number:.4f}"
+
+
+@contextlib.contextmanager
+def timed(step: str, expected_s: float, every_s: float = 0.25) -> Iterator[None]:
+    """Report ``step`` by the seconds elapsed out of about ``expected_s`` while the block
+    runs, from a thread (for work that reports nothing itself, such as a profile timed in
+    a child process: nothing is added to what is timed). Nothing runs without a listener."""
+    import contextvars
+    import threading
+    import time
+
+    if _listener.get() is None:
+        yield
+        return
+    total = max(1, round(expected_s))
+    start, stop = time.monotonic(), threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every_s):
+            elapsed = time.monotonic() - start
+            report(step, min(int(elapsed), total - 1), total,
+                   f"{elapsed:.1f} s of about {expected_s:.0f} s")
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(tick,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        report(step, total, total, f"{time.monotonic() - start:.1f} s")

@@ -101,11 +101,15 @@ def profile(
                                 cpus=pinned, per_layer=per_layer, energy=energy,
                                 energy_window=energy_window, precision=precision)
         entry = get_target(target, user=catalog_dir)  # bundled or the user's catalog
-        document = profile_artifact(artifact, entry, settings, data=data, batch=batch,
-                                    seed=seed, normalize=normalize, host=host,
-                                    benchmark_model=benchmark_model, identity=identity,
-                                    ssh_config=ssh_config, remote_python=remote_python,
-                                    trust_pickle=trust_pickle).to_dict()
+        from edgepipe.cli.common import progress_bars
+        from edgepipe.progress import reporting
+
+        with progress_bars() as progress, reporting(progress):
+            document = profile_artifact(artifact, entry, settings, data=data, batch=batch,
+                                        seed=seed, normalize=normalize, host=host,
+                                        benchmark_model=benchmark_model, identity=identity,
+                                        ssh_config=ssh_config, remote_python=remote_python,
+                                        trust_pickle=trust_pickle).to_dict()
         if save is not None:
             try:
                 atomic_write_json(save, document)

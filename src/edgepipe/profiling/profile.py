@@ -10,6 +10,7 @@ named and its measured error.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from edgepipe.formats import by_suffix, runtime_of_suffix
 from edgepipe.profiling.graph import artifact_record, summary_for
 from edgepipe.profiling.runner import InputBatch, LatencySettings, MeasureJob
 from edgepipe.profiling.target import DeviceLink, Target, resolve_target
+from edgepipe.progress import timed
 from edgepipe.runtime import default_threads, open_artifact
 
 PROFILE_SCHEMA_VERSION = 1
@@ -261,5 +263,10 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
                      runtime=block["runtime"], precision=block["precision"], inputs=inputs,
                      settings=settings, threads=threads, entry=entry, summary=summary,
                      graph_source=graph_source, size_block=block["size_bytes"], peak_block=peak)
-    document.update(runner.measure(job).to_dict())
+    # measured: about warm-up, the steady state and the energy windows (a time bar; the
+    # child process that times the artifact reports nothing while it runs)
+    expected = settings.warmup_s + settings.duration_s + (
+        settings.energy_idle_s + settings.energy_busy_s if settings.energy else 0.0)
+    with timed(f"profile on {entry.name}", expected) if runner.needs_inputs else nullcontext():
+        document.update(runner.measure(job).to_dict())
     return Profile(document)
