@@ -44,7 +44,7 @@ def profile(
         help="Pin the profiling process to these CPUs, e.g. 0,1 or 2-3 "
         "(Linux).", rich_help_panel=TIMING)] = None,
     batch: Annotated[int, typer.Option(
-        "--batch-size",         help="Batch size of the input.", rich_help_panel=TIMING)] = 1,
+        "--batch-size", help="Batch size of the input.", rich_help_panel=TIMING)] = 1,
     precision: Annotated[str, typer.Option(
         help="fp16 casts a torch program (.pt2) to half precision as "
         "it loads (for --target cuda); other artifacts run in the precision they were "
@@ -61,8 +61,9 @@ def profile(
         help="Seconds of steady inference for the energy measurement (after as many of "
         "idle).", rich_help_panel=ENERGY)] = 3.0,
     host: Annotated[str | None, typer.Option(
-        "--remote",         help="Profile on a device: ssh://user@host[:port] (the system's OpenSSH: "
-        "~/.ssh/config, agents and jump hosts apply) or adb://SERIAL (a phone).", rich_help_panel=DEVICE)] = None,
+        "--remote", help="Profile on a device: ssh://user@host[:port] (the system's "
+        "OpenSSH: ~/.ssh/config, agents and jump hosts apply) or adb://SERIAL (a phone).",
+        rich_help_panel=DEVICE)] = None,
     benchmark_model: Annotated[Path | None, typer.Option(
         help="With adb://: TFLite's Android benchmark_model binary to run the .tflite "
         "(else the agent runs with --remote-python on the phone).", rich_help_panel=DEVICE)] = None,
