@@ -169,9 +169,9 @@ def run_cmd(
         help="Environment variable holding the bearer token.")] = "EDGEPIPE_SERVE_TOKEN",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 30.0,
     link_bandwidth: Annotated[str | None, typer.Option(
-        "--bandwidth",         help="Emulate a link of this bandwidth (e.g. 10Mbps) between here and the server: "
-             "a pacing proxy on 127.0.0.1; the result compares the measured end to end with "
-             "split plan's link model.")] = None,
+        "--bandwidth", help="Emulate a link of this bandwidth (e.g. 10Mbps) between here and "
+        "the server: a pacing proxy on 127.0.0.1; the result compares the measured end to end "
+        "with split plan's link model.")] = None,
     link_rtt: Annotated[str, typer.Option(
         "--rtt", help="The emulated link's round trip, e.g. 20ms.")] = "0ms",
     json_output: common.JsonOption = False,
