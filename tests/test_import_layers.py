@@ -9,7 +9,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "edgepipe"
 
 LAYERS = [
-    {"errors", "error_references", "json_types", "tensors", "formats", "documents", "__init__"},
+    {"errors", "error_references", "json_types", "tensors", "formats", "documents", "units",
+     "progress", "native_logs",
+     "__init__"},
     {"model", "zoo", "data"},
     {"runtime", "system", "training"},
     {"analysis"},
