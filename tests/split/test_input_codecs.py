@@ -165,3 +165,15 @@ def test_rgb_images_under_imagenet_normalization_come_back_exactly():
     assert np.array_equal(mapping.to_pixels(x), pixels)
     assert np.abs(mapping.from_pixels(pixels) - x).max() < 1e-5
     assert np.array_equal(decode(Setting("png").encode(pixels[0], "RGB"), "RGB"), pixels[0])
+
+
+def test_codec_none_leaves_them_out(cli):
+    plain = cli("split", "plan", "builtin:digits-cnn", "--device", "rpi5", "--data",
+                "builtin:digits", "--cut", "pool2", "--codec", "none", "--json")
+    assert plain.code == 0, plain
+    plan = plain.json()["result"]
+    assert plan["codecs"] is None and plan["verdict"] is None
+    assert not any("codec" in o for o in plan["options"])
+    mixed = cli("split", "plan", "builtin:digits-cnn", "--device", "rpi5", "--data",
+                "builtin:digits", "--codec", "none", "--codec", "png")
+    assert mixed.code == 1 and "unknown-codec" in mixed.stderr

@@ -4,7 +4,9 @@ opens offline in any browser.
 Charts: accuracy against latency per target (the Pareto front drawn, the recommendation
 ringed, estimated figures hollow), accuracy against size, energy per inference per target,
 per-layer latency of the recommended artifact where it was measured, and the split
-variants' bytes per sample against their accuracy.
+variants' bytes per sample against their accuracy, with the input sent coded instead (PNG,
+JPEG, WebP: split plan's measured codec rows) as grey points, and each plan's end to end by
+bandwidth with the fastest setting of each codec as a line.
 """
 
 from __future__ import annotations
