@@ -1048,6 +1048,32 @@ REFERENCES: dict[str, Reference] = {
             "An idx file holds values of the wrong type or rank for its name (images must be N x H x W bytes, labels N bytes), or no samples.",
             "check the file names: images go in *-images-idx3-ubyte, labels in *-labels-idx1-ubyte.",
         ),
+        Reference(
+            "bad-codec-quality",
+            "A JPEG or WebP quality asked for in `split plan` is outside what the codec takes "
+            "(JPEG 5 to 95, WebP 5 to 100).",
+            "give --quality within the codec's range (e.g. --quality 50); PNG is lossless and "
+            "takes none.",
+        ),
+        Reference(
+            "codec-needs-data",
+            "Input codecs were asked for without data: their bytes and accuracy are measured on "
+            "the eval samples of --data.",
+            "give --data (e.g. builtin:digits), or --codec none.",
+        ),
+        Reference(
+            "unknown-codec",
+            "The input codec named is not one edgepipe measures (png, jpeg, webp), or `none` "
+            "was given with other codecs.",
+            "give --codec png, jpeg or webp (repeat for several), or --codec none alone.",
+        ),
+        Reference(
+            "codec-needs-image",
+            "An input codec was asked for a model whose input is not a gray or RGB image "
+            "(feature vectors, or channels other than 1 or 3): an image codec cannot code it.",
+            "input codecs apply to N x C x H x W or N x H x W x C inputs with C = 1 or 3; give "
+            "--codec none, or leave --codec out.",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

@@ -76,6 +76,7 @@ NAMES: dict[str, str | dict[str, str]] = {
     "--split": "a split run directory", "--measure": "profile heads and tails",
     "--cut": "a cut considered (repeated)", "--head": "head artifact run",
     "--zlib": "codes as one zlib stream", "--model-name": "model name on the server",
+    "--codec": "input codec baseline (repeated)", "--quality": "JPEG/WebP quality (repeated)",
     "--timeout": "seconds a request may take", "--token-env": "variable holding the token",
     # serve and export-triton
     "--host": "address the server binds", "--port": "REST port", "--grpc-port": "gRPC port",

@@ -257,17 +257,25 @@ def plan_cmd(
     host: Annotated[str | None, typer.Option(
         "--remote", help="With --measure: the device, ssh://user@host[:port].")] = None,
     remote_python: Annotated[str, typer.Option(help="Python on the device.")] = "python3",
+    codecs: Annotated[list[str] | None, typer.Option(
+        "--codec", help="Input codec measured as an option (png, jpeg, webp; repeat; default "
+        "all three when --data is given and the input is an image; none for none).")] = None,
+    qualities: Annotated[list[int] | None, typer.Option(
+        "--quality", help="JPEG/WebP quality measured (repeat; JPEG 5-95, WebP 5-100; "
+        "default 10 30 50 70 90).")] = None,
     catalog_dir: CatalogOption = None,
     loading: ModelLoading = NO_OPTIONS,
     json_output: common.JsonOption = False,
 ) -> None:
     """For every cut: head latency and energy on the device, bytes and transfer time over
-    the link, tail latency on the server, end to end; all-on-device and all-on-server;
-    the Pareto front and where the best option moves with the bandwidth (estimated)."""
+    the link, tail latency on the server, end to end; all-on-device and all-on-server
+    (with the input sent raw, zlib'd, or coded as PNG, JPEG or WebP: bytes and accuracy
+    measured on --data); the Pareto front and where the best option moves with the
+    bandwidth (estimated)."""
     config = {"model": model, "device": device, "server": server, "bandwidth": bandwidth,
               "rtt": rtt, "split": split_dir, "data": data, "precision": precision,
               "measure": measure, "cuts": cuts, "remote": host, "catalog": catalog_dir,
-              **loading.to_config()}
+              "codecs": codecs, "qualities": qualities, **loading.to_config()}
     with command("split plan", json_output, config) as output:
         from edgepipe.devices.catalog import get_target
         from edgepipe.profiling.runners.ssh import parse_host
@@ -291,8 +299,49 @@ def plan_cmd(
             measure_split=measure,
             device_reachable=device_target.reach == "local" or host is not None,
             server_reachable=server_target.reach == "local",
-            host=parse_host(host) if host else None, remote_python=remote_python).to_dict()
+            host=parse_host(host) if host else None, remote_python=remote_python,
+            codecs=codecs, qualities=qualities).to_dict()
         output.result(result, render=lambda console: _render_plan(console, result))
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _plan_cells(o: dict[str, Any], front: list[str]) -> list[str]:
+    """head, bytes, transfer, tail, end to end, device mJ, pareto, head/tail of a row."""
+    energy = "" if o["device_energy_j"] is None else f"{o['device_energy_j'] * 1e3:.3g}"
+    return [f"{o['head_s'] * 1e3:.3g} ms", f"{o['bytes']:,.0f}", f"{o['transfer_s'] * 1e3:.3g} ms",
+            f"{o['tail_s'] * 1e3:.3g} ms", f"{o['end_to_end_s'] * 1e3:.3g} ms", energy,
+            "*" if o["option"] in front else "",
+            f"{o['sources']['head'][:4]}/{o['sources']['tail'][:4]}"]
+
+
+def _render_codecs(console: Console, r: dict[str, Any], codecs: dict[str, Any]) -> None:
+    """The input-codec rows: the input coded on the device, the whole model on the server."""
+    table = Table(show_edge=False, title=(
+        f"all on server, the input coded on the device ({codecs['samples']} eval samples, "
+        f"{'x'.join(map(str, codecs['image']['shape']))} {codecs['image']['mode']}; uncompressed "
+        f"{_percent(codecs['float_accuracy'])} top-1, as uint8 pixels "
+        f"{_percent(codecs['uint8_accuracy'])})"), title_justify="left")
+    for column in ("input as", "encode", "bytes", "p95", "top-1", "end to end", "device mJ",
+                   "pareto", "head/tail"):
+        table.add_column(column, justify="left" if column == "input as" else "right")
+    for o in r["options"]:
+        if "codec" not in o:
+            continue
+        cells = _plan_cells(o, r["pareto"])
+        if not o["codec"].get("within_slack", True):
+            cells[6] = "over"
+        table.add_row(o["option"].removeprefix("all on server (").removesuffix(" input)"),
+                      cells[0], cells[1], f"{o['bytes_p95']:,.0f}", _percent(o["accuracy"]),
+                      *cells[4:])
+    console.print(table)
+    if any(not o["codec"].get("within_slack", True) for o in r["options"] if "codec" in o):
+        from edgepipe.split.codecs import ACCURACY_SLACK
+
+        console.print(f"over: loses more than {ACCURACY_SLACK:g} top-1 point against the "
+                      "uncompressed input; left out of the Pareto front and the sweep")
 
 
 def _render_plan(console: Console, r: dict[str, Any]) -> None:
@@ -303,16 +352,17 @@ def _render_plan(console: Console, r: dict[str, Any]) -> None:
     for column in ("option", "head", "bytes", "transfer", "tail", "end to end", "device mJ",
                    "pareto", "head/tail"):
         table.add_column(column, justify="left" if column == "option" else "right")
+    coded = {o["option"] for o in r["options"] if "codec" in o}
     for o in r["options"]:
-        if o["option"].endswith("(raw float32)"):
+        if o["option"].endswith("(raw float32)") or o["option"] in coded:
             continue  # in --json; sending float32 never wins over its 8-bit version
-        energy = "" if o["device_energy_j"] is None else f"{o['device_energy_j'] * 1e3:.3g}"
-        table.add_row(o["option"], f"{o['head_s'] * 1e3:.3g} ms", f"{o['bytes']:,.0f}",
-                      f"{o['transfer_s'] * 1e3:.3g} ms", f"{o['tail_s'] * 1e3:.3g} ms",
-                      f"{o['end_to_end_s'] * 1e3:.3g} ms", energy,
-                      "*" if o["option"] in r["pareto"] else "",
-                      f"{o['sources']['head'][:4]}/{o['sources']['tail'][:4]}")
+        table.add_row(o["option"], *_plan_cells(o, r["pareto"]))
     console.print(table)
+    codecs = r.get("codecs")
+    if codecs:
+        _render_codecs(console, r, codecs)
+    if r.get("verdict"):
+        console.print(r["verdict"][0].upper() + r["verdict"][1:] + ".")
     console.print("best by bandwidth: " + "; ".join(
         f"{s['mbps']:g} Mbps: {s['best']} ({s['end_to_end_s'] * 1e3:.3g} ms)" for s in r["sweep"]))
     models = r["models"]

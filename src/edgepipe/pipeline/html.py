@@ -4,7 +4,9 @@ opens offline in any browser.
 Charts: accuracy against latency per target (the Pareto front drawn, the recommendation
 ringed, estimated figures hollow), accuracy against size, energy per inference per target,
 per-layer latency of the recommended artifact where it was measured, and the split
-variants' bytes per sample against their accuracy.
+variants' bytes per sample against their accuracy, with the input sent coded instead (PNG,
+JPEG, WebP: split plan's measured codec rows) as grey points, and each plan's end to end by
+bandwidth with the fastest setting of each codec as a line.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from edgepipe.pipeline.document import (
     fmt_seconds,
     points,
 )
+from edgepipe.split.plan import verdict
 
 Format = Callable[[float], str]
 
@@ -435,6 +438,7 @@ def _split_section(report: Report, colors: dict[str, str]) -> str:
                                tip=f"{variant.name}: {split.bytes_per_sample} B/sample"))
     if not rows:
         return ""
+    marks += _codec_marks(report)
     plans = []
     for variant in report.variants:
         for target, found in (variant.plans or {}).items():
@@ -442,12 +446,15 @@ def _split_section(report: Report, colors: dict[str, str]) -> str:
                 plans.append(f"<p class=failed>plan of {escape(variant.name)} on "
                              f"{escape(target)}: {escape(found.error.message)}</p>")
                 continue
+            said = verdict(found.options or [])
             plans.append(_figure(_plan_chart(variant.name, found),
                                  f"{target} -> {found.server}: end to end by the link's "
                                  f"bandwidth at a {found.link['rtt_s'] * 1e3:g} ms round "
                                  "trip (split plan's link model; the dotted line is the "
                                  "recipe's bandwidth; head and tail "
-                                 + _sources(found) + ")."))
+                                 + _sources(found) + "; input codecs: the best of each "
+                                 "within the accuracy slack, encode time on the device)."
+                                 + (f" At the recipe's link, {said}." if said else "")))
     heads = "".join(f"<th>{escape(t.name)} head</th>" for t in report.targets)
     return ("<h2>Split variants</h2><p>The head runs on the device, the tail on a server; "
             "bytes per sample are what crosses the link (measured on the codes). Use "
@@ -460,13 +467,40 @@ def _split_section(report: Report, colors: dict[str, str]) -> str:
                         y_label="top-1 accuracy (%)", x_format=lambda v: f"{v:g} B",
                         y_format=lambda v: f"{v:.1f}", log_x=True,
                         title="split: accuracy vs bytes on the link"),
-                "End-to-end accuracy of head and tail in their runtimes.") + "</div>"
+                "End-to-end accuracy of head and tail in their runtimes. Grey: the input "
+                "sent instead (raw uint8, PNG, JPEG, WebP; the whole model on the server), "
+                "bytes and accuracy measured on the decoded eval samples; labelled where "
+                "no other input codec has fewer bytes and as much accuracy.") + "</div>"
             + ("<h3>Where to run it: the split plan</h3><div class=charts>" + "".join(plans)
                + "</div>" if plans else ""))
 
 
 PLAN_COLORS = {"all on device": "#1f77b4", "all on server": "#ff7f0e",
                "raw 8-bit": "#7f7f7f", "bottleneck": "#2ca02c"}
+CODEC_COLORS = {"png": "#8c564b", "jpeg": "#e377c2", "webp": "#17becf"}
+INPUT_COLOR = "#999999"
+
+
+def _codec_marks(report: Report) -> list[Point]:
+    """The input sent instead of a split (raw uint8 and each codec setting measured by the
+    first split plan that has them): bytes against top-1, measured."""
+    options = next((found.options for variant in report.variants
+                    for found in (variant.plans or {}).values()
+                    if found.status == "ok" and any("codec" in o for o in found.options or [])),
+                   [])
+    coded = [o for o in options if o.get("accuracy") is not None and o["bytes"]
+             and ("codec" in o or o["option"] == "all on server (raw uint8 input)")]
+    front = {p.tip for p in pareto([Point(x=o["bytes"], y=o["accuracy"], label="", color="",
+                                          tip=o["option"]) for o in coded])}
+    marks = []
+    for o in coded:
+        name = o["option"].removeprefix("all on server (").removesuffix(" input)")
+        marks.append(Point(x=o["bytes"], y=100 * o["accuracy"],
+                           label=name if o["option"] in front else "", color=INPUT_COLOR,
+                           tip=f"input as {name}: {o['bytes']:,.0f} B mean"
+                               + (f" (p95 {o['bytes_p95']:,.0f})" if "bytes_p95" in o else "")
+                               + f", {100 * o['accuracy']:.2f}% top-1, measured"))
+    return marks
 
 
 def _plan_chart(name: str, found: PlanCell) -> str:
@@ -474,17 +508,28 @@ def _plan_chart(name: str, found: PlanCell) -> str:
     rtt = found.link["rtt_s"]
     grid = [10 ** (e / 8) for e in range(-8, 25)]  # 0.1 to 1000 Mbps
     series = []
-    for option in found.options:
+    options = found.options or []
+    best_coded = {}  # per codec, the fastest setting within the accuracy slack
+    for option in options:
+        codec = option.get("codec")
+        if codec and codec.get("within_slack", True) and (
+                codec["codec"] not in best_coded
+                or option["end_to_end_s"] < best_coded[codec["codec"]]["end_to_end_s"]):
+            best_coded[codec["codec"]] = option
+    for option in options:
         label = option["option"]
         if "float32" in label or label == "all on server (raw uint8 input)" and any(
-                o["option"] == "all on server (zlib input)" for o in found.options):
+                o["option"] == "all on server (zlib input)" for o in options):
+            continue
+        if "codec" in option and best_coded.get(option["codec"]["codec"]) is not option:
             continue
         key = next((k for k in PLAN_COLORS if k in label), None)
         line = [(mbps, option["head_s"] + option["tail_s"] + (
             option["bytes"] * 8 / (mbps * 1e6) + rtt if option["bytes"] else 0.0))
             for mbps in grid]
-        series.append(Series(label=label, color=PLAN_COLORS.get(key or "", "#9467bd"),
-                             points=line))
+        color = (CODEC_COLORS.get(option["codec"]["codec"], "#9467bd") if "codec" in option
+                 else PLAN_COLORS.get(key or "", "#9467bd"))
+        series.append(Series(label=label, color=color, points=line))
     return lines(series, x_label="link bandwidth, Mbps (log scale)",
                  y_label="end to end (log scale)", x_format=lambda v: f"{v:g}",
                  y_format=fmt_seconds, title=f"{name} on {found.device}",

@@ -41,6 +41,7 @@ from edgepipe.pipeline.document import (
 from edgepipe.pipeline.html import render_html
 from edgepipe.pipeline.recipe import Recipe
 from edgepipe.rundir import atomic_write_bytes, atomic_write_json
+from edgepipe.split.plan import verdict
 
 __all__ = ["REPORT_SCHEMA_VERSION", "build_report", "candidates", "fmt_bytes", "fmt_seconds",
            "markdown", "points", "recommend", "write_report"]
@@ -226,6 +227,13 @@ def markdown(report: Report) -> str:
                          f"{fmt_bytes(artifact.size_bytes)} | " + " | ".join(figures) + " |")
         pick = report.recommendations[target.name]
         lines += ["", f"**Recommended:** {pick.reason}.", ""]
+    said = [(v.name, target, verdict(found.options or [])) for v in report.variants
+            for target, found in (v.plans or {}).items() if found.status == "ok"]
+    if any(sentence for _, _, sentence in said):
+        lines += ["## The input sent coded instead (split plan)", ""]
+        lines += [f"- {name} on {target}: {sentence}." for name, target, sentence in said
+                  if sentence]
+        lines.append("")
     over = [v for v in report.variants if v.budget and not v.budget.within]
     if over:
         lines += ["## Over the accuracy budget", ""]

@@ -135,6 +135,9 @@ def bottleneck_rows(split_dir: Path, device: Any, server: Any, precision: str, *
             precision_here = precision if part == "head" else "fp32"
             parts[part] = (float(per_layer_seconds(summary, target, precision_here).sum()),
                            "estimated")
+        accuracy = result.get("accuracy") or {}
         rows[result["cut"]["label"]] = {"bytes": result["bytes_per_sample"]["packed_bytes"],
+                                        "accuracy": accuracy.get("split_onnxruntime",
+                                                                 accuracy.get("split_torch")),
                                         **parts}
     return rows
