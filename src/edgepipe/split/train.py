@@ -6,6 +6,12 @@
    decoder and tail train on the task loss plus knowledge distillation from the original
    model; without labels, on distillation alone.
 
+With an entropy-coded bottleneck (``bottleneck.density``), stage 1 also trains the density
+and minimizes ``MSE + rate_weight x bits per sample`` (the bits the density gives the
+noise-relaxed codes); given ``target_bytes`` instead, the weight is adjusted after each
+epoch towards the target (multiplied by ``(estimated bytes / target)^2``, within x0.5 ..
+x2), and the epochs whose estimated bytes meet the target rank above those that do not.
+
 Each stage keeps the epoch best on a seeded validation slice of the training data (never
 the eval split) and stops after ``patience`` epochs without improvement.
 """
@@ -82,8 +88,10 @@ def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable,
 def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
                 bottleneck: nn.Module, tail: nn.Module, x: np.ndarray, y: np.ndarray | None,
                 options: SplitTraining,
-                progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Train in place; the record of both stages."""
+                progress: Callable[[str], None] = lambda _: None, *,
+                rate_weight: float | None = None,
+                target_bytes: float | None = None) -> dict[str, Any]:
+    """Train in place; the record of both stages (and of the rate, with a density)."""
     started = time.perf_counter()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
@@ -105,18 +113,33 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
 
     xs_fit, cut_fit = xs[fit], target_cut[fit]
 
+    density = getattr(bottleneck, "density", None)
+    rate = _Rate(rate_weight, target_bytes) if density is not None else None
+
     def distill_step(index: np.ndarray) -> torch.Tensor:
-        return F.mse_loss(bottleneck(head(xs_fit[index])), cut_fit[index])
+        if rate is None:
+            return F.mse_loss(bottleneck(head(xs_fit[index])), cut_fit[index])
+        features = bottleneck.encoder(head(xs_fit[index]))
+        mse = F.mse_loss(bottleneck.decoder(bottleneck.quantizer(features)), cut_fit[index])
+        bits = density.bits(bottleneck.quantizer.scaled(features), noisy=True)
+        return mse + rate.weight * bits.mean()
 
     def distill_score() -> float:
         head.eval()
         bottleneck.eval()
         with torch.no_grad():
-            return -float(F.mse_loss(bottleneck(head(xs[val])), target_cut[val]))
+            mse = float(F.mse_loss(bottleneck(head(xs[val])), target_cut[val]))
+            if rate is None:
+                return -mse
+            bits = density.bits(bottleneck.quantizer.scaled(bottleneck.encoder(head(xs[val]))),
+                                noisy=False)
+        return rate.score(mse, float(bits.mean()))
 
     stage1 = _fit([*head.parameters(), *bottleneck.parameters()], [head, bottleneck],
                   distill_step, distill_score, len(fit), options.distill_epochs,
                   options, rng, progress, "head distillation")
+    if rate is not None:
+        stage1["rate"] = rate.record(stage1["best_epoch"])
     for module in (head, bottleneck.encoder, bottleneck.quantizer):
         module.eval()
         for p in module.parameters():
@@ -144,7 +167,8 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
     stage2 = _fit([*bottleneck.decoder.parameters(), *tail.parameters()],
                   [bottleneck.decoder, tail], finetune_step, finetune_score, len(fit),
                   options.finetune_epochs, options, rng, progress, "fine-tuning")
-    return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)"},
+    return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)" if rate is None
+                                  else rate.score_meaning},
             "fine_tuning": {**stage2, "score": "top-1 (validation)" if ys is not None
                             else "-distillation loss to the original (validation)",
                             "loss": ("task + distillation" if ys is not None
@@ -156,3 +180,44 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
                                                    if len(teachers) > 1 else "")},
             "options": options.to_dict(), "seconds": time.perf_counter() - started,
             "samples": {"fit": int(len(fit)), "validation": int(n_val)}}
+
+
+class _Rate:
+    """The rate term's weight, fixed or steered towards a target of bytes per sample (the
+    density's bits / 8 plus the bitstream's header, on the validation slice)."""
+
+    def __init__(self, weight: float | None, target_bytes: float | None) -> None:
+        from edgepipe.split.entropy import DEFAULT_RATE_WEIGHT, HEADER_BYTES
+
+        self.target = target_bytes
+        self.weight = weight if weight is not None else DEFAULT_RATE_WEIGHT
+        self.header = HEADER_BYTES
+        self.weights: list[float] = [self.weight]  # the weight each epoch trained with
+        self.estimated: list[float] = []  # validation bytes after each epoch (and before)
+
+    def score(self, mse: float, bits: float) -> float:
+        estimated = bits / 8 + self.header
+        self.estimated.append(estimated)
+        if self.target is None:
+            return -(mse + self.weight * bits)
+        ratio = estimated / self.target
+        self.weight *= min(2.0, max(0.5, ratio ** 2))
+        self.weights.append(self.weight)
+        return -mse - 1e3 * max(0.0, ratio - 1.0)  # meeting the target first
+
+    @property
+    def score_meaning(self) -> str:
+        if self.target is None:
+            return "-(MSE at the cut + rate_weight x bits per sample) (validation)"
+        return ("-MSE at the cut, less 1000 x the relative excess over target_bytes "
+                "(validation)")
+
+    def record(self, best_epoch: int) -> dict[str, Any]:
+        # score() runs before the first epoch too: epoch e trained with weights[e]
+        return {"rate_weight": self.weights[min(best_epoch, len(self.weights) - 1)],
+                "target_bytes": self.target,
+                "estimated_bytes_validation": self.estimated[best_epoch]
+                if best_epoch < len(self.estimated) else None,
+                "rate_weights_by_epoch": self.weights if self.target is not None else None,
+                "estimated": "the density's bits of the rounded codes / 8 + the bitstream "
+                             "header; the real bitstreams are measured on the eval split"}
