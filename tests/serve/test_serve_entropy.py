@@ -12,20 +12,8 @@ from test_serve import AUTH, TOKEN, _post, local_logits, some_codes, start_serve
 
 
 @pytest.fixture(scope="module")
-def entropy_dir(tmp_path_factory):
-    from edgepipe.cli.main import run
-
-    out = tmp_path_factory.mktemp("entropy-split")
-    code = run(["split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "--data",
-                "builtin:digits", "-o", str(out), "--distill-epochs", "3",
-                "--finetune-epochs", "2", "--entropy", "--rate-weight", "1e-3", "--json"])
-    assert code == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def entropy_server(entropy_dir):
-    process, ready = start_server(entropy_dir, "--timeout", "5")
+def entropy_server(entropy_split_dir):
+    process, ready = start_server(entropy_split_dir, "--timeout", "5")
     yield ready
     err = stop(process)
     assert "Traceback" not in err, err[-3000:]
@@ -44,14 +32,14 @@ def _infer(server, data: bytes) -> tuple[int, str]:
     return _post(server, "/v2/models/tail-entropy/infer", body)
 
 
-def test_bitstreams_served_and_bad_ones_refused(entropy_server, entropy_dir):
+def test_bitstreams_served_and_bad_ones_refused(entropy_server, entropy_split_dir):
     import tritonclient.http as httpclient
 
     assert "tail-entropy" in entropy_server["models"]
     assert entropy_server["wire"]["entropy"]["tables"] == "entropy.npz"
-    codes = some_codes(entropy_dir, 8)
-    streams = _bitstreams(entropy_dir, codes)
-    expected = local_logits(entropy_dir, codes)
+    codes = some_codes(entropy_split_dir, 8)
+    streams = _bitstreams(entropy_split_dir, codes)
+    expected = local_logits(entropy_split_dir, codes)
     host = entropy_server["http"].removeprefix("http://")
     client = httpclient.InferenceServerClient(host)
     batch = np.frombuffer(b"".join(streams), dtype=np.uint8)
@@ -74,18 +62,36 @@ def test_bitstreams_served_and_bad_ones_refused(entropy_server, entropy_dir):
         assert ok == 200  # alive, and still right
 
 
-def test_split_run_sends_bitstreams(cli, entropy_server, entropy_dir, monkeypatch):
+def test_split_run_sends_bitstreams(cli, entropy_server, entropy_split_dir, monkeypatch):
     monkeypatch.setenv("EDGEPIPE_SERVE_TOKEN", TOKEN)
-    result = cli("split", "run", entropy_dir, "--server", entropy_server["http"], "--samples",
+    result = cli("split", "run", entropy_split_dir, "--server", entropy_server["http"], "--samples",
                  "30", "--entropy", "--json")
     assert result.code == 0, result
     r = result.json()["result"]
     assert r["encoding"] == "entropy" and r["model"] == "tail-entropy"
     assert r["against_local_tail"]["prediction_agreement"] == 1.0
     assert r["bytes"]["payload_mean"] < 256  # the bitstreams, below the 256 raw codes
-    plain = cli("split", "run", entropy_dir, "--server", entropy_server["http"], "--samples",
+    plain = cli("split", "run", entropy_split_dir, "--server", entropy_server["http"], "--samples",
                 "30", "--json")
     assert r["bytes"]["request_mean"] < plain.json()["result"]["bytes"]["request_mean"]
-    both = cli("split", "run", entropy_dir, "--server", entropy_server["http"], "--entropy",
+    both = cli("split", "run", entropy_split_dir, "--server", entropy_server["http"], "--entropy",
                "--zlib")
     assert both.code != 0 and "conflicting-encodings" in both.stderr
+
+
+def test_export_triton_carries_the_tables(cli, entropy_split_dir, tmp_path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    repo = tmp_path / "repo"
+    made = cli("export-triton", entropy_split_dir, "-o", repo, "--json")
+    assert made.code == 0, made
+    result = made.json()["result"]
+    assert (repo / "models/tail/entropy.npz").read_bytes() == (
+        entropy_split_dir / "entropy.npz").read_bytes()
+    assert "models/tail/entropy.npz" in result["files"]
+    assert result["entropy"]["bitstreams_served"] is False and "Python" in result["entropy"][
+        "needs"]
+    config = text_format.Parse((repo / "models/tail/config.pbtxt").read_text(),
+                               model_config_pb2.ModelConfig())
+    assert config.parameters["edgepipe_entropy_tables"].string_value == "entropy.npz"

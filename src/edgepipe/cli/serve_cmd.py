@@ -211,6 +211,7 @@ def export_triton(
     config = {"split": str(split_dir), "out": str(out), "name": name,
               "max_batch_size": max_batch_size, "storage_uri": storage_uri}
     with command("export-triton", json_output, config) as output:
+        from edgepipe.serve.triton import ENTROPY_NOTE
         from edgepipe.serve.triton import export_triton as write_repository
 
         result = write_repository(split_dir, out, name=name, max_batch_size=max_batch_size,
@@ -230,5 +231,8 @@ def export_triton(
                              result.storage_uri_is_placeholder else "") + ")")
             console.print(f"serve locally: tritonserver --model-repository {result.repository}"
                           "; then `edgepipe split run OUT --server http://HOST:8000`")
+            if result.wire.entropy is not None:
+                console.print("entropy-coded split: Triton takes the INT8 codes, not the "
+                              "bitstreams; " + ENTROPY_NOTE["needs"])
 
         output.result(result, render=render)

@@ -8,7 +8,7 @@
 
 With an entropy-coded bottleneck (``bottleneck.density``), stage 1 also trains the density
 and minimizes ``MSE + rate_weight x bits per sample`` (the bits the density gives the
-noise-relaxed codes); given ``target_bytes`` instead, the weight is adjusted after each
+noise-relaxed codes; the density and the quantizer's step at 10x the learning rate); given ``target_bytes`` instead, the weight is adjusted after each
 epoch towards the target (multiplied by ``(estimated bytes / target)^2``, within x0.5 ..
 x2), and the epochs whose estimated bytes meet the target rank above those that do not.
 
@@ -72,7 +72,7 @@ def _batches(count: int, size: int, rng: np.random.Generator):
         yield order[start:start + size]
 
 
-def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable,
+def _fit(params: list[Any], modules: list[nn.Module], step: Callable,
          score: Callable, count: int, epochs: int, options: SplitTraining,
          rng: np.random.Generator, progress: Callable[[str], None], stage: str) -> dict:
     """Train ``params`` on ``step(index) -> loss`` over batches of ``range(count)``, the
@@ -135,7 +135,15 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
                                 noisy=False)
         return rate.score(mse, float(bits.mean()))
 
-    stage1 = _fit([*head.parameters(), *bottleneck.parameters()], [head, bottleneck],
+    params: list[Any] = [*head.parameters(), *bottleneck.parameters()]
+    if rate is not None:
+        # the density and the quantizer's step learn 10x faster: at the shared rate the
+        # density lagged the codes and the step barely moved, and the rate did not fall
+        fast = [*density.parameters(), bottleneck.quantizer.log_scale]
+        ids = {id(p) for p in fast}
+        params = [{"params": [p for p in params if id(p) not in ids]},
+                  {"params": fast, "lr": 10 * options.lr}]
+    stage1 = _fit(params, [head, bottleneck],
                   distill_step, distill_score, len(fit), options.distill_epochs,
                   options, rng, progress, "head distillation")
     if rate is not None:
