@@ -22,7 +22,7 @@ from edgepipe.split.entropy import (
 )
 from edgepipe.split.train import SplitTraining
 
-QUICK = SplitTraining(distill_epochs=4, finetune_epochs=0, patience=2)
+QUICK = SplitTraining(distill_epochs=2, finetune_epochs=0, patience=2)
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +163,10 @@ def test_a_target_steers_the_rate_weight():
 
     rate = _Rate(None, target_bytes=50.0)
     first = rate.weight
-    over = rate.score(0.1, bits=8 * 200.0)  # far over the target: the weight doubles
-    assert rate.weight == 2 * first and over < -1
+    over = rate.score(0.1, bits=8 * 200.0)  # far over the target: the weight x1.5
+    assert rate.weight == 1.5 * first and over < -1
     under = rate.score(0.2, bits=8 * 10.0)  # under it: the weight falls, the score is -MSE
-    assert rate.weight < 2 * first and under == -0.2
+    assert rate.weight < 1.5 * first and under == -0.2
     record = rate.record(best_epoch=1)
-    assert record["rate_weight"] == 2 * first and record["target_bytes"] == 50.0
+    assert record["rate_weight"] == 1.5 * first and record["target_bytes"] == 50.0
     assert record["estimated_bytes_validation"] == 10.0 + HEADER_BYTES

@@ -248,7 +248,8 @@ def _render_run(console: Console, r: dict[str, Any]) -> None:
     console.print(table)
     b = r["bytes"]
     console.print(f"bytes per request body: {b['request_mean']:,.0f} mean (max "
-                  f"{b['request_max']:,}); answer {b['response_mean']:,.0f}")
+                  f"{b['request_max']:,}); answer {b['response_mean']:,.0f}; the tensor in it "
+                  f"({r.get('encoding', 'codes')}): {b['payload_mean']:,.1f} mean")
     local = r["against_local_tail"]
     accuracy = "n/a (no labels)" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"
     console.print(f"accuracy {accuracy} (the split run measured "

@@ -9,8 +9,8 @@
 With an entropy-coded bottleneck (``bottleneck.density``), stage 1 also trains the density
 and minimizes ``MSE + rate_weight x bits per sample`` (the bits the density gives the
 noise-relaxed codes; the density and the quantizer's step at 10x the learning rate); given ``target_bytes`` instead, the weight is adjusted after each
-epoch towards the target (multiplied by ``(estimated bytes / target)^2``, within x0.5 ..
-x2), and the epochs whose estimated bytes meet the target rank above those that do not.
+epoch towards the target (multiplied by ``estimated bytes / target``, within x2/3 ..
+x1.5), and the epochs whose estimated bytes meet the target rank above those that do not.
 
 Each stage keeps the epoch best on a seeded validation slice of the training data (never
 the eval split) and stops after ``patience`` epochs without improvement.
@@ -209,7 +209,7 @@ class _Rate:
         if self.target is None:
             return -(mse + self.weight * bits)
         ratio = estimated / self.target
-        self.weight *= min(2.0, max(0.5, ratio ** 2))
+        self.weight *= min(1.5, max(2 / 3, ratio))
         self.weights.append(self.weight)
         return -mse - 1e3 * max(0.0, ratio - 1.0)  # meeting the target first
 
