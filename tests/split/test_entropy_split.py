@@ -163,10 +163,13 @@ def test_a_target_steers_the_rate_weight():
 
     rate = _Rate(None, target_bytes=50.0)
     first = rate.weight
-    over = rate.score(0.1, bits=8 * 200.0)  # far over the target: the weight x1.5
-    assert rate.weight == 1.5 * first and over < -1
-    under = rate.score(0.2, bits=8 * 10.0)  # under it: the weight falls, the score is -MSE
-    assert rate.weight < 1.5 * first and under == -0.2
+    assert rate.score(0.1, bits=8 * 200.0) < -1  # before training, far over the target
+    rate.steer(bits=8 * 200.0)  # a batch over the target: the weight rises (5% at most)
+    assert rate.weight == pytest.approx(1.05 * first)
+    for _ in range(20):
+        rate.steer(bits=8 * 10.0)  # under it: the weight falls
+    assert rate.weight < first
+    assert rate.score(0.2, bits=8 * 10.0) == -0.2  # meeting the target: the score is -MSE
     record = rate.record(best_epoch=1)
-    assert record["rate_weight"] == 1.5 * first and record["target_bytes"] == 50.0
+    assert record["rate_weight"] == rate.weight and record["target_bytes"] == 50.0
     assert record["estimated_bytes_validation"] == 10.0 + HEADER_BYTES

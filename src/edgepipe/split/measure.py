@@ -98,7 +98,8 @@ def bottleneck_rows(split_dir: Path, device: Any, server: Any, precision: str, *
     the decoder) on ``server``, profiled with ``measure`` where reachable, else estimated.
     An entropy-coded split counts its real bitstreams' mean bytes, and adds the range
     coder's measured encode time to the head and decode time to the tail (also given apart
-    as ``entropy_coder``)."""
+    as ``entropy_coder``; the plan's row keeps its name, ``cut LABEL (bottleneck)``, and its
+    sources say "+ range coder measured")."""
     import json
 
     from edgepipe.devices.estimator import per_layer_seconds

@@ -169,8 +169,7 @@ def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEnt
         add(f"cut {point.label} (raw 8-bit)", head, point.bytes / 4, tail)
         if bottleneck and point.label in bottleneck:
             row = bottleneck[point.label]
-            add(f"cut {point.label} (bottleneck{', entropy-coded' if row.get('entropy_coder') else ''})",
-                row["head"], row["bytes"], row["tail"])
+            add(f"cut {point.label} (bottleneck)", row["head"], row["bytes"], row["tail"])
     keys = ("end_to_end_s", "bytes") + (("device_energy_j",) if power is not None else ())
     sweep = []
     for mbps in SWEEP_MBPS:

@@ -8,9 +8,11 @@
 
 With an entropy-coded bottleneck (``bottleneck.density``), stage 1 also trains the density
 and minimizes ``MSE + rate_weight x bits per sample`` (the bits the density gives the
-noise-relaxed codes; the density and the quantizer's step at 10x the learning rate); given ``target_bytes`` instead, the weight is adjusted after each
-epoch towards the target (multiplied by ``estimated bytes / target``, within x2/3 ..
-x1.5), and the epochs whose estimated bytes meet the target rank above those that do not.
+noise-relaxed codes; the density and the quantizer's step at 10x the learning rate);
+given ``target_bytes`` instead, the weight is adjusted after each batch towards the target
+(multiplied by the batch's estimated bytes / target, within x0.95 .. x1.05), and the
+epochs whose estimated bytes on the validation slice meet the target rank above those that
+do not.
 
 Each stage keeps the epoch best on a seeded validation slice of the training data (never
 the eval split) and stops after ``patience`` epochs without improvement.
@@ -122,7 +124,9 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
         features = bottleneck.encoder(head(xs_fit[index]))
         mse = F.mse_loss(bottleneck.decoder(bottleneck.quantizer(features)), cut_fit[index])
         bits = density.bits(bottleneck.quantizer.scaled(features), noisy=True)
-        return mse + rate.weight * bits.mean()
+        loss = mse + rate.weight * bits.mean()
+        rate.steer(float(bits.mean()))
+        return loss
 
     def distill_score() -> float:
         head.eval()
@@ -208,10 +212,14 @@ class _Rate:
         self.estimated.append(estimated)
         if self.target is None:
             return -(mse + self.weight * bits)
-        ratio = estimated / self.target
-        self.weight *= min(1.5, max(2 / 3, ratio))
         self.weights.append(self.weight)
-        return -mse - 1e3 * max(0.0, ratio - 1.0)  # meeting the target first
+        return -mse - 1e3 * max(0.0, estimated / self.target - 1.0)  # meeting it first
+
+    def steer(self, bits: float) -> None:
+        """After each batch with a target: the weight times the batch's estimated bytes over
+        the target, within x0.95 .. x1.05 (a running adjustment, not a search)."""
+        if self.target is not None:
+            self.weight *= min(1.05, max(0.95, (bits / 8 + self.header) / self.target))
 
     @property
     def score_meaning(self) -> str:
@@ -221,8 +229,9 @@ class _Rate:
                 "(validation)")
 
     def record(self, best_epoch: int) -> dict[str, Any]:
-        # score() runs before the first epoch too: epoch e trained with weights[e]
-        return {"rate_weight": self.weights[min(best_epoch, len(self.weights) - 1)],
+        # weights[0] is the first; score() appends the weight as each epoch ends (and once
+        # before the first): the weight at the end of epoch e is weights[e + 1]
+        return {"rate_weight": self.weights[min(best_epoch + 1, len(self.weights) - 1)],
                 "target_bytes": self.target,
                 "estimated_bytes_validation": self.estimated[best_epoch]
                 if best_epoch < len(self.estimated) else None,
