@@ -125,7 +125,7 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
         mse = F.mse_loss(bottleneck.decoder(bottleneck.quantizer(features)), cut_fit[index])
         bits = density.bits(bottleneck.quantizer.scaled(features), noisy=True)
         loss = mse + rate.weight * bits.mean()
-        rate.steer(float(bits.mean()))
+        rate.steer(float(bits.detach().mean()))
         return loss
 
     def distill_score() -> float:
