@@ -94,8 +94,8 @@ def make(
         help="With --entropy: the rate term's weight per bit (lambda; default 1e-4, larger "
         "sends fewer bytes).")] = None,
     target_bytes: Annotated[float | None, typer.Option(
-        help="With --entropy: bytes per sample to aim at (the training steers the rate "
-        "weight towards it).")] = None,
+        help="With --entropy: bytes per sample to stay under (the training steers the rate "
+        "weight towards it; it may end below).")] = None,
     distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
     loading: ModelLoading = NO_OPTIONS,
