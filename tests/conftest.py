@@ -61,6 +61,20 @@ def digits_cnn():
 
 
 @pytest.fixture(scope="session")
+def entropy_split_dir(tmp_path_factory):
+    """An entropy-coded split of the digits CNN (`split --entropy`, short training), shared
+    by the split and serve tests; its result is the manifest's split step."""
+    from edgepipe.cli.main import run
+
+    out = tmp_path_factory.mktemp("entropy-split")
+    code = run(["split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "--data",
+                "builtin:digits", "-o", str(out), "--distill-epochs", "4",
+                "--finetune-epochs", "2", "--entropy", "--rate-weight", "1e-3", "--json"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def digits_mlp():
     return _digits("digits-mlp")
 

@@ -1074,6 +1074,41 @@ REFERENCES: dict[str, Reference] = {
             "input codecs apply to N x C x H x W or N x H x W x C inputs with C = 1 or 3; give "
             "--codec none, or leave --codec out.",
         ),
+        Reference(
+            "bad-rate-weight",
+            "--rate-weight (the entropy-coded bottleneck's λ, per bit) is 0, negative or not "
+            "a finite number.",
+            "give a positive weight, e.g. --rate-weight 1e-4; larger sends fewer bytes.",
+        ),
+        Reference(
+            "bad-target-bytes",
+            "--target-bytes is below what a bitstream can be: its 13-byte header and one bit "
+            "of codes per sample.",
+            "give a target of at least 13.125 bytes per sample, e.g. --target-bytes 64.",
+        ),
+        Reference(
+            "conflicting-encodings",
+            "split run was given both --zlib and --entropy; a request carries one encoding.",
+            "keep --entropy for a split made with --entropy, or --zlib for any split.",
+        ),
+        Reference(
+            "rate-options-conflict",
+            "Both --rate-weight and --target-bytes were given; with a target the training "
+            "steers the weight itself.",
+            "keep one of them.",
+        ),
+        Reference(
+            "rate-without-entropy",
+            "--rate-weight or --target-bytes was given without --entropy (or a recipe's "
+            "rate_weight / target_bytes without entropy: true).",
+            "add --entropy, or leave them out.",
+        ),
+        Reference(
+            "split-without-entropy",
+            "split run --entropy was pointed at a split made without --entropy (or its "
+            "entropy.npz is missing): there are no code tables to write bitstreams with.",
+            "split again with --entropy, or send the codes as they are or with --zlib.",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

@@ -77,6 +77,9 @@ NAMES: dict[str, str | dict[str, str]] = {
     "--cut": "a cut considered (repeated)", "--head": "head artifact run",
     "--zlib": "codes as one zlib stream", "--model-name": "model name on the server",
     "--codec": "input codec baseline (repeated)", "--quality": "JPEG/WebP quality (repeated)",
+    "--entropy": "codes range-coded with a learned density (bitstreams)",
+    "--rate-weight": "weight of the rate term, per bit (lambda)",
+    "--target-bytes": "bitstream bytes per sample aimed at",
     "--timeout": "seconds a request may take", "--token-env": "variable holding the token",
     # serve and export-triton
     "--host": "address the server binds", "--port": "REST port", "--grpc-port": "gRPC port",

@@ -77,7 +77,9 @@ def test_result_and_config_round_trip(digits_split):
     document = json.loads(json.dumps(result.to_dict()))
     assert SplitResult.from_dict(document).to_dict() == document
     assert list(document) == ["cut", "config", "training", "accuracy", "wire",
-                              "bytes_per_sample", "end_to_end", "artifacts", "failed"]
+                              "bytes_per_sample", "end_to_end", "artifacts", "failed",
+                              "entropy"]
+    assert document["entropy"] is None  # split without --entropy
     config = SplitConfig(at="pool1", bottleneck=2, formats=("onnx", "tflite"), training=QUICK)
     assert SplitConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 

@@ -26,7 +26,9 @@ def serve(
     split_dir: Annotated[Path, typer.Argument(help="The OUT directory of `edgepipe split` "
                                               "(or its tail.onnx / tail.xml).")],
     name: Annotated[str, typer.Option("--model-name", help="Model name on the protocol; `NAME-zlib` takes "
-                                      "the batch's codes as one zlib stream (UINT8).")] = "tail",
+                                      "the batch's codes as one zlib stream (UINT8), and "
+                                      "`NAME-entropy` (a split made with --entropy) the "
+                                      "samples' bitstreams one after the other (UINT8).")] = "tail",
     host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine "
                                       "only; 0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="REST port (0: any free port).")] = 8080,
@@ -102,7 +104,7 @@ def serve(
             quiet_kserve_logs,
             serve_async,
         )
-        from edgepipe.serve.tail import Tail
+        from edgepipe.serve.tail import Tail, model_names
         from edgepipe.serve.wire import find_tail
 
         artifact, wire = find_tail(split_dir, runtime.value)
@@ -118,7 +120,7 @@ def serve(
 
         def ready(grpc_bound: int | None, capacity: Capacity) -> None:
             info = {"http": f"http://{host}:{bound_port}", "grpc": None if grpc_bound is None
-                    else f"{host}:{grpc_bound}", "models": [name, f"{name}-zlib"],
+                    else f"{host}:{grpc_bound}", "models": list(model_names(tail, name).values()),
                     "artifact": str(artifact), "runtime": tail.session.name,
                     "wire": wire.to_dict(), "token": token is not None,
                     "capacity": capacity.to_dict()}
@@ -209,6 +211,7 @@ def export_triton(
     config = {"split": str(split_dir), "out": str(out), "name": name,
               "max_batch_size": max_batch_size, "storage_uri": storage_uri}
     with command("export-triton", json_output, config) as output:
+        from edgepipe.serve.triton import ENTROPY_NOTE
         from edgepipe.serve.triton import export_triton as write_repository
 
         result = write_repository(split_dir, out, name=name, max_batch_size=max_batch_size,
@@ -228,5 +231,8 @@ def export_triton(
                              result.storage_uri_is_placeholder else "") + ")")
             console.print(f"serve locally: tritonserver --model-repository {result.repository}"
                           "; then `edgepipe split run OUT --server http://HOST:8000`")
+            if result.wire.entropy is not None:
+                console.print("entropy-coded split: Triton takes the INT8 codes, not the "
+                              "bitstreams; " + ENTROPY_NOTE["needs"])
 
         output.result(result, render=render)

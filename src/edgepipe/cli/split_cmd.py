@@ -86,6 +86,16 @@ def make(
     int8_head: Annotated[bool, typer.Option(
         "--int8-head", help="Also write head.int8.tflite (int8, for MCUs and phones), checked "
         "end to end with the tail.")] = False,
+    entropy: Annotated[bool, typer.Option(
+        "--entropy", help="Entropy-code the codes: a learned density per channel trained "
+        "with a rate term, and a range coder writing each sample's bitstream "
+        "(entropy.npz holds the tables).")] = False,
+    rate_weight: Annotated[float | None, typer.Option(
+        help="With --entropy: the rate term's weight per bit (lambda; default 1e-4, larger "
+        "sends fewer bytes).")] = None,
+    target_bytes: Annotated[float | None, typer.Option(
+        help="With --entropy: bytes per sample to stay under (the training steers the rate "
+        "weight towards it; it may end below).")] = None,
     distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
     loading: ModelLoading = NO_OPTIONS,
@@ -101,6 +111,7 @@ def make(
               "seed": seed,
               "distill_epochs": distill_epochs, "finetune_epochs": finetune_epochs,
               "formats": [f.value for f in formats or []], "int8_head": int8_head,
+              "entropy": entropy, "rate_weight": rate_weight, "target_bytes": target_bytes,
               **loading.to_config()}
     with command("split", json_output, config) as output:
         from edgepipe.cli.common import progress_bars
@@ -109,7 +120,8 @@ def make(
 
         chosen = tuple(dict.fromkeys(f.value for f in formats or [])) or ("onnx",)
         settings = SplitConfig(at=at, bottleneck=bottleneck, bits=bits, stride=stride,
-                               formats=chosen, int8_head=int8_head,
+                               formats=chosen, int8_head=int8_head, entropy=entropy,
+                               rate_weight=rate_weight, target_bytes=target_bytes,
                                training=SplitTraining(distill_epochs=distill_epochs,
                                                       finetune_epochs=finetune_epochs,
                                                       seed=seed))
@@ -142,7 +154,18 @@ def _render_split(console: Console, r: dict[str, Any], out: Any) -> None:
                   f"mean) vs input {b['input_uint8']:,} as uint8 ({100 * b['vs_input']:.1f}%) "
                   f"and the raw float tensor at the cut {b['raw_float_at_cut']:,} "
                   f"({100 * b['vs_raw_float']:.1f}%)")
+    if r.get("entropy"):
+        e, rate = r["entropy"], r["entropy"].get("rate") or {}
+        console.print(f"entropy-coded: {e['bitstream_bytes_mean']:.1f} bytes per sample mean "
+                      f"(p95 {e['bitstream_bytes_p95']:.0f}, {e['header_bytes']}-byte header "
+                      f"included), rate weight {rate.get('rate_weight', 0):.3g}"
+                      + (f" (target {rate['target_bytes']:g})" if rate.get("target_bytes")
+                         else "")
+                      + f"; range coder {e['encode_s_per_sample'] * 1e6:.0f} us to encode, "
+                      f"{e['decode_s_per_sample'] * 1e6:.0f} us to decode a sample; decoded "
+                      f"exactly: {'yes' if e['decoded_exactly'] else 'NO'}")
     names = ", ".join([artifact["path"] for artifact in r["artifacts"]]
+                      + (["entropy.npz"] if r.get("entropy") else [])
                       + (["head.int8.tflite"] if "int8-head" in r["end_to_end"] else []))
     console.print(f"wrote {names} to {out}")
     for failed in r["failed"]:
@@ -163,6 +186,9 @@ def run_cmd(
              "head.xml, the first present).")] = None,
     zlib_codes: Annotated[bool, typer.Option(
         "--zlib", help="Send the codes as a zlib stream (to the NAME-zlib model).")] = False,
+    entropy: Annotated[bool, typer.Option(
+        "--entropy", help="Send each sample's range-coded bitstream (a split made with "
+        "--entropy; to the NAME-entropy model).")] = False,
     limit: Annotated[int | None, typer.Option(
         "--samples", help="At most this many eval-split samples (default: all).")] = None,
     token_env: Annotated[str, typer.Option(
@@ -180,15 +206,22 @@ def run_cmd(
     accuracy, agreement with the local tail, and each request's stages (head, encode,
     serialize, round trip, the server's share, deserialize) and bytes on the wire."""
     config = {"split": split_dir, "server": server, "model_name": model_name, "data": data,
-              "head": head, "zlib": zlib_codes, "samples": limit,
+              "head": head, "zlib": zlib_codes, "entropy": entropy, "samples": limit,
               "bandwidth": link_bandwidth, "rtt": link_rtt}
     with command("split run", json_output, config) as output:
         import os
 
         from edgepipe.serve.client import Endpoint, remote_split
 
-        name = f"{model_name}-zlib" if zlib_codes and not model_name.endswith("-zlib") else (
-            model_name)
+        if zlib_codes and entropy:
+            from edgepipe.errors import InputError
+
+            raise InputError("Give --zlib or --entropy, not both.",
+                             hint="--entropy sends the bitstreams of a split made with "
+                                  "--entropy; --zlib the codes zlib'd.",
+                             reference="conflicting-encodings")
+        suffix = "-zlib" if zlib_codes else "-entropy" if entropy else ""
+        name = model_name if model_name.endswith(suffix) else model_name + suffix
         endpoint = Endpoint.parse(server, name, os.environ.get(token_env) or None)
         link = None
         if link_bandwidth is not None:
@@ -196,7 +229,8 @@ def run_cmd(
 
             link = Link(parse_rate(link_bandwidth), parse_duration(link_rtt))
         result = remote_split(split_dir, endpoint, data=data, head=head, compress=zlib_codes,
-                              limit=limit, timeout_s=timeout, link=link).to_dict()
+                              limit=limit, timeout_s=timeout, link=link,
+                              entropy=entropy).to_dict()
         output.result(result, render=lambda console: _render_run(console, result))
 
 
@@ -214,7 +248,8 @@ def _render_run(console: Console, r: dict[str, Any]) -> None:
     console.print(table)
     b = r["bytes"]
     console.print(f"bytes per request body: {b['request_mean']:,.0f} mean (max "
-                  f"{b['request_max']:,}); answer {b['response_mean']:,.0f}")
+                  f"{b['request_max']:,}); answer {b['response_mean']:,.0f}; the tensor in it "
+                  f"({r.get('encoding', 'codes')}): {b['payload_mean']:,.1f} mean")
     local = r["against_local_tail"]
     accuracy = "n/a (no labels)" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"
     console.print(f"accuracy {accuracy} (the split run measured "

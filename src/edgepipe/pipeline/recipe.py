@@ -78,6 +78,10 @@ class Variant(Strict):
     at: str | None = None
     bottleneck: int | None = Field(default=None, ge=1)
     bits: int = Field(default=8, ge=1, le=8)
+    # a split's entropy-coded bottleneck: the rate term's weight, or a target to steer it to
+    entropy: bool = False
+    rate_weight: float | None = None
+    target_bytes: float | None = None
     # a split's plan: the server the tail runs on and the link to it
     server: str | None = None
     bandwidth: str | None = None
@@ -135,9 +139,16 @@ class Variant(Strict):
                                  f"takes {', '.join(sorted(known))}")
             with _as_value_error():
                 SplitTraining.from_options(self.options)
+            from edgepipe.split.api import SplitConfig
+
+            with _as_value_error():  # entropy, rate_weight and target_bytes together
+                SplitConfig(at=self.at, bottleneck=self.bottleneck, bits=self.bits,
+                            entropy=self.entropy, rate_weight=self.rate_weight,
+                            target_bytes=self.target_bytes)
             return self
-        split_only = [k for k in ("at", "bottleneck", "server", "bandwidth", "rtt")
-                      if getattr(self, k) is not None]
+        split_only = [k for k in ("at", "bottleneck", "server", "bandwidth", "rtt",
+                                  "rate_weight", "target_bytes")
+                      if getattr(self, k) is not None] + (["entropy"] if self.entropy else [])
         if split_only:
             raise ValueError(f"{', '.join(split_only)} belong{'s' if len(split_only) == 1 else ''}"
                              " to method: split")

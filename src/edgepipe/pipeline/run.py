@@ -308,6 +308,8 @@ def _split(context: Context, variant: Variant, staging: Path,
     data = context.recipe.data
     config = SplitConfig(at=variant.at or "", bottleneck=variant.bottleneck or 1,
                          bits=variant.bits, formats=tuple(variant.formats),
+                         entropy=variant.entropy, rate_weight=variant.rate_weight,
+                         target_bytes=variant.target_bytes,
                          training=SplitTraining.from_options({"seed": data.seed, **variant.options}))
     result = split_model(context.loaded(), config, context.splits(), staging,
                          normalize=data.normalize)

@@ -9,7 +9,9 @@ deserializing are each measured instead of hidden inside one client call, and th
 the wire are the length of the very body sent. Per request:
 
 - ``head``: the head artifact in its runtime (its output is already the 8-bit codes);
-- ``encode``: zlib of the codes (``--zlib``, sent as UINT8), else nothing;
+- ``encode``: zlib of the codes (``--zlib``, sent as UINT8), or the range coder's bitstream
+  (``--entropy``, a split made with ``--entropy``, sent as UINT8 to ``NAME-entropy``),
+  else nothing;
 - ``serialize``: the protocol body; ``deserialize``: the answer read back into an array;
 - ``round_trip``: from sending the body to having the whole answer;
 - ``server``: the server's own receive + decode + queue + compute, from the answer's
@@ -166,20 +168,25 @@ def transport(endpoint: Endpoint, timeout_s: float = 30.0) -> HttpTransport | Gr
 
 
 def run_remote(head: Any, link: HttpTransport | GrpcTransport, x: np.ndarray, *,
-               compress: bool = False, warmup: int = 3) -> dict[str, Any]:
+               compress: bool = False, coder: Any = None, warmup: int = 3) -> dict[str, Any]:
     """Every sample of ``x`` through ``head`` (a runtime session) here and the served tail;
-    the logits and each request's stages in seconds and bytes."""
+    the logits and each request's stages in seconds and bytes. ``coder`` (an
+    :class:`edgepipe.split.entropy.EntropyCoder`) sends each sample's bitstream."""
     stages: dict[str, list[float]] = {k: [] for k in (
         "head", "encode", "serialize", "round_trip", "server", "network", "deserialize",
         "total")}
-    request_bytes, response_bytes, logits, codes_all = [], [], [], []
+    request_bytes, response_bytes, logits, codes_all, payload_bytes = [], [], [], [], []
     server_parts: dict[str, list[float]] = {k: [] for k in SERVER_KEYS}
     for index in range(-min(warmup, len(x)), len(x)):
         sample = x[index:index + 1] if index >= 0 else x[index + len(x):index + len(x) + 1]
         t0 = time.perf_counter()
         codes = _as_codes(head.run([sample])[0])
         t1 = time.perf_counter()
-        if compress:
+        if coder is not None:
+            stream = coder.encode((codes.astype(np.int16) + 128).astype(np.uint8)[0])
+            payload = np.frombuffer(stream, dtype=np.uint8)
+            name, datatype = "codes_entropy", "UINT8"
+        elif compress:
             payload = np.frombuffer(zlib.compress(codes.tobytes(), 9), dtype=np.uint8)
             name, datatype = "codes_zlib", "UINT8"
         else:
@@ -202,6 +209,7 @@ def run_remote(head: Any, link: HttpTransport | GrpcTransport, x: np.ndarray, *,
         for key in SERVER_KEYS:
             server_parts[key].append(float(parameters.get(key, 0)) / 1e9)
         request_bytes.append(len(body))
+        payload_bytes.append(payload.nbytes)
         response_bytes.append(len(answer))
         logits.append(out)
         codes_all.append(codes)
@@ -213,7 +221,11 @@ def run_remote(head: Any, link: HttpTransport | GrpcTransport, x: np.ndarray, *,
             "bytes": {"request_mean": float(np.mean(request_bytes)),
                       "request_max": int(np.max(request_bytes)),
                       "response_mean": float(np.mean(response_bytes)),
-                      "counted": "the length of each request and response body sent"}}
+                      "payload_mean": float(np.mean(payload_bytes)),
+                      "payload_p95": float(np.percentile(payload_bytes, 95)),
+                      "counted": "the length of each request and response body sent; "
+                                 "payload: the tensor's own bytes in it (codes, zlib stream "
+                                 "or bitstream)"}}
 
 
 def _as_codes(array: np.ndarray) -> np.ndarray:
@@ -225,10 +237,10 @@ def _as_codes(array: np.ndarray) -> np.ndarray:
 
 
 def _measure(session: Any, endpoint: Endpoint, x: np.ndarray, compress: bool,
-             timeout_s: float, shown: Endpoint) -> dict[str, Any]:
+             timeout_s: float, shown: Endpoint, coder: Any = None) -> dict[str, Any]:
     link = transport(endpoint, timeout_s)
     try:
-        return run_remote(session, link, x, compress=compress)
+        return run_remote(session, link, x, compress=compress, coder=coder)
     except (ConnectionError, OSError) as exc:
         raise UnreachableError(f"Cannot reach the server at {shown.protocol}://{shown.host}:"
                          f"{shown.port}: {exc}.", hint="start it with `edgepipe serve "
@@ -269,6 +281,7 @@ class RemoteRun:
     manifest_accuracy: float | None
     against_local_tail: dict[str, Any] | None
     measured: dict[str, Any] = field(default_factory=dict)
+    encoding: str = "codes"  # what was sent: codes, zlib or entropy (bitstreams)
 
     def to_dict(self) -> dict[str, Any]:
         document = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "measured"}
@@ -283,7 +296,8 @@ class RemoteRun:
 
 def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
                  head: str | None = None, compress: bool = False, limit: int | None = None,
-                 timeout_s: float = 30.0, link: Any = None) -> RemoteRun:
+                 timeout_s: float = 30.0, link: Any = None,
+                 entropy: bool = False) -> RemoteRun:
     """``split run``: the eval split of the data (the split run's own, by default) through the
     head here and the served tail; accuracy, agreement with the local tail, stages, bytes.
 
@@ -307,6 +321,22 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
                          hint="give the OUT directory of `edgepipe split`.",
                          reference="not-a-split-run")
     config = steps[-1]["config"]
+    coder = None
+    if entropy:
+        from edgepipe.split.entropy import CodeTables, EntropyCoder
+
+        wire = steps[-1]["result"].get("wire") or {}
+        if "entropy" not in wire:
+            raise InputError(f"{folder} was split without --entropy: it has no code tables "
+                             "to write bitstreams with.",
+                             hint="split again with --entropy, or send the codes (--zlib or "
+                                  "as they are).", reference="split-without-entropy")
+        tables = folder / wire["entropy"]["tables"]
+        if not tables.is_file():
+            raise InputError(f"{folder} has no {tables.name} (the code tables of its "
+                             "bitstreams).", hint="run `edgepipe split ... --entropy` again.",
+                             reference="split-without-entropy")
+        coder = EntropyCoder(CodeTables.load(tables), tuple(wire["shape"][1:]))
     head_path = folder / head if head else next(
         (folder / n for n in HEAD_ORDER if (folder / n).is_file()), folder / "head.onnx")
     # no spinning: ORT's worker threads would hold the cores after the head's run while
@@ -333,7 +363,8 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
             emulated = stack.enter_context(PacedLink(endpoint.host, endpoint.port,
                                                      link.bandwidth_bps, link.rtt_s))
             target = dataclasses.replace(endpoint, host="127.0.0.1", port=emulated.port)
-        measured = _measure(session, target, x, compress, timeout_s, shown=endpoint)
+        measured = _measure(session, target, x, compress, timeout_s, shown=endpoint,
+                            coder=coder)
     logits = measured.pop("logits")
     codes = measured.pop("codes")
     local = None
@@ -388,4 +419,5 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
         data={"source": samples.source, "split": "eval", "seed": int(config.get("seed", 0))},
         accuracy=accuracy,
         manifest_accuracy=steps[-1]["result"]["accuracy"].get("split_torch"),
-        against_local_tail=local, measured=measured)
+        against_local_tail=local, measured=measured,
+        encoding="entropy" if coder is not None else "zlib" if compress else "codes")

@@ -214,18 +214,20 @@ def served_configs(tail: Tail, name: str) -> dict[str, dict[str, Any]]:
     metadata has no place for the wire's scale and zero point; Triton's configuration
     extension, ``GET /v2/models/NAME/config``, has parameters), so that a device reads the
     same answer from this server and from Triton."""
-    from edgepipe.serve.tail import MAX_BATCH
+    from edgepipe.serve.tail import MAX_BATCH, STREAM_INPUTS, model_names
     from edgepipe.serve.triton import model_config
     from edgepipe.tensors import TensorSpec
 
     wire = tail.wire
     output = TensorSpec(tail.output.name, ("N", *tail.output.shape[1:]), tail.output.dtype)
     codes = TensorSpec("codes", ("N", *wire.shape[1:]), wire.dtype)
-    stream = TensorSpec("codes_zlib", (-1,), "uint8")
     platform = f"edgepipe_{tail.session.name}"
-    return {model: model_config(model, spec, output, wire, max_batch_size=MAX_BATCH,
-                                queue_delay_us=None, platform=platform)
-            for model, spec in ((name, codes), (f"{name}-zlib", stream))}
+    specs = {"codes": codes, **{encoding: TensorSpec(tensor, (-1,), "uint8")
+                                for encoding, tensor in STREAM_INPUTS.items()}}
+    return {model: model_config(model, specs[encoding], output, wire,
+                                max_batch_size=MAX_BATCH, queue_delay_us=None,
+                                platform=platform)
+            for encoding, model in model_names(tail, name).items()}
 
 
 def build_app(dataplane: Any, repository_extension: Any, limits: Limits,

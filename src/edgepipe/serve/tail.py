@@ -3,7 +3,10 @@ the tail in ONNX Runtime or OpenVINO, and the server-side timing of each request
 
 The device sends the bottleneck's codes as an INT8 tensor (code - 128; the dequantizing
 scale is inside the tail), or the batch's codes as one zlib stream in a UINT8 tensor of
-the stream's length to the ``NAME-zlib`` model. (Not BYTES: kserve 0.21's REST decoder
+the stream's length to the ``NAME-zlib`` model, or, for a split made with ``--entropy``,
+the samples' range-coded bitstreams one after the other in a UINT8 tensor to the
+``NAME-entropy`` model (decoded here with the split's tables; a truncated or corrupted
+bitstream fails its length or CRC32 check and is answered 400). (Not BYTES: kserve 0.21's REST decoder
 turns binary BYTES inputs back into UTF-8 strings and fails on compressed data.) Every request's answer carries the server's own timing as response
 parameters, in integer nanoseconds (gRPC parameters carry no floats): ``receive_ns`` (from
 the request's arrival to the model: reading the body and kserve's protocol decoding),
@@ -63,6 +66,7 @@ class Tail:
         self.output = self.session.outputs[0]
         self.static_batch = isinstance(self.input.shape[0], int)
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tail")
+        self.coder = wire.coder()  # the entropy coder, for an entropy-coded split
 
     def check(self, array: np.ndarray) -> np.ndarray:
         expected = tuple(self.wire.shape[1:])
@@ -81,8 +85,20 @@ class Tail:
         return self.session.run([codes])[0]
 
 
+ENCODINGS = {"codes": "", "zlib": "-zlib", "entropy": "-entropy"}
+STREAM_INPUTS = {"zlib": "codes_zlib", "entropy": "codes_entropy"}
+
+
+def model_names(tail: Tail, name: str) -> dict[str, str]:
+    """Each served model's name by what it takes: codes, zlib, and entropy where the split
+    is entropy-coded."""
+    return {encoding: name + suffix for encoding, suffix in ENCODINGS.items()
+            if encoding != "entropy" or tail.coder is not None}
+
+
 def tail_models(tail: Tail, name: str) -> list[Any]:
-    """The kserve models: ``name`` (INT8 codes) and ``name-zlib`` (the same, zlib'd)."""
+    """The kserve models: ``name`` (INT8 codes), ``name-zlib`` (the same, zlib'd) and, for
+    an entropy-coded split, ``name-entropy`` (range-coded bitstreams)."""
     from kserve import InferOutput, InferRequest, InferResponse, Model
 
     wire = tail.wire
@@ -90,14 +106,15 @@ def tail_models(tail: Tail, name: str) -> list[Any]:
     oip = OIP_DTYPES[wire.dtype]
 
     class TailModel(Model):
-        def __init__(self, model_name: str, compressed: bool) -> None:
+        def __init__(self, model_name: str, encoding: str) -> None:
             super().__init__(model_name, return_response_headers=True)
-            self.compressed = compressed
+            self.encoding = encoding
             self.ready = True
 
         def get_input_types(self) -> list[dict]:
-            if self.compressed:
-                return [{"name": "codes_zlib", "datatype": "UINT8", "shape": [-1]}]
+            if self.encoding in STREAM_INPUTS:
+                return [{"name": STREAM_INPUTS[self.encoding], "datatype": "UINT8",
+                         "shape": [-1]}]
             return [{"name": "codes", "datatype": oip, "shape": dims}]
 
         def get_output_types(self) -> list[dict]:
@@ -118,8 +135,10 @@ def tail_models(tail: Tail, name: str) -> list[Any]:
             except Exception as exc:  # kserve raises several kinds for bad contents
                 raise RequestError(f"The input's data cannot be read as {given.datatype} of "
                                    f"shape {given.shape}: {exc}") from exc
-            if not self.compressed:
+            if self.encoding == "codes":
                 return tail.check(array)
+            if self.encoding == "entropy":
+                return tail.check(_decode_bitstreams(tail.coder, array))
             per_sample = int(np.prod(wire.shape[1:]))
             inflater = zlib.decompressobj()
             try:  # bounded: a zlib bomb stops at the size of one batch the limit allows
@@ -157,7 +176,28 @@ def tail_models(tail: Tail, name: str) -> list[Any]:
                                  model_name=self.name, infer_outputs=[output],
                                  parameters=timing)
 
-    return [TailModel(name, compressed=False), TailModel(f"{name}-zlib", compressed=True)]
+    return [TailModel(model, encoding) for encoding, model in model_names(tail, name).items()]
+
+
+def _decode_bitstreams(coder: Any, array: np.ndarray) -> np.ndarray:
+    """The int8 codes (code - 128) of a batch of bitstreams; 400 for any that fails."""
+    from edgepipe.split.entropy import BitstreamError
+
+    data = array.reshape(-1).tobytes()
+    out, offset = [], 0
+    try:
+        while offset < len(data):
+            if len(out) == MAX_BATCH:
+                raise RequestError(f"The input holds more than {MAX_BATCH} bitstreams.")
+            codes, offset = coder.decode_one(data, offset)
+            out.append(codes)
+    except BitstreamError as exc:
+        raise RequestError(f"Bitstream {len(out) + 1} cannot be decoded: {exc}") from exc
+    except (ValueError, RuntimeError) as exc:  # the coder on a stream that passed its CRC
+        raise RequestError(f"Bitstream {len(out) + 1} cannot be decoded: {exc}") from exc
+    if not out:
+        raise RequestError("The input holds no bitstream.")
+    return (np.stack(out).astype(np.int16) - 128).astype(np.int8)
 
 
 def _timed(tail: Tail, codes: np.ndarray) -> tuple[np.ndarray, float, float]:

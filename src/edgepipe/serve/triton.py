@@ -7,6 +7,14 @@ ships its schema) and written in its text format, so a field Triton does not kno
 be written. A tail with a dynamic batch dimension gets ``max_batch_size`` and dynamic
 batching; a tail exported with batch 1 gets ``max_batch_size: 0`` and its full shape. The
 bottleneck's scale and zero point travel as string parameters.
+
+An entropy-coded split (``edgepipe split --entropy``): Triton's ONNX Runtime backend takes
+the INT8 codes, not the bitstreams, so the repository's model is the same tail; the code
+tables (``entropy.npz``) are copied beside it and named in the configuration's
+``edgepipe_entropy_tables`` parameter, and the result says what Triton would need to take
+the bitstreams itself (a Python-backend model in front that decodes them with
+:class:`edgepipe.split.entropy.EntropyCoder`, in an ensemble with this one). ``edgepipe
+serve`` takes them directly (``NAME-entropy``).
 """
 
 from __future__ import annotations
@@ -46,7 +54,8 @@ def model_config(name: str, spec_in: Any, spec_out: Any, wire: Any, *, max_batch
         "instance_group": [{"kind": "KIND_CPU", "count": 1}],
         "parameters": {key: {"string_value": str(value)} for key, value in (
             ("edgepipe_cut", wire.cut), ("edgepipe_scale", wire.scale),
-            ("edgepipe_zero_point", wire.zero_point), ("edgepipe_bits", wire.bits))
+            ("edgepipe_zero_point", wire.zero_point), ("edgepipe_bits", wire.bits),
+            ("edgepipe_entropy_tables", (getattr(wire, "entropy", None) or {}).get("tables")))
             if value is not None}}
     if dynamic and queue_delay_us is not None:
         config["dynamic_batching"] = {"max_queue_delay_microseconds": queue_delay_us}
@@ -102,7 +111,19 @@ class TritonRepository:
                 "inference_service": {"path": self.service_path, "storage_uri": self.storage_uri,
                                       "storage_uri_is_placeholder":
                                           self.storage_uri_is_placeholder},
-                "wire": self.wire.to_dict()}
+                "wire": self.wire.to_dict(),
+                **({} if self.wire.entropy is None else {"entropy": ENTROPY_NOTE})}
+
+
+ENTROPY_NOTE = {
+    "bitstreams_served": False,
+    "tables": "entropy.npz, copied beside the model (config parameter edgepipe_entropy_tables)",
+    "needs": "Triton's ONNX Runtime backend takes the INT8 codes. To take the range-coded "
+             "bitstreams, put a Python-backend model in front (an ensemble: bitstreams as "
+             "UINT8 in, EntropyCoder(CodeTables.load('entropy.npz'), shape).decode_one per "
+             "sample, code - 128 out to this model), with edgepipe and constriction in its "
+             "environment; or decode on the gateway and send INT8 codes. `edgepipe serve` "
+             "decodes them itself (model NAME-entropy)."}
 
 
 def _tensor(entry: dict[str, Any]) -> TritonTensor:
@@ -162,6 +183,8 @@ def export_triton(split_dir: Path, out: Path, *, name: str = "tail", max_batch_s
         model_dir = staging / "models" / name
         (model_dir / "1").mkdir(parents=True)
         shutil.copyfile(artifact, model_dir / "1" / "model.onnx")
+        if wire.tables is not None:
+            shutil.copyfile(wire.tables, model_dir / wire.tables.name)
         (model_dir / "config.pbtxt").write_text(text)
         uri = storage_uri or f"pvc://edgepipe-models/{out.name}/models"
         service = inference_service(name.lower(), uri)
@@ -174,5 +197,6 @@ def export_triton(split_dir: Path, out: Path, *, name: str = "tail", max_batch_s
         raise
     return TritonRepository(out / "models", summary,
                             (f"models/{name}/config.pbtxt", f"models/{name}/1/model.onnx",
+                             *([f"models/{name}/{wire.tables.name}"] if wire.tables else []),
                              "inferenceservice.yaml"), "inferenceservice.yaml", uri,
                             storage_uri is None, wire)

@@ -4,7 +4,7 @@ stack imported here: the exporters and the device side read this too)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,22 @@ class Wire:
     zero_point: int
     bits: int
     cut: str
+    # an entropy-coded split: the split step's wire.entropy, and its tables' file
+    entropy: dict[str, Any] | None = field(default=None, compare=False)
+    tables: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "dtype": self.dtype, "scale": self.scale,
-                "zero_point": self.zero_point, "bits": self.bits, "cut": self.cut}
+                "zero_point": self.zero_point, "bits": self.bits, "cut": self.cut,
+                **({} if self.entropy is None else {"entropy": self.entropy})}
+
+    def coder(self) -> Any:
+        """The range coder of an entropy-coded split (None without one)."""
+        if self.entropy is None or self.tables is None:
+            return None
+        from edgepipe.split.entropy import CodeTables, EntropyCoder
+
+        return EntropyCoder(CodeTables.load(self.tables), tuple(self.shape[1:]))
 
 
 def find_tail(path: Path, runtime: str) -> tuple[Path, Wire]:
@@ -57,6 +69,16 @@ def find_tail(path: Path, runtime: str) -> tuple[Path, Wire]:
     cut = result["cut"]
     shape = tuple(wire.get("shape") or (1, result["config"]["bottleneck"],
                                         *cut["shape"][2:]))
+    entropy = wire.get("entropy")
+    tables = None
+    if entropy is not None:
+        tables = folder / entropy["tables"]
+        if not tables.is_file():
+            raise InputError(f"{folder} is an entropy-coded split but has no {tables.name} "
+                             "(the code tables both ends use).",
+                             hint="copy it beside the tail, or run `edgepipe split` again.",
+                             reference="no-tail-artifact")
     return artifact, Wire(shape=shape, dtype=wire.get("dtype", "int8"),
                           scale=wire.get("scale"), zero_point=int(wire.get("zero_point", -128)),
-                          bits=int(result["config"]["bits"]), cut=cut["label"])
+                          bits=int(result["config"]["bits"]), cut=cut["label"],
+                          entropy=entropy, tables=tables)

@@ -3,7 +3,8 @@
 The result is measured, not estimated: accuracy of the original and of the split model on
 the eval split (in torch, and end to end through the exported head and tail in ONNX
 Runtime), and the bytes per sample that cross the link, both the raw codes and the codes
-zlib-compressed (measured per sample on the eval set).
+zlib-compressed (measured per sample on the eval set); with ``entropy``, the lengths of
+the real range-coded bitstreams and the coder's time each way (:mod:`edgepipe.split.entropy`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,33 @@ class SplitConfig:
     formats: tuple[str, ...] = ("onnx",)
     int8_head: bool = False
     training: SplitTraining = field(default_factory=SplitTraining)
+    entropy: bool = False
+    rate_weight: float | None = None
+    target_bytes: float | None = None
 
     def __post_init__(self) -> None:
+        from edgepipe.split.entropy import HEADER_BYTES
+
+        if (self.rate_weight is not None or self.target_bytes is not None) and not self.entropy:
+            raise InputError("--rate-weight and --target-bytes weigh the entropy coder's rate; "
+                             "they need --entropy.", hint="add --entropy (or drop them).",
+                             reference="rate-without-entropy")
+        if self.rate_weight is not None and self.target_bytes is not None:
+            raise InputError("Give --rate-weight or --target-bytes, not both: with a target "
+                             "the training searches the weight itself.",
+                             hint="keep one of them.", reference="rate-options-conflict")
+        if self.rate_weight is not None and not (0 < self.rate_weight < float("inf")):
+            raise InputError(f"--rate-weight {self.rate_weight}: the rate's weight must be a "
+                             "positive number (a weight of 0 or less rewards bits).",
+                             hint="e.g. --rate-weight 1e-4; larger sends fewer bytes.",
+                             reference="bad-rate-weight")
+        smallest = HEADER_BYTES + 1 / 8  # the bitstream's header and one bit
+        if self.target_bytes is not None and not (smallest <= self.target_bytes < float("inf")):
+            raise InputError(f"--target-bytes {self.target_bytes}: a sample's bitstream is at "
+                             f"least its {HEADER_BYTES}-byte header and one bit of codes "
+                             f"({smallest:g} bytes).",
+                             hint=f"give a target of at least {smallest:g} bytes per sample "
+                                  "(e.g. --target-bytes 64).", reference="bad-target-bytes")
         if not 1 <= self.bits <= 8:
             raise InputError(f"--bits {self.bits}: the codes are 1 to 8 bits.",
                              hint="8 is the usual choice; 4 halves the bytes again.",
@@ -53,7 +79,9 @@ class SplitConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"at": self.at, "bottleneck": self.bottleneck, "bits": self.bits,
                 "stride": self.stride, "formats": list(self.formats),
-                "int8_head": self.int8_head, "training": self.training.to_dict()}
+                "int8_head": self.int8_head, "training": self.training.to_dict(),
+                "entropy": self.entropy, "rate_weight": self.rate_weight,
+                "target_bytes": self.target_bytes}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> SplitConfig:
@@ -79,6 +107,8 @@ class SplitResult:
     end_to_end: dict[str, Any]
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    # with --entropy: the real bitstreams' bytes, the coder's time, the round trip's check
+    entropy: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -189,7 +219,7 @@ def build_split(loaded: LoadedModel, config: SplitConfig) -> SplitParts:
         non_negative = bool(original_head(sample).min() >= 0)
     torch.manual_seed(config.training.seed)  # the bottleneck's initial weights
     bottleneck = Bottleneck(channels, config.bottleneck, config.bits, config.stride,
-                            non_negative)
+                            non_negative, entropy=config.entropy)
     return SplitParts(point, original_head, head, tail, bottleneck, module)
 
 
@@ -246,13 +276,16 @@ def _train_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
     trained = [parts.head, parts.bottleneck, parts.tail]
     kept = checkpoint.folder(Path(out)) / ("split-" + checkpoint.fingerprint(
         parts.module, {"at": config.at, "bottleneck": config.bottleneck, "bits": config.bits,
-                       "stride": config.stride, **config.training.to_dict()},
+                       "stride": config.stride, **config.training.to_dict(),
+                       **({"entropy": True, "rate_weight": config.rate_weight,
+                           "target_bytes": config.target_bytes} if config.entropy else {})},
         train_x, data.train.labels) + ".pt")
     record = checkpoint.load(kept, trained)
     if record is None:
         record = train_split(parts.module, parts.original_head, parts.head,
                              parts.bottleneck, parts.tail, train_x, data.train.labels,
-                             config.training)
+                             config.training, rate_weight=config.rate_weight,
+                             target_bytes=config.target_bytes)
         checkpoint.save(kept, trained, record)
     try:
         result = _measure_and_export(loaded, config, data, out, parts, record)
@@ -305,6 +338,10 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
               for fmt in config.formats if (out / f"head{suffixes[fmt]}").is_file()
               and (out / f"tail{suffixes[fmt]}").is_file()}
 
+    entropy = None
+    if config.entropy:
+        entropy = entropy_round_trip(parts.bottleneck, server_tail, codes, split_logits, out)
+        entropy["rate"] = record["head_distillation"].get("rate")
     if config.int8_head:
         int8 = int8_head(device_head, loaded.inputs, data.calib.inputs[name], out)
         tail_path = next((out / f"tail{suffixes[f]}" for f in config.formats
@@ -316,7 +353,8 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
     return SplitResult(
         cut=point.to_dict(), config={"at": config.at, "bottleneck": config.bottleneck,
                                      "bits": config.bits, "stride": config.stride,
-                                     "int8_head": config.int8_head},
+                                     "int8_head": config.int8_head,
+                                     **({"entropy": True} if config.entropy else {})},
         training=record,
         accuracy={"original": _accuracy(original_logits, labels, classifier),
                      "split_torch": _accuracy(split_logits, labels, classifier),
@@ -338,16 +376,64 @@ def _measure_and_export(loaded: LoadedModel, config: SplitConfig, data: Splits,
         wire={"tensor": "codes", "dtype": "int8", "shape": [1, *codes.shape[1:]],
               "scale": float(parts.bottleneck.quantizer.scale.detach().reshape(-1)[0]),
               "zero_point": -128,
-              "meaning": "value = (code - zero_point) * scale, then the decoder"},
+              "meaning": "value = (code - zero_point) * scale, then the decoder",
+              **({} if entropy is None else {"entropy": entropy["wire"]})},
         bytes_per_sample={**wire, "input_uint8": input_bytes, "raw_float_at_cut": raw_float,
                           "raw_uint8_at_cut": raw_float // 4,
                           "vs_input": wire["packed_bytes"] / input_bytes,
-                          "vs_raw_float": wire["packed_bytes"] / raw_float},
+                          "vs_raw_float": wire["packed_bytes"] / raw_float,
+                          **({} if entropy is None else {
+                              k: entropy[k] for k in ("bitstream_bytes_mean",
+                                                      "bitstream_bytes_p95")})},
         end_to_end={fmt: {k: v for k, v in check.items() if k != "logits"}
                     for fmt, check in checks.items()},
         artifacts=[*heads.artifacts, *tails.artifacts],
         failed=[*heads.failed, *tails.failed],
+        entropy=None if entropy is None else {k: v for k, v in entropy.items() if k != "wire"},
     )
+
+
+def entropy_round_trip(bottleneck: Bottleneck, server_tail: torch.nn.Module,
+                       codes: np.ndarray, split_logits: list[np.ndarray],
+                       out: Path) -> dict[str, Any]:
+    """The integer tables from the trained density, written to ``OUT/entropy.npz``; every
+    eval sample's codes range-coded and decoded (bytes, times, exactness), and the tail's
+    prediction from the decoded codes against the split model's in torch."""
+    from edgepipe.rundir import RunDir
+    from edgepipe.split.entropy import (
+        HEADER_BYTES,
+        PRECISION,
+        TABLES_FILE,
+        CodeTables,
+        EntropyCoder,
+        entropy_stats,
+    )
+
+    assert bottleneck.density is not None
+    tables = CodeTables.from_probabilities(bottleneck.density.probabilities())
+    with RunDir(out).stage(TABLES_FILE) as staged, open(staged, "wb") as handle:
+        tables.save(handle)
+    coder = EntropyCoder(CodeTables.load(out / TABLES_FILE), codes.shape[1:])
+    unsigned = (codes.astype(np.int16) + 128).astype(np.uint8)
+    stats = entropy_stats(coder, unsigned)
+    decoded = np.stack([coder.decode(coder.encode(c)) for c in unsigned])
+    logits = _predict(server_tail, (decoded.astype(np.int16) - 128).astype(np.int8))
+    classifier = next((i for i, o in enumerate(split_logits) if o.ndim == 2 and o.shape[1] > 1),
+                      None)
+    stats["tail_from_bitstreams"] = {
+        "prediction_agreement_with_torch": None if classifier is None else float(
+            (logits[classifier].argmax(1) == split_logits[classifier].argmax(1)).mean()),
+        "max_abs_logit_diff": max(float(np.abs(a - b).max())
+                                  for a, b in zip(logits, split_logits, strict=True))}
+    stats["wire"] = {"tables": TABLES_FILE, "precision": PRECISION,
+                     "tables_digest": f"{tables.digest:08x}", "header_bytes": HEADER_BYTES,
+                     "symbols": "code - zero_point (0 .. 2^bits - 1)",
+                     "format": "per sample: magic byte 0xEB, version, C, H, W (uint16), "
+                               "payload bytes (LEB128), CRC32 of the payload seeded with the "
+                               "tables' digest, then the range coder's 32-bit words "
+                               "(little-endian, trailing zero bytes left out); a batch is the "
+                               "samples' bitstreams one after the other"}
+    return stats
 
 
 def check_end_to_end(head: Path, tail: Path, x: np.ndarray,

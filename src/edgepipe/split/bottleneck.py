@@ -34,9 +34,13 @@ class Quantizer(nn.Module):
         top = torch.quantile(x.detach().flatten().float()[:1_000_000], 0.999).clamp_min(1e-6)
         self.log_scale.data = (top / self.levels).log()
 
+    def scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in code units, clamped to the codes' range, before rounding."""
+        return torch.clamp(x / self.scale, 0.0, self.levels)
+
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """The integer codes (as floats), rounding passed straight through."""
-        scaled = torch.clamp(x / self.scale, 0.0, self.levels)
+        scaled = self.scaled(x)
         return scaled + (torch.round(scaled) - scaled).detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,14 +75,21 @@ class Decoder(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """Encoder, quantizer and decoder in training (the codes never leave the module)."""
+    """Encoder, quantizer and decoder in training (the codes never leave the module), and
+    with ``entropy`` the learned density of the codes the range coder will use
+    (:mod:`edgepipe.split.entropy`)."""
 
     def __init__(self, channels: int, bottleneck: int, bits: int = 8, stride: int = 1,
-                 non_negative: bool = True) -> None:
+                 non_negative: bool = True, entropy: bool = False) -> None:
         super().__init__()
         self.encoder = Encoder(channels, bottleneck, stride)
         self.quantizer = Quantizer(bits)
         self.decoder = Decoder(bottleneck, channels, stride, non_negative)
+        self.density: nn.Module | None = None
+        if entropy:
+            from edgepipe.split.entropy import FactorizedDensity
+
+            self.density = FactorizedDensity(bottleneck, 2 ** bits - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.quantizer(self.encoder(x)))

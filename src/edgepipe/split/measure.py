@@ -95,7 +95,11 @@ def bottleneck_rows(split_dir: Path, device: Any, server: Any, precision: str, *
                     settings: LatencySettings = QUICK) -> dict[str, dict[str, Any]]:
     """A split run directory's cut: its measured bytes per sample, and the times of its own
     ``head.onnx`` (with the encoder and quantizer) on ``device`` and ``tail.onnx`` (with
-    the decoder) on ``server``, profiled with ``measure`` where reachable, else estimated."""
+    the decoder) on ``server``, profiled with ``measure`` where reachable, else estimated.
+    An entropy-coded split counts its real bitstreams' mean bytes, and adds the range
+    coder's measured encode time to the head and decode time to the tail (also given apart
+    as ``entropy_coder``; the plan's row keeps its name, ``cut LABEL (bottleneck)``, and its
+    sources say "+ range coder measured")."""
     import json
 
     from edgepipe.devices.estimator import per_layer_seconds
@@ -136,8 +140,18 @@ def bottleneck_rows(split_dir: Path, device: Any, server: Any, precision: str, *
             parts[part] = (float(per_layer_seconds(summary, target, precision_here).sum()),
                            "estimated")
         accuracy = result.get("accuracy") or {}
-        rows[result["cut"]["label"]] = {"bytes": result["bytes_per_sample"]["packed_bytes"],
-                                        "accuracy": accuracy.get("split_onnxruntime",
-                                                                 accuracy.get("split_torch")),
-                                        **parts}
+        entropy = result.get("entropy")
+        if entropy:  # the range coder runs after the head and before the tail
+            parts["head"] = (parts["head"][0] + entropy["encode_s_per_sample"],
+                             parts["head"][1] + " + range coder measured")
+            parts["tail"] = (parts["tail"][0] + entropy["decode_s_per_sample"],
+                             parts["tail"][1] + " + range coder measured")
+        rows[result["cut"]["label"]] = {
+            "bytes": entropy["bitstream_bytes_mean"] if entropy
+            else result["bytes_per_sample"]["packed_bytes"],
+            "accuracy": accuracy.get("split_onnxruntime", accuracy.get("split_torch")), **parts,
+            "entropy_coder": None if not entropy else {
+                "encode_s": entropy["encode_s_per_sample"],
+                "decode_s": entropy["decode_s_per_sample"],
+                "measured": "on the machine that ran `edgepipe split`"}}
     return rows

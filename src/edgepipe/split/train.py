@@ -6,6 +6,14 @@
    decoder and tail train on the task loss plus knowledge distillation from the original
    model; without labels, on distillation alone.
 
+With an entropy-coded bottleneck (``bottleneck.density``), stage 1 also trains the density
+and minimizes ``MSE + rate_weight x bits per sample`` (the bits the density gives the
+noise-relaxed codes; the density and the quantizer's step at 10x the learning rate);
+given ``target_bytes`` instead, the weight is adjusted after each batch towards the target
+(multiplied by the batch's estimated bytes / target, within x0.95 .. x1.05), and the
+epochs whose estimated bytes on the validation slice meet the target rank above those that
+do not.
+
 Each stage keeps the epoch best on a seeded validation slice of the training data (never
 the eval split) and stops after ``patience`` epochs without improvement.
 """
@@ -66,7 +74,7 @@ def _batches(count: int, size: int, rng: np.random.Generator):
         yield order[start:start + size]
 
 
-def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable,
+def _fit(params: list[Any], modules: list[nn.Module], step: Callable,
          score: Callable, count: int, epochs: int, options: SplitTraining,
          rng: np.random.Generator, stage: str, metric: str) -> dict:
     """Train ``params`` on ``step(index) -> loss`` over batches of ``range(count)``, the
@@ -81,9 +89,11 @@ def _fit(params: list[nn.Parameter], modules: list[nn.Module], step: Callable,
 
 def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
                 bottleneck: nn.Module, tail: nn.Module, x: np.ndarray, y: np.ndarray | None,
-                options: SplitTraining) -> dict[str, Any]:
-    """Train in place; the record of both stages. Each epoch is reported to the progress
-    listener (:mod:`edgepipe.progress`) with its validation score."""
+                options: SplitTraining, *, rate_weight: float | None = None,
+                target_bytes: float | None = None) -> dict[str, Any]:
+    """Train in place; the record of both stages (and of the rate, with a density). Each
+    epoch is reported to the progress listener (:mod:`edgepipe.progress`) with its
+    validation score."""
     started = time.perf_counter()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
@@ -105,18 +115,43 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
 
     xs_fit, cut_fit = xs[fit], target_cut[fit]
 
+    density = getattr(bottleneck, "density", None)
+    rate = _Rate(rate_weight, target_bytes) if density is not None else None
+
     def distill_step(index: np.ndarray) -> torch.Tensor:
-        return F.mse_loss(bottleneck(head(xs_fit[index])), cut_fit[index])
+        if rate is None:
+            return F.mse_loss(bottleneck(head(xs_fit[index])), cut_fit[index])
+        features = bottleneck.encoder(head(xs_fit[index]))
+        mse = F.mse_loss(bottleneck.decoder(bottleneck.quantizer(features)), cut_fit[index])
+        bits = density.bits(bottleneck.quantizer.scaled(features), noisy=True)
+        loss = mse + rate.weight * bits.mean()
+        rate.steer(float(bits.detach().mean()))
+        return loss
 
     def distill_score() -> float:
         head.eval()
         bottleneck.eval()
         with torch.no_grad():
-            return -float(F.mse_loss(bottleneck(head(xs[val])), target_cut[val]))
+            mse = float(F.mse_loss(bottleneck(head(xs[val])), target_cut[val]))
+            if rate is None:
+                return -mse
+            bits = density.bits(bottleneck.quantizer.scaled(bottleneck.encoder(head(xs[val]))),
+                                noisy=False)
+        return rate.score(mse, float(bits.mean()))
 
-    stage1 = _fit([*head.parameters(), *bottleneck.parameters()], [head, bottleneck],
+    params: list[Any] = [*head.parameters(), *bottleneck.parameters()]
+    if rate is not None:
+        # the density and the quantizer's step learn 10x faster: at the shared rate the
+        # density lagged the codes and the step barely moved, and the rate did not fall
+        fast = [*density.parameters(), bottleneck.quantizer.log_scale]
+        ids = {id(p) for p in fast}
+        params = [{"params": [p for p in params if id(p) not in ids]},
+                  {"params": fast, "lr": 10 * options.lr}]
+    stage1 = _fit(params, [head, bottleneck],
                   distill_step, distill_score, len(fit), options.distill_epochs,
-                  options, rng, "head distillation", "-MSE")
+                  options, rng, "head distillation", "-MSE" if rate is None else "score")
+    if rate is not None:
+        stage1["rate"] = rate.record(stage1["best_epoch"])
     for module in (head, bottleneck.encoder, bottleneck.quantizer):
         module.eval()
         for p in module.parameters():
@@ -145,7 +180,8 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
                   [bottleneck.decoder, tail], finetune_step, finetune_score, len(fit),
                   options.finetune_epochs, options, rng, "fine-tuning",
                   "top-1" if ys is not None else "-KD loss")
-    return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)"},
+    return {"head_distillation": {**stage1, "score": "-MSE at the cut (validation)"
+                                  if rate is None else rate.score_meaning},
             "fine_tuning": {**stage2, "score": "top-1 (validation)" if ys is not None
                             else "-distillation loss to the original (validation)",
                             "loss": ("task + distillation" if ys is not None
@@ -157,3 +193,49 @@ def train_split(original: nn.Module, original_head: nn.Module, head: nn.Module,
                                                    if len(teachers) > 1 else "")},
             "options": options.to_dict(), "seconds": time.perf_counter() - started,
             "samples": {"fit": int(len(fit)), "validation": int(n_val)}}
+
+
+class _Rate:
+    """The rate term's weight, fixed or steered towards a target of bytes per sample (the
+    density's bits / 8 plus the bitstream's header, on the validation slice)."""
+
+    def __init__(self, weight: float | None, target_bytes: float | None) -> None:
+        from edgepipe.split.entropy import DEFAULT_RATE_WEIGHT, HEADER_BYTES
+
+        self.target = target_bytes
+        self.weight = weight if weight is not None else DEFAULT_RATE_WEIGHT
+        self.header = HEADER_BYTES
+        self.weights: list[float] = [self.weight]  # the weight each epoch trained with
+        self.estimated: list[float] = []  # validation bytes after each epoch (and before)
+
+    def score(self, mse: float, bits: float) -> float:
+        estimated = bits / 8 + self.header
+        self.estimated.append(estimated)
+        if self.target is None:
+            return -(mse + self.weight * bits)
+        self.weights.append(self.weight)
+        return -mse - 1e3 * max(0.0, estimated / self.target - 1.0)  # meeting it first
+
+    def steer(self, bits: float) -> None:
+        """After each batch with a target: the weight times the batch's estimated bytes over
+        the target, within x0.95 .. x1.05 (a running adjustment, not a search)."""
+        if self.target is not None:
+            self.weight *= min(1.05, max(0.95, (bits / 8 + self.header) / self.target))
+
+    @property
+    def score_meaning(self) -> str:
+        if self.target is None:
+            return "-(MSE at the cut + rate_weight x bits per sample) (validation)"
+        return ("-MSE at the cut, less 1000 x the relative excess over target_bytes "
+                "(validation)")
+
+    def record(self, best_epoch: int) -> dict[str, Any]:
+        # weights[0] is the first; score() appends the weight as each epoch ends (and once
+        # before the first): the weight at the end of epoch e is weights[e + 1]
+        return {"rate_weight": self.weights[min(best_epoch + 1, len(self.weights) - 1)],
+                "target_bytes": self.target,
+                "estimated_bytes_validation": self.estimated[best_epoch]
+                if best_epoch < len(self.estimated) else None,
+                "rate_weights_by_epoch": self.weights if self.target is not None else None,
+                "estimated": "the density's bits of the rounded codes / 8 + the bitstream "
+                             "header; the real bitstreams are measured on the eval split"}
