@@ -70,6 +70,9 @@ def _render_points(console: Console, found: list[dict[str, Any]], input_bytes: i
     console.print(table)
 
 
+ENTROPY = "Entropy coding (--entropy)"  # a --help panel
+
+
 @split_app.command("make", cls=HelpCommand)
 @takes_model
 def make(
@@ -89,13 +92,15 @@ def make(
     entropy: Annotated[bool, typer.Option(
         "--entropy", help="Entropy-code the codes: a learned density per channel trained "
         "with a rate term, and a range coder writing each sample's bitstream "
-        "(entropy.npz holds the tables).")] = False,
+        "(entropy.npz holds the tables).", rich_help_panel=ENTROPY)] = False,
     rate_weight: Annotated[float | None, typer.Option(
-        help="With --entropy: the rate term's weight per bit (lambda; default 1e-4, larger "
-        "sends fewer bytes).")] = None,
+        rich_help_panel=ENTROPY,
+        help="The rate term's weight per bit (lambda; default 1e-4, larger sends fewer bytes)."
+    )] = None,
     target_bytes: Annotated[float | None, typer.Option(
-        help="With --entropy: bytes per sample to stay under (the training steers the rate "
-        "weight towards it; it may end below).")] = None,
+        rich_help_panel=ENTROPY,
+        help="Bytes per sample to stay under (the training steers the rate weight towards it; "
+        "it may end below).")] = None,
     distill_epochs: Annotated[int, typer.Option(help="Head-distillation epochs (at most).")] = 30,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs (at most).")] = 20,
     loading: ModelLoading = NO_OPTIONS,
