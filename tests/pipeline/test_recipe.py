@@ -167,3 +167,11 @@ def test_the_old_target_key_host_is_read_as_remote_with_a_warning(tmp_path):
     with pytest.warns(FutureWarning, match="'host' is now 'remote'"):
         recipe = _load(tmp_path, text)
     assert recipe.targets[1].remote == "ssh://pi@example.invalid"
+
+
+def test_formats_given_among_a_methods_options_is_a_clear_error(tmp_path):
+    text = GOOD.replace("    formats: [onnx]\n", "    formats: [onnx]\n    options: {formats: [tflite]}\n")
+    with pytest.raises(InputError) as bad:
+        _load(tmp_path, text)
+    assert bad.value.reference == "bad-recipe"
+    assert "formats belongs to the variant" in bad.value.message

@@ -158,6 +158,9 @@ class Variant(Strict):
             return self
         from edgepipe.compress.config import make_config
 
+        if "formats" in self.options:  # a key of the variant itself, not of its method
+            raise ValueError("formats belongs to the variant (formats: [onnx, tflite]), not "
+                             "to its options")
         with _as_value_error():  # the method's own check: names an option it lacks
             make_config(self.method, formats=tuple(self.formats), **self.options)
         return self
