@@ -175,3 +175,10 @@ def test_formats_given_among_a_methods_options_is_a_clear_error(tmp_path):
         _load(tmp_path, text)
     assert bad.value.reference == "bad-recipe"
     assert "formats belongs to the variant" in bad.value.message
+
+
+def test_bits_on_a_variant_that_is_not_a_split_is_refused(tmp_path):
+    text = GOOD.replace("    formats: [onnx]\n", "    formats: [onnx]\n    bits: 4\n")
+    with pytest.raises(InputError) as bad:
+        _load(tmp_path, text)
+    assert "bits belongs to method: split" in bad.value.message

@@ -148,7 +148,8 @@ class Variant(Strict):
             return self
         split_only = [k for k in ("at", "bottleneck", "server", "bandwidth", "rtt",
                                   "rate_weight", "target_bytes")
-                      if getattr(self, k) is not None] + (["entropy"] if self.entropy else [])
+                      if getattr(self, k) is not None] + (["entropy"] if self.entropy else []) \
+            + (["bits"] if "bits" in self.model_fields_set else [])  # 8 unless given
         if split_only:
             raise ValueError(f"{', '.join(split_only)} belong{'s' if len(split_only) == 1 else ''}"
                              " to method: split")
