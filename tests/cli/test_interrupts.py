@@ -115,3 +115,23 @@ def test_a_termination_python_swallowed_still_exits_143_without_a_traceback(monk
     assert main._dispatch(["export"]) == 143
     err = capsys.readouterr().err
     assert "terminated" in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_ctrl_c_python_swallowed_still_exits_130(monkeypatch, capsys):
+    import gc
+
+    from edgepipe.cli import main
+
+    class Collected:
+        def __del__(self):
+            main._ctrl_c(signal.SIGINT, None)
+
+    def command(args):
+        Collected()
+        gc.collect()
+        return 0
+
+    monkeypatch.setattr(main, "_run_app", command)
+    assert main._dispatch(["profile"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Exception ignored" not in err

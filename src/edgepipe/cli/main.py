@@ -148,13 +148,20 @@ def _terminate(signum: int, _frame: object) -> None:
     raise Terminated(signum)
 
 
+def _ctrl_c(signum: int, _frame: object) -> None:
+    """Ctrl-C as Python's own handler does it (KeyboardInterrupt), remembered in case the
+    exception is swallowed where Python cannot propagate it."""
+    _RECEIVED.append(signum)
+    raise KeyboardInterrupt
+
+
 def _unraisable(hook: Any) -> Any:
     """``sys.unraisablehook`` that stays quiet about a termination raised where Python
     cannot propagate it (a garbage-collector callback): :func:`_dispatch` reports it once
     the command returns."""
 
     def quiet(unraisable: Any) -> None:
-        if not isinstance(unraisable.exc_value, Terminated):
+        if not isinstance(unraisable.exc_value, (Terminated, KeyboardInterrupt)):
             hook(unraisable)
 
     return quiet
@@ -163,9 +170,12 @@ def _unraisable(hook: Any) -> Any:
 def _handle_termination() -> dict[int, object]:
     """SIGTERM and SIGHUP unwind like Ctrl-C (clean-ups run); the old handlers, to restore."""
     previous: dict[int, object] = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum, handler in ((signal.SIGTERM, _terminate), (signal.SIGHUP, _terminate),
+                            (signal.SIGINT, _ctrl_c)):
+        if signum == signal.SIGINT and signal.getsignal(signum) is not signal.default_int_handler:
+            continue  # Ctrl-C ignored or handled by whoever started us: leave it so
         try:
-            previous[signum] = signal.signal(signum, _terminate)
+            previous[signum] = signal.signal(signum, handler)
         except ValueError:  # not the main thread (a library caller's worker)
             break
     return previous
@@ -179,7 +189,9 @@ def _dispatch(args: list[str]) -> int:
     finally:
         sys.unraisablehook = hook
     if _RECEIVED and code == 0:  # the signal's exception was swallowed: say it was received
-        return common.interrupted(Terminated(_RECEIVED[0]))
+        signum = _RECEIVED[0]
+        return common.interrupted(KeyboardInterrupt() if signum == signal.SIGINT
+                                  else Terminated(signum))
     return code
 
 
