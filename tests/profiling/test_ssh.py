@@ -167,12 +167,27 @@ def test_ctrl_c_cleans_up_the_device(server, digits_artifacts):
                str(digits_artifacts / "digits-cnn.onnx"), "--remote", server.url,
                "--ssh-config", str(server.client_config), "--remote-python", sys.executable,
                "--duration", "30", "--no-per-layer", "--no-energy"]
+    started = time.time()
+    # Ctrl-C as a terminal delivers it: to a process whose SIGINT is not ignored (a signal
+    # ignored by whoever started pytest, or by an earlier test, would be inherited)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                           signal.SIG_DFL))
+
+    def ours() -> list:  # this run's agent, not one an earlier test left behind
+        found = []
+        for agent in agents():
+            try:
+                if agent.create_time() >= started - 1:
+                    found.append(agent)
+            except psutil.Error:  # exited meanwhile
+                pass
+        return found
+
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not agents():
+    while time.monotonic() < deadline and not ours():
         time.sleep(0.5)
-    assert agents(), process.communicate(timeout=30)
+    assert ours(), process.communicate(timeout=30)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
