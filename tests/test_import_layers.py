@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "edgepipe"
 
 LAYERS = [
     {"errors", "error_references", "json_types", "tensors", "formats", "documents", "units",
-     "progress", "native_logs",
+     "progress", "native_logs", "training_settings",
      "__init__"},
     {"model", "zoo", "data"},
     {"runtime", "system", "training"},

@@ -10,7 +10,7 @@ import pytest
 from edgepipe.compress.config import config_class
 from edgepipe.errors import InputError
 from edgepipe.split.train import SplitTraining
-from edgepipe.training import TRAINING_LIMITS, DistillSettings
+from edgepipe.training_settings import TRAINING_LIMITS, DistillSettings
 
 
 def test_compress_and_split_use_the_same_names():

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edgepipe.training import TRAINING_LIMITS, DistillSettings, check_limits
+from edgepipe.training_settings import TRAINING_LIMITS, DistillSettings, check_limits
 
 
 @dataclass

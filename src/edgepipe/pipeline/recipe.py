@@ -130,7 +130,7 @@ class Variant(Strict):
                 parse_duration(self.link[1])
             TargetSpec(name=self.server or "host")
             from edgepipe.split.train import SplitTraining
-            from edgepipe.training import RENAMED
+            from edgepipe.training_settings import RENAMED
 
             known = {f.name for f in dataclasses.fields(SplitTraining)} - {"seed"}
             unknown = sorted(set(self.options) - known - set(RENAMED))

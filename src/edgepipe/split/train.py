@@ -32,11 +32,11 @@ from torch import nn
 
 from edgepipe.compress.outputs import classifier_index, flat_outputs, multi_loss
 from edgepipe.json_types import JsonValue
-from edgepipe.training import (
+from edgepipe.training import fit_best
+from edgepipe.training_settings import (
     TRAINING_LIMITS,
     DistillSettings,
     check_limits,
-    fit_best,
     renamed_settings,
 )
 
