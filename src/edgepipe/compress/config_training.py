@@ -13,7 +13,7 @@ from edgepipe.training_settings import TRAINING_LIMITS, DistillSettings, check_l
 @dataclass
 class TrainingOptions(DistillSettings):
     """Calibration and distillation-training settings of the methods that train
-    (:mod:`edgepipe.compress.distill`): :class:`~edgepipe.training.DistillSettings` and
+    (:mod:`edgepipe.compress.distill`): :class:`~edgepipe.training_settings.DistillSettings` and
     the number of calibration samples."""
 
     calib_size: int = 256

@@ -43,7 +43,7 @@ from edgepipe.training_settings import (
 
 @dataclass
 class SplitTraining(DistillSettings):
-    """The two stages' settings: :class:`~edgepipe.training.DistillSettings` (with the
+    """The two stages' settings: :class:`~edgepipe.training_settings.DistillSettings` (with the
     split's own defaults), the epochs of each stage, and the seed of the validation slice
     and batch order."""
 
