@@ -238,9 +238,8 @@ def main() -> None:
     data = splits_for(data_spec, loaded.inputs, num_classes=classifier_classes(loaded), seed=0)
     x = data.eval.inputs[loaded.inputs[0].name][:args.samples]
     labels = None if data.eval.labels is None else data.eval.labels[:args.samples]
-    eval_part = dataclasses.replace(data.eval, inputs={loaded.inputs[0].name: x},
-                                    labels=labels) if args.samples else data.eval
-    data = dataclasses.replace(data, eval=eval_part)
+    if args.samples:
+        data = dataclasses.replace(data, eval=data.eval.subset(np.arange(len(x))))
     print(f"{model_spec} on {data_spec}: {len(x)} eval samples", flush=True)
     started = time.time()
     rows, codecs = codec_rows(loaded, x, labels, data.preprocessing)

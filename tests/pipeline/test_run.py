@@ -117,6 +117,15 @@ variants:
     bandwidth: 5Mbps
     rtt: 10ms
     options: {distill_epochs: 10, finetune_epochs: 5}
+  - name: coded
+    method: split
+    at: pool2
+    bottleneck: 4
+    entropy: true
+    rate_weight: 1.0e-3
+    bandwidth: 5Mbps
+    rtt: 10ms
+    options: {distill_epochs: 6, finetune_epochs: 3}
 targets: [host, stm32f746]
 profile: {runs: 5, duration: 0.05, warmup: 2, per_layer: false}
 """
@@ -127,10 +136,20 @@ def test_a_split_variant_gets_its_plan_per_device(cli, tmp_path):
     recipe.write_text(SPLIT_RECIPE)
     result = cli("run", recipe, "-o", tmp_path / "out", "--json")
     assert result.code == 0, result
-    [variant] = result.json()["result"]["variants"]
+    variant, coded = result.json()["result"]["variants"]
     roles = {a["role"]: a for a in variant["result"]["artifacts"]}
     head = roles["head"]
     assert head["split"]["bytes_per_sample"] == 4 * 8 * 8
+    assert head["split"]["coding"] == "packed"
+    # the entropy-coded variant: what crosses is the bitstream, its mean length as split says
+    coded_head = next(a for a in coded["result"]["artifacts"] if a["role"] == "head")
+    written = json.loads((tmp_path / "out" / "variants" / "coded" / "manifest.json")
+                         .read_text())
+    bitstream = next(s for s in written["steps"] if s["step"] == "split")["result"][
+        "bytes_per_sample"]["bitstream_bytes_mean"]
+    assert coded_head["split"]["coding"] == "entropy"
+    assert coded_head["split"]["bytes_per_sample"] == pytest.approx(bitstream)
+    assert bitstream < 4 * 8 * 8 and "range-coded bitstream" in coded_head["accuracy"]["on"]
     # end to end (head -> codes -> tail in ONNX Runtime) within 3 points of the original
     assert head["accuracy"]["value"] >= head["float_accuracy"] - 0.03
     assert "targets" not in roles["tail"]  # the tail runs on the server
@@ -150,7 +169,8 @@ def test_a_split_variant_gets_its_plan_per_device(cli, tmp_path):
     html = (tmp_path / "out" / "report.html").read_text()
     # per plan: device, server (zlib input), raw 8-bit, bottleneck, and the fastest PNG,
     # JPEG and WebP setting within the accuracy slack (input codecs measured on the data)
-    assert "the split plan" in html and html.count('class="series"') == 2 * (4 + 3)
+    assert "the split plan" in html and html.count('class="series"') == 2 * 2 * (4 + 3)
+    assert "(bitstream, mean)" in html
     assert "input as WebP" in html and any("codec" in o for o in host["options"])
 
 

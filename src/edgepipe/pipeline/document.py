@@ -108,8 +108,12 @@ class SplitInfo(Document):
 
     at: str | None
     bottleneck: int | None
-    bytes_per_sample: int
+    bytes_per_sample: float = field(metadata={
+        "doc": "mean bytes per sample on the link: the packed codes, or with coding "
+               "'entropy' the range-coded bitstreams' lengths"})
     input_bytes: int
+    coding: str = field(default="packed", metadata={"doc": "packed (the codes at their bit "
+                                                           "width) or entropy (bitstreams)"})
 
 
 @dataclass(kw_only=True)

@@ -424,18 +424,21 @@ def _split_section(report: Report, colors: dict[str, str]) -> str:
             continue
         split = head.split
         accuracy = head.accuracy_value
+        sent = (f"{split.bytes_per_sample:,.1f} (bitstream, mean)" if split.coding == "entropy"
+                else f"{split.bytes_per_sample:,.0f}")
         cells = "".join(
             f"<td{' class=est' if c.latency_label != 'measured' else ''}>"
             f"{fmt_seconds(c.latency_s)}</td>"
             for c in (head.targets or {}).values())
         rows.append(f"<tr><td class=l>{escape(variant.name)}</td><td class=l>"
                     f"{escape(str(split.at))}</td><td>{split.bottleneck}</td>"
-                    f"<td>{split.bytes_per_sample:,}</td><td>{split.input_bytes:,}</td>"
+                    f"<td>{sent}</td><td>{split.input_bytes:,}</td>"
                     f"<td>{fmt_accuracy(accuracy)}</td>{cells}</tr>")
         if accuracy is not None:
             marks.append(Point(x=split.bytes_per_sample, y=100 * accuracy, label=variant.name,
                                color=colors[variant.name],
-                               tip=f"{variant.name}: {split.bytes_per_sample} B/sample"))
+                               tip=f"{variant.name}: {split.bytes_per_sample:,.1f} "
+                                   f"B/sample ({split.coding})"))
     if not rows:
         return ""
     marks += _codec_marks(report)

@@ -322,6 +322,12 @@ def _split(context: Context, variant: Variant, staging: Path,
         failed += [{"format": f["format"], "message": str(f.get("reason") or f.get("error"))}
                    for f in result.failed]
     accuracy = result.accuracy
+    if result.entropy is not None:  # what crosses is the bitstream, not the packed codes
+        coding, sent = "entropy", f"{variant.bits}-bit codes -> range-coded bitstream"
+        sent_bytes = result.bytes_per_sample["bitstream_bytes_mean"]
+    else:
+        coding, sent = "packed", f"{variant.bits}-bit codes"
+        sent_bytes = result.bytes_per_sample["packed_bytes"]
     entries = []
     for record in artifacts:
         role = "head" if record["name"].startswith("head") else "tail"
@@ -330,10 +336,10 @@ def _split(context: Context, variant: Variant, staging: Path,
         entry = _entry(record, role, None if value is None else {
             "metric": "top1", "value": value, "samples": accuracy["samples"],
             "runtime": runtime, "label": "measured",
-            "on": "head -> 8-bit codes -> tail, both artifacts in their runtime, eval split"})
+            "on": f"head -> {sent} -> tail, both artifacts in their runtime, eval split"})
         entry["float_accuracy"] = accuracy["original"]
         entry["split"] = {"at": variant.at, "bottleneck": variant.bottleneck,
-                          "bytes_per_sample": result.bytes_per_sample["packed_bytes"],
+                          "bytes_per_sample": sent_bytes, "coding": coding,
                           "input_bytes": result.bytes_per_sample["input_uint8"]}
         entries.append(entry)
     return entries
