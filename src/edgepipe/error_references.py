@@ -1109,6 +1109,23 @@ REFERENCES: dict[str, Reference] = {
             "entropy.npz is missing): there are no code tables to write bitstreams with.",
             "split again with --entropy, or send the codes as they are or with --zlib.",
         ),
+        Reference(
+            "executorch-export-failed",
+            "ExecuTorch could not convert the model; the message names the stage (export, "
+            "to_edge/lowering, to_executorch) and the operators the converter named.",
+            "rewrite the failing part of forward(), or export ONNX or OpenVINO instead; --debug shows the traceback.",
+        ),
+        Reference(
+            "executorch-from-onnx",
+            "ExecuTorch export needs a torch model, and the model given is ONNX.",
+            "give the torch model as MODEL, or ask for --format onnx or openvino.",
+        ),
+        Reference(
+            "executorch-invalid",
+            "The .pte file is not a complete ExecuTorch program (wrong identifier, no extended "
+            "header, or shorter than its header declares).",
+            "export it again (`edgepipe export MODEL --format executorch`); a copy cut short is the usual cause.",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

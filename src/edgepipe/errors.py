@@ -191,6 +191,7 @@ EXTRAS = {
     "litert_torch": "tflite", "ai_edge_litert": "tflite", "tflite_micro": "tflite",
     "brevitas": "lowbit", "onnxoptimizer": "lowbit",
     "kserve": "serve", "tritonclient": "serve", "grpc": "serve",
+    "executorch": "executorch",
 }
 
 

@@ -82,6 +82,12 @@ _BUILTIN = (
            validator="edgepipe.model.files:check_openvino_file",
            repair_hint="export it again (`edgepipe export MODEL --format openvino`) and keep "
            "the .xml and its .bin together."),
+    Format("executorch", "ExecuTorch", ".pte", "executorch", "ExecuTorch",
+           "edgepipe.runtime.executorch_runtime:open_session",
+           exporter="edgepipe.export.executorch", requires=("executorch",),
+           validator="edgepipe.model.files:check_pte_file",
+           repair_hint="export it again (`edgepipe export MODEL --format executorch`); a file "
+           "cut short by a copy or download is the usual cause."),
     Format("pt2", "torch.export", ".pt2", "torch", "torch",
            "edgepipe.runtime.torch_runtime:open_session",
            validator="edgepipe.model.files:check_pt2_file",

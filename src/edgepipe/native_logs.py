@@ -40,11 +40,12 @@ QUIET_ENV = {
 CHATTER = re.compile(
     r"^(I\d{4} [\d:.]+\s+\d+ \S+:\d+\] "
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
-    r"|INFO: )")
+    r"|INFO: "
+    r"|\[(cpuinfo_utils|threadpool)\.cpp:\d+\] )")  # ExecuTorch: CPU probing, threadpool size
 
 # Top-level packages whose import loads native code that logs.
 NOISY_PACKAGES = frozenset({"litert_torch", "ai_edge_litert", "litert_converter", "tensorflow",
-                            "openvino", "nncf"})
+                            "openvino", "nncf", "executorch"})
 
 # Held while fd 2 is redirected: a live display refreshes only when it can take it, so its
 # output is never captured with the backends'.

@@ -93,7 +93,22 @@ def _render(console: Console, document: dict[str, Any]) -> None:
             f"{worst['max_abs_diff']:.2g}", "identical" if sqnr is None else f"{sqnr:.0f} dB",
             "" if top1 is None else f"{top1:.0%}")
     console.print(table)
+    for artifact in document["artifacts"]:
+        if "delegation" in artifact.get("tool", {}):
+            console.print(_delegation_line(artifact["name"], artifact["tool"]["delegation"]))
     names = ", ".join(a["name"] for a in document["artifacts"])
     console.print(f"Exported {names} to {document['out']}; each matched the reference in its "
                   "runtime.")
 
+
+
+def _delegation_line(name: str, split: dict[str, Any]) -> str:
+    """``m.pte: XNNPACK runs 183 of 201 ops (1 delegate); portable kernels: op x18``."""
+    total = split["delegated_ops"] + split["portable_ops"]
+    backend = split["backend"].removesuffix("Backend").upper()
+    line = (f"{name}: {backend} runs {split['delegated_ops']} of {total} ops "
+            f"({split['delegates']} delegate{'s' if split['delegates'] != 1 else ''})")
+    if split["portable"]:
+        line += "; portable kernels: " + ", ".join(f"{op} x{count}"
+                                                   for op, count in split["portable"].items())
+    return line

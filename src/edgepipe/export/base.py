@@ -132,6 +132,16 @@ _OP_PATTERNS = (
 )
 
 
+def require_torch_source(job: ExportJob, label: str, why: str, *, reference: str) -> None:
+    """Refuse an ONNX source for a format whose converter takes torch programs only."""
+    if job.source.kind != "torch" or job.source.module is None:
+        raise UnsupportedError(
+            f"{label} export from an ONNX model is not available: {why}",
+            hint=f"give the torch model as MODEL (torchvision:NAME, package.module:factory or "
+            f"a .pt2 file) to export {label}; ONNX and OpenVINO export work from the .onnx "
+            "file.", reference=reference)
+
+
 def conversion_failed(message: str, exc: Exception, *, hint: str, reference: str,
                       errors_text: str | None = None) -> EdgepipeError:
     """The error for a converter that refused the model: ``message`` and the exception's

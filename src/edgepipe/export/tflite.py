@@ -11,27 +11,22 @@ import logging
 from importlib.metadata import version
 from typing import Any
 
-from edgepipe.errors import UnsupportedError
 from edgepipe.export.base import (
     Exported,
     ExportJob,
     conversion_failed,
     log,
     quiet_tool,
+    require_torch_source,
     to_channel_last,
 )
 
 
 def export(job: ExportJob) -> Exported:
     """Write ``job.path`` (.tflite) from a torch model."""
-    if job.source.kind != "torch" or job.source.module is None:
-        raise UnsupportedError(
-            "TFLite export from an ONNX model is not available: litert-torch converts torch "
-            "models, and edgepipe does not ship an ONNX-to-TFLite converter.",
-            hint="give the torch model as MODEL (torchvision:NAME, package.module:factory or a "
-            ".pt2 file) to export TFLite; ONNX and OpenVINO export work from the .onnx file.",
-            reference="tflite-from-onnx",
-        )
+    require_torch_source(job, "TFLite", "litert-torch converts torch models, and edgepipe "
+                         "does not ship an ONNX-to-TFLite converter.",
+                         reference="tflite-from-onnx")
     # litert-torch's import registers an Enum with torch's pytree, which logs a deprecation
     # warning that is torch's business, not the user's.
     logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)

@@ -73,6 +73,8 @@ def sniff(head: bytes) -> str | None:
         return "an empty file"
     if len(head) >= 8 and head[4:8] == b"TFL3":
         return "TFLite flatbuffer"
+    if len(head) >= 8 and head[4:6] == b"ET" and head[6:8].isdigit():
+        return "ExecuTorch program"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "zip archive"
     if head.startswith(b"\x80") and len(head) > 1 and head[1] <= 5:
@@ -184,6 +186,34 @@ def _walk_model(model: Any, size: int) -> None:
         offset = buffer.Offset() if hasattr(buffer, "Offset") else 0
         if offset > 1 and offset + buffer.Size() > size:
             raise ValueError(f"buffer {i} lies at bytes {offset}..{offset + buffer.Size()}")
+
+
+# --- ExecuTorch ---------------------------------------------------------------------------
+
+_PTE_HEADER = 8 + 32  # root offset and file identifier ("ET" + 2 digits), extended header
+
+
+def check_pte_file(path: Path, found: str | None, head: bytes, *,
+                   trust_pickle: bool = False) -> None:
+    """The ExecuTorch validator: the program flatbuffer's identifier (``ET`` and two digits at
+    bytes 4..8) and, from its extended header (``eh00`` at byte 8), that the file holds the
+    whole program and every segment it declares. ExecuTorch's own flatbuffer verifier runs
+    when the runtime loads it (InternalConsistency)."""
+    if found != "ExecuTorch program":
+        _fail(path, f"is not an ExecuTorch program ({_looks_like(found, head)})")
+    size = path.stat().st_size
+    if size < _PTE_HEADER or head[8:12] != b"eh00":
+        _fail(path, "is truncated or corrupt", f"it lacks the extended header (\"eh00\" at "
+              f"byte 8) that ExecuTorch writes; the file has {size:,} bytes")
+    length, program, base, segments = struct.unpack_from("<IQQQ", head, 12)
+    (root,) = struct.unpack_from("<I", head, 0)
+    if length < 24 or program < _PTE_HEADER or root >= program:
+        _fail(path, "is corrupt", f"its header declares a program of {program:,} bytes with "
+              f"its root table at byte {root:,}")
+    need = max(program, base + segments if base else 0)
+    if size < need:
+        _fail(path, "is truncated", f"its header declares {need:,} bytes (program and "
+              f"segments), and the file has {size:,}")
 
 
 # --- OpenVINO IR --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ only when asked for. ``invoke`` is the cheapest call each runtime offers on inpu
 bound: ONNX Runtime's ``run`` on a prepared feed, OpenVINO's ``InferRequest.infer`` on
 preset tensors (its own per-request latency is recorded too: it is the clock OpenVINO's
 ``benchmark_app`` reports), LiteRT's ``invoke`` on tensors already set, torch's module call
-under ``inference_mode``. Per-layer timings come from ONNX Runtime's profiler and
+under ``inference_mode``, ExecuTorch's ``Method.execute`` on tensors made once. Per-layer timings come from ONNX Runtime's profiler and
 OpenVINO's performance counters, in a separate session so they do not slow the main loop.
 """
 
@@ -17,14 +17,15 @@ import sys
 import tempfile
 
 INSTALL = {"onnxruntime": "pip install onnxruntime", "openvino": "pip install openvino",
-           "litert": "pip install ai-edge-litert", "torch": "pip install torch"}
+           "litert": "pip install ai-edge-litert", "torch": "pip install torch",
+           "executorch": "pip install executorch"}
 
 
 def backend(name: str, error, device: str = "cpu", precision: str = "fp32"):
     """The backend called ``name`` on ``device`` (``cpu`` or ``cuda``); a runtime or device
     this machine lacks is an ``error`` saying so. ``precision`` fp16 casts a torch program."""
     classes = {"onnxruntime": OnnxRuntime, "openvino": OpenVINO, "litert": LiteRT,
-               "torch": Torch}
+               "torch": Torch, "executorch": ExecuTorch}
     if name not in classes:
         raise error(f"The agent has no runtime called {name!r}.",
                     f"one of: {', '.join(classes)}.", "unknown-runtime")
@@ -58,6 +59,7 @@ class Backend:
 
     name = ""
     module = ""
+    dist = ""  # the distribution whose version is reported, when the module has none
     own_clock = None
     device = "cpu"
     precision = "fp32"
@@ -68,7 +70,14 @@ class Backend:
         self.lib = importlib.import_module(self.module)
 
     def version(self) -> str:
-        return self.lib.__version__
+        if not self.dist:
+            return self.lib.__version__
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(self.dist)
+        except PackageNotFoundError:
+            return ""
 
     def use(self, device: str, precision: str, error) -> None:
         if precision != "fp32" and not isinstance(self, Torch):
@@ -202,14 +211,7 @@ class OpenVINO(Backend):
 class LiteRT(Backend):
     name = "litert"
     module = "ai_edge_litert.interpreter"
-
-    def version(self) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("ai-edge-litert")
-        except PackageNotFoundError:
-            return ""
+    dist = "ai-edge-litert"
 
     def open(self, path: str, threads: int) -> Runner:
         interpreter = self.lib.Interpreter(model_path=path, num_threads=threads)
@@ -276,6 +278,37 @@ class Torch(Backend):
     def layers(self, path: str, threads: int, arrays, runs: int) -> dict:
         return {"rows": [], "source": None,
                 "note": "per-layer timings are not collected for torch programs"}
+
+
+class ExecuTorch(Backend):
+    """A .pte program's ``forward``; the XNNPACK threadpool is resized to the threads
+    (the portable kernels run on the calling thread)."""
+
+    name = "executorch"
+    module = "executorch.runtime"
+    dist = "executorch"
+
+    def open(self, path: str, threads: int) -> Runner:
+        import torch
+        from executorch.extension.pybindings import portable_lib
+
+        portable_lib._unsafe_reset_threadpool(threads)
+        program = self.lib.Runtime.get().load_program(
+            path, verification=self.lib.Verification.InternalConsistency)
+        method = program.load_method("forward")
+        state = {}
+
+        def bind(arrays) -> None:
+            state["args"] = [torch.from_numpy(a) for a in arrays]
+
+        return Runner(lambda: method.execute(state["args"]), bind, {
+            "num_threads": portable_lib._threadpool_get_thread_count(), "method": "forward",
+            "delegate": "as lowered (XNNPACK threadpool; portable kernels on one thread)"})
+
+    def layers(self, path: str, threads: int, arrays, runs: int) -> dict:
+        return {"rows": [], "source": None, "note": (
+            "per-operator timings of ExecuTorch need an ETDump build of the runtime; they are "
+            "not collected")}
 
 
 def summarize(rows: dict, runs: int, source: str) -> dict:

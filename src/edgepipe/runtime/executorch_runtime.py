@@ -1,0 +1,93 @@
+"""``.pte`` files on ExecuTorch's Python runtime (``executorch.runtime``), method ``forward``.
+
+The program is loaded with ExecuTorch's InternalConsistency verification (its flatbuffer
+verifier), after edgepipe's own check of the file (:func:`edgepipe.model.files.check_pte_file`).
+
+Threads: ExecuTorch's Python bindings share one process-wide threadpool, used by the XNNPACK
+delegate; it is resized to the session's threads (``_unsafe_reset_threadpool``, marked
+experimental by ExecuTorch). The portable kernels run on the calling thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepipe.native_logs import native_stderr
+from edgepipe.runtime.base import Session, default_threads
+from edgepipe.tensors import TensorSpec
+
+METHOD = "forward"
+
+# ExecuTorch's ScalarType names (MethodMeta's TensorInfo) -> numpy dtypes
+_DTYPES = {"Float": "float32", "Double": "float64", "Half": "float16", "Long": "int64",
+           "Int": "int32", "Short": "int16", "Char": "int8", "Byte": "uint8", "Bool": "bool"}
+
+
+class ExecuTorchSession(Session):
+    """A ``.pte`` program's ``forward`` method run on numpy arrays."""
+
+    name = "executorch"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
+        import torch
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime, Verification
+
+        self.version = _dist_version()
+        self._torch = torch
+        wanted = threads or default_threads()
+        with native_stderr("ExecuTorch"):  # cpuinfo's probing lines
+            portable_lib._unsafe_reset_threadpool(wanted)
+            program = Runtime.get().load_program(
+                Path(path), verification=Verification.InternalConsistency)
+            method = program.load_method(METHOD)
+        if method is None:
+            raise ValueError(f"the program has no method {METHOD!r} "
+                             f"(it has {', '.join(sorted(program.method_names)) or 'none'})")
+        self._method = method
+        meta = method.metadata
+        inputs = [_spec(f"input_{i}" if i else "input", meta.input_tensor_meta(i))
+                  for i in range(meta.num_inputs())]
+        outputs = [_spec(f"output_{i}" if i else "output", meta.output_tensor_meta(i))
+                   for i in range(meta.num_outputs())]
+        super().__init__(Path(path), inputs, outputs, {
+            "num_threads": portable_lib._threadpool_get_thread_count(),
+            "threads_note": "XNNPACK delegates use the threadpool; portable kernels run on "
+                            "one thread",
+            "method": METHOD, "verification": "InternalConsistency"})
+
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        tensors = [self._torch.from_numpy(a) for a in arrays]
+        with native_stderr("ExecuTorch"):
+            outputs = self._method.execute(tensors)
+        return [_to_numpy(o) for o in outputs]
+
+
+def open_session(path: Path, threads: int | None = None, *, spin: bool = True,
+                 trust_pickle: bool = False) -> ExecuTorchSession:
+    """The opener :mod:`edgepipe.formats` names for .pte files."""
+    return ExecuTorchSession(path, threads)
+
+
+def _spec(name: str, info: Any) -> TensorSpec:
+    dtype = _DTYPES.get(str(info.dtype()).rsplit(".", 1)[-1], "float32")
+    return TensorSpec(name, tuple(int(d) for d in info.sizes()), dtype)
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy().copy()
+    return np.asarray(value)
+
+
+def _dist_version() -> str:
+    try:
+        return version("executorch")
+    except PackageNotFoundError:
+        return ""
