@@ -17,18 +17,9 @@ import pytest
 import torch
 
 import tiny_models
+from cli_failures import expect_failure
 
 CNN = "builtin:digits-cnn"  # 1x3x32x32 in, 10 classes
-
-
-def _expect_failure(result, reference: str, *words: str) -> None:
-    assert result.code == 1, result
-    assert f"error: {reference}" in result.stderr, result
-    assert "hint:" in result.stderr, result
-    assert "Traceback" not in result.stderr + result.stdout, result
-    assert "internal-error" not in result.stderr, result
-    for word in words:
-        assert word in result.stderr, (word, result)
 
 
 # --- .pt2 archives that would unpickle ----------------------------------------------------
@@ -140,7 +131,7 @@ def test_crafted_pt2_runs_no_code(cli, tmp_path, verb, crafted):
     path = CRAFTED[crafted](tmp_path, marker)
     result = cli(*_verb_args(verb, path, tmp_path))
     assert not marker.exists(), "code from the archive ran"
-    _expect_failure(result, "pickle-refused", "--trust-pickle")
+    expect_failure(result, "pickle-refused", "--trust-pickle")
 
 
 def test_trust_pickle_loads_a_legitimate_pickled_weight(cli, tmp_path):
@@ -153,7 +144,7 @@ def test_trust_pickle_loads_a_legitimate_pickled_weight(cli, tmp_path):
     shape = [d["as_int"] for d in first["tensor_meta"]["sizes"]]
     tensor = torch.nn.Parameter(weight[: int(np.prod(shape))].reshape(shape).clone())
     path = _pickled_weight(clean, tmp_path / "pickled.pt2", lambda: tensor)
-    _expect_failure(cli("inspect", path), "pickle-refused", "--trust-pickle")
+    expect_failure(cli("inspect", path), "pickle-refused", "--trust-pickle")
     for verb in ("inspect", "eval", "profile"):
         result = cli(*_verb_args(verb, path, tmp_path), "--trust-pickle")
         assert result.code == 0, (verb, result)
@@ -214,18 +205,18 @@ BAD_ARTIFACTS = {
 @pytest.mark.parametrize("case", list(BAD_ARTIFACTS))
 def test_eval_of_a_broken_artifact(cli, tmp_path, digits_artifacts, case):
     path = _bad_artifact(case, digits_artifacts, tmp_path)
-    _expect_failure(cli("eval", path, "--data", "builtin:digits"), *BAD_ARTIFACTS[case])
+    expect_failure(cli("eval", path, "--data", "builtin:digits"), *BAD_ARTIFACTS[case])
 
 
 @pytest.mark.parametrize("case", ["truncated-tflite", "zero-byte-tflite", "onnx-renamed-tflite"])
 def test_targets_check_of_a_broken_tflite(cli, tmp_path, digits_artifacts, case):
     path = _bad_artifact(case, digits_artifacts, tmp_path)
-    _expect_failure(cli("targets", "check", path, "stm32f746"), *BAD_ARTIFACTS[case])
+    expect_failure(cli("targets", "check", path, "stm32f746"), *BAD_ARTIFACTS[case])
 
 
 def test_profile_of_a_broken_artifact_fails_before_measuring(cli, tmp_path, digits_artifacts):
     path = _bad_artifact("truncated-bin", digits_artifacts, tmp_path)
-    _expect_failure(cli("profile", path, "--save", tmp_path / "p.json"),
+    expect_failure(cli("profile", path, "--save", tmp_path / "p.json"),
                     *BAD_ARTIFACTS["truncated-bin"])
     assert not (tmp_path / "p.json").exists()
 
@@ -234,7 +225,7 @@ def test_profile_of_a_broken_artifact_fails_before_measuring(cli, tmp_path, digi
 
 @pytest.mark.parametrize("rate", ["0Mbps", "0.0kbps", "-5Mbps", "nanMbps", ".Mbps"])
 def test_split_plan_bandwidth_that_is_not_a_positive_rate(cli, rate):
-    _expect_failure(cli("split", "plan", CNN, "--device", "rpi5", "--bandwidth", rate),
+    expect_failure(cli("split", "plan", CNN, "--device", "rpi5", "--bandwidth", rate),
                     "bad-bandwidth", repr(rate))
 
 
@@ -245,7 +236,7 @@ def test_split_with_labels_beyond_the_models_classes(cli, tmp_path):
     out = tmp_path / "out"
     result = cli("split", CNN, "--at", "pool2", "--bottleneck", "4", "--data", data, "-o", out,
                  "--distill-epochs", 1, "--finetune-epochs", 1)
-    _expect_failure(result, "labels-out-of-range", "10 classes", "12")
+    expect_failure(result, "labels-out-of-range", "10 classes", "12")
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -253,13 +244,13 @@ def test_run_of_a_recipe_that_is_not_text(cli, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     out = tmp_path / "out"
-    _expect_failure(cli("run", recipe, "-o", out), "bad-recipe", "not UTF-8 text")
+    expect_failure(cli("run", recipe, "-o", out), "bad-recipe", "not UTF-8 text")
     assert not out.exists()
 
 
 def test_profile_on_cpus_this_machine_lacks(cli, digits_artifacts):
     usable = sorted(os.sched_getaffinity(0))
-    _expect_failure(cli("profile", digits_artifacts / "digits-cnn.onnx", "--cpus",
+    expect_failure(cli("profile", digits_artifacts / "digits-cnn.onnx", "--cpus",
                         max(usable) + 97), "bad-cpus", str(max(usable) + 97))
 
 
@@ -267,7 +258,7 @@ def test_profile_save_into_a_missing_folder_fails_before_measuring(cli, tmp_path
                                                                    digits_artifacts):
     save = tmp_path / "missing-folder" / "p.json"
     result = cli("profile", digits_artifacts / "digits-cnn.onnx", "--save", save)
-    _expect_failure(result, "save-not-writable", "missing-folder", "nothing was measured")
+    expect_failure(result, "save-not-writable", "missing-folder", "nothing was measured")
     assert "latency" not in result.stdout
 
 
@@ -280,7 +271,7 @@ def test_profile_that_cannot_be_saved_is_printed(cli, tmp_path, digits_artifacts
     monkeypatch.setattr(edgepipe.rundir, "atomic_write_json", full_disk)
     result = cli("profile", digits_artifacts / "digits-cnn.onnx", "--runs", 2, "--duration", 0,
                  "--no-per-layer", "--no-energy", "--save", tmp_path / "p.json")
-    _expect_failure(result, "save-failed", "No space left", "not lost")
+    expect_failure(result, "save-failed", "No space left", "not lost")
     assert json.loads(result.stdout)["latency"]["steady"]["count"] >= 2
 
 
@@ -294,7 +285,7 @@ def test_tflm_refusal_names_the_operator_and_its_limit(cli, tmp_path):
     export_model(loaded, tmp_path, formats=("tflite",))
     path = next(tmp_path.glob("*.tflite"))
     result = cli("targets", "check", path, "stm32f746")
-    _expect_failure(result, "tflm-refused", "CONCATENATION takes at most 10 inputs in TFLite "
+    expect_failure(result, "tflm-refused", "CONCATENATION takes at most 10 inputs in TFLite "
                     "Micro", "has 11 inputs", "concatenation.cc")  # the raw line as detail
     assert "stages" in result.stderr.split("hint:")[1]
 
@@ -310,7 +301,7 @@ def test_weights_file_that_is_not_complete_safetensors(cli, tmp_path, digits_art
     else:
         shutil.copy(digits_artifacts / "digits-cnn.onnx", path)
         words = ("not a safetensors file", "ONNX protobuf")
-    _expect_failure(cli("inspect", CNN, "--weights", path), "weights-invalid", *words)
+    expect_failure(cli("inspect", CNN, "--weights", path), "weights-invalid", *words)
 
 
 @pytest.mark.parametrize("case", ["truncated", "onnx-renamed", "zero-byte"])
@@ -326,7 +317,7 @@ def test_broken_pt2(cli, tmp_path, digits_artifacts, verb, case):
     else:
         path.write_bytes(b"")
         words = ("empty (0 bytes)",)
-    _expect_failure(cli(*_verb_args(verb, path, tmp_path)), "pt2-invalid", *words)
+    expect_failure(cli(*_verb_args(verb, path, tmp_path)), "pt2-invalid", *words)
 
 
 def test_the_agent_on_a_device_refuses_cpus_it_lacks():
@@ -353,7 +344,7 @@ def test_pt2_with_a_member_stored_twice_is_refused(cli, tmp_path):
         config = next(n for n in bad.namelist() if n.endswith("model_weights_config.json"))
         with pytest.warns(UserWarning, match="Duplicate name"):
             out.writestr(config, bad.read(config))
-    _expect_failure(cli("inspect", path), "pickle-refused", "stored twice")
+    expect_failure(cli("inspect", path), "pickle-refused", "stored twice")
     assert not marker.exists()
 
 
@@ -367,8 +358,8 @@ def _labels_beyond_ten(tmp_path: Path) -> Path:
 def test_compress_and_eval_check_labels_before_work(cli, tmp_path, digits_artifacts):
     data = _labels_beyond_ten(tmp_path)
     out = tmp_path / "out"
-    _expect_failure(cli("compress", CNN, "--method", "w4a8", "--data", data, "-o", out),
+    expect_failure(cli("compress", CNN, "--method", "w4a8", "--data", data, "-o", out),
                     "labels-out-of-range", "10 classes")
     assert not out.exists()
-    _expect_failure(cli("eval", digits_artifacts / "digits-cnn.onnx", "--data", data),
+    expect_failure(cli("eval", digits_artifacts / "digits-cnn.onnx", "--data", data),
                     "labels-out-of-range", "10 classes")
