@@ -1,10 +1,10 @@
 """One check for every model file before any runtime or converter reads it.
 
 :func:`validate_artifact` looks at the bytes of an ``.onnx``, ``.tflite``, ``.xml`` (+ its
-``.bin``), ``.pt2`` or ``.safetensors`` file: that it is not empty, that its magic bytes
+``.bin``), ``.pte``, ``.pt2`` or ``.safetensors`` file: that it is not empty, that its magic bytes
 are those of its format (and, when they are not, what the file looks like instead), that
 its structure is complete (a truncated flatbuffer, a ``.bin`` shorter than its ``.xml``
-says), and, for ``.pt2`` archives, that nothing in the archive would be unpickled. Every
+says, a ``.pte`` shorter than its header declares), and, for ``.pt2`` archives, that nothing in the archive would be unpickled. Every
 opener (``load_model`` for MODEL specs, ``open_artifact`` for eval, profile, serve...,
 TFLite Micro's ``targets check``) calls it first, so a bad file is a clear
 :class:`~edgepipe.errors.ModelError` before any work starts or anything is written.
