@@ -188,3 +188,16 @@ def test_missing_executorch_is_backend_missing(monkeypatch, tmp_path):
         export_model(CNN, tmp_path, formats=("executorch",))
     assert "pip install 'edgepipe[executorch]'" in error.value.message
     assert os.listdir(tmp_path) in ([], ["manifest.json"])
+
+
+def test_a_pte_without_executorch_installed_is_backend_missing(cli, digits_pte, monkeypatch):
+    import sys
+
+    out, _ = digits_pte
+    for name in [n for n in sys.modules if n == "executorch" or n.startswith("executorch.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed: imports fail
+    monkeypatch.setitem(sys.modules, "executorch", None)
+    result = cli("eval", out / "digits-cnn.pte", "--data", "builtin:digits")
+    assert result.code == 4, result
+    assert "error: backend-missing" in result.stderr, result
+    assert "pip install 'edgepipe[executorch]'" in result.stderr, result

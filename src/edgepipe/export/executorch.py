@@ -46,6 +46,8 @@ def export(job: ExportJob) -> Exported:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    if job.config.nhwc:
+        log.warning("--nhwc applies to TFLite; the .pte keeps the model's own layout.")
     if job.dynamic_batch:
         log.warning("ExecuTorch is exported with a fixed batch of %d: dynamic shapes are not "
                     "used by edgepipe's ExecuTorch export yet.", job.sample[0].shape[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgepipe import formats
-from edgepipe.errors import EdgepipeError, InputError, UnsupportedError, first_line
+from edgepipe.errors import EdgepipeError, InputError, UnsupportedError, backend_missing, first_line
 from edgepipe.runtime.base import Session, default_threads
 
 
@@ -20,7 +20,8 @@ def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = 
     The file is checked first (:func:`edgepipe.model.files.validate_artifact`: magic bytes,
     completeness, and for a .pt2 anything torch would unpickle, refused unless
     ``trust_pickle``), so a bad file is a clear error before a runtime reads it; a file the
-    runtime still cannot load is an ``artifact-unloadable`` error with the runtime's words.
+    runtime still cannot load is an ``artifact-unloadable`` error with the runtime's words, and
+one whose runtime is an extra that is not installed is ``backend-missing``.
 
     ``spin=False`` stops ONNX Runtime's worker threads from spinning after each run (they
     otherwise hold the cores for a while, which is fastest for back-to-back runs and slows
@@ -46,6 +47,9 @@ def open_artifact(path: str | Path, threads: int | None = None, *, spin: bool = 
     except EdgepipeError:
         raise
     except Exception as exc:  # the runtime's own message for a file it cannot read
+        missing = backend_missing(exc, f"Opening '{path.name}' in {fmt.runtime_label}")
+        if missing is not None:  # its runtime is an extra that is not installed
+            raise missing from exc
         raise InputError(f"{fmt.runtime} cannot load '{path}': {first_line(exc, 400)}",
                          hint="check that the file is complete (re-export it) and matches "
                          "its suffix.", reference="artifact-unloadable") from exc
