@@ -41,6 +41,7 @@ def test_the_core_exports_onnx_and_quantizes_int8(cli, tmp_path):
 @pytest.mark.parametrize("args, extra", [
     (("export", CNN, "-f", "openvino"), "openvino"),
     (("export", CNN, "-f", "tflite"), "tflite"),
+    (("export", CNN, "-f", "executorch"), "executorch"),
     (("compress", CNN, "--method", "w4a8", "--data", "builtin:digits"), "lowbit"),
     (("compress", CNN, "--method", "binary", "--data", "builtin:digits"), "lowbit"),
 ])

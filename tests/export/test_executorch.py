@@ -201,3 +201,11 @@ def test_a_pte_without_executorch_installed_is_backend_missing(cli, digits_pte, 
     assert result.code == 4, result
     assert "error: backend-missing" in result.stderr, result
     assert "pip install 'edgepipe[executorch]'" in result.stderr, result
+
+
+def test_a_model_torch_export_refuses_names_the_stage(cli, tmp_path):
+    result = cli("export", "tiny_models:data_dependent_model", "--input-shape", "2x8",
+                 "-f", "executorch", "-o", tmp_path)
+    expect_failure(result, "executorch-export-failed", "(stage: export)",
+                   "GuardOnDataDependentSymNode")
+    assert not list(tmp_path.glob("*.pte")), list(tmp_path.iterdir())
