@@ -132,9 +132,9 @@ _OP_PATTERNS = (
 )
 
 
-def require_torch_source(job: ExportJob, label: str, why: str, *, reference: str) -> None:
+def require_torch_source(source: LoadedModel, label: str, why: str, *, reference: str) -> None:
     """Refuse an ONNX source for a format whose converter takes torch programs only."""
-    if job.source.kind != "torch" or job.source.module is None:
+    if source.kind != "torch" or source.module is None:
         raise UnsupportedError(
             f"{label} export from an ONNX model is not available: {why}",
             hint=f"give the torch model as MODEL (torchvision:NAME, package.module:factory or "

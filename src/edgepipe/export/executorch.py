@@ -27,6 +27,7 @@ from edgepipe.export.base import (
     quiet_tool,
     require_torch_source,
 )
+from edgepipe.json_types import JsonObject
 from edgepipe.rundir import atomic_write_bytes
 
 BACKEND = "XnnpackBackend"
@@ -36,7 +37,7 @@ HINT = ("ExecuTorch lowers torch.export's core ATen ops; rewrite the failing par
 
 def export(job: ExportJob) -> Exported:
     """Write ``job.path`` (.pte) from a torch model, delegating what XNNPACK takes."""
-    require_torch_source(job, "ExecuTorch", "ExecuTorch lowers torch programs "
+    require_torch_source(job.source, "ExecuTorch", "ExecuTorch lowers torch programs "
                          "(torch.export), and there is no ONNX-to-ExecuTorch converter.",
                          reference="executorch-from-onnx")
     # executorch's import registers Enums with torch's pytree, which logs a deprecation
@@ -81,7 +82,7 @@ def _stage(name: str) -> Iterator[None]:
                                 exc, hint=HINT, reference="executorch-export-failed") from exc
 
 
-def delegation_split(graph_module: Any) -> dict[str, Any]:
+def delegation_split(graph_module: Any) -> JsonObject:
     """Which operators went to XNNPACK and which stayed on the portable kernels.
 
     ``delegated_ops`` counts the operator nodes inside the delegates' lowered graphs,

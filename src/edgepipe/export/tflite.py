@@ -24,7 +24,7 @@ from edgepipe.export.base import (
 
 def export(job: ExportJob) -> Exported:
     """Write ``job.path`` (.tflite) from a torch model."""
-    require_torch_source(job, "TFLite", "litert-torch converts torch models, and edgepipe "
+    require_torch_source(job.source, "TFLite", "litert-torch converts torch models, and edgepipe "
                          "does not ship an ONNX-to-TFLite converter.",
                          reference="tflite-from-onnx")
     # litert-torch's import registers an Enum with torch's pytree, which logs a deprecation

@@ -31,7 +31,8 @@ class Int8StaticConfig(CompressConfig):
     needs_calibration: ClassVar[bool] = True
     backends: ClassVar[dict[str, str]] = {
         "onnx": "edgepipe.compress.int8.ort", "openvino": "edgepipe.compress.int8.openvino",
-        "tflite": "edgepipe.compress.int8.litert"}
+        "tflite": "edgepipe.compress.int8.litert",
+        "executorch": "edgepipe.compress.int8.executorch"}
     calibration: str = "minmax"
     per_channel: bool = True
     reduce_range: bool = True

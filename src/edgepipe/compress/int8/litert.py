@@ -46,10 +46,12 @@ def compress(job: CompressJob) -> Compressed:
     return _fp16(job)
 
 
-def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
-    import litert_torch
+def pt2e_calibrated(job: CompressJob, quantizer: Any, fmt: str, *,
+                    fold_quantize: bool) -> tuple[Any, tuple[Any, ...], int]:
+    """The torch model captured with ``torch.export``, observed by ``quantizer``
+    (``prepare_pt2e``) on the calibration samples, and converted (``convert_pt2e``): the
+    quantized GraphModule, the example arguments (one model batch) and the samples used."""
     import torch
-    from litert_torch.quantize import pt2e_quantizer, quant_config
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     assert job.calibration is not None
@@ -57,21 +59,30 @@ def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
     step = batch if isinstance(batch, int) else 1
     args = tuple(torch.from_numpy(np.ascontiguousarray(a[:step])) for a in job.calibration)
     count = len(job.calibration[0]) // step * step
+    graph = torch.export.export(job.source.module.eval(), args).module()
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for start in Counted(range(0, count, step), f"calibration ({fmt})"):
+            prepared(*[torch.from_numpy(np.ascontiguousarray(a[start:start + step]))
+                       for a in job.calibration])
+    quantized = convert_pt2e(prepared, fold_quantize=fold_quantize)
+    # The graph was exported from an eval-mode module, so its ops are eval ops; the
+    # GraphModule's own flag still says training, and converters warn on it.
+    for module in quantized.modules():
+        module.training = False
+    return quantized, args, count
+
+
+def _int8(job: CompressJob, config: Int8StaticConfig) -> Compressed:
+    import litert_torch
+    from litert_torch.quantize import pt2e_quantizer, quant_config
+
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=config.per_channel))
     try:
         with quiet_tool("litert-torch"):
-            graph = torch.export.export(job.source.module.eval(), args).module()
-            prepared = prepare_pt2e(graph, quantizer)
-            with torch.no_grad():
-                for start in Counted(range(0, count, step), "calibration (tflite)"):
-                    prepared(*[torch.from_numpy(np.ascontiguousarray(a[start:start + step]))
-                               for a in job.calibration])
-            quantized = convert_pt2e(prepared, fold_quantize=False)
-            # The graph was exported from an eval-mode module, so its ops are eval ops; the
-            # GraphModule's own flag still says training, and litert-torch warns on it.
-            for module in quantized.modules():
-                module.training = False
+            quantized, args, count = pt2e_calibrated(job, quantizer, "tflite",
+                                                     fold_quantize=False)
             converted = litert_torch.convert(
                 quantized, args, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer))
             converted.export(str(job.path))
