@@ -358,7 +358,8 @@ def parity_data(data: Any, loaded: LoadedModel, *, samples: int, seed: int,
     if isinstance(data, Splits):
         part, seed = as_dataset(data.eval, loaded.inputs), data.seed
     else:
-        dataset = as_dataset(data, loaded.inputs, normalize=normalize)
+        dataset = as_dataset(data, loaded.inputs, normalize=normalize,
+                             tokenizer=loaded.tokenizer_folder)
         part = make_splits(dataset, seed=seed).eval
         part = part if len(part) else dataset  # too few samples to split: use them all
     count = min(samples, len(part))

@@ -1,0 +1,233 @@
+"""hf:FOLDER models (edgepipe.model.hf) and text data (edgepipe.data.text), on tiny
+random-weight transformers models and a WordPiece tokenizer built here (nothing is
+downloaded)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+WORDS = ["the", "a", "cat", "dog", "sat", "on", "mat", "is", "good", "bad", "very", "movie", "was"]
+PARITY_FLOOR = 1e-4  # max|diff| of a float export against the torch model
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+def _bert(folder: Path, *, tokenizer: bool = True) -> Path:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=64, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    if tokenizer:
+        _tokenizer().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """A BERT classifier with its tokenizer, the same without one, a tiny ViT, and texts."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    root = tmp_path_factory.mktemp("hf")
+    bert = _bert(root / "bert")
+    bare = _bert(root / "bert-no-tokenizer", tokenizer=False)
+    torch.manual_seed(0)
+    vit = root / "vit"
+    ViTForImageClassification(ViTConfig(
+        image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, num_labels=3)).save_pretrained(vit)
+    lines = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + i % 9))
+             for i in range(30)]
+    texts = root / "texts.txt"
+    texts.write_text("\n".join(lines[:12]) + "\n\n" + "\n".join(lines[12:]) + "\n",
+                     encoding="utf-8")
+    labelled = root / "texts.tsv"
+    labelled.write_text("".join(f"{i % 2}\t{line}\n" for i, line in enumerate(lines)),
+                        encoding="utf-8")
+    long = root / "long.txt"
+    long.write_text("\n".join(["cat " * 100, "dog sat", "the " * 70, "good movie"]) + "\n",
+                    encoding="utf-8")
+    return {"bert": bert, "bare": bare, "vit": vit, "texts": texts, "tsv": labelled,
+            "long": long, "root": root}
+
+
+def _result(output: str) -> dict:
+    return json.loads(output)["result"]
+
+
+def test_bert_exports_to_onnx_openvino_and_tflite_within_the_parity_floor(cli, folders,
+                                                                          tmp_path):
+    out = tmp_path / "out"
+    result = cli("export", f"hf:{folders['bert']}", "-f", "onnx", "-f", "openvino", "-f",
+                 "tflite", "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    artifacts = _result(result.stdout)["artifacts"]
+    assert sorted(a["format"] for a in artifacts) == ["onnx", "openvino", "tflite"]
+    for artifact in artifacts:
+        assert [s["shape"] for s in artifact["inputs"]] == [[1, 64]] * 3
+        if artifact["format"] != "tflite":  # LiteRT names them args_0.. and takes int32
+            assert [(s["name"], s["dtype"]) for s in artifact["inputs"]] == [
+                ("input_ids", "int64"), ("attention_mask", "int64"),
+                ("token_type_ids", "int64")]
+        assert artifact["parity"]["passed"], artifact["name"]
+        for output in artifact["parity"]["outputs"]:
+            assert output["max_abs_diff"] < PARITY_FLOOR, (artifact["name"], output)
+        assert artifact["source"]["options"]["architecture"] == "BertForSequenceClassification"
+
+
+def test_vit_exports_to_onnx_with_pixel_values_from_the_config(cli, folders, tmp_path):
+    result = cli("export", f"hf:{folders['vit']}", "-f", "onnx", "-o", tmp_path / "out",
+                 "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert artifact["inputs"] == [{"name": "pixel_values", "shape": [1, 3, 32, 32],
+                                   "dtype": "float32"}]
+    assert artifact["outputs"][0]["shape"] == [1, 3]
+    assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
+
+
+def test_compress_and_eval_on_text_data(cli, folders, tmp_path):
+    out = tmp_path / "out"
+    result = cli("compress", f"hf:{folders['bert']}", "--method", "int8-dynamic", "-f", "onnx",
+                 "--data", folders["tsv"], "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    (artifact,) = document["artifacts"]
+    metrics = artifact["metrics"]
+    assert metrics["metric"] == "top1" and metrics["data"]["labelled"]
+    assert metrics["samples"] == metrics["data"]["split"]["eval_count"] > 0
+    # int8 weights on a random tiny BERT: outputs stay close to the float model's
+    (check,) = metrics["eval"]["outputs"]
+    assert check["sqnr_db"] > 25 and check["top1_agreement"] >= 0.85
+    assert artifact["preprocessing"]["tokenizer"] == str(folders["bert"].resolve())
+    assert artifact["preprocessing"]["sequence_length"] == 64
+
+    # eval takes the tokenizer from the artifact's manifest; unlabelled text: SQNR
+    result = cli("eval", out / "bert.onnx", "--data", folders["texts"], "--reference",
+                 f"hf:{folders['bert']}", "--subset", "all", "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    assert document["metric"] == "sqnr_db" and document["value"] > 80
+    assert document["data"]["samples"] == 30  # the empty line is skipped
+    assert "skipped 1 empty line" in result.stderr
+
+    result = cli("eval", out / "bert.int8-dynamic.onnx", "--data", folders["tsv"], "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    assert document["metric"] == "top1" and 0.0 <= document["value"] <= 1.0
+    assert document["data"]["preprocessing_from"] == "manifest.json"
+
+
+def test_long_texts_are_truncated_with_one_counted_warning(cli, folders):
+    result = cli("inspect", f"hf:{folders['bert']}", "--data", folders["long"], "--json")
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("longer than the model's 64 tokens") == 1
+    assert "2 of 4 texts" in result.stderr
+    data = _result(result.stdout)["data"]
+    assert data["count"] == 4 and data["shapes"]["input_ids"] == [4, 64]
+
+
+def test_a_hub_id_is_refused_without_touching_the_network(cli, monkeypatch, tmp_path):
+    attempts: list[object] = []
+
+    def no_network(self, address):  # any connection attempt is recorded and fails
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: attempts.append(a) or [])
+    monkeypatch.chdir(tmp_path)  # no folder called bert-base-uncased here
+    result = cli("export", "hf:bert-base-uncased", "-f", "onnx", "-o", tmp_path / "out")
+    assert result.code == 1
+    assert "hf-not-a-folder" in result.stderr
+    assert "huggingface-cli download" in result.stderr
+    assert attempts == []
+
+
+class _Touch:
+    """Unpickling this creates a file: what a hostile pytorch_model.bin could do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_pickled_weights_are_refused_without_the_trust_flag(cli, folders, tmp_path):
+    import shutil
+
+    import torch
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(folders["bert"] / "config.json", folder / "config.json")
+    marker = tmp_path / "ran"
+    torch.save({"weight": _Touch(marker)}, folder / "pytorch_model.bin")
+    result = cli("inspect", f"hf:{folder}")
+    assert result.code == 1
+    assert "pickle-refused" in result.stderr and "--trust-pickle" in result.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("remove, reference", [("config.json", "hf-no-config"),
+                                               ("model.safetensors", "hf-no-weights")])
+def test_a_folder_without_config_or_weights_is_refused(cli, folders, tmp_path, remove,
+                                                       reference):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(folders["bert"], folder)
+    (folder / remove).unlink()
+    result = cli("inspect", f"hf:{folder}")
+    assert result.code == 1
+    assert reference in result.stderr and "internal-error" not in result.stderr
+
+
+def test_text_data_without_a_tokenizer_in_the_folder_is_refused(cli, folders):
+    result = cli("inspect", f"hf:{folders['bare']}", "--data", folders["texts"])
+    assert result.code == 1
+    assert "hf-no-tokenizer" in result.stderr
+    assert str(folders["bare"].resolve()) in result.stderr
+    assert "tokenizer.save_pretrained" in result.stderr
+
+
+def test_text_data_for_a_model_without_a_tokenizer_is_refused(cli, folders):
+    result = cli("inspect", "builtin:digits-cnn", "--data", folders["texts"])
+    assert result.code == 1
+    assert "text-needs-tokenizer" in result.stderr
+
+
+def test_help_imports_neither_torch_nor_transformers():
+    code = ("import sys\nfrom edgepipe.cli.main import run\n"
+            "try:\n    run(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
