@@ -112,6 +112,76 @@ def test_vit_exports_to_onnx_with_pixel_values_from_the_config(cli, folders, tmp
     assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
 
 
+def test_a_sharded_bert_model_exports_its_last_hidden_state(cli, folders, tmp_path):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    folder = tmp_path / "sharded"
+    BertModel(BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=64)).save_pretrained(folder,
+                                                                      max_shard_size="50KB")
+    assert (folder / "model.safetensors.index.json").is_file()
+    result = cli("export", f"hf:{folder}", "-f", "onnx", "-o", tmp_path / "out", "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert artifact["outputs"][0]["shape"] == [1, 64, 32]
+    assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
+    assert "token_type_ids [0, 2)" in artifact["parity"]["inputs"]["distribution"]
+
+
+def test_whisper_exports_its_encoder_on_input_features(cli, tmp_path):
+    import torch
+    from transformers import WhisperConfig, WhisperForAudioClassification, WhisperModel
+
+    from edgepipe.model import load_model, run_torch
+
+    config = WhisperConfig(d_model=32, encoder_layers=1, decoder_layers=1,
+                           encoder_attention_heads=2, decoder_attention_heads=2,
+                           encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80,
+                           vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           decoder_start_token_id=1, num_labels=3)
+    torch.manual_seed(0)
+    WhisperForAudioClassification(config).save_pretrained(tmp_path / "classifier")
+    WhisperModel(config).save_pretrained(tmp_path / "model")
+    result = cli("export", f"hf:{tmp_path / 'classifier'}", "-f", "onnx", "-o",
+                 tmp_path / "out", "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert artifact["inputs"] == [{"name": "input_features", "shape": [1, 80, 3000],
+                                   "dtype": "float32"}]
+    assert artifact["outputs"][0]["shape"] == [1, 3]
+    assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
+
+    encoder = load_model(f"hf:{tmp_path / 'model'}")  # WhisperModel: its encoder only
+    assert [s.shape for s in encoder.inputs] == [(1, 80, 3000)]
+    (hidden,) = run_torch(encoder.module, encoder.sample_inputs(1))
+    assert hidden.shape == (1, 1500, 32)
+
+
+def test_trusted_pickled_weights_load_as_the_safetensors_do(folders, tmp_path):
+    import shutil
+
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from edgepipe.model import load_model, run_torch
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(folders["bert"] / "config.json", folder / "config.json")
+    state = AutoModelForSequenceClassification.from_pretrained(folders["bert"]).state_dict()
+    torch.save(state, folder / "pytorch_model.bin")
+    trusted = load_model(f"hf:{folder}", trust_pickle=True)
+    reference = load_model(f"hf:{folders['bert']}")
+    arrays = reference.sample_inputs(2, seed=3)
+    assert trusted.options["trust_pickle"] is True
+    np.testing.assert_array_equal(run_torch(trusted.module, arrays)[0],
+                                  run_torch(reference.module, arrays)[0])
+
+
 def test_compress_and_eval_on_text_data(cli, folders, tmp_path):
     out = tmp_path / "out"
     result = cli("compress", f"hf:{folders['bert']}", "--method", "int8-dynamic", "-f", "onnx",
@@ -231,3 +301,15 @@ def test_help_imports_neither_torch_nor_transformers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_safetensors_header_of_128_bytes_is_not_taken_for_a_pickle():
+    import pickle
+    import struct
+
+    from edgepipe.model.files import sniff
+
+    header = b'{"__metadata__":{"format":"pt"}}'.ljust(128)
+    assert struct.pack("<Q", len(header))[:2] == b"\x80\x00"  # as a pickle's PROTO 0 starts
+    assert sniff(struct.pack("<Q", len(header)) + header) == "safetensors file"
+    assert sniff(pickle.dumps({"a": 1}, protocol=2)) == "Python pickle"

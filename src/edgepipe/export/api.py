@@ -373,7 +373,10 @@ def _parity_inputs(loaded: LoadedModel, config: ExportConfig,
     """The arrays parity runs on, and how they were made (for the manifest)."""
     if inputs is None:
         sample = loaded.sample_inputs(config.batch, config.seed)
-        return sample, {"kind": "random", "distribution": "N(0,1) floats, ints in [0, 100)",
+        ints = "ints in [0, 100)" + (
+            " folded into " + ", ".join(f"{k} [0, {v})" for k, v in loaded.value_limits.items())
+            if loaded.value_limits else "")
+        return sample, {"kind": "random", "distribution": f"N(0,1) floats, {ints}",
                         "batch": config.batch, "seed": config.seed,
                         "shapes": [list(a.shape) for a in sample]}
     arrays = [np.asarray(a) for a in inputs]
