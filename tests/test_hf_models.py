@@ -214,6 +214,21 @@ def test_compress_and_eval_on_text_data(cli, folders, tmp_path):
     assert document["data"]["preprocessing_from"] == "manifest.json"
 
 
+def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders, tmp_path):
+    out = tmp_path / "out"
+    assert cli("export", f"hf:{folders['bert']}", "-f", "onnx", "-o", out).code == 0
+    # random token types up to 100 would overrun BERT's 2-row token type table in ORT
+    result = cli("profile", out / "bert.onnx", "--target", "host", "--runs", "3", "--json")
+    assert result.code == 0, result.stderr
+    inputs = _result(result.stdout)["inputs"]
+    assert inputs["kind"] == "random" and "token_type_ids in [0, 2)" in inputs["description"]
+    result = cli("profile", out / "bert.onnx", "--target", "host", "--runs", "3", "--data",
+                 folders["texts"], "--json")
+    assert result.code == 0, result.stderr
+    inputs = _result(result.stdout)["inputs"]
+    assert inputs["kind"] == "data" and "texts.txt" in inputs["description"]
+
+
 def test_long_texts_are_truncated_with_one_counted_warning(cli, folders):
     result = cli("inspect", f"hf:{folders['bert']}", "--data", folders["long"], "--json")
     assert result.code == 0, result.stderr

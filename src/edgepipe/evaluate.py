@@ -249,6 +249,15 @@ def recorded_tokenizer(artifact: str | Path,
     return str(folder) if folder else record.source.spec[3:]
 
 
+def recorded_value_limits(artifact: str | Path) -> dict[str, int]:
+    """The ranges of the integer inputs of ``artifact`` (token ids below the vocabulary
+    size, ...) as its source recorded them in the ``manifest.json`` beside it (``hf:``
+    models record them; empty otherwise): random inputs keep inside them."""
+    record = _artifact_record(artifact)
+    limits = record.source.options.get("value_limits") if record is not None else None
+    return {str(k): int(v) for k, v in limits.items()} if isinstance(limits, dict) else {}
+
+
 def _artifact_record(artifact: str | Path) -> ArtifactRecord | None:
     """The record of ``artifact`` in the ``manifest.json`` beside it (None without one, or
     when the manifest cannot be read: eval does not need it)."""

@@ -66,8 +66,9 @@ def read_texts(path: Path, tokenizer: str | Path | None,
         raise DataError(
             f"Text data needs a model input 'input_ids' of shape 1 x SEQ (a fixed length); "
             f"the model's inputs are {names}.",
-            hint="text data is for text models (BERT-style hf:FOLDER); give --input "
-            "input_ids:1x128:int64 (and the other inputs) with a fixed length.",
+            hint="text fills inputs named input_ids, attention_mask (token_type_ids) of a "
+            "fixed length: an hf:FOLDER text model, or its ONNX or OpenVINO artifact (LiteRT "
+            "renames inputs to args_0, ...: give the tokens as a .npz with those names).",
             reference="text-needs-tokenizer")
     length = int(ids.shape[1])
     texts, labels, skipped = _read_lines(path, Path(tokenizer))

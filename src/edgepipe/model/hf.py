@@ -93,13 +93,14 @@ def load_hf(spec: str, inputs: list[TensorSpec] | None, trust_pickle: bool) -> L
     resolved = merge_inputs(graph_inputs, inputs, source="the model's config")
     module = HFForward(model, [s.name for s in resolved])
     module.eval()
+    limits = _value_limits(config, resolved)
     return LoadedModel(
         spec=spec, kind="torch", inputs=resolved, module=module,
         files=[config_path, *weights],
         options={"source": "hugging face folder", "architecture": architecture,
-                 "folder": str(folder.resolve()),
+                 "folder": str(folder.resolve()), "value_limits": limits,
                  **({"trust_pickle": True} if weights[0].suffix == ".bin" else {})},
-        tokenizer_folder=folder.resolve(), value_limits=_value_limits(config, resolved))
+        tokenizer_folder=folder.resolve(), value_limits=limits)
 
 
 def _weight_files(folder: Path, trust_pickle: bool) -> list[Path]:
