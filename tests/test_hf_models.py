@@ -77,6 +77,11 @@ def folders(tmp_path_factory):
             "long": long, "root": root}
 
 
+def _words(text: str) -> str:
+    """``text`` with its whitespace runs as single spaces (log lines wrap on a terminal)."""
+    return " ".join(text.split())
+
+
 def _result(output: str) -> dict:
     return json.loads(output)["result"]
 
@@ -205,7 +210,7 @@ def test_compress_and_eval_on_text_data(cli, folders, tmp_path):
     document = _result(result.stdout)
     assert document["metric"] == "sqnr_db" and document["value"] > 80
     assert document["data"]["samples"] == 30  # the empty line is skipped
-    assert "skipped 1 empty line" in result.stderr
+    assert "skipped 1 empty line" in _words(result.stderr)
 
     result = cli("eval", out / "bert.int8-dynamic.onnx", "--data", folders["tsv"], "--json")
     assert result.code == 0, result.stderr
@@ -232,10 +237,23 @@ def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders
 def test_long_texts_are_truncated_with_one_counted_warning(cli, folders):
     result = cli("inspect", f"hf:{folders['bert']}", "--data", folders["long"], "--json")
     assert result.code == 0, result.stderr
-    assert result.stderr.count("longer than the model's 64 tokens") == 1
-    assert "2 of 4 texts" in result.stderr
+    assert _words(result.stderr).count("longer than the model's 64 tokens") == 1
+    assert "2 of 4 texts are longer" in _words(result.stderr)
     data = _result(result.stdout)["data"]
     assert data["count"] == 4 and data["shapes"]["input_ids"] == [4, 64]
+
+
+def test_input_options_pick_another_sequence_length_and_text_follows_it(cli, folders):
+    lengths = [f"{name}:1x16:int64" for name in ("input_ids", "attention_mask",
+                                                  "token_type_ids")]
+    result = cli("inspect", f"hf:{folders['bert']}", *[a for x in lengths for a in
+                                                       ("--input", x)],
+                 "--data", folders["long"], "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    assert [s["shape"] for s in document["inputs"]] == [[1, 16]] * 3
+    assert document["data"]["shapes"]["input_ids"] == [4, 16]
+    assert "2 of 4 texts are longer than the model's 16 tokens" in _words(result.stderr)
 
 
 def test_a_hub_id_is_refused_without_touching_the_network(cli, monkeypatch, tmp_path):

@@ -36,7 +36,9 @@ loaders receive (see :mod:`edgepipe.data.text`).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +92,11 @@ def load_hf(spec: str, inputs: list[TensorSpec] | None, trust_pickle: bool) -> L
     if architecture in _WHISPER_ENCODER_ONLY:
         model = model.get_encoder()
     graph_inputs = _config_inputs(model, config, architecture)
-    resolved = merge_inputs(graph_inputs, inputs, source="the model's config")
+    # the batch and sequence axes of token inputs are the user's to choose (--input)
+    flexible = [TensorSpec(s.name, ("batch", "sequence"), s.dtype)
+                if s.dtype == "int64" and s.rank == 2 else s for s in graph_inputs]
+    resolved = merge_inputs(flexible, inputs, source="the model's config") if inputs \
+        else graph_inputs
     module = HFForward(model, [s.name for s in resolved])
     module.eval()
     limits = _value_limits(config, resolved)
@@ -174,9 +180,10 @@ def _from_pretrained(folder: Path, weights: list[Path], trust_pickle: bool) -> A
                 if isinstance(getattr(transformers, n, None), type)), transformers.AutoModel)
     safe = weights[0].suffix != ".bin"
     try:
-        return cls.from_pretrained(
-            str(folder), config=config, local_files_only=True, trust_remote_code=False,
-            attn_implementation="eager", use_safetensors=safe)
+        with _quiet_transformers():
+            return cls.from_pretrained(
+                str(folder), config=config, local_files_only=True, trust_remote_code=False,
+                attn_implementation="eager", use_safetensors=safe)
     except Exception as exc:
         raise ModelError(
             f"transformers could not load {cls.__name__} from '{folder}': "
@@ -184,6 +191,29 @@ def _from_pretrained(folder: Path, weights: list[Path], trust_pickle: bool) -> A
             hint="check that the weights match config.json (save both with "
             "save_pretrained); --debug shows the traceback.",
             reference="hf-load-failed") from exc
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' weight-loading bar and its notes on the config (``loss_type``) kept off
+    stderr while a model loads, unless edgepipe logs at debug level (``-v``); its settings
+    are restored after."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    if logging.getLogger("edgepipe").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _config_inputs(model: Any, config: Any, architecture: str) -> list[TensorSpec]:
