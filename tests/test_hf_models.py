@@ -313,6 +313,24 @@ def test_a_folder_without_config_or_weights_is_refused(cli, folders, tmp_path, r
     assert reference in result.stderr and "internal-error" not in result.stderr
 
 
+def test_an_architecture_transformers_does_not_define_is_refused(cli, folders, tmp_path):
+    import shutil
+
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    shutil.copy(folders["bert"] / "model.safetensors", folder / "model.safetensors")
+    config = json.loads((folders["bert"] / "config.json").read_text())
+    config.update(model_type="my-own-bert", architectures=["MyOwnBert"],
+                  auto_map={"AutoModel": "modeling_mine.MyOwnBert"})
+    (folder / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "imported"
+    (folder / "modeling_mine.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    result = cli("inspect", f"hf:{folder}")
+    assert result.code == 1
+    assert "hf-load-failed" in result.stderr and "trust_remote_code" in result.stderr
+    assert not marker.exists()  # the folder's own code never ran
+
+
 def test_text_data_without_a_tokenizer_in_the_folder_is_refused(cli, folders):
     result = cli("inspect", f"hf:{folders['bare']}", "--data", folders["texts"])
     assert result.code == 1
