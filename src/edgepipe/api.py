@@ -152,7 +152,8 @@ def split_data(data: Any, model: Any = None, *, example_inputs: Any = None, seed
 
     if model is not None:
         loaded = as_loaded_model(model, example_inputs)
-        dataset = as_dataset(data, loaded.inputs, num_classes=classifier_classes(loaded))
+        dataset = as_dataset(data, loaded.inputs, num_classes=classifier_classes(loaded),
+                             tokenizer=loaded.tokenizer_folder)
     elif isinstance(data, Dataset):
         dataset = data
     elif isinstance(data, (str, Path)):

@@ -1126,6 +1126,62 @@ REFERENCES: dict[str, Reference] = {
             "header, or shorter than its header declares).",
             "export it again (`edgepipe export MODEL --format executorch`); a copy cut short is the usual cause.",
         ),
+        Reference(
+            "hf-load-failed",
+            "transformers could not read the config or load the model of an hf:FOLDER (an "
+            "architecture it does not define, one that needs remote code, or weights that do "
+            "not match config.json).",
+            "save config and weights together with save_pretrained; edgepipe loads only "
+            "architectures transformers itself defines (no trust_remote_code).",
+        ),
+        Reference(
+            "hf-no-config",
+            "The folder of an hf:FOLDER spec has no config.json, so it is not a Hugging Face "
+            "model folder.",
+            "save the model with model.save_pretrained(DIR), which writes config.json and "
+            "model.safetensors.",
+        ),
+        Reference(
+            "hf-no-tokenizer",
+            "Text data was given for an hf:FOLDER model, but no tokenizer could be loaded from "
+            "the folder (no tokenizer.json, tokenizer_config.json or vocabulary there).",
+            "save the tokenizer into the model folder with tokenizer.save_pretrained(FOLDER).",
+        ),
+        Reference(
+            "hf-no-weights",
+            "The folder of an hf:FOLDER spec has config.json but no weights "
+            "(model.safetensors, sharded safetensors with their index, or "
+            "pytorch_model.bin), or its shard index names shards that are missing.",
+            "save the model with model.save_pretrained(DIR), or download every weight file.",
+        ),
+        Reference(
+            "hf-not-a-folder",
+            "An hf: MODEL spec does not name an existing folder: edgepipe loads Hugging Face "
+            "models from a local folder only and never downloads a hub id.",
+            "on a machine with network run `huggingface-cli download ID --local-dir DIR` "
+            "and pass hf:DIR.",
+        ),
+        Reference(
+            "hf-unsupported",
+            "The hf:FOLDER model is of a kind edgepipe cannot take its inputs from the config "
+            "of yet (a decoder, an encoder-decoder other than Whisper, an unknown main input).",
+            "supported: text encoders (BERT, MiniLM, DistilBERT, RoBERTa), vision models "
+            "taking pixel_values (ViT) and Whisper's encoder.",
+        ),
+        Reference(
+            "text-bad-label",
+            "A line of a texts.tsv is not label<TAB>text, or its label is neither a class "
+            "index nor a class name in the model's config.json (label2id).",
+            "write each line as a label, a tab and the text; use class indices or the "
+            "config's class names.",
+        ),
+        Reference(
+            "text-needs-tokenizer",
+            "Text data (.txt or .tsv) was given for a model without a tokenizer edgepipe "
+            "knows of (only hf:FOLDER models with a tokenizer have one), or one without a "
+            "fixed-length input_ids input.",
+            "use text with an hf:FOLDER text model, or give token arrays in a .npz.",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from edgepipe.data import Dataset
     from edgepipe.model import LoadedModel
+    from edgepipe.rundir import ArtifactRecord
     from edgepipe.runtime import Session
 
 DEFAULT_BATCH = 64
@@ -211,7 +212,8 @@ def evaluate_on_data(
         samples, part = dataset, "eval"
     else:
         normalize = normalize_for(artifact, data, normalize, recorded)
-        dataset = as_dataset(data, session.inputs, num_classes=classes, normalize=normalize)
+        dataset = as_dataset(data, session.inputs, num_classes=classes, normalize=normalize,
+                             tokenizer=recorded_tokenizer(artifact, recorded))
         samples = make_splits(dataset, seed=seed).eval if part == "eval" else dataset
     check_labels_match(recorded, dataset.class_names, Path(artifact).name)
     result = evaluate_session(session, samples, reference=reference, threads=threads,
@@ -229,6 +231,36 @@ def evaluate_on_data(
 def recorded_preprocessing(artifact: str | Path) -> Preprocessing | None:
     """How the data of ``artifact`` was prepared when it was made, as the ``manifest.json``
     beside it records (None without a manifest, a record or a preprocessing in it)."""
+    record = _artifact_record(artifact)
+    return (record.preprocessing or None) if record is not None else None
+
+
+def recorded_tokenizer(artifact: str | Path,
+                       recorded: Preprocessing | None = None) -> str | None:
+    """The folder whose tokenizer prepares text data for ``artifact``: the one its recorded
+    preprocessing names, else the folder of its source's ``hf:FOLDER`` spec in the
+    ``manifest.json`` beside it (None without either)."""
+    if recorded is not None and recorded.tokenizer is not None:
+        return recorded.tokenizer
+    record = _artifact_record(artifact)
+    if record is None or not record.source.spec.lower().startswith("hf:"):
+        return None
+    folder = record.source.options.get("folder")
+    return str(folder) if folder else record.source.spec[3:]
+
+
+def recorded_value_limits(artifact: str | Path) -> dict[str, int]:
+    """The ranges of the integer inputs of ``artifact`` (token ids below the vocabulary
+    size, ...) as its source recorded them in the ``manifest.json`` beside it (``hf:``
+    models record them; empty otherwise): random inputs keep inside them."""
+    record = _artifact_record(artifact)
+    limits = record.source.options.get("value_limits") if record is not None else None
+    return {str(k): int(v) for k, v in limits.items()} if isinstance(limits, dict) else {}
+
+
+def _artifact_record(artifact: str | Path) -> ArtifactRecord | None:
+    """The record of ``artifact`` in the ``manifest.json`` beside it (None without one, or
+    when the manifest cannot be read: eval does not need it)."""
     from edgepipe.rundir import MANIFEST, Manifest
 
     path = Path(artifact)
@@ -237,11 +269,10 @@ def recorded_preprocessing(artifact: str | Path) -> Preprocessing | None:
         return None
     try:
         document = Manifest.from_dict(json.loads(manifest.read_text()), where=str(manifest))
-    except (OSError, ValueError, InputError) as exc:  # eval does not need the manifest
-        log.debug("%s not read for the preprocessing of %s: %s", manifest, path.name, exc)
+    except (OSError, ValueError, InputError) as exc:
+        log.debug("%s not read for the record of %s: %s", manifest, path.name, exc)
         return None
-    record = next((a for a in document.artifacts if a.path == path.name), None)
-    return (record.preprocessing or None) if record is not None else None
+    return next((a for a in document.artifacts if a.path == path.name), None)
 
 
 def normalize_for(artifact: str | Path, data: Any, normalize: str | None,

@@ -99,7 +99,8 @@ def check_data(data: Any, loaded: LoadedModel, summary: ModelSummary, *,
     from edgepipe.data import as_dataset, make_splits
 
     num_classes = classifier_classes(summary.outputs)
-    dataset = as_dataset(data, loaded.inputs, num_classes, normalize=normalize)
+    dataset = as_dataset(data, loaded.inputs, num_classes, normalize=normalize,
+                         tokenizer=loaded.tokenizer_folder)
     splits = make_splits(dataset, seed=seed)
     return DataCheck(dataset.describe(), num_classes, splits.describe())
 

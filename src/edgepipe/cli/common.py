@@ -107,7 +107,8 @@ DataOption = Annotated[
     str | None,
     typer.Option("--data", rich_help_panel=DATA_PANEL,
                  help="DATA spec: data.npz, a folder of class sub-folders of images or of "
-                 "MNIST idx files, builtin:digits or builtin:fashion-mnist."),
+                 "MNIST idx files, builtin:digits, builtin:fashion-mnist, or for an hf:FOLDER "
+                 "text model texts.txt (one per line) or texts.tsv (label<TAB>text)."),
 ]
 NormalizeOption = Annotated[
     str | None,

@@ -25,8 +25,9 @@ class Part(StrEnum):
 def eval_artifact(
     artifact: Annotated[str, typer.Argument(help=f"Artifact: {describe_artifacts()}.")],
     data: Annotated[str, typer.Option(
-        "--data", help="DATA spec: data.npz, a folder of class sub-folders of images, or "
-        "builtin:digits.")],
+        "--data", help="DATA spec: data.npz, a folder of class sub-folders of images, "
+        "builtin:digits, or texts.txt / texts.tsv for an artifact made from an hf:FOLDER "
+        "text model (tokenized as its manifest.json records).")],
     reference: Annotated[str | None, typer.Option(
         help="MODEL spec or artifact to compare outputs with (SQNR, cosine similarity); "
         "needed when the data has no labels.")] = None,

@@ -139,7 +139,8 @@ def compress_splits(data: DataSource, loaded: LoadedModel, config: CompressConfi
     if data is None or isinstance(data, Splits):
         return data
     # labels are checked against the model's classes by _compress, before any work
-    dataset = as_dataset(data, loaded.inputs, normalize=normalize)
+    dataset = as_dataset(data, loaded.inputs, normalize=normalize,
+                         tokenizer=loaded.tokenizer_folder)
     return split(dataset, seed=config.seed, calib_size=getattr(config, "calib_size", 256))
 
 

@@ -56,8 +56,8 @@ def calibration_arrays(loaded: LoadedModel, config: CompressConfig, data: Splits
 
 
 def random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray]:
-    return [s.with_shape(("batch", *s.shape[1:])).sample(count, seed + i)
-            for i, s in enumerate(loaded.inputs)]
+    return loaded.within_limits([s.with_shape(("batch", *s.shape[1:])).sample(count, seed + i)
+                                 for i, s in enumerate(loaded.inputs)])
 
 
 def make_check_set(loaded: LoadedModel, config: CompressConfig,

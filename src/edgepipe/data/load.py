@@ -11,6 +11,9 @@ Specs:
                          and its kin, plain or .gz); the t10k files are the eval split
 - ``builtin:fashion-mnist``  Debian's dataset-fashion-mnist package, an idx folder (70,000
                          28x28 gray images, 10 classes; the 10,000 t10k images evaluate)
+- ``texts.txt``          one text per line (``texts.tsv``: ``label<TAB>text``), tokenized with
+                         the ``tokenizer`` option, the folder of an ``hf:FOLDER`` model
+                         (:mod:`edgepipe.data.text`)
 
 Everything is loaded into memory: these are calibration and evaluation sets, not training
 corpora. File readers live in :mod:`edgepipe.data.readers`, the :class:`Dataset` in
@@ -48,6 +51,7 @@ from edgepipe.data.readers import (
     read_npz,
 )
 from edgepipe.data.splits import Splits, make_splits
+from edgepipe.data.text import is_text_spec, read_texts
 from edgepipe.errors import DataError, ShapeError
 from edgepipe.tensors import TensorSpec, format_shape
 
@@ -62,8 +66,13 @@ def load_data(
     normalize: str = "unit",
     layout: str = "NCHW",
     input_names: Sequence[str] | None = None,
+    tokenizer: str | Path | None = None,
+    inputs: Sequence[TensorSpec] | None = None,
 ) -> Dataset:
     """Load a DATA spec (see the module docstring).
+
+    Text (``.txt``, ``.tsv``) is tokenized with the tokenizer in the folder ``tokenizer``
+    for a model with these ``inputs`` (their names and the sequence length).
 
     ``image_size``, ``channels``, ``normalize`` ("none": values as stored, "unit": 0..1,
     "imagenet": ImageNet mean/std) and ``layout`` apply to image sources (a folder,
@@ -83,33 +92,35 @@ def load_data(
         return _load_idx(fashion_mnist_folder(), "builtin:fashion-mnist", FASHION_MNIST_CLASSES,
                          size, channels, normalize, layout)
     if text.lower().startswith("builtin:"):
-        inputs, labels, names = read_builtin(text.split(":", 1)[1], size, channels, normalize,
+        arrays, labels, names = read_builtin(text.split(":", 1)[1], size, channels, normalize,
                                              layout)
         source = f"builtin:{text.split(':', 1)[1].lower()}"
         prepared = Preprocessing.of_images(
             source, normalize, maximum=DIGITS_MAX, layout=None if size is None else layout,
             resize=size, channel_order="gray", labels=names)
-        return Dataset(inputs, labels, source=source, class_names=names,
+        return Dataset(arrays, labels, source=source, class_names=names,
                        preprocessing=prepared)
     path = Path(text)
     if not path.exists():
         raise DataError(
             f"No file or folder at '{text}'.",
-            hint="give a .npz file, a folder of class sub-folders of images, or "
+            hint="give a .npz file, a folder of class sub-folders of images, a texts.txt, or "
             f"{', '.join('builtin:' + n for n in BUILTIN_DATA)}.",
             reference="data-not-found",
         )
     if path.is_dir() and is_idx_folder(path):
         return _load_idx(path, text, None, size, channels, normalize, layout)
     if path.is_dir():
-        inputs, labels, names = read_image_folder(path, size, channels, normalize, layout)
+        arrays, labels, names = read_image_folder(path, size, channels, normalize, layout)
         prepared = Preprocessing.of_images(
             text, normalize, maximum=PIXEL_MAX, layout=layout, resize=size,
             channel_order="gray" if channels == 1 else "RGB", labels=names)
-        return Dataset(inputs, labels, source=text, class_names=names, preprocessing=prepared)
+        return Dataset(arrays, labels, source=text, class_names=names, preprocessing=prepared)
     if path.suffix.lower() == ".npz":
-        inputs, labels = read_npz(path, input_names)
-        return Dataset(inputs, labels, source=text, preprocessing=Preprocessing.as_stored(text))
+        arrays, labels = read_npz(path, input_names)
+        return Dataset(arrays, labels, source=text, preprocessing=Preprocessing.as_stored(text))
+    if is_text_spec(path):
+        return read_texts(path, tokenizer, inputs)
     raise DataError(
         f"edgepipe cannot read data from '{text}' ({path.suffix or 'no suffix'}).",
         hint="save the arrays with numpy.savez(path, x=..., y=...) as a .npz file, or give a "
@@ -163,7 +174,7 @@ def load_data_for_model(
         native = (None if not builtin else IDX_SIZE if "fashion-mnist" in str(spec).lower()
                   else DIGITS_SIZE)
         options = {**_image_options(inputs[0].shape, native), **options}
-    dataset = load_data(spec, input_names=[s.name for s in inputs], **options)
+    dataset = load_data(spec, input_names=[s.name for s in inputs], inputs=inputs, **options)
     return fit_dataset(dataset, inputs, num_classes)
 
 
@@ -320,12 +331,14 @@ def _shape_hint(source: str, tensor: TensorSpec) -> str:
 
 
 def splits_for(data: Any, inputs: list[TensorSpec], *, num_classes: int | None = None,
-               seed: int = 0, calib_size: int = 256, normalize: str | None = None) -> Splits:
+               seed: int = 0, calib_size: int = 256, normalize: str | None = None,
+               tokenizer: str | Path | None = None) -> Splits:
     """Seeded train / calib / eval parts of ``data`` for a model with these ``inputs``, as
     every verb that trains, calibrates or measures makes them: a :class:`Splits` is used as
     given; anything :func:`as_dataset` takes is shaped for and checked against the inputs
-    (labels against ``num_classes``) before it is split with ``seed``."""
+    (labels against ``num_classes``) before it is split with ``seed``. ``tokenizer`` (the
+    model's ``LoadedModel.tokenizer_folder``) tokenizes text data."""
     if isinstance(data, Splits):
         return data
-    dataset = as_dataset(data, inputs, num_classes, normalize=normalize)
+    dataset = as_dataset(data, inputs, num_classes, normalize=normalize, tokenizer=tokenizer)
     return make_splits(dataset, seed=seed, calib_size=calib_size)

@@ -42,6 +42,9 @@ class Preprocessing(Document):
     resize: list[int] | None = None  # [height, width] images were resized to
     channel_order: str | None = None  # RGB, BGR or gray
     labels: list[str] | None = None  # class names, by label index
+    # text (edgepipe.data.text): the folder of the tokenizer and the fixed token length
+    tokenizer: str | None = None
+    sequence_length: int | None = None
 
     @classmethod
     def of_images(cls, source: str, normalize: str, *, maximum: float, layout: str | None,
@@ -71,6 +74,9 @@ class Preprocessing(Document):
 
     def describe(self) -> str:
         """One line for people: ``unit (x / 255), RGB, resized to 32x32, NCHW``."""
+        if self.tokenizer is not None:
+            return (f"text tokenized with {self.tokenizer}, padded or truncated to "
+                    f"{self.sequence_length} tokens")
         if self.normalize is None:
             return "arrays as stored"
         scaling = {"none": "values as stored", "unit": "0..1",

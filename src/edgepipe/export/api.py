@@ -358,7 +358,8 @@ def parity_data(data: Any, loaded: LoadedModel, *, samples: int, seed: int,
     if isinstance(data, Splits):
         part, seed = as_dataset(data.eval, loaded.inputs), data.seed
     else:
-        dataset = as_dataset(data, loaded.inputs, normalize=normalize)
+        dataset = as_dataset(data, loaded.inputs, normalize=normalize,
+                             tokenizer=loaded.tokenizer_folder)
         part = make_splits(dataset, seed=seed).eval
         part = part if len(part) else dataset  # too few samples to split: use them all
     count = min(samples, len(part))
@@ -372,7 +373,10 @@ def _parity_inputs(loaded: LoadedModel, config: ExportConfig,
     """The arrays parity runs on, and how they were made (for the manifest)."""
     if inputs is None:
         sample = loaded.sample_inputs(config.batch, config.seed)
-        return sample, {"kind": "random", "distribution": "N(0,1) floats, ints in [0, 100)",
+        ints = "ints in [0, 100)" + (
+            " folded into " + ", ".join(f"{k} [0, {v})" for k, v in loaded.value_limits.items())
+            if loaded.value_limits else "")
+        return sample, {"kind": "random", "distribution": f"N(0,1) floats, {ints}",
                         "batch": config.batch, "seed": config.seed,
                         "shapes": [list(a.shape) for a in sample]}
     arrays = [np.asarray(a) for a in inputs]

@@ -11,6 +11,9 @@ Specs:
 - ``builtin:digits-cnn``              edgepipe's bundled digits CNN with its trained weights
 - ``builtin:fashion-mnist-cnn``       its bundled Fashion-MNIST residual CNN (1x1x28x28)
 - ``path/model.pt`` / ``.pth``        a pickled whole module: refused unless ``trust_pickle``
+- ``hf:FOLDER``                       a Hugging Face folder (``save_pretrained``: config.json
+                                      and safetensors), loaded offline; see
+                                      :mod:`edgepipe.model.hf` for the architectures
 
 While a factory's module, a trusted pickle or trusted weights load, the current directory is
 importable (and a file's own folder), and only then.

@@ -77,6 +77,12 @@ def sniff(head: bytes) -> str | None:
         return "ExecuTorch program"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "zip archive"
+    # before the pickle check: a safetensors header of 128..255 bytes starts with 0x80 0x00,
+    # as a pickle's PROTO opcode does; a pickle with zeros at bytes 4..7 and "{" at 8 is not
+    # one torch or pickle writes
+    if len(head) >= 9 and 0 < struct.unpack("<Q", head[:8])[0] < 100_000_000 \
+            and head[8:9] == b"{":
+        return "safetensors file"
     if head.startswith(b"\x80") and len(head) > 1 and head[1] <= 5:
         return "Python pickle"
     if head.startswith(b"\x89HDF"):
@@ -88,9 +94,6 @@ def sniff(head: bytes) -> str | None:
         return "XML/HTML text"
     if text.startswith((b"{", b"[")):
         return "JSON text"
-    if len(head) >= 9 and 0 < struct.unpack("<Q", head[:8])[0] < 100_000_000 \
-            and head[8:9] == b"{":
-        return "safetensors file"
     if head[:1] == b"\x08" and (b"pytorch" in head or b"onnx" in head.lower()
                                 or head[2:3] == b"\x12" or head[2:3] == b"\x3a"):
         return "ONNX protobuf"

@@ -63,6 +63,19 @@ def load_model(
             reference="weights-not-found",
         )
 
+    if spec.lower().startswith("hf:"):
+        if weights_path is not None or model_args:
+            raise InputError(
+                "--weights and --model-arg do not apply to a Hugging Face folder (its "
+                "config.json and weights are in the folder).",
+                hint="drop --weights / --model-arg.", reference="conflicting-options")
+        from edgepipe.model.hf import load_hf  # imports torch and transformers
+
+        loaded = load_hf(spec, inputs, trust_pickle)
+        if check:
+            check_forward(loaded)
+        return loaded
+
     kind, target = _classify(spec)
     if kind in ("onnx", "pt2"):
         if weights_path is not None:

@@ -25,7 +25,7 @@ ModelKind = Literal["torch", "onnx"]
 
 SPEC_HINT = (
     "give a path to a .onnx or .pt2 file, torchvision:NAME, builtin:digits-cnn, "
-    "FILE.py:factory or package.module:factory."
+    "FILE.py:factory, package.module:factory or hf:FOLDER (a Hugging Face model folder)."
 )
 
 # An artifact stem (--name): one file name part, no folder, not hidden, not . or ..
@@ -83,6 +83,12 @@ class LoadedModel:
     weights: Path | None = None
     files: list[Path] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    # the folder whose tokenizer prepares text DATA for this model (an hf:FOLDER with one);
+    # the verbs pass it to the data loaders (edgepipe.data.text)
+    tokenizer_folder: Path | None = None
+    # per integer input, the values it takes are 0..limit-1 (token ids below the vocabulary
+    # size, an attention mask of 0 and 1): random samples keep inside them
+    value_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -93,7 +99,14 @@ class LoadedModel:
 
     def sample_inputs(self, batch: int = 1, seed: int = 0) -> list[np.ndarray]:
         """Seeded random inputs, one array per input, dynamic batch filled by ``batch``."""
-        return [spec.sample(batch, seed + i) for i, spec in enumerate(self.inputs)]
+        return self.within_limits([spec.sample(batch, seed + i)
+                                   for i, spec in enumerate(self.inputs)])
+
+    def within_limits(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """Random arrays (one per input, in order) with integer values folded into the
+        input's ``value_limits`` (the others as they are)."""
+        return [a % self.value_limits[s.name] if s.name in self.value_limits
+                and a.dtype.kind in "iu" else a for s, a in zip(self.inputs, arrays, strict=True)]
 
     def source_sha256(self) -> str:
         """A hash that identifies the model: its files, or its spec, options and weights."""

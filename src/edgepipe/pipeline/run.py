@@ -84,7 +84,8 @@ class Context:
             data = self.recipe.data
             self._splits = splits_for(data.spec, self.loaded().inputs,
                                       num_classes=classifier_classes(self.loaded()),
-                                      seed=data.seed, normalize=data.normalize)
+                                      seed=data.seed, normalize=data.normalize,
+                                      tokenizer=self.loaded().tokenizer_folder)
         return self._splits
 
 

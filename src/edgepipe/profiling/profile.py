@@ -30,8 +30,11 @@ PROFILE_SCHEMA_VERSION = 1
 
 
 def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: int,
-                normalize: str | None = None) -> InputBatch:
-    """Real samples from ``data`` (the first ``batch``) or seeded random arrays."""
+                normalize: str | None = None, *, tokenizer: str | None = None,
+                limits: dict[str, int] | None = None) -> InputBatch:
+    """Real samples from ``data`` (the first ``batch``; text tokenized with the folder
+    ``tokenizer``) or seeded random arrays (integer inputs folded into ``limits``, by input
+    name, where given)."""
     for spec in session_inputs:
         if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] != batch:
             raise InputError(
@@ -40,12 +43,16 @@ def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: i
                 "batch (`edgepipe export ... --dynamic-batch`).", reference="fixed-batch")
     specs = [s.with_shape(s.concrete_shape(batch)) for s in session_inputs]
     if data is None:
+        limits = limits or {}
         arrays = [s.sample(batch, seed + i) for i, s in enumerate(specs)]
+        arrays = [a % limits[s.name] if s.name in limits and a.dtype.kind in "iu" else a
+                  for s, a in zip(specs, arrays, strict=True)]
+        folded = "".join(f", {k} in [0, {v})" for k, v in limits.items())
         return InputBatch(arrays, "random", f"seeded random (seed {seed}): N(0,1) floats, "
-                          "integers in [0, 100)")
+                          f"integers in [0, 100){folded}")
     from edgepipe.data import load_data_for_model
 
-    dataset = load_data_for_model(data, specs, normalize=normalize)
+    dataset = load_data_for_model(data, specs, normalize=normalize, tokenizer=tokenizer)
     count = len(next(iter(dataset.inputs.values())))
     if count < batch:
         raise InputError(f"--data {data} has {count} samples; the batch is {batch}.",
@@ -252,11 +259,13 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
              "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
             if summary else {"value": None, "label": "unavailable", "why": graph_source})
     runner = target.runner
-    if data is not None and runner.needs_inputs:  # prepared as the artifact was made
-        from edgepipe.evaluate import normalize_for
+    from edgepipe.evaluate import normalize_for, recorded_tokenizer, recorded_value_limits
 
+    if data is not None and runner.needs_inputs:  # prepared as the artifact was made
         normalize = normalize_for(path, data, normalize)
-    inputs = (input_batch(session.inputs, data, batch, seed, normalize)
+    inputs = (input_batch(session.inputs, data, batch, seed, normalize,
+                          tokenizer=recorded_tokenizer(path) if data is not None else None,
+                          limits=recorded_value_limits(path))
               if runner.needs_inputs else None)
     del session
     job = MeasureJob(artifact=path, files=tuple(path.parent / name for name in block["files"]),

@@ -33,8 +33,10 @@ class TorchSession(Session):
         super().__init__(path, inputs, outputs, {"num_threads": torch.get_num_threads()})
 
     def _probe(self, inputs: list[TensorSpec]) -> list[np.ndarray]:
+        # zeros, not random values: an integer input (token ids, a mask) is an index whose
+        # valid range the specs do not say, and only the output shapes are wanted here
         try:
-            arrays = [s.sample(1, i) for i, s in enumerate(inputs)]
+            arrays = [np.zeros(s.concrete_shape(1), dtype=s.dtype) for s in inputs]
         except Exception:
             return []
         return self._run_torch(self._module, arrays)

@@ -257,7 +257,7 @@ def _split_model(model: LoadedModel | str, config: SplitConfig, data: Any, out: 
     loaded = load_model(model) if isinstance(model, str) else model
     splits = splits_for(data, loaded.inputs, num_classes=classifier_classes(loaded),
                         seed=config.training.seed if seed is None else seed,
-                        normalize=normalize)
+                        normalize=normalize, tokenizer=loaded.tokenizer_folder)
     result = _train_and_export(loaded, config, splits, out)
     source = str(data) if isinstance(data, (str, Path)) else splits.train.source
     RunDir(out).add_step(ManifestStep("split", {"model": loaded.spec, **config.to_dict(),

@@ -1,0 +1,366 @@
+"""hf:FOLDER models (edgepipe.model.hf) and text data (edgepipe.data.text), on tiny
+random-weight transformers models and a WordPiece tokenizer built here (nothing is
+downloaded)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+WORDS = ["the", "a", "cat", "dog", "sat", "on", "mat", "is", "good", "bad", "very", "movie", "was"]
+PARITY_FLOOR = 1e-4  # max|diff| of a float export against the torch model
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+def _bert(folder: Path, *, tokenizer: bool = True) -> Path:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=64, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    if tokenizer:
+        _tokenizer().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """A BERT classifier with its tokenizer, the same without one, a tiny ViT, and texts."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    root = tmp_path_factory.mktemp("hf")
+    bert = _bert(root / "bert")
+    bare = _bert(root / "bert-no-tokenizer", tokenizer=False)
+    torch.manual_seed(0)
+    vit = root / "vit"
+    ViTForImageClassification(ViTConfig(
+        image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, num_labels=3)).save_pretrained(vit)
+    lines = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + i % 9))
+             for i in range(30)]
+    texts = root / "texts.txt"
+    texts.write_text("\n".join(lines[:12]) + "\n\n" + "\n".join(lines[12:]) + "\n",
+                     encoding="utf-8")
+    labelled = root / "texts.tsv"
+    labelled.write_text("".join(f"{i % 2}\t{line}\n" for i, line in enumerate(lines)),
+                        encoding="utf-8")
+    long = root / "long.txt"
+    long.write_text("\n".join(["cat " * 100, "dog sat", "the " * 70, "good movie"]) + "\n",
+                    encoding="utf-8")
+    return {"bert": bert, "bare": bare, "vit": vit, "texts": texts, "tsv": labelled,
+            "long": long, "root": root}
+
+
+def _words(text: str) -> str:
+    """``text`` with its whitespace runs as single spaces (log lines wrap on a terminal)."""
+    return " ".join(text.split())
+
+
+def _result(output: str) -> dict:
+    return json.loads(output)["result"]
+
+
+def test_bert_exports_to_onnx_openvino_and_tflite_within_the_parity_floor(cli, folders,
+                                                                          tmp_path):
+    out = tmp_path / "out"
+    result = cli("export", f"hf:{folders['bert']}", "-f", "onnx", "-f", "openvino", "-f",
+                 "tflite", "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    artifacts = _result(result.stdout)["artifacts"]
+    assert sorted(a["format"] for a in artifacts) == ["onnx", "openvino", "tflite"]
+    for artifact in artifacts:
+        assert [s["shape"] for s in artifact["inputs"]] == [[1, 64]] * 3
+        if artifact["format"] != "tflite":  # LiteRT names them args_0.. and takes int32
+            assert [(s["name"], s["dtype"]) for s in artifact["inputs"]] == [
+                ("input_ids", "int64"), ("attention_mask", "int64"),
+                ("token_type_ids", "int64")]
+        assert artifact["parity"]["passed"], artifact["name"]
+        for output in artifact["parity"]["outputs"]:
+            assert output["max_abs_diff"] < PARITY_FLOOR, (artifact["name"], output)
+        assert artifact["source"]["options"]["architecture"] == "BertForSequenceClassification"
+
+
+def test_vit_exports_to_onnx_with_pixel_values_from_the_config(cli, folders, tmp_path):
+    result = cli("export", f"hf:{folders['vit']}", "-f", "onnx", "-o", tmp_path / "out",
+                 "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert artifact["inputs"] == [{"name": "pixel_values", "shape": [1, 3, 32, 32],
+                                   "dtype": "float32"}]
+    assert artifact["outputs"][0]["shape"] == [1, 3]
+    assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
+
+
+def test_a_sharded_bert_model_exports_its_last_hidden_state(cli, folders, tmp_path):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    folder = tmp_path / "sharded"
+    BertModel(BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=64)).save_pretrained(folder,
+                                                                      max_shard_size="50KB")
+    assert (folder / "model.safetensors.index.json").is_file()
+    result = cli("export", f"hf:{folder}", "-f", "onnx", "-o", tmp_path / "out", "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert artifact["outputs"][0]["shape"] == [1, 64, 32]
+    assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
+    assert "token_type_ids [0, 2)" in artifact["parity"]["inputs"]["distribution"]
+
+
+def test_whisper_exports_its_encoder_on_input_features(cli, tmp_path):
+    import torch
+    from transformers import WhisperConfig, WhisperForAudioClassification, WhisperModel
+
+    from edgepipe.model import load_model, run_torch
+
+    config = WhisperConfig(d_model=32, encoder_layers=1, decoder_layers=1,
+                           encoder_attention_heads=2, decoder_attention_heads=2,
+                           encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80,
+                           vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           decoder_start_token_id=1, num_labels=3)
+    torch.manual_seed(0)
+    WhisperForAudioClassification(config).save_pretrained(tmp_path / "classifier")
+    WhisperModel(config).save_pretrained(tmp_path / "model")
+    result = cli("export", f"hf:{tmp_path / 'classifier'}", "-f", "onnx", "-o",
+                 tmp_path / "out", "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert artifact["inputs"] == [{"name": "input_features", "shape": [1, 80, 3000],
+                                   "dtype": "float32"}]
+    assert artifact["outputs"][0]["shape"] == [1, 3]
+    assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
+
+    encoder = load_model(f"hf:{tmp_path / 'model'}")  # WhisperModel: its encoder only
+    assert [s.shape for s in encoder.inputs] == [(1, 80, 3000)]
+    (hidden,) = run_torch(encoder.module, encoder.sample_inputs(1))
+    assert hidden.shape == (1, 1500, 32)
+
+
+def test_trusted_pickled_weights_load_as_the_safetensors_do(folders, tmp_path):
+    import shutil
+
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from edgepipe.model import load_model, run_torch
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(folders["bert"] / "config.json", folder / "config.json")
+    state = AutoModelForSequenceClassification.from_pretrained(folders["bert"]).state_dict()
+    torch.save(state, folder / "pytorch_model.bin")
+    trusted = load_model(f"hf:{folder}", trust_pickle=True)
+    reference = load_model(f"hf:{folders['bert']}")
+    arrays = reference.sample_inputs(2, seed=3)
+    assert trusted.options["trust_pickle"] is True
+    np.testing.assert_array_equal(run_torch(trusted.module, arrays)[0],
+                                  run_torch(reference.module, arrays)[0])
+
+
+def test_compress_and_eval_on_text_data(cli, folders, tmp_path):
+    out = tmp_path / "out"
+    result = cli("compress", f"hf:{folders['bert']}", "--method", "int8-dynamic", "-f", "onnx",
+                 "--data", folders["tsv"], "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    (artifact,) = document["artifacts"]
+    metrics = artifact["metrics"]
+    assert metrics["metric"] == "top1" and metrics["data"]["labelled"]
+    assert metrics["samples"] == metrics["data"]["split"]["eval_count"] > 0
+    # int8 weights on a random tiny BERT: outputs stay close to the float model's
+    (check,) = metrics["eval"]["outputs"]
+    assert check["sqnr_db"] > 25 and check["top1_agreement"] >= 0.85
+    assert artifact["preprocessing"]["tokenizer"] == str(folders["bert"].resolve())
+    assert artifact["preprocessing"]["sequence_length"] == 64
+
+    # eval takes the tokenizer from the artifact's manifest; unlabelled text: SQNR
+    result = cli("eval", out / "bert.onnx", "--data", folders["texts"], "--reference",
+                 f"hf:{folders['bert']}", "--subset", "all", "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    assert document["metric"] == "sqnr_db" and document["value"] > 80
+    assert document["data"]["samples"] == 30  # the empty line is skipped
+    assert "skipped 1 empty line" in _words(result.stderr)
+
+    result = cli("eval", out / "bert.int8-dynamic.onnx", "--data", folders["tsv"], "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    assert document["metric"] == "top1" and 0.0 <= document["value"] <= 1.0
+    assert document["data"]["preprocessing_from"] == "manifest.json"
+
+
+def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders, tmp_path):
+    out = tmp_path / "out"
+    assert cli("export", f"hf:{folders['bert']}", "-f", "onnx", "-o", out).code == 0
+    # random token types up to 100 would overrun BERT's 2-row token type table in ORT
+    result = cli("profile", out / "bert.onnx", "--target", "host", "--runs", "3", "--json")
+    assert result.code == 0, result.stderr
+    inputs = _result(result.stdout)["inputs"]
+    assert inputs["kind"] == "random" and "token_type_ids in [0, 2)" in inputs["description"]
+    result = cli("profile", out / "bert.onnx", "--target", "host", "--runs", "3", "--data",
+                 folders["texts"], "--json")
+    assert result.code == 0, result.stderr
+    inputs = _result(result.stdout)["inputs"]
+    assert inputs["kind"] == "data" and "texts.txt" in inputs["description"]
+
+
+def test_long_texts_are_truncated_with_one_counted_warning(cli, folders):
+    result = cli("inspect", f"hf:{folders['bert']}", "--data", folders["long"], "--json")
+    assert result.code == 0, result.stderr
+    assert _words(result.stderr).count("longer than the model's 64 tokens") == 1
+    assert "2 of 4 texts are longer" in _words(result.stderr)
+    data = _result(result.stdout)["data"]
+    assert data["count"] == 4 and data["shapes"]["input_ids"] == [4, 64]
+
+
+def test_input_options_pick_another_sequence_length_and_text_follows_it(cli, folders):
+    lengths = [f"{name}:1x16:int64" for name in ("input_ids", "attention_mask",
+                                                  "token_type_ids")]
+    result = cli("inspect", f"hf:{folders['bert']}", *[a for x in lengths for a in
+                                                       ("--input", x)],
+                 "--data", folders["long"], "--json")
+    assert result.code == 0, result.stderr
+    document = _result(result.stdout)
+    assert [s["shape"] for s in document["inputs"]] == [[1, 16]] * 3
+    assert document["data"]["shapes"]["input_ids"] == [4, 16]
+    assert "2 of 4 texts are longer than the model's 16 tokens" in _words(result.stderr)
+
+
+def test_a_hub_id_is_refused_without_touching_the_network(cli, monkeypatch, tmp_path):
+    attempts: list[object] = []
+
+    def no_network(self, address):  # any connection attempt is recorded and fails
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: attempts.append(a) or [])
+    monkeypatch.chdir(tmp_path)  # no folder called bert-base-uncased here
+    result = cli("export", "hf:bert-base-uncased", "-f", "onnx", "-o", tmp_path / "out")
+    assert result.code == 1
+    assert "hf-not-a-folder" in result.stderr
+    assert "huggingface-cli download" in result.stderr
+    assert attempts == []
+
+
+class _Touch:
+    """Unpickling this creates a file: what a hostile pytorch_model.bin could do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_pickled_weights_are_refused_without_the_trust_flag(cli, folders, tmp_path):
+    import shutil
+
+    import torch
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(folders["bert"] / "config.json", folder / "config.json")
+    marker = tmp_path / "ran"
+    torch.save({"weight": _Touch(marker)}, folder / "pytorch_model.bin")
+    result = cli("inspect", f"hf:{folder}")
+    assert result.code == 1
+    assert "pickle-refused" in result.stderr and "--trust-pickle" in result.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("remove, reference", [("config.json", "hf-no-config"),
+                                               ("model.safetensors", "hf-no-weights")])
+def test_a_folder_without_config_or_weights_is_refused(cli, folders, tmp_path, remove,
+                                                       reference):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(folders["bert"], folder)
+    (folder / remove).unlink()
+    result = cli("inspect", f"hf:{folder}")
+    assert result.code == 1
+    assert reference in result.stderr and "internal-error" not in result.stderr
+
+
+def test_an_architecture_transformers_does_not_define_is_refused(cli, folders, tmp_path):
+    import shutil
+
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    shutil.copy(folders["bert"] / "model.safetensors", folder / "model.safetensors")
+    config = json.loads((folders["bert"] / "config.json").read_text())
+    config.update(model_type="my-own-bert", architectures=["MyOwnBert"],
+                  auto_map={"AutoModel": "modeling_mine.MyOwnBert"})
+    (folder / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "imported"
+    (folder / "modeling_mine.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    result = cli("inspect", f"hf:{folder}")
+    assert result.code == 1
+    assert "hf-load-failed" in result.stderr and "trust_remote_code" in result.stderr
+    assert not marker.exists()  # the folder's own code never ran
+
+
+def test_text_data_without_a_tokenizer_in_the_folder_is_refused(cli, folders):
+    result = cli("inspect", f"hf:{folders['bare']}", "--data", folders["texts"])
+    assert result.code == 1
+    assert "hf-no-tokenizer" in result.stderr
+    assert str(folders["bare"].resolve()) in result.stderr
+    assert "tokenizer.save_pretrained" in result.stderr
+
+
+def test_text_data_for_a_model_without_a_tokenizer_is_refused(cli, folders):
+    result = cli("inspect", "builtin:digits-cnn", "--data", folders["texts"])
+    assert result.code == 1
+    assert "text-needs-tokenizer" in result.stderr
+
+
+def test_help_imports_neither_torch_nor_transformers():
+    code = ("import sys\nfrom edgepipe.cli.main import run\n"
+            "try:\n    run(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_safetensors_header_of_128_bytes_is_not_taken_for_a_pickle():
+    import pickle
+    import struct
+
+    from edgepipe.model.files import sniff
+
+    header = b'{"__metadata__":{"format":"pt"}}'.ljust(128)
+    assert struct.pack("<Q", len(header))[:2] == b"\x80\x00"  # as a pickle's PROTO 0 starts
+    assert sniff(struct.pack("<Q", len(header)) + header) == "safetensors file"
+    assert sniff(pickle.dumps({"a": 1}, protocol=2)) == "Python pickle"
