@@ -262,6 +262,8 @@ def main() -> None:
         rows.append(bottleneck_row(loaded, data, x, labels, at, args.entropy_channels, 8,
                                    epochs, (weight, lam)))
     print_table(rows)
+    checked = goals(rows, at)
+    print_goals(checked)
     document = {"command": "PYTHONPATH=src:benchmarks python benchmarks/split_rate.py "
                 + " ".join(sys.argv[1:]), "machine": platform.processor() or platform.machine(),
                 "epochs": {"distill": epochs[0], "finetune": epochs[1]},
@@ -272,10 +274,102 @@ def main() -> None:
                 "encode_time": "median per sample on this machine: Pillow's call for codecs; "
                                "the head in ONNX Runtime at batch 1 plus quantization, zlib "
                                "or the entropy coder for cuts and bottlenecks",
-                "rows": rows}
+                "goals": checked, "rows": rows}
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(document, indent=2, default=str))
-    print(f"wrote {args.json_out}")
+    chart = args.json_out.with_suffix(".svg")
+    chart.write_text(curves(rows, f"{model_spec} on {data_spec}, {len(x)} samples"))
+    print(f"wrote {args.json_out} and {chart}")
+
+
+def _smallest(rows: list[dict[str, Any]], kinds: tuple[str, ...], floor: float,
+              setting: str | None = None) -> dict[str, Any] | None:
+    """The row of ``kinds`` with the fewest mean bytes whose top-1 is at least ``floor``."""
+    found = [r for r in rows if r["kind"] in kinds and r["label"] == "measured"
+             and r["accuracy"] is not None and r["accuracy"] >= floor - 1e-12
+             and (setting is None or r["setting"].startswith(setting))]
+    return min(found, key=lambda r: r["bytes_mean"], default=None)
+
+
+def goals(rows: list[dict[str, Any]], at: str) -> dict[str, Any]:
+    """Issue 20's goals, from the measured rows: at top-1 within 1 point of the float model,
+    the entropy-coded bottleneck against the best input codec (at most half its bytes), the
+    raw 8-bit tensor at the same cut (at least 20x fewer) and the bottleneck + zlib (at
+    least 30% fewer)."""
+    reference = next(r for r in rows if r["setting"] == "float32 input")["accuracy"]
+    if reference is None:
+        return {"note": "no labels: the goals need top-1"}
+    floor = reference - 0.01
+    coded = _smallest(rows, ("entropy-coded bottleneck",), floor)
+    if coded is None:
+        return {"floor": floor, "note": "no entropy-coded point within 1 point of float"}
+    codec = _smallest(rows, ("input codec",), floor)
+    codec_same = _smallest(rows, ("input codec",), coded["accuracy"])
+    raw = _smallest(rows, ("raw 8-bit cut",), -1.0, setting=f"{at} (")
+    zipped = _smallest(rows, ("bottleneck + zlib",), floor)
+
+    def versus(other: dict[str, Any] | None, goal: float, more_is_better: bool) -> dict:
+        if other is None:
+            return {"point": None, "met": None, "note": "no such point reaches the accuracy"}
+        ratio = other["bytes_mean"] / coded["bytes_mean"]
+        return {"point": f"{other['kind']}: {other['setting']}", "accuracy": other["accuracy"],
+                "bytes_mean": other["bytes_mean"], "times_more_than_entropy": ratio,
+                "goal": goal, "met": bool(ratio >= goal) if more_is_better else None}
+
+    return {"float_accuracy": reference, "floor": floor,
+            "entropy": {"point": coded["setting"], "accuracy": coded["accuracy"],
+                        "bytes_mean": coded["bytes_mean"]},
+            "vs_best_codec_within_1pt": versus(codec, 2.0, True),
+            "vs_best_codec_at_entropy_accuracy": versus(codec_same, 2.0, True),
+            "vs_raw_8bit_same_cut": versus(raw, 20.0, True),
+            "vs_bottleneck_zlib_within_1pt": versus(zipped, 1 / 0.7, True)}
+
+
+def print_goals(checked: dict[str, Any]) -> None:
+    if "entropy" not in checked:
+        print(f"\ngoals: {checked.get('note')}")
+        return
+    e = checked["entropy"]
+    print(f"\ngoals, at top-1 >= {100 * checked['floor']:.2f}% (float "
+          f"{100 * checked['float_accuracy']:.2f}% - 1 point): entropy-coded {e['point']}, "
+          f"{e['bytes_mean']:.1f} B, {100 * e['accuracy']:.2f}%")
+    for key, meaning in (("vs_best_codec_within_1pt", "best input codec within 1 point"),
+                         ("vs_best_codec_at_entropy_accuracy",
+                          "best input codec at the entropy point's top-1"),
+                         ("vs_raw_8bit_same_cut", "raw 8-bit tensor at the same cut"),
+                         ("vs_bottleneck_zlib_within_1pt", "bottleneck + zlib within 1 point")):
+        g = checked[key]
+        if g["point"] is None:
+            print(f"  {meaning}: {g['note']}")
+            continue
+        print(f"  {meaning}: {g['point']} {g['bytes_mean']:.1f} B at "
+              f"{100 * g['accuracy']:.2f}%: {g['times_more_than_entropy']:.2f}x the entropy "
+              f"point's bytes (goal >= {g['goal']:.3g}x: {'met' if g['met'] else 'NOT met'})")
+
+
+def curves(rows: list[dict[str, Any]], title: str) -> str:
+    """Top-1 against mean bytes per sample: a line per family, the float model's uint8
+    input and the raw 8-bit cuts as dots."""
+    from edgepipe.pipeline.html import COLORS, Series, lines, standalone
+
+    def family(name: str, pick: Any) -> Series | None:
+        found = sorted((r["bytes_mean"], 100 * r["accuracy"]) for r in rows
+                       if r["label"] == "measured" and r["accuracy"] is not None and pick(r))
+        return Series(name, "", found) if found else None
+
+    made = [family("JPEG", lambda r: r["setting"].startswith("JPEG")),
+            family("WebP (lossy)", lambda r: r["setting"].startswith("WebP q")),
+            family("PNG / WebP lossless / uint8 pixels", lambda r: r["setting"] in (
+                "PNG", "WebP lossless", "uint8 pixels")),
+            family("raw 8-bit tensor at each cut", lambda r: r["kind"] == "raw 8-bit cut"),
+            family("bottleneck + zlib", lambda r: r["kind"] == "bottleneck + zlib"),
+            family("entropy-coded bottleneck",
+                   lambda r: r["kind"] == "entropy-coded bottleneck")]
+    series = [dataclasses.replace(s, color=COLORS[i]) for i, s in enumerate(made) if s]
+    return standalone(lines(series, x_label="bytes per sample on the link, mean (log scale)",
+                            y_label="top-1 (%)", x_format=lambda v: f"{v:g} B",
+                            y_format=lambda v: f"{v:.0f}", title=title, log_y=False,
+                            dots=True))
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -189,9 +189,11 @@ def scatter(points: list[Point], *, x_label: str, y_label: str, x_format: Format
 
 
 def lines(series: list[Series], *, x_label: str, y_label: str, x_format: Format,
-          y_format: Format, title: str, marker_x: float | None = None) -> str:
-    """An SVG line chart, both axes logarithmic, with a legend; ``marker_x`` draws a
-    vertical line (the recipe's bandwidth)."""
+          y_format: Format, title: str, marker_x: float | None = None,
+          log_y: bool = True, dots: bool = False) -> str:
+    """An SVG line chart, x logarithmic (y too unless ``log_y`` is False), with a legend;
+    ``marker_x`` draws a vertical line (the recipe's bandwidth), ``dots`` a dot per point
+    (a series of one point is a dot)."""
     xs = [x for line in series for x, _ in line.points]
     ys = [y for line in series for _, y in line.points]
     if not xs:
@@ -199,7 +201,7 @@ def lines(series: list[Series], *, x_label: str, y_label: str, x_format: Format,
     legend_h = 16 * len(series)
     height = HEIGHT + legend_h
     x = Axis(xs, LEFT, WIDTH - RIGHT, True, pad=0)
-    y = Axis(ys, HEIGHT - BOTTOM, TOP, True)
+    y = Axis(ys, HEIGHT - BOTTOM, TOP, log_y)
     parts = _frame(x, y, x_format=x_format, y_format=y_format, x_label=x_label,
                    y_label=y_label, title=title, height=height)
     if marker_x is not None:
@@ -211,12 +213,23 @@ def lines(series: list[Series], *, x_label: str, y_label: str, x_format: Format,
         parts.append(f'<polyline class="series" points="{path}" fill="none" '
                      f'stroke="{line.color}" stroke-width="2"><title>'
                      f'{escape(line.label)}</title></polyline>')
+        if dots:
+            parts += [f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="3" fill="{line.color}">'
+                      f'<title>{escape(line.label)}: {escape(x_format(a))}, '
+                      f'{escape(y_format(b))}</title></circle>' for a, b in line.points]
         ly = HEIGHT + 16 * i
         parts.append(f'<line x1="{LEFT}" y1="{ly - 4}" x2="{LEFT + 24}" y2="{ly - 4}" '
                      f'stroke="{line.color}" stroke-width="2"/><text x="{LEFT + 30}" '
                      f'y="{ly}">{escape(line.label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def standalone(svg: str) -> str:
+    """A chart as an .svg file of its own: the report's chart styles put inside it."""
+    style = ("svg{background:#fff}text{font-family:sans-serif}"
+             + CSS[CSS.index("svg text"):].strip().replace("svg ", ""))
+    return svg.replace(">", f"><style>{style}</style>", 1)
 
 
 def pareto(points: list[Point]) -> list[Point]:
