@@ -1187,7 +1187,7 @@ REFERENCES: dict[str, Reference] = {
             "The --group-size of int4-weight is not a power of two above 0, or (for tflite) "
             "not a block size ai-edge-quantizer offers.",
             "give 32, 64, 128 or 256, or leave it out for each format's default (onnx and "
-            "openvino 128, tflite 32).",
+            "openvino 128, tflite and executorch 32).",
         ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )

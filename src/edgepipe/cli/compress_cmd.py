@@ -126,13 +126,14 @@ def compress(
         "binarize them too.", rich_help_panel=BINARY)] = None,
     group_size: Annotated[int | None, typer.Option(
         help="Input features sharing one scale, a power of two (default: onnx, openvino "
-        "128; tflite 32).", rich_help_panel=INT4)] = None,
+        "128; tflite, executorch 32).", rich_help_panel=INT4)] = None,
     symmetric: Annotated[bool | None, typer.Option(
         "--symmetric/--asymmetric", help="Signed 4-bit weights (default), or unsigned "
         "with a zero point per group.", rich_help_panel=INT4)] = None,
     data_aware: Annotated[bool | None, typer.Option(
         "--data-aware/--data-free", help="The runtime's data-aware algorithm on --data "
-        "(GPTQ; OpenVINO: AWQ + scale estimation), or round to nearest (default).",
+        "(GPTQ; OpenVINO: AWQ + scale estimation; none for executorch), or round to "
+        "nearest (default).",
         rich_help_panel=INT4)] = None,
     keep_8bit: Annotated[bool | None, typer.Option(
         "--keep-8bit/--all-4bit", help="Output head (and OpenVINO embeddings) in 8 bits, or "

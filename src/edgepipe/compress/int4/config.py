@@ -16,8 +16,8 @@ from edgepipe.errors import InputError
 
 # The group size each format's tool prefers when none is given: ONNX Runtime's
 # MatMulNBitsQuantizer and NNCF's compress_weights default to 128; ai-edge-quantizer's
-# blockwise recipes use 32.
-DEFAULT_GROUP_SIZE = {"onnx": 128, "openvino": 128, "tflite": 32}
+# blockwise recipes use 32, as torchao's Int8DynamicActivationIntxWeightConfig does.
+DEFAULT_GROUP_SIZE = {"onnx": 128, "openvino": 128, "tflite": 32, "executorch": 32}
 # ai-edge-quantizer has one granularity per block size, and only these.
 TFLITE_GROUP_SIZES = (32, 64, 128, 256)
 
@@ -32,15 +32,16 @@ class Int4WeightConfig(CompressConfig):
     ``symmetric``: signed 4-bit weights without zero points (default) or unsigned with
     one zero point per group. ``data_aware``: the runtime's own data-aware algorithm on
     the calibration samples of --data (ONNX Runtime: GPTQ; NNCF: AWQ with scale estimation;
-    ai-edge-quantizer: GPTQ). ``keep_8bit``: the output head (and, for NNCF, embeddings)
+    ai-edge-quantizer: GPTQ; ExecuTorch: none, refused). ``keep_8bit``: the output head (and, for NNCF, embeddings)
     in 8 bits (True), every layer in 4 bits (False), or each tool's default (None: NNCF
-    keeps them in 8 bits, ONNX Runtime and ai-edge-quantizer do not).
+    keeps them in 8 bits, ONNX Runtime, ai-edge-quantizer and torchao do not).
     """
 
     method: ClassVar[str] = "int4-weight"
     backends: ClassVar[dict[str, str]] = {
         "onnx": "edgepipe.compress.int4.ort", "openvino": "edgepipe.compress.int4.openvino",
-        "tflite": "edgepipe.compress.int4.litert"}
+        "tflite": "edgepipe.compress.int4.litert",
+        "executorch": "edgepipe.compress.int4.executorch"}
     group_size: int | None = None
     symmetric: bool = True
     data_aware: bool = False
@@ -56,12 +57,18 @@ class Int4WeightConfig(CompressConfig):
                 f"--group-size {size!r} is not a power of two above 0.",
                 hint="give 32, 64, 128 or 256 (the input features that share one scale), "
                 "or leave it out for each format's default (onnx and openvino 128, "
-                "tflite 32).", reference="bad-group-size")
+                "tflite and executorch 32).", reference="bad-group-size")
         if size is not None and "tflite" in self.formats and size not in TFLITE_GROUP_SIZES:
             raise InputError(
                 f"--group-size {size} is not one ai-edge-quantizer offers for tflite.",
                 hint=f"for tflite use {', '.join(map(str, TFLITE_GROUP_SIZES))}, or ask "
                 "for onnx / openvino alone.", reference="bad-group-size")
+        if self.data_aware and "executorch" in self.formats:
+            raise InputError(
+                "--data-aware is not available for executorch: torchao has no data-aware "
+                "int4 algorithm that lowers to XNNPACK here.",
+                hint="drop --data-aware for executorch (round to nearest), or ask for onnx, "
+                "openvino or tflite alone.", reference="bad-config")
         if not isinstance(self.calib_size, int) or self.calib_size < 1:
             raise InputError(f"--calib-size {self.calib_size} must be a positive sample count.",
                              hint="give a count such as 128.", reference="bad-calib-size")
