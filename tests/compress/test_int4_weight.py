@@ -171,3 +171,15 @@ def test_config_round_trips_and_names_its_defaults():
     with pytest.raises(InputError) as info:
         make_config("int4-weight", group_size=True)
     assert info.value.reference == "bad-group-size"
+
+
+def test_a_recipe_variant_takes_the_options_and_refuses_a_bad_group_size():
+    from pydantic import ValidationError
+
+    from edgepipe.pipeline.recipe import Variant
+
+    variant = Variant(name="q4", method="int4-weight", formats=["onnx", "tflite"],
+                      options={"group_size": 32, "keep_8bit": True, "data_aware": False})
+    assert variant.options["group_size"] == 32
+    with pytest.raises(ValidationError, match="--group-size 3 is not a power of two"):
+        Variant(name="q4", method="int4-weight", formats=["onnx"], options={"group_size": 3})

@@ -145,12 +145,18 @@ def _integer_weights(path: Path) -> set[str]:
 
 def _calibration(path: Path, arrays: list[np.ndarray]) -> dict[str, list[dict[str, Any]]]:
     """The calibration samples as the quantizer takes them: per signature, one dict of
-    named inputs per sample (the batch of the float model, one sample each)."""
+    named inputs per run, in batches of the float model's own batch (a short tail dropped).
+    The signature's names are put in the model's input order by their tensor indices."""
     from ai_edge_litert.interpreter import Interpreter
 
-    signatures = Interpreter(model_path=str(path)).get_signature_list()
-    key = next(iter(signatures))
-    names = signatures[key]["inputs"]
-    count = len(arrays[0])
-    return {key: [{name: np.ascontiguousarray(a[i:i + 1]) for name, a in
-                   zip(names, arrays, strict=True)} for i in range(count)]}
+    interpreter = Interpreter(model_path=str(path))
+    key = next(iter(interpreter.get_signature_list()))
+    named = interpreter.get_signature_runner(key).get_input_details()
+    order = [d["index"] for d in interpreter.get_input_details()]
+    names = sorted(named, key=lambda name: order.index(named[name]["index"]))
+    shape = interpreter.get_input_details()[0]["shape"]
+    batch = int(shape[0]) if len(shape) and shape[0] > 0 else 1
+    count = len(arrays[0]) // batch * batch
+    return {key: [{name: np.ascontiguousarray(a[start:start + batch])
+                   for name, a in zip(names, arrays, strict=True)}
+                  for start in range(0, count, batch)]}
