@@ -112,18 +112,22 @@ def test_transformer_data_aware_with_8_bit_head(cli, tmp_path):
     data = tmp_path / "tokens.npz"
     np.savez(data, x=np.random.default_rng(1).standard_normal((64, 16, 64)).astype(np.float32))
     result = cli("compress", *TRANSFORMER, "--method", "int4-weight", "-f", "onnx",
-                 "-f", "tflite", "--group-size", "32", "--data-aware", "--keep-8bit",
-                 "--data", data, "-o", tmp_path / "out", "--json")
+                 "-f", "tflite", "-f", "openvino", "--group-size", "32", "--data-aware",
+                 "--keep-8bit", "--data", data, "-o", tmp_path / "out", "--json")
     artifacts = _artifacts(result)
-    assert set(artifacts) == {"onnx", "tflite"}
+    assert set(artifacts) == {"onnx", "tflite", "openvino"}
     for fmt, artifact in artifacts.items():
         _assert_close(artifact)
         rows = artifact["tool"]["weight_layers"]
+        assert len(rows) >= 9  # 2 layers x (q/k/v, out, two feed-forward) and the head
+        assert artifact["tool"]["calibration_samples"] > 0
+        if fmt == "openvino":  # NNCF: AWQ + scale estimation; its own 8-bit choice
+            assert artifact["tool"]["algorithm"] == "AWQ + scale estimation"
+            assert artifact["tool"]["layer_counts"]["int4"] >= 8, rows
+            continue
         assert rows[-1]["bits"] == 8 and rows[-1]["out_features"] == 10, (fmt, rows[-1])
         assert all(r["bits"] == 4 for r in rows[:-1]), (fmt, rows)
-        assert len(rows) >= 9  # 2 layers x (q/k/v, out, two feed-forward) and the head
         assert artifact["tool"]["algorithm"] == "GPTQ"
-        assert artifact["tool"]["calibration_samples"] > 0
     step = json.loads((tmp_path / "out" / "manifest.json").read_text())["steps"][-1]
     assert step["result"]["calibration"]["method"] == "data-aware int4"
     assert step["config"]["data_aware"] is True and step["config"]["group_size"] == 32
