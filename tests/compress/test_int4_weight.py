@@ -156,6 +156,13 @@ def test_data_aware_needs_data(cli, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_executorch_refuses_asymmetric_weights(cli, tmp_path):
+    result = cli("compress", *MLP, "--method", "int4-weight", "-f", "executorch",
+                 "--asymmetric", "-o", tmp_path / "out")
+    assert result.code == 1 and "bad-config" in result.stderr, result
+    assert "--asymmetric is not available for executorch" in result.stderr
+
+
 def test_executorch_has_no_data_aware_algorithm(cli, tmp_path, mlp_data):
     result = cli("compress", *MLP, "--method", "int4-weight", "-f", "onnx", "-f", "executorch",
                  "--data-aware", "--data", mlp_data, "-o", tmp_path / "out")
