@@ -4,18 +4,18 @@
 torchao's weight-only config (``IntxWeightOnlyConfig``) was tried first: executorch 1.5.1
 lowered it to XNNPACK, but the program kept float-sized weights and its outputs were wrong
 (SQNR -117 dB against the float model on the test MLP, measured in a script outside
-edgepipe), so it is not used. The dynamic-
-activation config lowers whole (linear, quantize and dequantize ops all delegated) and is
-the path ExecuTorch's own examples take for 4-bit weights ("8da4w"): the same kind of
-kernel LiteRT's blockwise int4 reaches.
+edgepipe), so it is not used. The dynamic-activation config lowers whole (linear, quantize
+and dequantize ops all delegated) and is the path ExecuTorch's own examples take for 4-bit
+weights ("8da4w"): the same kind of kernel LiteRT's blockwise int4 reaches.
 
 torchao rewrites ``nn.Linear`` modules: a Linear the group size does not divide is kept in
 float (filtered out), the output head with ``keep_8bit`` gets int8 weights per output
 channel, and weights that are not a Linear module (MultiheadAttention's packed q/k/v
-projection, and its out_proj, whose weight it reads directly) stay float and are listed. torchao has no data-aware int4 algorithm that lowers
-to XNNPACK here, so ``--data-aware`` is refused for executorch by the config; so is
-``--asymmetric``: with zero points the lowered program's outputs were wrong (SQNR 4.2 dB on
-the test MLP, against 19.6 dB symmetric).
+projection, and its out_proj, whose weight it reads directly) stay float and are listed.
+torchao has no data-aware int4 algorithm that lowers to XNNPACK here, so ``--data-aware``
+is refused for executorch by the config; so is ``--asymmetric``: with zero points the
+lowered program's outputs were wrong (SQNR 4.2 dB on the test MLP, against 19.6 dB
+symmetric).
 """
 
 from __future__ import annotations
