@@ -62,3 +62,41 @@ def trained(factory: str, epochs: int = 12):
                 optimizer.step()
     module.eval()
     return dataclasses.replace(loaded, module=module), splits
+
+
+class Int4Mlp(nn.Module):
+    """An MLP whose weights are most of its size (in_features 128 and 256), for 4-bit
+    weight-only compression: 128 -> 256 -> 128 -> 10."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2, self.head = nn.Linear(128, 256), nn.Linear(256, 128), nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+def int4_mlp() -> nn.Module:
+    return Int4Mlp()
+
+
+class Int4Transformer(nn.Module):
+    """Two encoder layers (d_model 64, 4 heads, feed-forward 128) over 16 tokens of 64
+    features, then a Linear head on the mean token: the MatMuls 4-bit weight-only
+    compression rewrites."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        layer = nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128,
+                                           batch_first=True, dropout=0.0)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x).mean(1))
+
+
+def int4_transformer() -> nn.Module:
+    return Int4Transformer()

@@ -1182,6 +1182,13 @@ REFERENCES: dict[str, Reference] = {
             "fixed-length input_ids input.",
             "use text with an hf:FOLDER text model, or give token arrays in a .npz.",
         ),
+        Reference(
+            "bad-group-size",
+            "The --group-size of int4-weight is not a power of two above 0, or (for tflite) "
+            "not a block size ai-edge-quantizer offers.",
+            "give 32, 64, 128 or 256, or leave it out for each format's default (onnx and "
+            "openvino 128, tflite and executorch 32).",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

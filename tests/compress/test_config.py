@@ -32,7 +32,7 @@ def test_configs_round_trip_through_json(config):
 
 def test_registry_names_every_method():
     assert set(METHODS) == {"int8", "int8-dynamic", "fp16", "w8a8", "w4a8", "w2a8", "lowrank",
-                            "binary"}
+                            "binary", "int4-weight"}
     assert Int8StaticConfig.needs_calibration and not Fp16Config.needs_calibration
 
 

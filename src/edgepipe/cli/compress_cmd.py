@@ -64,6 +64,7 @@ LOWBIT = "wNaM low-bit (w8a8, w4a8, w2a8)"
 TRAINING = "Training (wNaM --qat, binary, lowrank)"
 LOWRANK = "lowrank"
 BINARY = "binary"
+INT4 = "int4-weight"
 
 
 @takes_model
@@ -123,6 +124,20 @@ def compress(
     first_last_bits: Annotated[str | None, typer.Option(
         help="Bits of the first and last layers (2-8, default 8), or 'none' to "
         "binarize them too.", rich_help_panel=BINARY)] = None,
+    group_size: Annotated[int | None, typer.Option(
+        help="Input features sharing one scale, a power of two (default: onnx, openvino "
+        "128; tflite, executorch 32).", rich_help_panel=INT4)] = None,
+    symmetric: Annotated[bool | None, typer.Option(
+        "--symmetric/--asymmetric", help="Signed 4-bit weights (default), or unsigned "
+        "with a zero point per group.", rich_help_panel=INT4)] = None,
+    data_aware: Annotated[bool | None, typer.Option(
+        "--data-aware/--data-free", help="The runtime's data-aware algorithm on --data "
+        "(GPTQ; OpenVINO: AWQ + scale estimation; none for executorch), or round to "
+        "nearest (default).",
+        rich_help_panel=INT4)] = None,
+    keep_8bit: Annotated[bool | None, typer.Option(
+        "--keep-8bit/--all-4bit", help="Output head (and OpenVINO embeddings) in 8 bits, or "
+        "every layer in 4 (default: each tool's own choice).", rich_help_panel=INT4)] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="Without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).", rich_help_panel=INT8)] = False,
@@ -140,7 +155,7 @@ def compress(
     loading: ModelLoading = NO_OPTIONS,
     json_output: JsonOption = False,
 ) -> None:
-    """Compress MODEL (int8, int8-dynamic, fp16, wNaM low-bit, lowrank, binary); each
+    """Compress MODEL (int8, int8-dynamic, fp16, int4-weight, wNaM low-bit, lowrank, binary); each
     artifact and its float counterpart are measured on the eval split of --data and recorded
     with the drop in manifest.json."""
     options: dict[str, Any] = {
@@ -152,7 +167,8 @@ def compress(
         "energy": energy, "target": rank_target.value if rank_target else None,
         "rank_selection": rank_selection.value if rank_selection else None,
         "latency_check": latency_check, "activation_aware": activation_aware,
-        "binary_activations": binary_activations,
+        "binary_activations": binary_activations, "group_size": group_size,
+        "symmetric": symmetric, "data_aware": data_aware, "keep_8bit": keep_8bit,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if first_last_bits is not None:
@@ -220,9 +236,21 @@ def _render(console: Console, result: CompressResult) -> None:
         if outcome.max_drop is not None:
             console.print(budget_line(fmt, outcome))
     for artifact in result.artifacts:
+        _render_int4(console, artifact)
         _render_packed(console, artifact)
         render_lowrank(console, artifact)
         _render_binary(console, artifact)
+
+
+def _render_int4(console: Console, artifact: CompressedArtifact) -> None:
+    """int4-weight: one line per artifact, e.g. ``m.int4-weight.onnx: 2 layers int4
+    (group 128), 1 int8, 0 float``."""
+    counts = artifact.tool.weight_layers
+    if counts is None:
+        return
+    group = artifact.tool.backend.get("group_size")
+    console.print(f"{artifact.name}: {counts.int4} layer(s) int4 (group {group}), "
+                  f"{counts.int8} int8, {counts.kept_float} float")
 
 
 def _render_packed(console: Console, artifact: CompressedArtifact) -> None:

@@ -2,7 +2,7 @@
 it is made, and the functions that find a method's config by name.
 
 Each method's config lives in its folder (``int8/config.py``: int8 static, int8 dynamic and
-fp16; ``lowbit/config.py``: wNaM; ``binary/config.py``; ``lowrank/config.py``); this module
+fp16; ``int4/config.py``: int4-weight; ``lowbit/config.py``: wNaM; ``binary/config.py``; ``lowrank/config.py``); this module
 registers them in :data:`METHODS` (``edgepipe.compress`` imports it, so the registry is full
 whenever any part of compress is imported). A config says what it
 produces; :func:`edgepipe.compress.compress` applies any of them through its ``backends``.
@@ -18,6 +18,7 @@ from typing import Any
 from edgepipe.compress.binary.config import BinaryConfig
 from edgepipe.compress.config_base import METHODS, CompressConfig, register
 from edgepipe.compress.config_training import TrainingOptions
+from edgepipe.compress.int4.config import Int4WeightConfig
 from edgepipe.compress.int8.config import (
     CALIBRATIONS,
     Fp16Config,
@@ -38,7 +39,8 @@ from edgepipe.errors import InputError
 # backend) plus one entry here.
 for _name in LOW_BIT_EXAMPLES:
     METHODS[_name] = LowBitConfig
-for _method in (LowRankConfig, BinaryConfig, Int8StaticConfig, Int8DynamicConfig, Fp16Config):
+for _method in (LowRankConfig, BinaryConfig, Int8StaticConfig, Int8DynamicConfig, Fp16Config,
+                Int4WeightConfig):
     register(_method)
 
 
@@ -94,6 +96,6 @@ def make_config(method: str, **options: Any) -> CompressConfig:
 
 
 __all__ = ["CALIBRATIONS", "LOW_BIT_EXAMPLES", "LOW_BIT_METHOD", "LOW_BIT_WIDTHS", "METHODS", "BinaryConfig",
-           "CompressConfig", "Fp16Config", "Int8DynamicConfig", "Int8StaticConfig",
+           "CompressConfig", "Fp16Config", "Int4WeightConfig", "Int8DynamicConfig", "Int8StaticConfig",
            "LowBitConfig", "LowRankConfig", "TrainingOptions", "config_class",
            "config_from_dict", "make_config", "method_formats", "method_names", "register"]

@@ -179,6 +179,17 @@ class LowRankSelection:
                    [LayerDecision.from_dict(layer) for layer in backend["layers"]])
 
 
+@dataclass
+class WeightLayerCounts(Document):
+    """int4-weight: how many weight layers got 4 bits, 8 bits, or stayed float (each
+    layer, with its features, group size or the reason it was kept, is in the tool
+    record's ``weight_layers``)."""
+
+    int4: int
+    int8: int
+    kept_float: int
+
+
 TOOL_KEYS = ("from", "left_in_float", "notes", "files")
 
 
@@ -218,6 +229,12 @@ class ToolRecord:
         if "rank_selection" not in self.backend or "layers" not in self.backend:
             return None
         return LowRankSelection.from_tool(self.backend)
+
+    @property
+    def weight_layers(self) -> WeightLayerCounts | None:
+        """int4-weight: the layers' counts by precision, and the group size."""
+        counts = self.backend.get("layer_counts")
+        return None if counts is None else WeightLayerCounts.from_dict(counts)
 
     def to_dict(self) -> dict[str, Any]:
         document = {**self.backend, "from": self.source_artifact,

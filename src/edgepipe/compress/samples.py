@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.compress.config_base import CompressConfig
+from edgepipe.compress.int4.config import Int4WeightConfig
 from edgepipe.compress.int8.config import Int8StaticConfig
 from edgepipe.compress.results import CalibrationUsed, CheckData
 from edgepipe.data import Dataset, Splits, check_data_fits
@@ -28,6 +29,8 @@ RANDOM_CHECK_SAMPLES = 8
 def calibration_arrays(loaded: LoadedModel, config: CompressConfig, data: Splits | None,
                        ) -> tuple[list[np.ndarray] | None, CalibrationUsed | None]:
     """The calibration arrays (one per input) and how they were made, for methods that need it."""
+    if isinstance(config, Int4WeightConfig):
+        return _data_aware_arrays(loaded, config, data)
     if not isinstance(config, Int8StaticConfig):
         return None, None
     if data is not None and len(data.calib):
@@ -53,6 +56,24 @@ def calibration_arrays(loaded: LoadedModel, config: CompressConfig, data: Splits
     arrays = random_inputs(loaded, config.calib_size, config.seed)
     return arrays, CalibrationUsed(config.calibration, config.calib_size,
                                    f"random N(0,1), seed {config.seed}", random=True)
+
+
+def _data_aware_arrays(loaded: LoadedModel, config: Int4WeightConfig, data: Splits | None,
+                       ) -> tuple[list[np.ndarray] | None, CalibrationUsed | None]:
+    """int4-weight: calibration samples only for the data-aware algorithms, and only real ones."""
+    if not config.data_aware:
+        return None, None
+    if data is None or not len(data.calib):
+        raise InputError(
+            "--data-aware needs calibration samples, and no --data was given.",
+            hint="give --data with samples like the model's real inputs, or drop --data-aware "
+            "(round to nearest needs no data).", reference="calibration-data-missing")
+    calib = data.calib.subset(np.arange(min(config.calib_size, len(data.calib))))
+    arrays = ([calib.x] if len(calib.inputs) == 1
+              else [calib.inputs[s.name] for s in loaded.inputs])
+    return arrays, CalibrationUsed("data-aware int4", len(calib),
+                                   f"{data.calib.source}: calibration split (from train), "
+                                   f"seed {data.seed}")
 
 
 def random_inputs(loaded: LoadedModel, count: int, seed: int) -> list[np.ndarray]:

@@ -7,6 +7,8 @@ tells it, so an IR is fp32 unless ``--fp16`` asks for fp16 weights.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from edgepipe.export.base import Exported, ExportJob, conversion_failed, quiet_tool
@@ -22,8 +24,9 @@ def export(job: ExportJob) -> Exported:
                 assert job.source.onnx_path is not None
                 model = ov.convert_model(str(job.source.onnx_path))
             else:
-                model = ov.convert_model(job.source.module, example_input=job.torch_args(),
-                                         **_input_shapes(job))
+                with _plain_attention():
+                    model = ov.convert_model(job.source.module, example_input=job.torch_args(),
+                                             **_input_shapes(job))
                 _name_ports(model, job.input_names, job.output_names)
             ov.save_model(model, str(job.path), compress_to_fp16=job.config.fp16)
     except Exception as exc:
@@ -39,6 +42,22 @@ def export(job: ExportJob) -> Exported:
     }
     files = [job.path, job.path.with_suffix(".bin")]
     return Exported(job.path, files, "fp16" if job.config.fp16 else "fp32", tool)
+
+
+@contextlib.contextmanager
+def _plain_attention() -> Iterator[None]:
+    """Trace nn.MultiheadAttention / TransformerEncoder on their plain path: the inference
+    fast path takes other branches from one call to the next, and convert_model's tracing
+    check fails with "Graphs differed across invocations" (measured on a 2-layer
+    nn.TransformerEncoder). Both paths compute the same."""
+    import torch
+
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 def _input_shapes(job: ExportJob) -> dict[str, Any]:
