@@ -261,6 +261,8 @@ def main() -> None:
             continue
         rows.append(bottleneck_row(loaded, data, x, labels, at, args.entropy_channels, 8,
                                    epochs, (weight, lam)))
+        print(f"  entropy-coded {rows[-1]['setting']}: {rows[-1]['bytes_mean']:.1f} B, "
+              f"{rows[-1]['accuracy']}", flush=True)
     print_table(rows)
     checked = goals(rows, at)
     print_goals(checked)
