@@ -6,22 +6,21 @@ import torch
 from torch import nn
 
 
-class TinyViT(nn.Module):
-    """Patches + one torch.nn.TransformerEncoder layer: ONNX takes it, OpenVINO's converter
-    cannot trace the fused encoder."""
+class Branchy(nn.Module):
+    """A Python branch on a tensor's value: tracing (ONNX, OpenVINO) records the branch taken,
+    torch.export (LiteRT, ExecuTorch) refuses a data-dependent condition."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.patch = nn.Conv2d(3, 16, 8, 8)
-        layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0)
-        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
-        self.head = nn.Linear(16, 10)
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten(), nn.Linear(8, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = self.patch(x).flatten(2).transpose(1, 2)
-        return self.head(self.enc(tokens).mean(1))
+        if x.abs().sum() >= 0:  # always true, but only a tracer can know that
+            return self.body(x)
+        return -self.body(x)
 
 
-def tiny_vit() -> nn.Module:
+def branchy() -> nn.Module:
     torch.manual_seed(0)
-    return TinyViT().eval()
+    return Branchy().eval()

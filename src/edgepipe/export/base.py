@@ -11,6 +11,8 @@ import contextlib
 import io
 import logging
 import re
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,19 +112,48 @@ def to_channel_first(array: np.ndarray) -> np.ndarray:
 
 @contextlib.contextmanager
 def quiet_tool(tool: str) -> Iterator[None]:
-    """Keep a converter's progress prints off stdout (``--json`` owns it) and its Python
-    warnings off stderr; both are logged at debug level (``--debug`` shows them)."""
-    buffer = io.StringIO()
+    """Keep a converter's progress prints off stdout (``--json`` owns it), its Python
+    warnings off stderr, and what it prints to stderr from this thread (torch.export prints
+    the partial graph of a model it refuses; the refusal reaches the user as the error); all
+    are logged at debug level (``--debug`` shows them). Other threads (a live progress
+    display) still write to stderr."""
+    buffer, printed = io.StringIO(), _ThreadStderr(threading.get_ident(), sys.stderr)
     try:
-        with contextlib.redirect_stdout(buffer), warnings.catch_warnings(record=True) as caught:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(printed), \
+                warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
     finally:
         text = buffer.getvalue().strip()
         if text:
             log.debug("%s said:\n%s", tool, text)
+        if printed.text.strip():
+            log.debug("%s printed to stderr:\n%s", tool, printed.text.strip())
         for warning in caught:
             log.debug("%s warned: %s", tool, warning.message)
+
+
+class _ThreadStderr(io.TextIOBase):
+    """sys.stderr for one thread's writes kept as text, the others' passed through."""
+
+    def __init__(self, thread: int, stream: Any) -> None:
+        self.thread, self.stream, self.text = thread, stream, ""
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self.thread:
+            self.text += text
+        else:
+            self.stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self.stream.fileno())
 
 
 _OP_PATTERNS = (
