@@ -1082,7 +1082,7 @@ REFERENCES: dict[str, Reference] = {
         ),
         Reference(
             "bad-target-bytes",
-            "--target-bytes is below what a bitstream can be: its 13-byte header and one bit "
+            "--target-bytes is below what a bitstream can be: its 6-byte header and one bit "
             "of codes per sample.",
             "give a target of at least 13.125 bytes per sample, e.g. --target-bytes 64.",
         ),

@@ -428,9 +428,9 @@ def entropy_round_trip(bottleneck: Bottleneck, server_tail: torch.nn.Module,
     stats["wire"] = {"tables": TABLES_FILE, "precision": PRECISION,
                      "tables_digest": f"{tables.digest:08x}", "header_bytes": HEADER_BYTES,
                      "symbols": "code - zero_point (0 .. 2^bits - 1)",
-                     "format": "per sample: magic byte 0xEB, version, C, H, W (uint16), "
-                               "payload bytes (LEB128), CRC32 of the payload seeded with the "
-                               "tables' digest, then the range coder's 32-bit words "
+                     "format": "per sample: format byte 0xE0 + version (2), payload bytes "
+                               "(LEB128), CRC32 of the payload seeded with the tables' digest "
+                               "and the code shape, then the range coder's 32-bit words "
                                "(little-endian, trailing zero bytes left out); a batch is the "
                                "samples' bitstreams one after the other"}
     return stats

@@ -22,13 +22,16 @@ machines can never make them disagree.
 **The coder** is constriction's range coder (``constriction.stream.queue``), a maintained
 Rust library with numpy wheels, fed those tables.
 
-**The bitstream** of one sample: a 13- or 14-byte header (magic byte ``0xEB``, format
-version, the code shape C, H, W as uint16, the payload's length in bytes as a LEB128
-varint, and a CRC32 of the payload seeded with the tables' digest) then the payload: the
-range coder's 32-bit words, little-endian, with the last word's trailing zero bytes left
-out (the decoder puts them back). A stream that is truncated,
-corrupted, or coded with other tables fails the length or checksum check with
-:class:`BitstreamError` before any decoding. Streams are self-delimiting, so a batch is the
+**The bitstream** of one sample: a 6-byte header (one format byte, ``0xE0`` + the format
+version, the payload's length in bytes as a LEB128 varint, one byte under 128 bytes, and a
+CRC32 of the payload seeded with the tables' digest and the code shape) then the payload:
+the range coder's 32-bit words, little-endian, with the last word's trailing zero bytes
+left out (the decoder puts them back). The shape is not written: both ends know it from
+the split, and a stream coded for another shape or other tables fails the checksum. A
+stream that is truncated, corrupted, or coded with other tables fails the length or
+checksum check with :class:`BitstreamError` before any decoding. Version 1 wrote the shape
+(C, H, W as uint16) and a separate magic and version byte: 13 bytes of header, a sixth of
+a typical sample's bitstream. Streams are self-delimiting, so a batch is the
 samples' bitstreams one after the other.
 """
 
@@ -46,11 +49,10 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 PRECISION = 16  # the tables' frequencies sum to 2^PRECISION
-MAGIC = 0xEB
-VERSION = 1
-SHAPE = struct.Struct("<BBHHH")  # magic, version, C, H, W; then the length (varint), CRC32
+FAMILY = 0xE0  # the format byte's high nibble; its low nibble is the version
+VERSION = 2
 CRC = struct.Struct("<I")
-HEADER_BYTES = SHAPE.size + 1 + CRC.size  # the smallest header (a payload under 128 bytes)
+HEADER_BYTES = 1 + 1 + CRC.size  # format byte, length (varint), CRC32: a payload < 128 B
 TABLES_FILE = "entropy.npz"
 DEFAULT_RATE_WEIGHT = 1e-4  # loss = MSE at the cut + this x bits per sample
 
@@ -183,7 +185,8 @@ class EntropyCoder:
         self.rows = tables._rows(self.shape)
         self.model = constriction.stream.model.Categorical(perfect=False)
         self.constriction = constriction
-        self.seed = tables.digest
+        # the checksum's seed: the tables and the shape, so either mismatch fails it
+        self.seed = zlib.crc32(struct.pack("<HHH", *self.shape), tables.digest)
 
     def encode(self, codes: np.ndarray) -> bytes:
         symbols = np.ascontiguousarray(codes, dtype=np.int32).reshape(-1)
@@ -194,7 +197,7 @@ class EntropyCoder:
         encoder = self.constriction.stream.queue.RangeEncoder()
         encoder.encode(symbols, self.model, self.rows)
         payload = encoder.get_compressed().astype("<u4").tobytes().rstrip(b"\0")
-        return (SHAPE.pack(MAGIC, VERSION, *self.shape) + _varint(len(payload))
+        return (bytes([FAMILY | VERSION]) + _varint(len(payload))
                 + CRC.pack(zlib.crc32(payload, self.seed)) + payload)
 
     def decode(self, stream: bytes | np.ndarray) -> np.ndarray:
@@ -209,18 +212,15 @@ class EntropyCoder:
         if len(data) - offset < HEADER_BYTES:
             raise BitstreamError(f"The bitstream has {len(data) - offset} bytes, fewer than "
                                  f"a header's {HEADER_BYTES} (truncated?).")
-        magic, version, c, h, w = SHAPE.unpack_from(data, offset)
-        if magic != MAGIC:
-            raise BitstreamError(f"The bitstream starts with byte {magic:#04x}, not "
-                                 f"{MAGIC:#04x}: not an entropy-coded bottleneck's (or "
-                                 "corrupted).")
-        if version != VERSION:
-            raise BitstreamError(f"The bitstream is format version {version}; this server "
-                                 f"reads version {VERSION}.")
-        if (c, h, w) != self.shape:
-            raise BitstreamError(f"The bitstream holds codes of shape {[c, h, w]}; this tail "
-                                 f"takes {list(self.shape)}.")
-        length, at = _read_varint(data, offset + SHAPE.size)
+        first = data[offset]
+        if first & 0xF0 != FAMILY:
+            raise BitstreamError(f"The bitstream starts with byte {first:#04x}, not "
+                                 f"{FAMILY | VERSION:#04x}: not an entropy-coded bottleneck's "
+                                 "(or corrupted).")
+        if first & 0x0F != VERSION:
+            raise BitstreamError(f"The bitstream is format version {first & 0x0F}; this "
+                                 f"server reads version {VERSION}.")
+        length, at = _read_varint(data, offset + 1)
         if at + CRC.size > len(data):
             raise BitstreamError("The bitstream ends inside its header (truncated).")
         (crc,) = CRC.unpack_from(data, at)
@@ -231,7 +231,7 @@ class EntropyCoder:
                                  f"{length} bytes (truncated).")
         if zlib.crc32(payload, self.seed) != crc:
             raise BitstreamError("The bitstream fails its CRC32 check: corrupted on the "
-                                 "way, or coded with another split's tables.")
+                                 "way, or coded with another split's tables or code shape.")
         words = payload + b"\0" * (-len(payload) % 4)
         decoder = self.constriction.stream.queue.RangeDecoder(
             np.frombuffer(words, dtype="<u4").astype(np.uint32))
