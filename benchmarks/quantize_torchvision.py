@@ -1,8 +1,9 @@
 """Benchmark: float vs int8 of torchvision resnet18 and mobilenet_v2 in ONNX Runtime,
-OpenVINO and LiteRT (issue 4, torchvision part).
+OpenVINO, LiteRT and ExecuTorch (issue 4, torchvision part; ExecuTorch's XNNPACK int8
+against LiteRT's int8, issue 21).
 
 Two passes per model, each through ``edgepipe.compress.compress`` with the int8 method for
-onnx, openvino and tflite:
+onnx, openvino, tflite and executorch (``--formats`` picks):
 
 - accuracy: the model (``num_classes=10``, random init, seeded) is trained briefly on
   ``builtin:digits`` upsampled to 3x32x32 (early stopping on a validation slice of train;
@@ -35,8 +36,10 @@ from typing import Any
 import numpy as np
 
 MODELS = ("resnet18", "mobilenet_v2")
-FORMATS = ("onnx", "openvino", "tflite")
-RUNTIME = {"onnx": "ONNX Runtime", "openvino": "OpenVINO", "tflite": "LiteRT"}
+FORMATS = ("onnx", "openvino", "tflite", "executorch")
+RUNTIME = {"onnx": "ONNX Runtime", "openvino": "OpenVINO", "tflite": "LiteRT",
+           "executorch": "ExecuTorch"}
+EXTENSION = {"onnx": "onnx", "openvino": "xml", "tflite": "tflite", "executorch": "pte"}
 CACHE = Path(__file__).resolve().parent / "results" / "tv-digits"
 # (most epochs, patience, re-estimate batch-norm statistics before each validation):
 # mobilenet_v2 trained this briefly scored chance (9.7%) in eval mode with the running
@@ -117,7 +120,8 @@ def reestimate_bn(model: Any, x: Any) -> None:
         m.momentum = 0.1
 
 
-def accuracy_pass(name: str, weights: Path, out: Path) -> dict[str, dict[str, Any]]:
+def accuracy_pass(name: str, weights: Path, out: Path,
+                  formats: tuple[str, ...] = FORMATS) -> dict[str, dict[str, Any]]:
     """int8 for every format on the trained model; top-1 and size per (format, precision)."""
     from edgepipe.compress import compress, make_config
     from edgepipe.data import load_data_for_model, make_splits
@@ -126,7 +130,7 @@ def accuracy_pass(name: str, weights: Path, out: Path) -> dict[str, dict[str, An
     loaded = load_model(f"torchvision:{name}", model_args={"num_classes": 10},
                         input_shape=(1, 3, 32, 32), weights=weights)
     splits = make_splits(load_data_for_model("builtin:digits", loaded.inputs), seed=0)
-    result = compress(loaded, make_config("int8", formats=FORMATS), out, splits)
+    result = compress(loaded, make_config("int8", formats=list(formats)), out, splits)
     rows: dict[str, dict[str, Any]] = {}
     for record in result.to_dict()["artifacts"]:
         metrics = record["metrics"]
@@ -190,14 +194,16 @@ def benchmark_app(xml: Path, threads: int, seconds: int) -> dict[str, Any]:
 
 
 def latency_pass(name: str, out: Path, threads: int, min_runs: int, min_seconds: float,
-                 bench_seconds: int) -> dict[str, dict[str, Any]]:
+                 bench_seconds: int, formats: tuple[str, ...] = FORMATS
+                 ) -> dict[str, dict[str, Any]]:
     """int8 at 1x3x224x224, random weights and random calibration; timings per format."""
     from edgepipe.compress import compress, make_config
     from edgepipe.model import load_model
 
     loaded = load_model(f"torchvision:{name}", model_args={"num_classes": 10},
                         input_shape=(1, 3, 224, 224))
-    config = make_config("int8", formats=FORMATS, allow_random_calibration=True, calib_size=32)
+    config = make_config("int8", formats=list(formats), allow_random_calibration=True,
+                         calib_size=32)
     result = compress(loaded, config, out)
     rows: dict[str, dict[str, Any]] = {}
     for record in result.to_dict()["artifacts"]:
@@ -220,9 +226,11 @@ def main() -> None:
     parser.add_argument("--min-runs", type=int, default=50)
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--bench-seconds", type=int, default=10, help="benchmark_app -t")
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
-    report = run(args.models, args.threads, args.min_runs, args.min_seconds, args.bench_seconds)
+    report = run(args.models, args.threads, args.min_runs, args.min_seconds, args.bench_seconds,
+                 tuple(args.formats))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(report, indent=2) + "\n")
@@ -230,7 +238,7 @@ def main() -> None:
 
 
 def run(models: list[str], threads: int, min_runs: int, min_seconds: float,
-        bench_seconds: int) -> dict[str, Any]:
+        bench_seconds: int, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
     """Train (cached), then the accuracy and latency passes of each model."""
     from edgepipe.system import host_identity
 
@@ -245,11 +253,11 @@ def run(models: list[str], threads: int, min_runs: int, min_seconds: float,
                   f"{training['torch_eval_accuracy']:.4f}"
                   + (" (cached)" if training.get("cached") else
                      f", {training['train_time_s']} s"), flush=True)
-            accuracy = accuracy_pass(name, weights, Path(tmp) / f"{name}-acc")
+            accuracy = accuracy_pass(name, weights, Path(tmp) / f"{name}-acc", formats)
             latency = latency_pass(name, Path(tmp) / f"{name}-lat", threads, min_runs,
-                                   min_seconds, bench_seconds)
+                                   min_seconds, bench_seconds, formats)
             report["models"][name] = {"training": training, "formats": {
-                fmt: {**accuracy[fmt], **latency[fmt]} for fmt in FORMATS}}
+                fmt: {**accuracy[fmt], **latency[fmt]} for fmt in formats}}
     report["wall_s"] = round(time.perf_counter() - started, 1)
     return report
 
@@ -270,7 +278,7 @@ def print_table(report: dict[str, Any]) -> None:
                 ms = row[prec]["median_ms"]
                 speedup = row["float"]["median_ms"] / ms
                 bench = row.get("benchmark_app", {}).get(prec, {}).get("median_ms")
-                label = f"{RUNTIME[fmt]} (.{'xml' if fmt == 'openvino' else fmt})"
+                label = f"{RUNTIME[fmt]} (.{EXTENSION[fmt]})"
                 print(f"{name:13} {label:22} {'fp32' if prec == 'float' else 'int8':5} "
                       f"{100 * row[f'top1_{prec}']:6.2f}% {row[f'size_{prec}']:10d} "
                       f"{row[f'size_{prec}_224']:10d} {ms:9.2f} {speedup:7.2f}x "

@@ -62,9 +62,25 @@ def silence() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.WARNING)
+    # torchao's and executorch's imports register Enums with torch's pytree, which warns
+    # that this is deprecated: torch's business, not the user's. A filter, because torch
+    # sets its loggers' levels when it is imported.
+    pytree = logging.getLogger("torch.utils._pytree")
+    if not any(isinstance(f, _BelowError) for f in pytree.filters):
+        pytree.addFilter(_BelowError())
     if not any(isinstance(f, _QuietImports) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImports())
     _active = True
+
+
+class _BelowError(logging.Filter):
+    """Drops records below ERROR (kept in the debug log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        log.debug("%s: %s", record.name, record.getMessage())
+        return False
 
 
 @contextlib.contextmanager
