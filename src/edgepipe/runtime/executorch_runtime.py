@@ -26,6 +26,9 @@ METHOD = "forward"
 # ExecuTorch's ScalarType names (MethodMeta's TensorInfo) -> numpy dtypes
 _DTYPES = {"Float": "float32", "Double": "float64", "Half": "float16", "Long": "int64",
            "Int": "int32", "Short": "int16", "Char": "int8", "Byte": "uint8", "Bool": "bool"}
+# the runtime's tensor metadata gives the dtype as c10's ScalarType number
+_SCALAR_TYPES = {0: "Byte", 1: "Char", 2: "Short", 3: "Int", 4: "Long", 5: "Half", 6: "Float",
+                 7: "Double", 11: "Bool"}
 
 
 class ExecuTorchSession(Session):
@@ -76,7 +79,12 @@ def open_session(path: Path, threads: int | None = None, *, spin: bool = True,
 
 
 def _spec(name: str, info: Any) -> TensorSpec:
-    dtype = _DTYPES.get(str(info.dtype()).rsplit(".", 1)[-1], "float32")
+    raw = info.dtype()
+    named = _SCALAR_TYPES.get(raw, "") if isinstance(raw, int) else str(raw).rsplit(".", 1)[-1]
+    if named not in _DTYPES:
+        raise ValueError(f"the program's tensor {name} has dtype {raw!r}, which edgepipe "
+                         "does not map to numpy")
+    dtype = _DTYPES[named]
     return TensorSpec(name, tuple(int(d) for d in info.sizes()), dtype)
 
 
