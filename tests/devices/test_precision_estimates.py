@@ -48,8 +48,9 @@ def test_the_formats_each_target_runs():
     assert target_runtimes(get_target("esp32s3"))[0] == "litert"  # tflite-micro (ESP-NN)
     assert [f.name for f in runnable_formats(get_target("stm32f746"))] == ["tflite"]
     assert {f.name for f in runnable_formats(get_target("rpi5"))} == {
-        "onnx", "tflite", "openvino", "pt2"}
-    assert "openvino" not in {f.name for f in runnable_formats(get_target("android-sd8gen2"))}
+        "onnx", "tflite", "openvino", "executorch", "pt2"}
+    phone = {f.name for f in runnable_formats(get_target("android-sd8gen2"))}
+    assert "openvino" not in phone and "pt2" not in phone and "executorch" in phone
     check_runs_there(get_target("rpi5"), "openvino", "m.xml")
     with pytest.raises(TargetError) as caught:
         check_runs_there(get_target("stm32f746"), "onnxruntime", "m.int8.onnx")
