@@ -92,3 +92,19 @@ def test_split_a_two_output_model(cli, tmp_path):
     result = made.json()["result"]
     assert result["end_to_end"]["onnx"]["prediction_agreement_with_torch"] >= 0.99
     assert (tmp_path / "head.onnx").is_file() and (tmp_path / "tail.onnx").is_file()
+
+
+def test_a_cut_after_a_residual_block_is_planned(cli):
+    """The estimator names layers by module path (res2.relu2), the cut points by graph node
+    (res2_relu2): the cut is planned by either name, and a cut whose op no module owns (the
+    residual add) is named as not planned instead of vanishing."""
+    planned = cli("split", "plan", "builtin:fashion-mnist-cnn", "--device", "rpi5",
+                  "--codec", "none", "--json")
+    assert planned.code == 0, planned
+    plan = planned.json()["result"]
+    options = {o["option"] for o in plan["options"]}
+    assert {"cut res2.relu2 (raw 8-bit)", "cut pool2 (raw 8-bit)"} <= options
+    assert plan["models"]["unplanned_cuts"].startswith("add:")
+    human = cli("split", "plan", "builtin:fashion-mnist-cnn", "--device", "rpi5", "--codec",
+                "none")
+    assert "not planned: add" in human.stdout

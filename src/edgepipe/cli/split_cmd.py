@@ -408,3 +408,5 @@ def _render_plan(console: Console, r: dict[str, Any]) -> None:
     models = r["models"]
     console.print(f"latency: {models['latency']}; the estimator's error on the host: "
                   f"{models['estimator_error_on_host']}; energy: {models['device_energy']}")
+    if models.get("unplanned_cuts"):
+        console.print(f"not planned: {models['unplanned_cuts']}")

@@ -178,10 +178,14 @@ def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEnt
     left_out: set[str] = set()
     if codecs is not None:
         left_out = _codec_rows(codecs, add, device, server, whole_server)
+    unplanned = []
     for point in points:
-        if point.node not in names:
+        # the estimator names layers by module path (res2.relu2), the cut points by graph
+        # node (res2_relu2); an op no module owns (a residual add) may match neither
+        k = next((names.index(n) for n in (point.node, point.label) if n in names), None)
+        if k is None:
+            unplanned.append(point.label)
             continue
-        k = names.index(point.node)
         head = pick(times.heads.get(point.label), float(on_device[k]))
         tail = pick(times.tails.get(point.label), float(after[k]))
         add(f"cut {point.label} (raw float32)", head, point.bytes, tail)
@@ -212,7 +216,10 @@ def plan(summary: Any, points: list[Any], device: DeviceEntry, server: DeviceEnt
                 "bytes": "float32 or 8-bit tensor sizes; a bottleneck's measured codes",
                 "bottleneck": "the split's own head.onnx (with the encoder and quantizer) and "
                               "tail.onnx (with the decoder)" if bottleneck else None,
-                **({"codecs": codec_model(codecs)} if codecs is not None else {})},
+                **({"codecs": codec_model(codecs)} if codecs is not None else {}),
+                **({"unplanned_cuts": f"{', '.join(unplanned)}: no per-layer estimate is "
+                                      "named after the node (an op no module owns)"}
+                   if unplanned else {})},
         codecs=None if codecs is None else codecs.to_dict(),
         verdict=None if codecs is None else verdict(options))
 
