@@ -4,6 +4,8 @@ downloaded)."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import socket
 import subprocess
@@ -86,17 +88,20 @@ def _result(output: str) -> dict:
     return json.loads(output)["result"]
 
 
-def test_bert_exports_to_onnx_openvino_and_tflite_within_the_parity_floor(cli, folders,
-                                                                          tmp_path):
+def test_bert_exports_to_every_format_within_the_parity_floor(cli, folders, tmp_path):
     out = tmp_path / "out"
-    result = cli("export", f"hf:{folders['bert']}", "-f", "onnx", "-f", "openvino", "-f",
-                 "tflite", "-o", out, "--json")
+    formats = ["onnx", "openvino", "tflite"]
+    if importlib.util.find_spec("executorch") is not None:
+        formats.append("executorch")
+    result = cli("export", f"hf:{folders['bert']}", *[a for f in formats for a in ("-f", f)],
+                 "-o", out, "--json")
     assert result.code == 0, result.stderr
     artifacts = _result(result.stdout)["artifacts"]
-    assert sorted(a["format"] for a in artifacts) == ["onnx", "openvino", "tflite"]
+    assert sorted(a["format"] for a in artifacts) == sorted(formats)
     for artifact in artifacts:
         assert [s["shape"] for s in artifact["inputs"]] == [[1, 64]] * 3
-        if artifact["format"] != "tflite":  # LiteRT names them args_0.. and takes int32
+        # LiteRT names them args_0.. and takes int32; ExecuTorch's program names none
+        if artifact["format"] not in ("tflite", "executorch"):
             assert [(s["name"], s["dtype"]) for s in artifact["inputs"]] == [
                 ("input_ids", "int64"), ("attention_mask", "int64"),
                 ("token_type_ids", "int64")]
