@@ -5,7 +5,6 @@ downloaded)."""
 from __future__ import annotations
 
 import importlib.util
-
 import json
 import socket
 import subprocess
