@@ -227,7 +227,19 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=20)
     parser.add_argument("--samples", type=int, help="at most this many eval samples")
     parser.add_argument("--json-out", type=Path, default=RESULTS / "split_rate.json")
+    parser.add_argument("--replot", type=Path, metavar="JSON",
+                        help="measure nothing: print the table and goals of an earlier run's "
+                        "JSON and write its chart beside it")
     args = parser.parse_args()
+    if args.replot:
+        done = json.loads(args.replot.read_text())
+        print_table(done["rows"])
+        print_goals(goals(done["rows"], done["bottleneck_at"]))
+        chart = args.replot.with_suffix(".svg")
+        chart.write_text(curves(done["rows"], f"{done['model']} on {done['data']}, "
+                                f"{done['samples']} samples"))
+        print(f"wrote {chart}")
+        return
 
     from edgepipe.data import splits_for
     from edgepipe.model import classifier_classes, load_model
@@ -379,14 +391,21 @@ def curves(rows: list[dict[str, Any]], title: str) -> str:
                        if r["label"] == "measured" and r["accuracy"] is not None and pick(r))
         return Series(name, "", found) if found else None
 
+    def channels(r: dict[str, Any]) -> str:
+        return r["setting"].split(", ")[1].split(" x ")[0]  # "at, 2 ch x 8 bit[, λ=..]"
+
+    bottlenecks = sorted({(r["kind"], channels(r)) for r in rows
+                          if r["kind"] in ("bottleneck + zlib", "entropy-coded bottleneck")},
+                         key=lambda kc: (kc[0] != "bottleneck + zlib", int(kc[1].split()[0])))
     made = [family("JPEG", lambda r: r["setting"].startswith("JPEG")),
             family("WebP (lossy)", lambda r: r["setting"].startswith("WebP q")),
             family("PNG / WebP lossless / uint8 pixels", lambda r: r["setting"] in (
                 "PNG", "WebP lossless", "uint8 pixels")),
             family("raw 8-bit tensor at each cut", lambda r: r["kind"] == "raw 8-bit cut"),
-            family("bottleneck + zlib", lambda r: r["kind"] == "bottleneck + zlib"),
-            family("entropy-coded bottleneck",
-                   lambda r: r["kind"] == "entropy-coded bottleneck")]
+            *[family(f"{kind}, {ch} (" + ("8 and 4 bit)" if kind.startswith("bottleneck")
+                                          else "λ varies)"),
+                     lambda r, kind=kind, ch=ch: r["kind"] == kind and channels(r) == ch)
+              for kind, ch in bottlenecks]]
     series = [dataclasses.replace(s, color=COLORS[i]) for i, s in enumerate(made) if s]
     return standalone(lines(series, x_label="bytes per sample on the link, mean (log scale)",
                             y_label="top-1 (%)", x_format=lambda v: f"{v:g} B",
