@@ -117,6 +117,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="texts measured")
     parser.add_argument("--calibration", type=int, default=64, help="texts for compress")
     parser.add_argument("--group-size", type=int, default=32)
+    parser.add_argument("--asymmetric", action="store_true", help="int4 with zero points")
+    parser.add_argument("--data-aware", action="store_true",
+                        help="each runtime's data-aware int4 (GPTQ, AWQ + scale estimation)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=40, help="timed rounds")
     parser.add_argument("--json-out", type=Path, default=RESULTS / "transformer_int4.json")
@@ -126,6 +129,7 @@ def main() -> None:
 
     from edgepipe.compress import compress, make_config
     from edgepipe.data import as_dataset
+    from edgepipe.errors import EdgepipeError
     from edgepipe.model import load_model
     from edgepipe.runtime import open_artifact
 
@@ -142,22 +146,34 @@ def main() -> None:
     variants: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     # int8-dynamic is ONNX Runtime's alone in edgepipe (its formats list says so)
-    for method, formats, options in (("int4-weight", FORMATS, {"group_size": args.group_size}),
+    int4 = {"group_size": args.group_size, "symmetric": not args.asymmetric,
+            "data_aware": args.data_aware}
+    for method, formats, options in (("int4-weight", FORMATS, int4),
                                      ("int8-dynamic", ("onnx",), {})):
-        out = work / method
-        t0 = time.time()
-        result = compress(loaded, make_config(method, formats=list(formats), **options), out,
-                          calibration_texts).to_dict()
-        print(f"{method}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-        failed += [{"method": method, **f} for f in result["failed"]]
-        if not variants:
-            variants += [{"variant": "float", "format": a["format"], "path": out / a["path"],
-                          "bytes": files_size(out, a)} for a in result["float_artifacts"]]
-        for a in result["artifacts"]:
-            variants.append({"variant": method, "format": a["format"], "path": out / a["path"],
-                             "bytes": files_size(out, a), "precision": a["precision"],
-                             "left_in_float": len(a["tool"].get("left_in_float", []) or [])})
+        for fmt in formats:  # one format at a time: a failure costs only its own row
+            out = work / f"{method}-{fmt}"
+            t0 = time.time()
+            try:
+                result = compress(loaded, make_config(method, formats=[fmt], **options), out,
+                                  calibration_texts).to_dict()
+            except EdgepipeError as exc:
+                failed.append({"method": method, "format": fmt, "error": str(exc)})
+                print(f"{method} {fmt}: failed: {exc}", file=sys.stderr, flush=True)
+                continue
+            print(f"{method} {fmt}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+            if method == "int4-weight":
+                variants += [{"variant": "float", "format": a["format"],
+                              "path": out / a["path"], "bytes": files_size(out, a)}
+                             for a in result["float_artifacts"]]
+            for a in result["artifacts"]:
+                variants.append({"variant": method, "format": a["format"],
+                                 "path": out / a["path"], "bytes": files_size(out, a),
+                                 "precision": a["precision"],
+                                 "layers": a["tool"].get("layer_counts"),
+                                 "seconds_to_make": time.time() - t0})
 
+    variants.sort(key=lambda v: (FORMATS.index(v["format"]),
+                                 ("float", "int8-dynamic", "int4-weight").index(v["variant"])))
     data = as_dataset(measured_texts, loaded.inputs, tokenizer=loaded.tokenizer_folder)
     samples = [[data.inputs[n][i:i + 1] for n in names] for i in range(len(data))]
     mask_index = names.index("attention_mask")
@@ -232,6 +248,7 @@ def main() -> None:
                           f"safetensors sha256 {digest})"),
                 "texts": f"{args.texts.name}: first {len(samples)}",
                 "calibration": f"last {args.calibration} texts", "threads": args.threads,
+                "int4_options": int4,
                 "seconds": time.time() - started, "goals": goals, "failed": failed,
                 "variants": [{k: (str(val) if isinstance(val, Path) else val)
                               for k, val in v.items()} for v in variants]}

@@ -368,3 +368,19 @@ def test_a_safetensors_header_of_128_bytes_is_not_taken_for_a_pickle():
     assert struct.pack("<Q", len(header))[:2] == b"\x80\x00"  # as a pickle's PROTO 0 starts
     assert sniff(struct.pack("<Q", len(header)) + header) == "safetensors file"
     assert sniff(pickle.dumps({"a": 1}, protocol=2)) == "Python pickle"
+
+
+def test_int4_weight_with_data_on_text_in_every_runtime(cli, folders, tmp_path):
+    """The data-aware int4 paths calibrate on tokenized text: LiteRT's model takes int32
+    token ids where the text gives int64, and the calibration is cast to them."""
+    out = tmp_path / "out"
+    result = cli("compress", f"hf:{folders['bert']}", "--method", "int4-weight", "--data-aware",
+                 "--group-size", "32", "-f", "onnx", "-f", "openvino", "-f", "tflite",
+                 "--data", folders["tsv"], "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    artifacts = _result(result.stdout)["artifacts"]
+    assert sorted(a["format"] for a in artifacts) == ["onnx", "openvino", "tflite"]
+    for artifact in artifacts:
+        assert artifact["tool"]["calibration_samples"] > 0, artifact["name"]
+        (check,) = artifact["metrics"]["eval"]["outputs"]
+        assert check["sqnr_db"] > 10, (artifact["name"], check)

@@ -146,7 +146,8 @@ def _integer_weights(path: Path) -> set[str]:
 def _calibration(path: Path, arrays: list[np.ndarray]) -> dict[str, list[dict[str, Any]]]:
     """The calibration samples as the quantizer takes them: per signature, one dict of
     named inputs per run, in batches of the float model's own batch (a short tail dropped).
-    The signature's names are put in the model's input order by their tensor indices."""
+    The signature's names are put in the model's input order by their tensor indices, and
+    each array is cast to its input's dtype (LiteRT narrows int64 token ids to int32)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
@@ -157,6 +158,6 @@ def _calibration(path: Path, arrays: list[np.ndarray]) -> dict[str, list[dict[st
     shape = interpreter.get_input_details()[0]["shape"]
     batch = int(shape[0]) if len(shape) and shape[0] > 0 else 1
     count = len(arrays[0]) // batch * batch
-    return {key: [{name: np.ascontiguousarray(a[start:start + batch])
+    return {key: [{name: np.ascontiguousarray(a[start:start + batch], dtype=named[name]["dtype"])
                    for name, a in zip(names, arrays, strict=True)}
                   for start in range(0, count, batch)]}
