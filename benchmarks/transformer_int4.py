@@ -183,7 +183,9 @@ def main() -> None:
 
     sessions = {}
     for v in variants:
-        session = open_artifact(v["path"], threads=args.threads)
+        # no spinning: ONNX Runtime's idle workers would steal the cores from the next
+        # variant's run in the interleaved rounds
+        session = open_artifact(v["path"], threads=args.threads, spin=False)
         sessions[id(v)] = session
         tokens, pooled = zip(*(cosines(ref, session.run(s)[0], s[mask_index])
                                for ref, s in zip(reference, samples, strict=True)), strict=True)
