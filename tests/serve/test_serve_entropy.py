@@ -52,7 +52,7 @@ def test_bitstreams_served_and_bad_ones_refused(entropy_server, entropy_split_di
     good = streams[0]
     flipped = bytearray(good)
     flipped[-2] ^= 0x04
-    for bad, words in ((good[:-3], "truncated"), (good[:10], "header"),
+    for bad, words in ((good[:-3], "truncated"), (good[:4], "header"),
                        (bytes(flipped), "CRC32"), (good + good[:-1], "Bitstream 2"),
                        (b"", "no bitstream")):
         status, text = _infer(entropy_server, bad)
