@@ -1084,7 +1084,7 @@ REFERENCES: dict[str, Reference] = {
             "bad-target-bytes",
             "--target-bytes is below what a bitstream can be: its 6-byte header and one bit "
             "of codes per sample.",
-            "give a target of at least 13.125 bytes per sample, e.g. --target-bytes 64.",
+            "give a target of at least 6.125 bytes per sample, e.g. --target-bytes 64.",
         ),
         Reference(
             "conflicting-encodings",
