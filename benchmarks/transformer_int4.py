@@ -105,6 +105,11 @@ def cosines(reference: np.ndarray, got: np.ndarray, mask: np.ndarray) -> tuple[f
     return cosine(a, b), cosine(a.mean(0), b.mean(0))
 
 
+def _counts(layers: dict[str, int] | None) -> str:
+    """``12/24``: the weight layers in 4 and in 8 bits (blank for float and int8-dynamic)."""
+    return "" if not layers else f"{layers['int4']}/{layers['int8']}"
+
+
 def _first(output: Any) -> np.ndarray:
     return (output[0] if isinstance(output, (tuple, list)) else output).numpy()
 
@@ -120,6 +125,12 @@ def main() -> None:
     parser.add_argument("--asymmetric", action="store_true", help="int4 with zero points")
     parser.add_argument("--data-aware", action="store_true",
                         help="each runtime's data-aware int4 (GPTQ, AWQ + scale estimation)")
+    parser.add_argument("--keep-8bit", action="store_true",
+                        help="embeddings and the output head in 8 bits (--keep-8bit)")
+    parser.add_argument("--max-drop", type=float,
+                        help="the accuracy budget (cosine points on the calibration texts' "
+                        "eval split): the most sensitive layers in 8 bits until it is met, "
+                        "where the format has a layer-wise backend (onnx, openvino)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=40, help="timed rounds")
     parser.add_argument("--json-out", type=Path, default=RESULTS / "transformer_int4.json")
@@ -128,6 +139,8 @@ def main() -> None:
     import torch
 
     from edgepipe.compress import compress, make_config
+    from edgepipe.compress.budget import AccuracyBudget
+    from edgepipe.compress.sensitivity import LAYERWISE
     from edgepipe.data import as_dataset
     from edgepipe.errors import EdgepipeError
     from edgepipe.model import load_model
@@ -147,15 +160,18 @@ def main() -> None:
     failed: list[dict[str, str]] = []
     # int8-dynamic is ONNX Runtime's alone in edgepipe (its formats list says so)
     int4 = {"group_size": args.group_size, "symmetric": not args.asymmetric,
-            "data_aware": args.data_aware}
+            "data_aware": args.data_aware, "keep_8bit": True if args.keep_8bit else None}
     for method, formats, options in (("int4-weight", FORMATS, int4),
                                      ("int8-dynamic", ("onnx",), {})):
         for fmt in formats:  # one format at a time: a failure costs only its own row
             out = work / f"{method}-{fmt}"
             t0 = time.time()
+            config = make_config(method, formats=[fmt], **options)
+            budget = (AccuracyBudget(args.max_drop) if args.max_drop is not None
+                      and (type(config), fmt) in LAYERWISE else None)
             try:
-                result = compress(loaded, make_config(method, formats=[fmt], **options), out,
-                                  calibration_texts).to_dict()
+                result = compress(loaded, config, out, calibration_texts,
+                                  budget=budget).to_dict()
             except EdgepipeError as exc:
                 failed.append({"method": method, "format": fmt, "error": str(exc)})
                 print(f"{method} {fmt}: failed: {exc}", file=sys.stderr, flush=True)
@@ -166,10 +182,15 @@ def main() -> None:
                               "path": out / a["path"], "bytes": files_size(out, a)}
                              for a in result["float_artifacts"]]
             for a in result["artifacts"]:
+                spent = (a.get("metrics") or {}).get("budget")
                 variants.append({"variant": method, "format": a["format"],
                                  "path": out / a["path"], "bytes": files_size(out, a),
                                  "precision": a["precision"],
                                  "layers": a["tool"].get("layer_counts"),
+                                 "budget": None if budget is None else {
+                                     "max_drop": args.max_drop, "met": spent and spent["met"],
+                                     "kept_8bit": spent and spent["kept"],
+                                     "drops": spent and [st["drop"] for st in spent["steps"]]},
                                  "seconds_to_make": time.time() - t0})
 
     variants.sort(key=lambda v: (FORMATS.index(v["format"]),
@@ -227,12 +248,13 @@ def main() -> None:
         goals[fmt] = {**checks, "met": all(checks.values())}
 
     print(f"\n{'runtime':13} {'variant':13} {'file':>10} {'vs float':>9} {'cos min':>8} "
-          f"{'cos mean':>9} {'pooled min':>11} {'p50 ms':>8} {'vs float':>9}")
+          f"{'cos mean':>9} {'pooled min':>11} {'p50 ms':>8} {'vs float':>9} {'4/8-bit':>8}")
     for v in variants:
         print(f"{RUNTIME[v['format']]:13} {v['variant']:13} {v['bytes'] / 2**20:8.1f} MiB "
               f"{v['size_vs_float']:8.1%} {v['cosine_tokens_min']:8.4f} "
               f"{v['cosine_tokens_mean']:9.5f} {v['cosine_pooled_min']:11.4f} "
-              f"{v['latency_ms_median']:8.2f} {v['latency_vs_float']:8.2f}x")
+              f"{v['latency_ms_median']:8.2f} {v['latency_vs_float']:8.2f}x "
+              f"{_counts(v.get('layers')):>8}")
     print("cos: last_hidden_state over each text's real tokens against torch float (min, mean "
           f"over {len(samples)} texts); pooled: the mean-pooled sentence embedding; p50: median "
           f"of {args.rounds} interleaved runs at batch 1, {args.threads} threads")
@@ -250,7 +272,7 @@ def main() -> None:
                           f"safetensors sha256 {digest})"),
                 "texts": f"{args.texts.name}: first {len(samples)}",
                 "calibration": f"last {args.calibration} texts", "threads": args.threads,
-                "int4_options": int4,
+                "int4_options": int4, "max_drop": args.max_drop,
                 "seconds": time.time() - started, "goals": goals, "failed": failed,
                 "variants": [{k: (str(val) if isinstance(val, Path) else val)
                               for k, val in v.items()} for v in variants]}

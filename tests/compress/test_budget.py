@@ -57,7 +57,7 @@ def test_a_budget_the_default_int8_meets_changes_nothing(digits_cnn, tmp_path):
                       budget=AccuracyBudget(max_drop=1.0))
     [artifact] = result.to_dict()["artifacts"]
     budget = result.to_dict()["budget"]["onnx"]
-    assert budget["met"] is True and len(budget["steps"]) == 1 and budget["kept_in_float"] == []
+    assert budget["met"] is True and len(budget["steps"]) == 1 and budget["kept"] == []
     assert budget["steps"][0]["drop"] == pytest.approx(100 * artifact["metrics"]["drop"], abs=1e-5)
     assert result.to_dict()["sensitivity"] is None and "sensitivity.json" not in _files(tmp_path)
     assert artifact["name"] == "digits-cnn.int8.onnx" and artifact["tool"]["left_in_float"] == []
@@ -70,11 +70,11 @@ def test_a_tight_budget_keeps_the_most_sensitive_layers_in_float(digits_cnn, tmp
                       budget=AccuracyBudget(max_drop=0.0))
     budget = result.to_dict()["budget"]["onnx"]
     steps = budget["steps"]
-    assert steps[0]["drop"] > 0 and steps[0]["kept_in_float"] == []  # full int8 misses it
+    assert steps[0]["drop"] > 0 and steps[0]["kept"] == []  # full int8 misses it
     assert budget["met"] is True and steps[-1]["drop"] <= 0 and len(steps) >= 2
     ranking = [r["layer"] for r in result.to_dict()["sensitivity"]["onnx"]["layers"]]
-    kept = budget["kept_in_float"]
-    assert kept == ranking[:len(kept)] == steps[-1]["kept_in_float"]
+    kept = budget["kept"]
+    assert kept == ranking[:len(kept)] == steps[-1]["kept"]
     [artifact] = result.to_dict()["artifacts"]
     assert artifact["name"] == "digits-cnn.int8.onnx" and artifact["metrics"]["drop"] <= 0
     assert {item["layer"] for item in artifact["tool"]["left_in_float"]} == set(kept)
@@ -83,7 +83,7 @@ def test_a_tight_budget_keeps_the_most_sensitive_layers_in_float(digits_cnn, tmp
     assert len(precision) == 4 and list(precision.values()).count("int8") == 4 - len(kept)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     entry = {a["name"]: a for a in manifest["artifacts"]}["digits-cnn.int8.onnx"]
-    assert entry["metrics"]["budget"]["kept_in_float"] == kept
+    assert entry["metrics"]["budget"]["kept"] == kept
 
 
 def test_an_unmet_budget_raises_and_keeps_the_best_artifact(digits_cnn, tmp_path):
@@ -98,7 +98,7 @@ def test_an_unmet_budget_raises_and_keeps_the_best_artifact(digits_cnn, tmp_path
     assert all(s["metric"] == "cosine" and s["drop"] > 0 for s in steps)
     assert len(steps) == 4  # full int8, then up to three of four layers kept in float
     best = min(steps, key=lambda s: s["drop"])
-    assert budget["kept_in_float"] == best["kept_in_float"]
+    assert budget["kept"] == best["kept"]
     assert _files(tmp_path) == ["digits-cnn.int8.over-budget.onnx", "digits-cnn.onnx",
                                 "manifest.json", "sensitivity.json"]
     assert _compute_nodes(tmp_path / "digits-cnn.int8.over-budget.onnx") == {"Conv", "Gemm"}

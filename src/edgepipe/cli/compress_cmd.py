@@ -136,17 +136,19 @@ def compress(
         "nearest (default).",
         rich_help_panel=INT4)] = None,
     keep_8bit: Annotated[bool | None, typer.Option(
-        "--keep-8bit/--all-4bit", help="Output head (and OpenVINO embeddings) in 8 bits, or "
-        "every layer in 4 (default: each tool's own choice).", rich_help_panel=INT4)] = None,
+        "--keep-8bit/--all-4bit", help="Output head (and embeddings: onnx, openvino) in "
+        "8 bits, or every layer in 4 (default: each tool's own choice).", rich_help_panel=INT4)] = None,
     allow_random_calibration: Annotated[bool, typer.Option(
         "--allow-random-calibration", help="Without --data: calibrate on random N(0,1) "
         "inputs (activation ranges will not match real data).", rich_help_panel=INT8)] = False,
     sensitivity: Annotated[bool, typer.Option(
         "--sensitivity", help="Quantize one layer at a time, print the ranked drops and "
-        "save them as sensitivity.json in OUT.", rich_help_panel=INT8)] = False,
+        "save them as sensitivity.json in OUT (int8 on onnx; int4-weight on onnx and "
+        "openvino).", rich_help_panel=INT8)] = False,
     max_drop: Annotated[float | None, typer.Option(
         min=0.0, help="Largest drop allowed (top-1 points with labels, cosine points "
-        "without); the most sensitive layers stay in float until it is met, else exit 1 "
+        "without); the most sensitive layers stay in float (int8) or 8 bits (int4-weight) "
+        "until it is met, else exit 1 "
         "keeping the best artifact as *.over-budget.*.", rich_help_panel=INT8)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the data split and random inputs.")] = 0,
     threads: Annotated[int | None, typer.Option(
@@ -287,9 +289,12 @@ def _render_binary(console: Console, artifact: CompressedArtifact) -> None:
 
 def sensitivity_table(fmt: str, table: SensitivityTable) -> Table:
     """The per-layer drops, most sensitive first."""
+    from edgepipe.compress.sensitivity import in_words
+
     unit = "pts" if table.metric == "top1" else "cos pts"
     view = Table(show_edge=False, title_justify="left", title=(
-        f"Per-layer sensitivity ({fmt}): one layer quantized, the rest float; drop in "
+        f"Per-layer sensitivity ({fmt}): one layer in {in_words(table.precision)}, the rest "
+        f"in {in_words(table.backup)}; drop in "
         f"{table.unit}; {table.samples} samples, {round(table.seconds, 3):.1f} s"))
     for column in ("rank", "layer", "op", "drop", "metric", "SQNR vs source"):
         view.add_column(column, justify="right" if column in ("rank", "drop") else "left")
@@ -303,12 +308,14 @@ def sensitivity_table(fmt: str, table: SensitivityTable) -> Table:
 
 def budget_line(fmt: str, budget: BudgetOutcome) -> str:
     """``Budget --max-drop 0.5 met: 5.571 -> 0.000 pts; kept in float: a, b``."""
+    from edgepipe.compress.sensitivity import in_words
+
     path = " -> ".join(f"{step.drop:.3f}" for step in budget.steps)
-    kept = ", ".join(budget.kept_in_float) or "none"
+    kept = ", ".join(budget.kept) or "none"
     state = "met" if budget.met else "NOT met"
     assert budget.max_drop is not None
     return (f"Budget --max-drop {budget.max_drop:g} ({fmt}) {state} by {budget.artifact}: "
-            f"drop {path} {budget.steps[0].metric} points; kept in float: {kept}.")
+            f"drop {path} {budget.steps[0].metric} points; kept in {in_words(budget.backup_precision)}: {kept}.")
 
 
 def format_metric(metric: str, value: float | None) -> str:

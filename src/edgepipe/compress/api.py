@@ -55,7 +55,7 @@ from edgepipe.compress.samples import (
     make_check_set,
     reference_outputs,
 )
-from edgepipe.compress.sensitivity import SensitivityTable
+from edgepipe.compress.sensitivity import SensitivityTable, in_words
 from edgepipe.data import Dataset, Splits, as_dataset, check_data_fits, split
 from edgepipe.errors import (
     PARTIAL_EXIT,
@@ -342,7 +342,7 @@ def _record_budget(result: CompressResult, artifact: CompressedArtifact, fmt: st
         best = min(outcome.steps, key=lambda step: step.drop)
         missed.append(
             f"{artifact.name} ({fmt}): best drop {best.drop:.4g} {last.metric} points with "
-            f"{len(best.kept_in_float)} layer(s) kept in float, over --max-drop "
+            f"{len(best.kept)} layer(s) kept in {in_words(outcome.backup_precision)}, over --max-drop "
             f"{outcome.max_drop:g} after {len(outcome.steps)} step(s)")
 
 

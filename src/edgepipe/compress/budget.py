@@ -1,10 +1,11 @@
-"""The accuracy budget: keep the most sensitive layers in float until the drop fits.
+"""The accuracy budget: keep the most sensitive layers back until the drop fits.
 
 After the fully quantized artifact is measured, :func:`tune` runs the per-layer sensitivity
 (when asked, or when the artifact misses ``max_drop``) and then, greedily by that ranking,
-keeps one more layer in float, re-quantizes and re-measures, until the drop is at most
-``max_drop`` (points, see :mod:`edgepipe.compress.sensitivity`). At least one layer stays
-quantized: an artifact with every compute layer in float is the float model. When no step
+keeps one more layer in the backend's backup precision (float for int8, 8 bits for
+int4-weight), re-quantizes and re-measures, until the drop is at most ``max_drop`` (points,
+see :mod:`edgepipe.compress.sensitivity`). At least one layer stays quantized: an artifact
+with every compute layer kept back is the float (or the all-8-bit) model. When no step
 meets the budget, the best one found is kept under ``NAME.<method>.over-budget.onnx`` and
 the caller raises a ToleranceError after recording it.
 """
@@ -23,6 +24,7 @@ from edgepipe.compress.sensitivity import (
     Check,
     SensitivityTable,
     drop_of,
+    in_words,
     layerwise_backend,
     measure_sensitivity,
     open_layerwise,
@@ -67,10 +69,11 @@ class AccuracyBudget:
 
 @dataclass
 class BudgetStep(Document):
-    """One step of the budget's path: the layers kept in float and the drop it measured."""
+    """One step of the budget's path: the layers kept back (in the outcome's backup
+    precision) and the drop it measured."""
 
     step: int
-    kept_in_float: list[str]
+    kept: list[str]
     metric: str  # "top1" or "cosine"
     drop: float  # points
     value: float
@@ -80,30 +83,36 @@ class BudgetStep(Document):
 @dataclass
 class BudgetOutcome:
     """What the budget did for one format: the budget, whether it was met, every step, and
-    each layer's precision; ``artifact`` names the artifact it settled on (in the result)."""
+    each layer's precision; ``backup_precision``: what a kept layer got ("fp32" for int8,
+    "int8" for int4-weight); ``artifact`` names the artifact it settled on (in the result)."""
 
     max_drop: float | None
     sensitivity: bool
     met: bool | None
     steps: list[BudgetStep]
-    layers: dict[str, str]  # layer -> "fp32" | "int8"
+    layers: dict[str, str]  # layer -> "fp32" | "int8" | "int4"
     artifact: str | None = None
+    backup_precision: str = "fp32"
 
     @property
-    def kept_in_float(self) -> list[str]:
-        return [name for name, precision in self.layers.items() if precision == "fp32"]
+    def kept(self) -> list[str]:
+        """The layers kept back: in the backup precision, or in float by the config."""
+        return [name for name, precision in self.layers.items()
+                if precision in (self.backup_precision, "fp32")]
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {} if self.artifact is None else {"artifact": self.artifact}
         return {**document, "max_drop": self.max_drop, "sensitivity": self.sensitivity,
                 "met": self.met, "steps": [step.to_dict() for step in self.steps],
-                "layers": self.layers, "kept_in_float": self.kept_in_float}
+                "layers": self.layers, "backup_precision": self.backup_precision,
+                "kept": self.kept}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> BudgetOutcome:
         return cls(document["max_drop"], document["sensitivity"], document["met"],
                    [BudgetStep.from_dict(step) for step in document["steps"]],
-                   document["layers"], document.get("artifact"))
+                   document["layers"], document.get("artifact"),
+                   document.get("backup_precision", "fp32"))
 
 
 @dataclass
@@ -116,13 +125,14 @@ class Tuned:
     session: Any
     sensitivity: SensitivityTable | None = None
     steps: list[BudgetStep] = field(default_factory=list)
-    layers: dict[str, str] = field(default_factory=dict)  # layer -> "fp32" | "int8"
+    layers: dict[str, str] = field(default_factory=dict)  # layer -> "fp32" | "int8" | "int4"
     met: bool | None = None  # None without a budget
+    backup: str = "fp32"
 
     def report(self, budget: AccuracyBudget) -> BudgetOutcome:
         """The budget's outcome for the manifest and the result (no sensitivity table)."""
         return BudgetOutcome(budget.max_drop, budget.sensitivity, self.met, list(self.steps),
-                             dict(self.layers))
+                             dict(self.layers), backup_precision=self.backup)
 
 
 def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: EvalResult,
@@ -141,10 +151,10 @@ def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: Eva
     layerwise = open_layerwise(CompressJob(job.source, job.config, job.fmt, job.float_path,
                                            folder / job.path.name, job.calibration,
                                            job.threads))
-    table = measure_sensitivity(layerwise, check, float_eval, folder)
-    tuned.sensitivity = table
+    table = measure_sensitivity(layerwise, check, float_eval, folder, job.path.name)
+    tuned.sensitivity, tuned.backup = table, layerwise.backup
     tuned.layers = {name: "fp32" for name in getattr(job.config, "exclude", ())}
-    tuned.layers.update({name: "int8" for name, _ in layerwise.layers})
+    tuned.layers.update({name: layerwise.precision for name, _ in layerwise.layers})
     if budget.max_drop is None:
         return tuned
     if not over:
@@ -152,15 +162,16 @@ def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: Eva
         return tuned
     best = (drop, 0, tuned.compressed, evaluation, parity, session)
     kept: list[str] = []
-    for count, name in enumerate(table.ranking[:-1], start=1):  # at least one layer int8
+    for count, name in enumerate(table.ranking[:-1], start=1):  # at least one quantized
         kept.append(name)
         candidate = layerwise.quantize(list(kept), folder / f"keep{count}" / job.path.name)
         evaluation, parity, session = check(candidate)
         metric, drop, value = drop_of(evaluation, float_eval)
         tuned.steps.append(_step(count, kept, metric, drop, value, budget))
-        log.info("budget step %d: %s kept in float, drop %.3f points", count, name, drop)
+        log.info("budget step %d: %s kept in %s, drop %.3f points", count, name,
+                 in_words(layerwise.backup), drop)
         progress.report("accuracy budget", count, len(table.ranking) - 1,
-               f"{count} layer(s) in float, drop {drop:.3f}")
+                        f"{count} layer(s) in {in_words(layerwise.backup)}, drop {drop:.3f}")
         if drop < best[0]:
             best = (drop, count, candidate, evaluation, parity, session)
         if drop <= budget.max_drop:
@@ -175,7 +186,7 @@ def tune(job: CompressJob, compressed: Compressed, check: Check, float_eval: Eva
         chosen = _rename_over_budget(chosen, job)
     tuned.compressed, tuned.evaluation, tuned.parity, tuned.session = (chosen, evaluation,
                                                                        parity, session)
-    tuned.layers.update({name: "fp32" for name in table.ranking[:count]})
+    tuned.layers.update({name: layerwise.backup for name in table.ranking[:count]})
     return tuned
 
 
@@ -186,9 +197,17 @@ def _step(count: int, kept: list[str], metric: str, drop: float, value: float,
 
 
 def _rename_over_budget(compressed: Compressed, job: CompressJob) -> Compressed:
-    """Move the best artifact to ``NAME.<method>.over-budget.onnx`` in staging."""
-    stem, suffix = job.path.name[: -len(job.path.suffix)], job.path.suffix
-    target = job.path.with_name(f"{stem}.{OVER_BUDGET}{suffix}")
-    os.replace(compressed.path, target)
-    return Compressed(target, [target, *compressed.files[1:]], compressed.precision,
-                      compressed.tool, compressed.left_in_float, compressed.notes)
+    """Move the best artifact to ``NAME.<method>.over-budget.onnx`` in staging (an IR's
+    ``.bin`` beside its ``.xml`` is renamed with it: the IR finds it by name)."""
+    stem = job.path.name[: -len(job.path.suffix)]
+    target = job.path.with_name(f"{stem}.{OVER_BUDGET}{job.path.suffix}")
+    moved = []
+    for path in compressed.files:
+        if path.parent == compressed.path.parent and path.stem == compressed.path.stem:
+            renamed = target.with_suffix(path.suffix)
+            os.replace(path, renamed)
+            moved.append(renamed)
+        else:
+            moved.append(path)
+    return Compressed(target, moved, compressed.precision, compressed.tool,
+                      compressed.left_in_float, compressed.notes)

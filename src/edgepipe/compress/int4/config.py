@@ -32,9 +32,10 @@ class Int4WeightConfig(CompressConfig):
     ``symmetric``: signed 4-bit weights without zero points (default) or unsigned with
     one zero point per group. ``data_aware``: the runtime's own data-aware algorithm on
     the calibration samples of --data (ONNX Runtime: GPTQ; NNCF: AWQ with scale estimation;
-    ai-edge-quantizer: GPTQ; ExecuTorch: none, refused). ``keep_8bit``: the output head (and, for NNCF, embeddings)
-    in 8 bits (True), every layer in 4 bits (False), or each tool's default (None: NNCF
-    keeps them in 8 bits, ONNX Runtime, ai-edge-quantizer and torchao do not).
+    ai-edge-quantizer: GPTQ; ExecuTorch: none, refused). ``keep_8bit``: the output head
+    (and, for ONNX Runtime and NNCF, the embedding tables) in 8 bits (True), every layer in
+    4 bits (False), or each tool's default (None: NNCF keeps them in 8 bits, ONNX Runtime
+    keeps the embeddings float, ai-edge-quantizer and torchao put everything in 4 bits).
     """
 
     method: ClassVar[str] = "int4-weight"

@@ -8,14 +8,18 @@ from typing import Any
 
 NOT_DIVISIBLE = "its {k} input features are not a multiple of the group size {g}"
 HEAD_8BIT = "the output head, kept in 8 bits (keep_8bit)"
+BUDGET_8BIT = "kept in 8 bits by the accuracy budget (--max-drop)"
+EMBEDDING_8BIT = "an embedding table, kept in 8 bits (keep_8bit)"
+EMBEDDING_FLOAT = "an embedding table: ONNX Runtime's quantizer leaves it float by default"
 
 
-def quantized(layer: str, op: str, k: int, n: int, bits: int,
-              group: int | None) -> dict[str, Any]:
+def quantized(layer: str, op: str, k: int, n: int, bits: int, group: int | None,
+              reason: str | None = None) -> dict[str, Any]:
     """A layer whose weights were stored in ``bits`` bits in groups of ``group``
-    (None: one scale per output channel)."""
-    return {"layer": layer, "op": op, "in_features": k, "out_features": n, "bits": bits,
-            "group_size": group}
+    (None: one scale per output channel); ``reason``: why not the default 4 bits."""
+    row: dict[str, Any] = {"layer": layer, "op": op, "in_features": k, "out_features": n,
+                           "bits": bits, "group_size": group}
+    return row if reason is None else {**row, "reason": reason}
 
 
 def kept(layer: str, op: str, k: int, n: int, precision: str, reason: str) -> dict[str, Any]:

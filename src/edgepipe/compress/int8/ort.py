@@ -67,6 +67,8 @@ class StaticLayerwise:
     later one loads them, so N variants cost one calibration, not N.
     """
 
+    precision, backup = "int8", "fp32"
+
     def __init__(self, job: CompressJob) -> None:
         import onnx
 
