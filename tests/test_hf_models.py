@@ -108,6 +108,18 @@ def test_bert_exports_to_every_format_within_the_parity_floor(cli, folders, tmp_
         for output in artifact["parity"]["outputs"]:
             assert output["max_abs_diff"] < PARITY_FLOOR, (artifact["name"], output)
         assert artifact["source"]["options"]["architecture"] == "BertForSequenceClassification"
+    if "executorch" in formats:  # part XNNPACK, part portable kernels: ETDump times both
+        (pte,) = [a for a in artifacts if a["format"] == "executorch"]
+        result = cli("profile", out / pte["path"], "--target", "host", "--runs", 5,
+                     "--duration", 0, "--json")
+        assert result.code == 0, result.stderr
+        layers = _result(result.stdout)["layers"]
+        assert "ETDump" in layers["source"], layers
+        kinds = {row["exec_type"] for row in layers["rows"]}
+        assert kinds == {"XNNPACK", "portable kernel"}, kinds
+        assert len({row["calls"] for row in layers["rows"]}) == 1  # every op, every run
+        assert all(row["median_us"] >= 0 for row in layers["rows"])
+        assert abs(sum(row["share"] for row in layers["rows"]) - 1) < 1e-6
 
 
 def test_vit_exports_to_onnx_with_pixel_values_from_the_config(cli, folders, tmp_path):
@@ -384,3 +396,65 @@ def test_int4_weight_with_data_on_text_in_every_runtime(cli, folders, tmp_path):
         assert artifact["tool"]["calibration_samples"] > 0, artifact["name"]
         (check,) = artifact["metrics"]["eval"]["outputs"]
         assert check["sqnr_db"] > 10, (artifact["name"], check)
+
+
+@pytest.mark.parametrize("choice, bits", [(None, None), ("--keep-8bit", 8), ("--all-4bit", 4)])
+def test_onnx_int4_embeddings_follow_keep_8bit(cli, folders, tmp_path, choice, bits):
+    """ONNX Runtime's default leaves the embedding tables float (listed, with the reason);
+    --keep-8bit stores them as int8 rows, --all-4bit as GatherBlockQuantized 4-bit blocks."""
+    import onnx
+
+    out = tmp_path / "out"
+    result = cli("compress", f"hf:{folders['bert']}", "--method", "int4-weight", "-f", "onnx",
+                 "--group-size", "32", *([choice] if choice else []), "--data",
+                 folders["texts"], "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    tables = [r for r in artifact["tool"]["weight_layers"] if r["op"] == "Gather"]
+    assert {r["in_features"] for r in tables} >= {1000, 2}  # words, token types
+    assert artifact["tool"]["accuracy_level"] == 4
+    model = onnx.load(str(out / artifact["path"]))
+    floats = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT
+              and list(i.dims) == [1000, 32]]  # the word embeddings
+    if bits is None:
+        assert all(r["kept"] == "float" and "default" in r["reason"] for r in tables)
+        assert len(floats) == 1  # the table is still there, float
+    else:
+        assert all(r["bits"] == bits for r in tables), tables
+        assert floats == []  # no float table is left in the file
+        ops = {n.op_type for n in model.graph.node}
+        assert ("GatherBlockQuantized" in ops) == (bits == 4)
+    (check,) = artifact["metrics"]["eval"]["outputs"]
+    assert check["sqnr_db"] > 10, check
+
+
+@pytest.mark.parametrize("fmt, files", [("onnx", [".onnx"]), ("openvino", [".xml", ".bin"])])
+def test_int4_budget_keeps_the_most_sensitive_layers_in_8_bits(cli, folders, tmp_path, fmt,
+                                                               files):
+    """--max-drop with int4-weight: layers go back to 8 bits (not float), most sensitive
+    first; a budget no step meets exits 1 and keeps the best artifact, whole."""
+    out = tmp_path / "out"
+    result = cli("compress", f"hf:{folders['bert']}", "--method", "int4-weight", "-f", fmt,
+                 "--group-size", "32", "--max-drop", "0", "--data", folders["texts"],
+                 "-o", out)
+    assert result.code == 1 and "budget-not-met" in result.stderr, result.stderr
+    assert "kept in 8 bits" in _words(result.stderr)
+    table = json.loads((out / "sensitivity.json").read_text())
+    (entry,) = table.values() if "layers" not in table else [table]
+    assert entry["precision"] == "int4" and entry["backup_precision"] == "int8"
+    ranking = [row["layer"] for row in entry["layers"]]
+    assert len(ranking) >= 12  # 2 blocks x (q, k, v, out, two feed-forward) and more
+    manifest = json.loads((out / "manifest.json").read_text())
+    (artifact,) = [a for a in manifest["artifacts"] if "over-budget" in a["path"]]
+    for suffix in files:
+        assert (out / artifact["path"]).with_suffix(suffix).is_file()
+    budget = artifact["metrics"]["budget"]
+    assert budget["backup_precision"] == "int8" and budget["met"] is False
+    assert set(budget["kept"]) == set(ranking[:len(budget["kept"])])  # most sensitive first
+    assert set(budget["layers"].values()) <= {"int4", "int8"}
+    rows = {r["layer"]: r for r in artifact["tool"]["weight_layers"]}
+    for name in budget["kept"]:
+        assert rows[name]["bits"] == 8 and "budget" in rows[name]["reason"], rows[name]
+    steps = budget["steps"]
+    assert steps[0]["kept"] == [] and len(steps) == len(ranking)  # the last stays 4-bit
+    assert min(s["drop"] for s in steps) < steps[0]["drop"]

@@ -255,7 +255,18 @@ def recorded_value_limits(artifact: str | Path) -> dict[str, int]:
     models record them; empty otherwise): random inputs keep inside them."""
     record = _artifact_record(artifact)
     limits = record.source.options.get("value_limits") if record is not None else None
-    return {str(k): int(v) for k, v in limits.items()} if isinstance(limits, dict) else {}
+    if not isinstance(limits, dict):
+        return {}
+    by_name = {str(k): int(v) for k, v in limits.items()}
+    # a format that renames its inputs (LiteRT's args_N, ExecuTorch's unnamed ones) keeps
+    # the source's order: the limits follow the inputs by position
+    assert record is not None
+    source = [spec.name for spec in record.source.inputs]
+    own = [spec.name for spec in record.inputs]
+    if len(source) == len(own):
+        by_name.update({mine: by_name[theirs] for theirs, mine in zip(source, own, strict=True)
+                        if theirs in by_name and mine not in by_name})
+    return by_name
 
 
 def _artifact_record(artifact: str | Path) -> ArtifactRecord | None:

@@ -75,6 +75,11 @@ def test_profile_on_host_measures_latency(cli, digits_pte):
     steady = document["latency"]["steady"]
     assert steady["count"] >= 20 and 0 < steady["min_s"] <= steady["p50_s"] <= steady["max_s"]
     assert document["latency"]["load_s"] > 0 and document["latency"]["first_inference_s"] > 0
+    # per-operator times from ETDump: every op of this CNN runs inside the XNNPACK delegate
+    layers = document["layers"]
+    assert {row["exec_type"] for row in layers["rows"]} == {"XNNPACK"}, layers
+    assert {row["op_type"] for row in layers["rows"]} >= {"Convolution", "Fully Connected"}
+    assert len({row["calls"] for row in layers["rows"]}) == 1  # every op, every run
 
 
 def test_session_runs_numpy_and_honours_threads(digits_pte):

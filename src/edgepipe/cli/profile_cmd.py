@@ -230,9 +230,22 @@ def _render_layers(console: Console, layers: dict[str, Any] | None, top: int) ->
         return
     table = Table(title=f"slowest layers ({layers['source']})", show_edge=False,
                   title_justify="left")
-    for column in ("layer", "op", "time", "share"):
-        table.add_column(column, justify="left" if column in ("layer", "op") else "right")
+    kernels = any("exec_type" in row for row in layers["rows"])
+    columns = ("layer", "op", *(("kernel",) if kernels else ()), "time", "share")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("time", "share") else "left")
     for row in layers["rows"][:top]:
-        table.add_row(row["name"][:60], row["op_type"], f"{row['median_us'] if row['median_us'] is not None else row['mean_us']:.1f} us",
-                      f"{100 * row['share']:.1f}%")
+        time_us = row["median_us"] if row["median_us"] is not None else row["mean_us"]
+        table.add_row(row["name"][:60], row["op_type"],
+                      *((str(row.get("exec_type", "")),) if kernels else ()),
+                      f"{time_us:.1f} us", f"{100 * row['share']:.1f}%")
     console.print(table)
+    if kernels:  # where the time went, by kernel (ExecuTorch: delegated or portable)
+        shares: dict[str, list[float]] = {}
+        for row in layers["rows"]:
+            entry = shares.setdefault(str(row.get("exec_type", "")), [0, 0.0])
+            entry[0] += 1
+            entry[1] += row["share"]
+        console.print("by kernel: " + "; ".join(
+            f"{kind} {count} op(s), {100 * share:.1f}% of the time"
+            for kind, (count, share) in sorted(shares.items(), key=lambda kv: -kv[1][1])))

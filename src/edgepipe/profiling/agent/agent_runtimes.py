@@ -306,9 +306,64 @@ class ExecuTorch(Backend):
             "delegate": "as lowered (XNNPACK threadpool; portable kernels on one thread)"})
 
     def layers(self, path: str, threads: int, arrays, runs: int) -> dict:
-        return {"rows": [], "source": None, "note": (
-            "per-operator timings of ExecuTorch need an ETDump build of the runtime; they are "
-            "not collected")}
+        """Per-operator times from the runtime's ETDump: XNNPACK's own per-operator events
+        inside a delegate call, and each kernel the portable runtime ran itself."""
+        import torch
+        from executorch.extension.pybindings import portable_lib
+
+        portable_lib._unsafe_reset_threadpool(threads)
+        module = portable_lib._load_for_executorch(path, enable_etdump=True)
+        if not module.has_etdump():
+            return {"rows": [], "source": None, "note": (
+                "this ExecuTorch runtime was built without ETDump; per-operator timings are "
+                "not collected")}
+        args = tuple(torch.from_numpy(a) for a in arrays)
+        for _ in range(runs + 1):
+            module.run_method("forward", args)
+        from executorch.devtools import Inspector
+        from executorch.devtools.inspector._inspector_utils import TimeScale
+
+        with tempfile.TemporaryDirectory() as folder:
+            dump = os.path.join(folder, "run.etdp")
+            module.write_etdump_result_to_file(dump)
+            inspector = Inspector(etdump_path=dump, source_time_scale=TimeScale.NS,
+                                  target_time_scale=TimeScale.US)
+        rows: dict = {}
+        seen: dict[str, int] = {}
+        delegate = 1  # XNNPACK numbers its operators per delegate; a delegate's call event
+        for event in [e for block in inspector.event_blocks if block.name == "Execute"
+                      for e in block.events if e.perf_data is not None]:  # follows its ops
+            if event.name == "DELEGATE_CALL":
+                delegate += 1
+            if event.name in _ET_WRAPPERS:
+                continue
+            if event.is_delegated_op:
+                name = f"delegate {delegate}: {event.name}"
+            else:  # a portable kernel has the same name at every call site: numbered
+                seen[event.name] = seen.get(event.name, 0) + 1
+                name = event.name + (f" #{seen[event.name]}" if seen[event.name] > 1 else "")
+            times = list(event.perf_data.raw)[1:]  # the first run warms up: dropped
+            delegated = bool(event.is_delegated_op)
+            row = rows.setdefault(name, {
+                "name": name, "op_type": _et_op(event.name),
+                "exec_type": (event.delegate_backend_name or "XNNPACK") if delegated
+                else "portable kernel", "times_us": []})
+            row["times_us"].extend(float(t) for t in times)
+        return summarize(rows, runs, "ExecuTorch ETDump (enable_etdump): XNNPACK's per-operator "
+                         "events inside each delegate call, and each portable kernel; first "
+                         "run dropped")
+
+
+# ETDump events that wrap others (the whole method, a whole delegate call), not operators.
+_ET_WRAPPERS = {"Method::execute", "DELEGATE_CALL", "OPERATOR_CALL"}
+
+
+def _et_op(name: str) -> str:
+    """``Convolution (NHWC, F32) IGEMM #2`` -> ``Convolution``; ``native_call_add.out`` ->
+    ``add.out``."""
+    if name.startswith("native_call_"):
+        return name[len("native_call_"):]
+    return name.split(" (")[0].split(" #")[0]
 
 
 def summarize(rows: dict, runs: int, source: str) -> dict:
