@@ -84,7 +84,7 @@ _BUILTIN = (
            "the .xml and its .bin together."),
     Format("executorch", "ExecuTorch", ".pte", "executorch", "ExecuTorch",
            "edgepipe.runtime.executorch_runtime:open_session",
-           exporter="edgepipe.export.executorch", requires=("executorch",),
+           exporter="edgepipe.export.executorch", requires=("executorch",), servable=True,
            validator="edgepipe.model.files:check_pte_file",
            repair_hint="export it again (`edgepipe export MODEL --format executorch`); a file "
            "cut short by a copy or download is the usual cause."),

@@ -287,6 +287,32 @@ def test_openvino_tail_serves_the_same(split_dir):
         stop(process)
 
 
+def test_executorch_tail_serves_the_same(split_dir):
+    """A .pte tail (batch fixed at 1 in the program) serves a batch of 8 over REST and gRPC,
+    one sample at a time inside, as the ONNX tail computes it."""
+    pytest.importorskip("executorch", reason="the executorch extra is not installed")
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    process, ready = start_server(split_dir, "--runtime", "executorch", token=None)
+    try:
+        codes = some_codes(split_dir, 8)
+        want = local_logits(split_dir, codes)
+        rest = httpclient.InferenceServerClient(ready["http"].removeprefix("http://"))
+        tensor = httpclient.InferInput("codes", list(codes.shape), "INT8")
+        tensor.set_data_from_numpy(codes)
+        assert ready["runtime"] == "executorch" and ready["artifact"].endswith("tail.pte")
+        np.testing.assert_allclose(rest.infer("tail", [tensor]).as_numpy(OUT), want,
+                                   atol=1e-3)
+        rpc = grpcclient.InferenceServerClient(ready["grpc"])
+        tensor = grpcclient.InferInput("codes", list(codes.shape), "INT8")
+        tensor.set_data_from_numpy(codes)
+        np.testing.assert_allclose(rpc.infer("tail", [tensor]).as_numpy(OUT), want, atol=1e-3)
+    finally:
+        err = stop(process)
+    assert "Traceback" not in err, err[-3000:]
+
+
 def test_export_triton_matches_the_served_model(cli, server, split_dir, tmp_path):
     import onnx
     import tritonclient.http as httpclient
