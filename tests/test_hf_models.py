@@ -108,6 +108,15 @@ def test_bert_exports_to_every_format_within_the_parity_floor(cli, folders, tmp_
         for output in artifact["parity"]["outputs"]:
             assert output["max_abs_diff"] < PARITY_FLOOR, (artifact["name"], output)
         assert artifact["source"]["options"]["architecture"] == "BertForSequenceClassification"
+    # text data for the formats that rename the inputs (LiteRT's int32 args_N, ExecuTorch's
+    # unnamed ones): tokenized under the source's names, matched by position, cast
+    for artifact in [a for a in artifacts if a["format"] in ("tflite", "executorch")]:
+        result = cli("eval", out / artifact["path"], "--data", folders["texts"], "--reference",
+                     f"hf:{folders['bert']}", "--subset", "all", "--json")
+        assert result.code == 0, result.stderr
+        document = _result(result.stdout)
+        assert document["metric"] == "sqnr_db" and document["value"] > 80, document
+        assert document["data"]["samples"] == 30
     if "executorch" in formats:  # part XNNPACK, part portable kernels: ETDump times both
         (pte,) = [a for a in artifacts if a["format"] == "executorch"]
         result = cli("profile", out / pte["path"], "--target", "host", "--runs", 5,

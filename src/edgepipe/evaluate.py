@@ -10,6 +10,7 @@ in chunks of ``batch_size``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -212,8 +213,11 @@ def evaluate_on_data(
         samples, part = dataset, "eval"
     else:
         normalize = normalize_for(artifact, data, normalize, recorded)
-        dataset = as_dataset(data, session.inputs, num_classes=classes, normalize=normalize,
-                             tokenizer=recorded_tokenizer(artifact, recorded))
+        tokenizer = recorded_tokenizer(artifact, recorded)
+        specs, back = source_named(artifact, session.inputs) if tokenizer else (
+            session.inputs, {})
+        dataset = renamed(as_dataset(data, specs, num_classes=classes, normalize=normalize,
+                                     tokenizer=tokenizer), back, session.inputs)
         samples = make_splits(dataset, seed=seed).eval if part == "eval" else dataset
     check_labels_match(recorded, dataset.class_names, Path(artifact).name)
     result = evaluate_session(session, samples, reference=reference, threads=threads,
@@ -226,6 +230,37 @@ def evaluate_on_data(
                               samples=len(samples), of=len(dataset), preprocessing=used,
                               preprocessing_from=whence)
     return result
+
+
+def source_named(artifact: str | Path,
+                 specs: list[TensorSpec]) -> tuple[list[TensorSpec], dict[str, str]]:
+    """``specs`` (the artifact's inputs) under its source's input names where its format
+    renamed them (LiteRT's ``args_N``, ExecuTorch's ``input``, ``input_1``...), as the
+    ``manifest.json`` beside it records them in the same order, so that text data finds its
+    ``input_ids``; and the map back to the artifact's names (empty when nothing was renamed)."""
+    record = _artifact_record(artifact)
+    if record is None:
+        return specs, {}
+    source = [spec.name for spec in record.source.inputs]
+    own = [spec.name for spec in specs]
+    if len(source) != len(own) or source == own or "input_ids" in own:
+        return specs, {}
+    return ([dataclasses.replace(spec, name=name) for spec, name in zip(specs, source,
+                                                                          strict=True)],
+            dict(zip(source, own, strict=True)))
+
+
+def renamed(dataset: Dataset, back: dict[str, str], specs: list[TensorSpec]) -> Dataset:
+    """``dataset`` with its arrays under the artifact's own names (``back``, from
+    :func:`source_named`) and in its dtypes (LiteRT's token ids are int32)."""
+    if not back:
+        return dataset
+    dtypes = {spec.name: spec.dtype for spec in specs}
+    inputs = {back.get(name, name): array for name, array in dataset.inputs.items()}
+    inputs = {name: array.astype(dtypes[name]) if name in dtypes and dtypes[name]
+              and array.dtype != np.dtype(dtypes[name]) else array
+              for name, array in inputs.items()}
+    return dataclasses.replace(dataset, inputs=inputs)
 
 
 def recorded_preprocessing(artifact: str | Path) -> Preprocessing | None:

@@ -67,8 +67,9 @@ def read_texts(path: Path, tokenizer: str | Path | None,
             f"Text data needs a model input 'input_ids' of shape 1 x SEQ (a fixed length); "
             f"the model's inputs are {names}.",
             hint="text fills inputs named input_ids, attention_mask (token_type_ids) of a "
-            "fixed length: an hf:FOLDER text model, or its ONNX or OpenVINO artifact (LiteRT "
-            "renames inputs to args_0, ...: give the tokens as a .npz with those names).",
+            "fixed length: an hf:FOLDER text model, or an artifact exported from one with "
+            "its manifest.json beside it (a .tflite's args_0... and a .pte's inputs are "
+            "matched by position); otherwise give the tokens as a .npz under its names.",
             reference="text-needs-tokenizer")
     length = int(ids.shape[1])
     texts, labels, skipped = _read_lines(path, Path(tokenizer))

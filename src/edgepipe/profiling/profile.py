@@ -31,9 +31,11 @@ PROFILE_SCHEMA_VERSION = 1
 
 def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: int,
                 normalize: str | None = None, *, tokenizer: str | None = None,
-                limits: dict[str, int] | None = None) -> InputBatch:
+                limits: dict[str, int] | None = None,
+                artifact: Path | None = None) -> InputBatch:
     """Real samples from ``data`` (the first ``batch``; text tokenized with the folder
-    ``tokenizer``) or seeded random arrays (integer inputs folded into ``limits``, by input
+    ``tokenizer``, onto ``artifact``'s renamed inputs where its manifest records the
+    source's) or seeded random arrays (integer inputs folded into ``limits``, by input
     name, where given)."""
     for spec in session_inputs:
         if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] != batch:
@@ -52,7 +54,17 @@ def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: i
                           f"integers in [0, 100){folded}")
     from edgepipe.data import load_data_for_model
 
-    dataset = load_data_for_model(data, specs, normalize=normalize, tokenizer=tokenizer)
+    back: dict[str, str] = {}
+    named = specs
+    if tokenizer is not None and artifact is not None:  # text for renamed inputs (LiteRT)
+        from edgepipe.evaluate import source_named
+
+        named, back = source_named(artifact, specs)
+    dataset = load_data_for_model(data, named, normalize=normalize, tokenizer=tokenizer)
+    if back:
+        from edgepipe.evaluate import renamed
+
+        dataset = renamed(dataset, back, specs)
     count = len(next(iter(dataset.inputs.values())))
     if count < batch:
         raise InputError(f"--data {data} has {count} samples; the batch is {batch}.",
@@ -265,7 +277,7 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
         normalize = normalize_for(path, data, normalize)
     inputs = (input_batch(session.inputs, data, batch, seed, normalize,
                           tokenizer=recorded_tokenizer(path) if data is not None else None,
-                          limits=recorded_value_limits(path))
+                          limits=recorded_value_limits(path), artifact=path)
               if runner.needs_inputs else None)
     del session
     job = MeasureJob(artifact=path, files=tuple(path.parent / name for name in block["files"]),
