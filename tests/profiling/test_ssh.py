@@ -66,6 +66,24 @@ def test_openvino_ir_travels_with_its_weights(server, digits_artifacts):
     assert doc["runtime"]["name"] == "openvino" and doc["latency"]["steady"]["count"] >= 50
 
 
+def test_a_pte_profiles_over_ssh_with_its_operators(server, tmp_path):
+    """ExecuTorch's runner on the device: latency and the ETDump per-operator times."""
+    pytest.importorskip("executorch", reason="the executorch extra is not installed")
+    from dataclasses import replace
+
+    from edgepipe.export.api import export_model
+
+    export_model("builtin:digits-cnn", tmp_path, formats=("executorch",))
+    before = remote_folders()
+    doc = profile_artifact(tmp_path / "digits-cnn.pte", "host", replace(QUICK, per_layer=True),
+                           host=host_of(server), remote_python=sys.executable).to_dict()
+    assert doc["runtime"]["name"] == "executorch" and doc["device"]["via"] == "ssh"
+    assert doc["latency"]["steady"]["count"] >= 50
+    rows = doc["layers"]["rows"]
+    assert rows and {row["exec_type"] for row in rows} == {"XNNPACK"}, doc["layers"]
+    assert remote_folders() == before
+
+
 def test_missing_python_and_numpy(server, digits_artifacts, tmp_path):
     artifact = digits_artifacts / "digits-cnn.onnx"
     with pytest.raises(TargetError) as missing:
