@@ -15,7 +15,7 @@ LAYERS = [
     {"model", "zoo", "data"},
     {"runtime", "system", "training"},
     {"analysis"},
-    {"rundir", "export", "evaluate", "devices"},
+    {"rundir", "recorded", "export", "evaluate", "devices"},
     {"profiling"},
     {"compress", "split", "serve"},
     {"pipeline", "cli", "api", "__main__"},

@@ -193,7 +193,7 @@ def test_profile_prepares_its_data_as_recorded(int8_none, cli):
 def test_normalize_for_an_artifact(int8_none, caplog):
     """What eval, profile and split run (for the head) call: the record's choice for an image
     source, the option as given for an .npz or arrays."""
-    from edgepipe.evaluate import normalize_for, recorded_preprocessing
+    from edgepipe.recorded import normalize_for, recorded_preprocessing
 
     out, _ = int8_none
     artifact = out / "digits-cnn.int8.onnx"
@@ -211,7 +211,7 @@ def test_normalize_for_an_artifact(int8_none, caplog):
 def test_split_records_it_on_the_head(tmp_path, cli):
     """The head takes the data, so its record keeps how the data was prepared (split run
     prepares its data from it); the tail takes codes, so its record has none."""
-    from edgepipe.evaluate import normalize_for
+    from edgepipe.recorded import normalize_for
 
     out = tmp_path / "split"
     ran = cli("split", "builtin:digits-cnn", "--at", "pool2", "--bottleneck", "4", "--data",

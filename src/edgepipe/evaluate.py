@@ -10,8 +10,6 @@ in chunks of ``batch_size``.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import math
 import time
@@ -22,9 +20,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgepipe.data.preprocessing import Preprocessing
-from edgepipe.documents import ABSENT
 from edgepipe.errors import InputError, ShapeError
 from edgepipe.export.validate import sqnr_db
+from edgepipe.recorded import (
+    normalize_for,
+    recorded_preprocessing,
+    recorded_source_inputs,
+    recorded_tokenizer,
+    renamed,
+    source_named,
+)
 from edgepipe.runtime.base import run_batched
 from edgepipe.tensors import TensorSpec, format_shape
 
@@ -33,7 +38,6 @@ if TYPE_CHECKING:
 
     from edgepipe.data import Dataset
     from edgepipe.model import LoadedModel
-    from edgepipe.rundir import ArtifactRecord
     from edgepipe.runtime import Session
 
 DEFAULT_BATCH = 64
@@ -232,110 +236,6 @@ def evaluate_on_data(
     return result
 
 
-def source_named(artifact: str | Path,
-                 specs: list[TensorSpec]) -> tuple[list[TensorSpec], dict[str, str]]:
-    """``specs`` (the artifact's inputs) under its source's input names where its format
-    renamed them (LiteRT's ``args_N``, ExecuTorch's ``input``, ``input_1``...), as the
-    ``manifest.json`` beside it records them in the same order, so that text data finds its
-    ``input_ids``; and the map back to the artifact's names (empty when nothing was renamed)."""
-    record = _artifact_record(artifact)
-    if record is None:
-        return specs, {}
-    source = [spec.name for spec in record.source.inputs]
-    own = [spec.name for spec in specs]
-    if len(source) != len(own) or source == own or "input_ids" in own:
-        return specs, {}
-    return ([dataclasses.replace(spec, name=name) for spec, name in zip(specs, source,
-                                                                          strict=True)],
-            dict(zip(source, own, strict=True)))
-
-
-def renamed(dataset: Dataset, back: dict[str, str], specs: list[TensorSpec]) -> Dataset:
-    """``dataset`` with its arrays under the artifact's own names (``back``, from
-    :func:`source_named`) and in its dtypes (LiteRT's token ids are int32)."""
-    if not back:
-        return dataset
-    dtypes = {spec.name: spec.dtype for spec in specs}
-    inputs = {back.get(name, name): array for name, array in dataset.inputs.items()}
-    inputs = {name: array.astype(dtypes[name]) if name in dtypes and dtypes[name]
-              and array.dtype != np.dtype(dtypes[name]) else array
-              for name, array in inputs.items()}
-    return dataclasses.replace(dataset, inputs=inputs)
-
-
-def recorded_preprocessing(artifact: str | Path) -> Preprocessing | None:
-    """How the data of ``artifact`` was prepared when it was made, as the ``manifest.json``
-    beside it records (None without a manifest, a record or a preprocessing in it)."""
-    record = _artifact_record(artifact)
-    return (record.preprocessing or None) if record is not None else None
-
-
-def recorded_tokenizer(artifact: str | Path,
-                       recorded: Preprocessing | None = None) -> str | None:
-    """The folder whose tokenizer prepares text data for ``artifact``: the one its recorded
-    preprocessing names, else the folder of its source's ``hf:FOLDER`` spec in the
-    ``manifest.json`` beside it (None without either)."""
-    if recorded is not None and recorded.tokenizer is not None:
-        return recorded.tokenizer
-    record = _artifact_record(artifact)
-    if record is None or not record.source.spec.lower().startswith("hf:"):
-        return None
-    folder = record.source.options.get("folder")
-    return str(folder) if folder else record.source.spec[3:]
-
-
-def recorded_value_limits(artifact: str | Path) -> dict[str, int]:
-    """The ranges of the integer inputs of ``artifact`` (token ids below the vocabulary
-    size, ...) as its source recorded them in the ``manifest.json`` beside it (``hf:``
-    models record them; empty otherwise): random inputs keep inside them."""
-    record = _artifact_record(artifact)
-    limits = record.source.options.get("value_limits") if record is not None else None
-    if not isinstance(limits, dict):
-        return {}
-    by_name = {str(k): int(v) for k, v in limits.items()}
-    # a format that renames its inputs (LiteRT's args_N, ExecuTorch's unnamed ones) keeps
-    # the source's order: the limits follow the inputs by position
-    assert record is not None
-    source = [spec.name for spec in record.source.inputs]
-    own = [spec.name for spec in record.inputs]
-    if len(source) == len(own):
-        by_name.update({mine: by_name[theirs] for theirs, mine in zip(source, own, strict=True)
-                        if theirs in by_name and mine not in by_name})
-    return by_name
-
-
-def _artifact_record(artifact: str | Path) -> ArtifactRecord | None:
-    """The record of ``artifact`` in the ``manifest.json`` beside it (None without one, or
-    when the manifest cannot be read: eval does not need it)."""
-    from edgepipe.rundir import MANIFEST, Manifest
-
-    path = Path(artifact)
-    manifest = path.parent / MANIFEST
-    if not manifest.is_file():
-        return None
-    try:
-        document = Manifest.from_dict(json.loads(manifest.read_text()), where=str(manifest))
-    except (OSError, ValueError, InputError) as exc:
-        log.debug("%s not read for the record of %s: %s", manifest, path.name, exc)
-        return None
-    return next((a for a in document.artifacts if a.path == path.name), None)
-
-
-def normalize_for(artifact: str | Path, data: Any, normalize: str | None,
-                  recorded: Preprocessing | None = ABSENT) -> str | None:
-    """The ``--normalize`` to load ``data`` with for ``artifact``: for an image source (a
-    folder, ``builtin:digits``; an .npz is used as stored), the one the artifact was made
-    with (``recorded``, by default read from its ``manifest.json``) unless ``normalize`` is
-    given, which wins with a warning on stderr when it differs."""
-    from edgepipe.data import choose_normalize
-
-    if not isinstance(data, (str, Path)) or str(data).lower().endswith(".npz"):
-        return normalize
-    if recorded is ABSENT:
-        recorded = recorded_preprocessing(artifact)
-    return choose_normalize(recorded, normalize, Path(artifact).name)
-
-
 def evaluate_module(
     module: torch.nn.Module,
     dataset: Dataset,
@@ -505,21 +405,7 @@ def load_reference(reference: str | Path, artifact: Path, artifact_inputs: list[
         if exc.reference != "input-shape-needed":
             raise
     return load_model(text, weights=weights, trust_pickle=trust_pickle,
-                      inputs=_recorded_inputs(artifact) or artifact_inputs)
-
-
-def _recorded_inputs(artifact: Path) -> list[TensorSpec] | None:
-    """The source model's input specs, as the manifest beside ``artifact`` records them."""
-    import json
-
-    from edgepipe.rundir import MANIFEST, Manifest
-
-    try:  # read only: a RunDir would tidy a folder this command does not write to
-        manifest = Manifest.from_dict(json.loads((artifact.parent / MANIFEST).read_text()))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None  # no manifest, or one edgepipe cannot read: the artifact's own inputs
-    return next((list(record.source.inputs) for record in manifest.artifacts
-                 if record.path == artifact.name and record.source.inputs), None)
+                      inputs=recorded_source_inputs(artifact) or artifact_inputs)
 
 
 def _reference_outputs(reference: Any, dataset: Dataset, threads: int | None,

@@ -57,12 +57,12 @@ def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: i
     back: dict[str, str] = {}
     named = specs
     if tokenizer is not None and artifact is not None:  # text for renamed inputs (LiteRT)
-        from edgepipe.evaluate import source_named
+        from edgepipe.recorded import source_named
 
         named, back = source_named(artifact, specs)
     dataset = load_data_for_model(data, named, normalize=normalize, tokenizer=tokenizer)
     if back:
-        from edgepipe.evaluate import renamed
+        from edgepipe.recorded import renamed
 
         dataset = renamed(dataset, back, specs)
     count = len(next(iter(dataset.inputs.values())))
@@ -271,7 +271,7 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
              "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
             if summary else {"value": None, "label": "unavailable", "why": graph_source})
     runner = target.runner
-    from edgepipe.evaluate import normalize_for, recorded_tokenizer, recorded_value_limits
+    from edgepipe.recorded import normalize_for, recorded_tokenizer, recorded_value_limits
 
     if data is not None and runner.needs_inputs:  # prepared as the artifact was made
         normalize = normalize_for(path, data, normalize)

@@ -309,7 +309,7 @@ def remote_split(split_dir: Any, endpoint: Endpoint, *, data: str | None = None,
     from pathlib import Path
 
     from edgepipe.data import splits_for
-    from edgepipe.evaluate import normalize_for
+    from edgepipe.recorded import normalize_for
     from edgepipe.runtime import open_artifact
 
     folder = Path(split_dir)
