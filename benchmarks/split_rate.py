@@ -384,7 +384,7 @@ def print_goals(checked: dict[str, Any]) -> None:
 def curves(rows: list[dict[str, Any]], title: str) -> str:
     """Top-1 against mean bytes per sample: a line per family, the float model's uint8
     input and the raw 8-bit cuts as dots."""
-    from edgepipe.pipeline.html import COLORS, Series, lines, standalone
+    from edgepipe.pipeline.svg import COLORS, Series, lines, standalone
 
     def family(name: str, pick: Any) -> Series | None:
         found = sorted((r["bytes_mean"], 100 * r["accuracy"]) for r in rows
