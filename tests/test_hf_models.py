@@ -189,6 +189,14 @@ def test_whisper_exports_its_encoder_on_input_features(cli, tmp_path):
     (hidden,) = run_torch(encoder.module, encoder.sample_inputs(1))
     assert hidden.shape == (1, 1500, 32)
 
+    # a smaller encoder takes twice its max_source_positions in frames (it refuses others)
+    config.max_source_positions, config.num_mel_bins = 50, 16
+    WhisperModel(config).save_pretrained(tmp_path / "short")
+    short = load_model(f"hf:{tmp_path / 'short'}")
+    assert [s.shape for s in short.inputs] == [(1, 16, 100)]
+    (hidden,) = run_torch(short.module, short.sample_inputs(1))
+    assert hidden.shape == (1, 50, 32)
+
 
 def test_trusted_pickled_weights_load_as_the_safetensors_do(folders, tmp_path):
     import shutil

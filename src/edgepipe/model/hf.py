@@ -22,7 +22,7 @@ inputs come from the config:
   image_size x image_size``.
 - Whisper: ``WhisperForAudioClassification``, or the encoder of ``WhisperModel`` /
   ``WhisperForConditionalGeneration`` (the decoder needs generation and is left out):
-  ``input_features`` float32 ``1 x num_mel_bins x 3000``.
+  ``input_features`` float32 ``1 x num_mel_bins x 2 max_source_positions`` (3000).
 
 Tested with BertModel, BertForSequenceClassification, ViTForImageClassification and
 WhisperForAudioClassification; other architectures whose forward takes these inputs
@@ -228,9 +228,12 @@ def _config_inputs(model: Any, config: Any, architecture: str) -> list[TensorSpe
                            (1, int(getattr(config, "num_channels", 3)), int(height), int(width)),
                            "float32")]
     if main == "input_features":
+        # the encoder's two convolutions halve the frames to max_source_positions (1500 in
+        # every released Whisper: 3000 frames, 30 s of audio)
+        positions = getattr(config, "max_source_positions", None)
+        frames = 2 * int(positions) if positions else WHISPER_FRAMES
         return [TensorSpec("input_features",
-                           (1, int(getattr(config, "num_mel_bins", 80)), WHISPER_FRAMES),
-                           "float32")]
+                           (1, int(getattr(config, "num_mel_bins", 80)), frames), "float32")]
     if main != "input_ids":
         raise ModelError(
             f"{architecture} takes {main!r} as its main input; edgepipe does not know that "
