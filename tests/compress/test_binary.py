@@ -104,6 +104,31 @@ def test_model_with_nothing_to_binarize_is_refused():
     assert layers[0]["binary_input"] is False  # the network's input is data, never binarized
 
 
+def test_a_forward_that_reads_a_replaced_layer_s_geometry_still_runs():
+    """Whisper's encoder reads conv1.stride before running it: the binary blocks (training
+    and deployed) carry the replaced convolution's geometry."""
+
+    class ReadsStride(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Conv1d(4, 8, 3, padding=1)
+            self.conv = nn.Conv1d(8, 8, 3, stride=2, padding=1)
+            self.last = nn.Conv1d(8, 2, 1)
+
+        def forward(self, x):
+            assert x.shape[-1] % self.conv.stride[0] == 0
+            return self.last(torch.relu(self.conv(torch.relu(self.first(x)))))
+
+    sample = [torch.randn(2, 4, 16)]
+    student, layers, _ = binarize_module(ReadsStride().eval(), BinaryConfig(), sample)
+    assert [layer["kind"] for layer in layers] == ["int8", "binary", "int8"]
+    assert student.conv.stride == (2,) and student.conv.in_channels == 8
+    student.eval()
+    calibrate(student, [sample[0]])
+    plain, _ = deploy(student, sample)
+    assert plain.conv.stride == (2,) and plain(sample[0]).shape == (2, 2, 8)
+
+
 def test_digits_mlp_short_training_exports_parity_checked(digits_mlp, tmp_path):
     loaded, splits = digits_mlp
     result = compress(loaded, BinaryConfig(epochs=6), tmp_path, splits)

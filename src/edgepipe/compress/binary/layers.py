@@ -109,6 +109,18 @@ def plan_shortcut(in_shape: tuple[int, ...], out_shape: tuple[int, ...],
     return None, f"{cin} input and {cout} output channels are not multiples of each other"
 
 
+GEOMETRY = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
+            "stride", "padding", "dilation", "groups")
+
+
+def copy_geometry(layer: nn.Module, block: nn.Module) -> None:
+    """Give ``block`` the replaced ``layer``'s geometry (stride, channels...), for a model's
+    forward that reads it: Whisper's encoder reads ``conv1.stride`` to check its input."""
+    for name in GEOMETRY:
+        if hasattr(layer, name):
+            setattr(block, name, getattr(layer, name))
+
+
 class BinaryBlock(nn.Module):
     """Training form: [sign(x - shift)] -> Brevitas binary layer -> norm -> + shortcut(x)."""
 
@@ -132,6 +144,7 @@ class BinaryBlock(nn.Module):
         self.layer.weight.data.copy_(layer.weight.data)
         if layer.bias is not None:
             self.layer.bias.data.copy_(layer.bias.data)
+        copy_geometry(layer, self)
         self.norm = norm if norm is not None else nn.Identity()
         self.shortcut = shortcut
         self.linear = isinstance(layer, nn.Linear)
@@ -160,6 +173,8 @@ class DeployBlock(nn.Module):
         super().__init__()
         self.layer, self.shortcut, self.linear = layer, shortcut, linear
         self.register_buffer("shift", shift)
+        copy_geometry(layer, self)
+
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
