@@ -12,7 +12,7 @@ from edgepipe.cli.common import JsonOption, command, escape, progress_bars, stat
 from edgepipe.errors import PARTIAL_EXIT
 
 if TYPE_CHECKING:
-    from edgepipe.pipeline.run import StepEvent
+    from edgepipe.pipeline.context import StepEvent
 
 
 def run_recipe_cmd(

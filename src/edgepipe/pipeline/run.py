@@ -14,79 +14,20 @@ model and the data are loaded only when a step has to run.
 
 from __future__ import annotations
 
-import errno
 import json
-import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from edgepipe import __version__, formats
+from edgepipe import formats
 from edgepipe.data.preprocessing import Preprocessing
-from edgepipe.errors import EdgepipeError, first_line
-from edgepipe.json_types import JsonObject
+from edgepipe.errors import EdgepipeError
+from edgepipe.pipeline.context import Context, Events, run_step
 from edgepipe.pipeline.document import Report
-from edgepipe.pipeline.recipe import Recipe, TargetSpec, Variant
-from edgepipe.pipeline.steps import StepCache, building, digest, source_identity
+from edgepipe.pipeline.measure import plan_step, profile_step
+from edgepipe.pipeline.recipe import Recipe, Variant
+from edgepipe.pipeline.steps import StepCache, building, source_identity
 from edgepipe.progress import ProgressCallback, report, reporting
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """A step starting or ending, for progress displays: the step's key, kind and label; at
-    the end its status, its result or error (their JSON forms, as cached), whether the cache
-    answered and how long it took."""
-
-    event: Literal["start", "end"]
-    step: str
-    kind: str
-    label: str
-    status: str | None = None
-    result: JsonObject | None = None
-    error: JsonObject | None = None
-    cached: bool = False
-    seconds: float = 0.0
-
-
-Events = Callable[[StepEvent], None]
-
-
-@dataclass
-class Context:
-    recipe: Recipe
-    out: Path
-    cache: StepCache
-    events: Events
-    total: int = 0  # variants, for progress
-    done: int = 0
-    _loaded: Any = None
-    _splits: Any = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
-
-    def loaded(self) -> Any:
-        if self._loaded is None:
-            from edgepipe.model import load_model
-            from edgepipe.tensors import parse_shape
-
-            spec = self.recipe.model
-            self._loaded = load_model(
-                spec.spec, weights=spec.weights, model_args=spec.args or None,
-                input_shape=parse_shape(spec.input_shape) if spec.input_shape else None)
-        return self._loaded
-
-    def splits(self) -> Any:
-        if self._splits is None:
-            from edgepipe.data import splits_for
-            from edgepipe.model import classifier_classes
-
-            data = self.recipe.data
-            self._splits = splits_for(data.spec, self.loaded().inputs,
-                                      num_classes=classifier_classes(self.loaded()),
-                                      seed=data.seed, normalize=data.normalize,
-                                      tokenizer=self.loaded().tokenizer_folder)
-        return self._splits
 
 
 def _recorded_preprocessing(out: Path, recipe: Recipe) -> Preprocessing | None:
@@ -131,7 +72,7 @@ def _run_recipe(recipe: Recipe, out: Path, events: Events, recipe_path: str | No
     variants = []
     for done, variant in enumerate(recipe.variants):
         context.done = done
-        built = _step(context, f"variant.{variant.name}", "build", variant.name,
+        built = run_step(context, f"variant.{variant.name}", "build", variant.name,
                       {"variant": variant.model_dump(), "model": recipe.model.model_dump(),
                        "data": recipe.data.model_dump(), "sources": sources},
                       lambda v=variant: _build(context, v), [f"variants/{variant.name}"])
@@ -143,10 +84,10 @@ def _run_recipe(recipe: Recipe, out: Path, events: Events, recipe_path: str | No
                     continue  # the tail runs on the server: in the split's plan below
                 artifact["targets"] = {}
                 for target in recipe.targets:
-                    artifact["targets"][target.name] = _profile_step(context, variant,
+                    artifact["targets"][target.name] = profile_step(context, variant,
                                                                      artifact, target)
             if variant.method == "split":
-                entry["plans"] = {target.name: _plan_step(context, variant, built["result"],
+                entry["plans"] = {target.name: plan_step(context, variant, built["result"],
                                                           target, sources)
                                   for target in recipe.targets}
         variants.append(entry)
@@ -162,44 +103,6 @@ def _run_recipe(recipe: Recipe, out: Path, events: Events, recipe_path: str | No
                  "finished are kept and will not run twice.",
             reference="cannot-write-report") from exc
     return document
-
-
-def _step(context: Context, key: str, kind: str, label: str, config: dict[str, Any],
-          work: Callable[[], dict[str, Any]], outputs: list[str]) -> dict[str, Any]:
-    step_digest = digest({"kind": kind, "config": config, "edgepipe": __version__})
-    cached = context.cache.get(key, step_digest)
-    started = time.perf_counter()
-    context.events(StepEvent("start", key, kind, label))
-    report("recipe", context.done, context.total, f"{kind} {label}")
-    if cached is not None:
-        record = {"status": "ok", "result": cached, "cached": True, "seconds": 0.0}
-    else:
-        try:
-            result = work()
-            context.cache.put(key, step_digest, result, outputs)
-            record = {"status": "ok", "result": result, "cached": False,
-                      "seconds": round(time.perf_counter() - started, 2)}
-        except Exception as exc:  # one failed step is reported; the run goes on
-            context.cache.forget(key)
-            error = ({"type": type(exc).__name__, "reference": exc.reference,
-                      "message": exc.message, "hint": exc.hint}
-                     if isinstance(exc, EdgepipeError) else
-                     {"type": type(exc).__name__, "message": first_line(exc),
-                      "hint": _hint(exc), "traceback": traceback.format_exc(limit=6)})
-            record = {"status": "failed", "error": error, "cached": False,
-                      "seconds": round(time.perf_counter() - started, 2)}
-    context.steps.append({"step": key, "kind": kind, "status": record["status"],
-                          "cached": record["cached"], "seconds": record["seconds"],
-                          "digest": step_digest})
-    context.events(StepEvent("end", key, kind, label, record["status"], record.get("result"),
-                             record.get("error"), record["cached"], record["seconds"]))
-    return record
-
-
-def _hint(exc: BaseException) -> str | None:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return "the disk is full: free some space and run again; finished steps are kept"
-    return None
 
 
 def _build(context: Context, variant: Variant) -> dict[str, Any]:
@@ -346,186 +249,3 @@ def _split(context: Context, variant: Variant, staging: Path,
     return entries
 
 
-def _profile_step(context: Context, variant: Variant, artifact: dict[str, Any],
-                  target: TargetSpec) -> dict[str, Any]:
-    settings = context.recipe.profile
-    relative = f"profiles/{variant.name}.{artifact['format']}.{artifact['role']}.{target.name}.json"
-    refused = _refusal(artifact, target)  # a format the target cannot run: no profile file
-    record = _step(context, f"profile.{variant.name}.{artifact['format']}.{artifact['role']}."
-                   f"{target.name}", "profile",
-                   f"{variant.name} {artifact['format']} on {target.name}",
-                   {"artifact": artifact["sha256"], "target": target.model_dump(),
-                    "settings": settings.model_dump()},
-                   (lambda: _not_run(refused)) if refused else
-                   (lambda: _profile(context, artifact, target, relative)),
-                   [] if refused else [relative])
-    if record["status"] != "ok":
-        return {"status": "failed", "error": record["error"]}
-    return {"status": "ok", "cached": record["cached"], **record["result"]}
-
-
-def _refusal(artifact: dict[str, Any], target: TargetSpec) -> EdgepipeError | None:
-    """Why ``target`` cannot run the artifact's format, where it would be estimated (no
-    host, not this machine): the estimator refuses such a pair (``format-not-on-target``)."""
-    from edgepipe.devices.catalog import get_target
-    from edgepipe.devices.runtimes import check_runs_there
-
-    try:
-        entry = get_target(target.name)
-    except EdgepipeError:
-        return None  # the profile step reports it
-    if target.remote is not None or entry.reach == "local":
-        return None
-    try:
-        check_runs_there(entry, formats.get(artifact["format"]).runtime,
-                         Path(artifact["path"]).name)
-    except EdgepipeError as exc:
-        return exc
-    return None
-
-
-def _not_run(refused: EdgepipeError) -> dict[str, Any]:
-    """A pair the target cannot run: no estimate, and it does not fit, with the reason."""
-    return {"mode": "not-run", "latency_s": None, "latency_label": "unavailable",
-            "fit": {"fits": False, "label": "measured", "reason": refused.message}}
-
-
-def _profile(context: Context, artifact: dict[str, Any], target: TargetSpec,
-             relative: str) -> dict[str, Any]:
-    from edgepipe.profiling.profile import profile
-    from edgepipe.profiling.runner import LatencySettings
-    from edgepipe.profiling.target import resolve_target
-    from edgepipe.rundir import atomic_write_json
-
-    settings = context.recipe.profile
-    latency = LatencySettings(runs=settings.runs, duration_s=settings.duration,
-                              warmup_runs=settings.warmup, warmup_s=0.2,
-                              threads=settings.threads, per_layer=settings.per_layer,
-                              energy=settings.energy, energy_idle_s=1.0, energy_busy_s=1.0)
-    resolved = resolve_target(target.name, device=target.remote)
-    path = context.out / artifact["path"]
-    document = profile(path, resolved, latency, data=context.recipe.data.spec,
-                       normalize=context.recipe.data.normalize).to_dict()
-    (context.out / relative).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(context.out / relative, document)
-    found = resolved.entry
-    summary = summarize_profile(document)
-    if not summary["layers"]:
-        summary.update(_estimated_layers(path, found, document))
-    summary["fit"] = _fit(path, artifact, found, document)
-    summary["profile"] = relative
-    return summary
-
-
-def summarize_profile(document: dict[str, Any]) -> dict[str, Any]:
-    """The figures the report needs from a Profile document, with their labels."""
-    latency = document.get("latency") or {}
-    energy = document.get("energy") or {}
-    memory = document.get("memory") or {}
-    joules = energy.get("joules_per_inference")
-    if isinstance(joules, dict):
-        joules = joules.get("value")
-    peak_rss = memory.get("peak_rss_bytes")
-    peak_activation = memory.get("peak_activation_bytes") or {}
-    layers = document.get("layers") or {}
-    top = [{"name": row.get("name"), "op": row.get("op_type"), "seconds": row["mean_us"] / 1e6}
-           for row in layers.get("rows") or [] if row.get("mean_us") is not None]
-    top.sort(key=lambda r: -r["seconds"])
-    return {
-        "mode": document.get("mode"),
-        "latency_s": (latency.get("steady") or {}).get("p50_s"),
-        "latency_label": latency.get("label"),
-        "latency_model": latency.get("model"),
-        "latency_bound": latency.get("bound"),  # "lower": the latency is at least this
-        "energy_j": joules, "energy_label": energy.get("label"),
-        "energy_how": energy.get("sensor") or energy.get("model") or energy.get("why"),
-        "size_bytes": memory.get("artifact_size_bytes"),
-        "peak_rss_bytes": peak_rss.get("value") if isinstance(peak_rss, dict) else peak_rss,
-        "peak_activation_bytes": peak_activation.get("value"),
-        "layers": top[:15], "layers_label": "measured" if top else None,
-        "layers_note": None if top else (layers.get("note") or (
-            "per-layer times are measured on a reached device only")),
-    }
-
-
-def _estimated_layers(path: Path, target: Any, document: dict[str, Any]) -> dict[str, Any]:
-    """The estimator's per-layer times where the runtime gave none (a device not reached,
-    or LiteRT's interpreter, which has no per-op timer), labelled so."""
-    from edgepipe.devices.estimator import per_layer_seconds
-    from edgepipe.profiling.graph import summary_for
-
-    graph, source = summary_for(path)
-    if graph is None:
-        return {}
-    precision = (document.get("artifact") or {}).get("precision") or "fp32"
-    try:
-        seconds = per_layer_seconds(graph, target, precision)
-    except EdgepipeError:
-        return {}
-    rows = sorted(({"name": layer.name, "op": layer.op_type, "seconds": float(value)}
-                   for layer, value in zip(graph.layers, seconds, strict=True)),
-                  key=lambda r: -r["seconds"])
-    return {"layers": rows[:15], "layers_label": "estimated",
-            "layers_note": f"the estimator's per-layer times ({source})"}
-
-
-def _fit(path: Path, artifact: dict[str, Any], target: Any,
-         document: dict[str, Any]) -> dict[str, Any]:
-    """Whether the artifact fits the device: TFLite Micro's own check on a microcontroller,
-    the artifact and its activations against the device's RAM elsewhere."""
-    if target.kind == "mcu":
-        if artifact["format"] != "tflite":
-            return {"fits": False, "label": "measured",
-                    "reason": "a microcontroller runs .tflite files (TFLite Micro)"}
-        from edgepipe.devices.fit import check_fit
-
-        checked = check_fit(path, target)
-        return {"fits": checked.fits, "label": "measured",
-                "reason": "; ".join(checked.reasons) or (
-                    f"flash {checked.flash.need_bytes:,} B, SRAM "
-                    f"{checked.sram.need_bytes:,} B (TFLite Micro arena measured)")}
-    ram = target.memory.ram_bytes.value if target.memory and target.memory.ram_bytes else None
-    memory = document.get("memory") or {}
-    activation = (memory.get("peak_activation_bytes") or {}).get("value") or 0
-    need = int(artifact["size_bytes"]) + int(activation)
-    if ram is None:
-        return {"fits": True, "label": "estimated", "reason": "no RAM figure for the device"}
-    return {"fits": need <= ram, "label": "estimated",
-            "reason": f"{need:,} B of weights and activations against {int(ram):,} B of RAM"}
-
-
-def _plan_step(context: Context, variant: Variant, built: dict[str, Any], target: TargetSpec,
-               sources: dict[str, Any]) -> dict[str, Any]:
-    """``split plan`` for the split variant with ``target`` as the device: every option's
-    head, bytes, transfer and tail at the variant's link, and the sweep over bandwidths."""
-    server = variant.server or "host"
-    record = _step(context, f"plan.{variant.name}.{target.name}", "plan",
-                   f"{variant.name}: {target.name} -> {server}",
-                   {"artifacts": sorted(a["sha256"] for a in built["artifacts"]),
-                    "target": target.model_dump(), "server": server, "link": variant.link,
-                    "at": variant.at, "sources": sources},
-                   lambda: _plan(context, variant, built, target, server), [])
-    if record["status"] != "ok":
-        return {"status": "failed", "error": record["error"]}
-    return {"status": "ok", "cached": record["cached"], **record["result"]}
-
-
-def _plan(context: Context, variant: Variant, built: dict[str, Any], target: TargetSpec,
-          server_name: str) -> dict[str, Any]:
-    from edgepipe.devices.catalog import get_target
-    from edgepipe.split.plan import Link, parse_duration, parse_rate, plan_model
-
-    loaded = context.loaded()
-    device, server = get_target(target.name), get_target(server_name)
-    result = plan_model(
-        loaded, device, server, Link(parse_rate(variant.link[0]), parse_duration(variant.link[1])),
-        cuts=[variant.at or ""], split_dir=context.out / built["folder"],
-        data=context.splits(), measure_split=True,
-        device_reachable=target.name == "host" and target.remote is None,
-        server_reachable=server.reach == "local")
-    sources = {source for option in result.options
-               for source in option["sources"].values() if source != "none"}
-    label = " and ".join(sorted(sources)) or result.label  # e.g. "estimated and measured"
-    return {"device": result.device, "server": result.server, "link": result.link,
-            "label": label, "options": result.options, "pareto": result.pareto,
-            "sweep": result.sweep, "models": result.models}
