@@ -266,6 +266,17 @@ def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders
     inputs = _result(result.stdout)["inputs"]
     assert inputs["kind"] == "data" and "texts.txt" in inputs["description"]
 
+    # a hand-edited manifest's limits that are not whole numbers above 0 are ignored
+    manifest = out / "manifest.json"
+    document = json.loads(manifest.read_text())
+    document["artifacts"][0]["source"]["options"]["value_limits"] = {
+        "input_ids": "abc", "attention_mask": 0, "token_type_ids": 2}
+    manifest.write_text(json.dumps(document))
+    result = cli("profile", out / "bert.onnx", "--target", "host", "--runs", "3", "--json")
+    assert result.code == 0, result.stderr
+    described = _result(result.stdout)["inputs"]["description"]
+    assert "token_type_ids in [0, 2)" in described and "input_ids in" not in described
+
 
 def test_long_texts_are_truncated_with_one_counted_warning(cli, folders):
     result = cli("inspect", f"hf:{folders['bert']}", "--data", folders["long"], "--json")

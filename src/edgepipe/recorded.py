@@ -33,15 +33,21 @@ def source_named(artifact: str | Path,
     ``manifest.json`` beside it records them in the same order, so that text data finds its
     ``input_ids``; and the map back to the artifact's names (empty when nothing was renamed)."""
     record = artifact_record(artifact)
-    if record is None:
-        return specs, {}
-    source = [spec.name for spec in record.source.inputs]
     own = [spec.name for spec in specs]
-    if len(source) != len(own) or source == own or "input_ids" in own:
+    back = {} if record is None or "input_ids" in own else _renames(record, own)
+    if not back:
         return specs, {}
-    return ([dataclasses.replace(spec, name=name) for spec, name in zip(specs, source,
-                                                                          strict=True)],
-            dict(zip(source, own, strict=True)))
+    mine_to_source = {mine: source for source, mine in back.items()}
+    return [dataclasses.replace(spec, name=mine_to_source[spec.name]) for spec in specs], back
+
+
+def _renames(record: ArtifactRecord, own: list[str]) -> dict[str, str]:
+    """Source input name -> the artifact's own name, by position, where the format renamed
+    the inputs and kept their order (empty when nothing was renamed or the counts differ)."""
+    source = [spec.name for spec in record.source.inputs]
+    if len(source) != len(own) or source == own:
+        return {}
+    return dict(zip(source, own, strict=True))
 
 
 def renamed(dataset: Dataset, back: dict[str, str], specs: list[TensorSpec]) -> Dataset:
@@ -86,15 +92,15 @@ def recorded_value_limits(artifact: str | Path) -> dict[str, int]:
     limits = record.source.options.get("value_limits") if record is not None else None
     if not isinstance(limits, dict):
         return {}
-    by_name = {str(k): int(v) for k, v in limits.items()}
+    # a hand-edited manifest may hold anything: only whole numbers are limits
+    by_name = {str(k): int(v) for k, v in limits.items()
+               if isinstance(v, int) and not isinstance(v, bool) and v > 0}
     # a format that renames its inputs (LiteRT's args_N, ExecuTorch's unnamed ones) keeps
     # the source's order: the limits follow the inputs by position
     assert record is not None
-    source = [spec.name for spec in record.source.inputs]
-    own = [spec.name for spec in record.inputs]
-    if len(source) == len(own):
-        by_name.update({mine: by_name[theirs] for theirs, mine in zip(source, own, strict=True)
-                        if theirs in by_name and mine not in by_name})
+    renames = _renames(record, [spec.name for spec in record.inputs])
+    by_name.update({mine: by_name[theirs] for theirs, mine in renames.items()
+                    if theirs in by_name and mine not in by_name})
     return by_name
 
 
