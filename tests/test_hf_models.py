@@ -98,7 +98,17 @@ def test_bert_exports_to_every_format_within_the_parity_floor(cli, folders, tmp_
     artifacts = _result(result.stdout)["artifacts"]
     assert sorted(a["format"] for a in artifacts) == sorted(formats)
     for artifact in artifacts:
-        assert [s["shape"] for s in artifact["inputs"]] == [[1, 64]] * 3
+        # the sequence axis stays dynamic (up to max_position_embeddings) where the format
+        # can; LiteRT fixes it at the nominal 64. Each dynamic one is checked at 32 as well.
+        lengths = [s["shape"][1] for s in artifact["inputs"]]
+        assert [s["shape"][0] for s in artifact["inputs"]] == [1, 1, 1]
+        if artifact["format"] == "tflite":
+            assert lengths == [64] * 3 and "dynamic_axes" not in artifact["parity"]
+        else:
+            assert all(isinstance(n, str) for n in lengths), artifact["inputs"]
+            assert artifact["parity"]["dynamic_axes"] == [{"name": "sequence",
+                                                           "sizes": [64, 32]}]
+            assert "output at sequence 32" in [o["name"] for o in artifact["parity"]["outputs"]]
         # LiteRT names them args_0.. and takes int32; ExecuTorch's program names none
         if artifact["format"] not in ("tflite", "executorch"):
             assert [(s["name"], s["dtype"]) for s in artifact["inputs"]] == [
@@ -108,6 +118,7 @@ def test_bert_exports_to_every_format_within_the_parity_floor(cli, folders, tmp_
         for output in artifact["parity"]["outputs"]:
             assert output["max_abs_diff"] < PARITY_FLOOR, (artifact["name"], output)
         assert artifact["source"]["options"]["architecture"] == "BertForSequenceClassification"
+    _runs_at_other_lengths(folders["bert"], out, artifacts)
     # text data for the formats that rename the inputs (LiteRT's int32 args_N, ExecuTorch's
     # unnamed ones): tokenized under the source's names, matched by position, cast
     for artifact in [a for a in artifacts if a["format"] in ("tflite", "executorch")]:
@@ -129,6 +140,69 @@ def test_bert_exports_to_every_format_within_the_parity_floor(cli, folders, tmp_
         assert len({row["calls"] for row in layers["rows"]}) == 1  # every op, every run
         assert all(row["median_us"] >= 0 for row in layers["rows"])
         assert abs(sum(row["share"] for row in layers["rows"]) - 1) < 1e-6
+
+
+def _runs_at_other_lengths(folder: Path, out: Path, artifacts: list[dict]) -> None:
+    """The dynamic artifacts match the torch model at lengths parity did not check (1, 5
+    and the position table's 64), in their own runtimes."""
+    import numpy as np
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from edgepipe.runtime import open_artifact
+
+    model = BertForSequenceClassification.from_pretrained(folder).eval()
+    rng = np.random.default_rng(0)
+    for length in (1, 5, 64):
+        ids = rng.integers(0, 1000, (1, length))
+        arrays = [ids, np.ones_like(ids), np.zeros_like(ids)]
+        with torch.inference_mode():
+            expected = model(*[torch.from_numpy(a) for a in arrays]).logits.numpy()
+        for artifact in [a for a in artifacts if a["format"] != "tflite"]:
+            session = open_artifact(out / artifact["path"])
+            (got,) = session.run(arrays)
+            assert np.abs(got - expected).max() < PARITY_FLOOR, (artifact["name"], length)
+
+
+def test_a_failed_pte_names_the_layer_whose_weights_changed(folders, tmp_path, monkeypatch):
+    """One row of layer 1's feed-forward output weights is changed inside the .pte (XNNPACK
+    keeps them as float32 [out, in]); ExecuTorch's numeric debugger, through edgepipe, must
+    point at that layer and pass the ones before it."""
+    pytest.importorskip("executorch")
+    import numpy as np
+
+    from edgepipe.errors import ToleranceError
+    from edgepipe.export import executorch as executorch_export
+    from edgepipe.export import export_model
+    from edgepipe.model import load_model
+
+    real_export = executorch_export.export
+    name = "model.bert.encoder.layer.1.output.dense.weight"
+
+    def corrupt(job):
+        exported = real_export(job)
+        weight = dict(job.source.module.named_parameters())[name].detach().numpy()
+        stored = np.ascontiguousarray(weight).tobytes()
+        data = exported.path.read_bytes()
+        assert data.count(stored) == 1  # found once: this weight and nothing else changes
+        changed = weight.copy()
+        changed[0] += np.float32(50)  # one output feature: LayerNorm would undo a shift of all
+        exported.path.write_bytes(data.replace(stored, changed.tobytes()))
+        return exported
+
+    monkeypatch.setattr(executorch_export, "export", corrupt)
+    with pytest.raises(ToleranceError) as info:
+        export_model(load_model(f"hf:{folders['bert']}"), tmp_path, formats=("executorch",))
+    layers = info.value.details["failed"][0]["layers"]
+    assert layers["available"] and layers["reproduced"] is False  # the file was changed
+    assert layers["first_divergent"] == "model.bert.encoder.layer.1.output"
+    rows = layers["layers"]
+    first = next(i for i, row in enumerate(rows) if not row["passed"])
+    assert first >= 4 and all(row["max_abs_diff"] < 1e-5 for row in rows[:first])
+    assert {"XNNPACK delegate", "portable kernel"} <= {row["runs_on"] for row in rows}
+    assert "first layer over the tolerance: model.bert.encoder.layer.1.output" in \
+        info.value.message
+    assert (tmp_path / "bert.pte.failed").is_file()
 
 
 def test_vit_exports_to_onnx_with_pixel_values_from_the_config(cli, folders, tmp_path):
@@ -156,7 +230,7 @@ def test_a_sharded_bert_model_exports_its_last_hidden_state(cli, folders, tmp_pa
     result = cli("export", f"hf:{folder}", "-f", "onnx", "-o", tmp_path / "out", "--json")
     assert result.code == 0, result.stderr
     (artifact,) = _result(result.stdout)["artifacts"]
-    assert artifact["outputs"][0]["shape"] == [1, 64, 32]
+    assert artifact["outputs"][0]["shape"] == [1, "sequence", 32]  # the sequence is dynamic
     assert artifact["parity"]["outputs"][0]["max_abs_diff"] < PARITY_FLOOR
     assert "token_type_ids [0, 2)" in artifact["parity"]["inputs"]["distribution"]
 
@@ -252,6 +326,19 @@ def test_compress_and_eval_on_text_data(cli, folders, tmp_path):
     assert document["data"]["preprocessing_from"] == "manifest.json"
 
 
+def test_executorch_int8_quantizes_a_text_encoder(cli, folders, tmp_path):
+    pytest.importorskip("executorch")
+    # ExecuTorch's XNNPACK quantizer made the position indices float (IndexError) before
+    # edgepipe kept integer scalar arithmetic out of its scalar-to-tensor pass
+    out = tmp_path / "out"
+    result = cli("compress", f"hf:{folders['bert']}", "--method", "int8", "-f", "executorch",
+                 "--data", folders["tsv"], "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    (check,) = artifact["metrics"]["eval"]["outputs"]
+    assert check["sqnr_db"] > 20 and check["top1_agreement"] >= 0.8, check
+
+
 def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders, tmp_path):
     out = tmp_path / "out"
     assert cli("export", f"hf:{folders['bert']}", "-f", "onnx", "-o", out).code == 0
@@ -260,6 +347,8 @@ def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders
     assert result.code == 0, result.stderr
     inputs = _result(result.stdout)["inputs"]
     assert inputs["kind"] == "random" and "token_type_ids in [0, 2)" in inputs["description"]
+    # the file's sequence axis is dynamic; the manifest's nominal length fills it
+    assert inputs["shapes"] == [[1, 64]] * 3
     result = cli("profile", out / "bert.onnx", "--target", "host", "--runs", "3", "--data",
                  folders["texts"], "--json")
     assert result.code == 0, result.stderr
@@ -287,7 +376,8 @@ def test_long_texts_are_truncated_with_one_counted_warning(cli, folders):
     assert data["count"] == 4 and data["shapes"]["input_ids"] == [4, 64]
 
 
-def test_input_options_pick_another_sequence_length_and_text_follows_it(cli, folders):
+def test_input_options_pick_another_sequence_length_and_text_follows_it(cli, folders,
+                                                                           tmp_path):
     lengths = [f"{name}:1x16:int64" for name in ("input_ids", "attention_mask",
                                                   "token_type_ids")]
     result = cli("inspect", f"hf:{folders['bert']}", *[a for x in lengths for a in
@@ -298,6 +388,15 @@ def test_input_options_pick_another_sequence_length_and_text_follows_it(cli, fol
     assert [s["shape"] for s in document["inputs"]] == [[1, 16]] * 3
     assert document["data"]["shapes"]["input_ids"] == [4, 16]
     assert "2 of 4 texts are longer than the model's 16 tokens" in _words(result.stderr)
+    # shapes given on the command line are fixed in every format, the sequence too
+    out = tmp_path / "out"
+    result = cli("export", f"hf:{folders['bert']}", *[a for x in lengths for a in
+                                                      ("--input", x)], "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert [s["shape"] for s in artifact["inputs"]] == [[1, 16]] * 3
+    assert "dynamic_axes" not in artifact["source"]["options"]
+    assert "dynamic_axes" not in artifact["parity"]
 
 
 def test_a_hub_id_is_refused_without_touching_the_network(cli, monkeypatch, tmp_path):

@@ -41,3 +41,25 @@ def test_concrete_shape_and_samples():
     assert a.dtype == np.int64 and np.array_equal(a, b)
     with pytest.raises(ShapeError, match="dynamic dimension 'seq'"):
         TensorSpec("ids", (1, "seq"), "int64").concrete_shape()
+
+
+def test_a_dynamic_axis_fills_only_its_inputs_at_its_position():
+    from edgepipe.tensors import DynamicAxis, sized
+
+    axis = DynamicAxis("sequence", 1, ("input_ids", "attention_mask"), 128, 512)
+    specs = [TensorSpec("input_ids", (1, "sequence"), "int64"),
+             TensorSpec("attention_mask", (1, "dim1"), "int64"),  # OpenVINO names it dim1
+             TensorSpec("pixels", ("batch", "dim1"))]
+    assert [s.shape for s in sized(specs, [axis])] == [(1, 128), (1, 128), ("batch", "dim1")]
+    assert DynamicAxis.from_dict(axis.to_dict()) == axis
+
+
+@pytest.mark.parametrize("edit", [
+    {"size": "abc"}, {"size": 0}, {"max": 8}, {"axis": True}, {"inputs": "input_ids"},
+    {"inputs": [1]}, {"name": ""}, {"size": 1.5}])
+def test_a_hand_edited_dynamic_axis_is_ignored(edit):
+    from edgepipe.tensors import DynamicAxis
+
+    recorded = {"name": "sequence", "axis": 1, "inputs": ["input_ids"], "size": 128, "max": 512}
+    assert DynamicAxis.from_dict({**recorded, **edit}) is None
+    assert DynamicAxis.from_dict("sequence") is None

@@ -22,6 +22,7 @@ import numpy as np
 from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.errors import InputError, ShapeError
 from edgepipe.export.validate import sqnr_db
+from edgepipe.model.axes import nominal_inputs
 from edgepipe.recorded import (
     normalize_for,
     recorded_preprocessing,
@@ -218,8 +219,9 @@ def evaluate_on_data(
     else:
         normalize = normalize_for(artifact, data, normalize, recorded)
         tokenizer = recorded_tokenizer(artifact, recorded)
-        specs, back = source_named(artifact, session.inputs) if tokenizer else (
-            session.inputs, {})
+        # texts are padded to the length the source was exported at (a dynamic sequence)
+        nominal = nominal_inputs(artifact, session.inputs)
+        specs, back = source_named(artifact, nominal) if tokenizer else (nominal, {})
         dataset = renamed(as_dataset(data, specs, num_classes=classes, normalize=normalize,
                                      tokenizer=tokenizer), back, session.inputs)
         samples = make_splits(dataset, seed=seed).eval if part == "eval" else dataset

@@ -140,3 +140,4 @@ def recorded_source_inputs(artifact: str | Path) -> list[TensorSpec] | None:
     """The source model's input specs, as the manifest beside ``artifact`` records them."""
     record = artifact_record(artifact)
     return list(record.source.inputs) if record is not None and record.source.inputs else None
+

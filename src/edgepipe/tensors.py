@@ -156,6 +156,54 @@ class TensorSpec:
         return cls(str(data["name"]), tuple(data["shape"]), normalize_dtype(data["dtype"]))
 
 
+@dataclass(frozen=True)
+class DynamicAxis:
+    """A dimension other than the batch that an artifact keeps dynamic: the sequence axis of a
+    text encoder's token inputs. ``inputs`` name the inputs that carry it at ``axis``;
+    ``size`` is the length every sample edgepipe makes has (calibration, parity, profiling:
+    the source's input specs hold it), ``max`` the longest the artifact takes."""
+
+    name: str
+    axis: int
+    inputs: tuple[str, ...]
+    size: int
+    max: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "axis": self.axis, "inputs": list(self.inputs),
+                "size": self.size, "max": self.max}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DynamicAxis | None:
+        """The axis a manifest records, or None where it holds something else (a
+        hand-edited manifest may hold anything)."""
+        if not isinstance(data, dict):
+            return None
+        name, axis, size, top = (data.get(k) for k in ("name", "axis", "size", "max"))
+        inputs = data.get("inputs")
+        whole = all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                    for v in (axis, size, top))
+        if not (isinstance(name, str) and name and whole and isinstance(inputs, list)
+                and all(isinstance(i, str) for i in inputs) and size <= top):
+            return None
+        return cls(name, axis, tuple(inputs), size, top)
+
+
+def sized(specs: list[TensorSpec], axes: list[DynamicAxis]) -> list[TensorSpec]:
+    """``specs`` with each of ``axes`` filled by its ``size`` where the spec is one of the
+    axis's inputs and that dimension is dynamic (an artifact's ``1 x sequence`` inputs become
+    ``1 x 128``, what its samples are made with); every other dimension as it is."""
+    filled = []
+    for spec in specs:
+        shape = list(spec.shape)
+        for axis in axes:
+            if spec.name in axis.inputs and axis.axis < len(shape) and \
+                    not isinstance(shape[axis.axis], int):
+                shape[axis.axis] = axis.size
+        filled.append(spec.with_shape(tuple(shape)))
+    return filled
+
+
 def format_shape(shape: tuple[Dim, ...] | list[Dim]) -> str:
     """``(1, 3, 224, 224)`` -> ``1x3x224x224``."""
     return "x".join(str(d) for d in shape) if len(shape) else "scalar"

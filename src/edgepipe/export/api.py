@@ -46,7 +46,7 @@ from edgepipe.model import LoadedModel, file_sha256, load_model, run_torch
 from edgepipe.progress import ProgressCallback, report, reporting
 from edgepipe.rundir import ArtifactRecord, ManifestStep, RunDir
 from edgepipe.runtime.base import run_batched
-from edgepipe.tensors import format_shape
+from edgepipe.tensors import DynamicAxis, format_shape
 
 
 @dataclass
@@ -117,6 +117,7 @@ def _export_model(model: LoadedModel | str, out: str | Path, config: ExportConfi
     size = chunk_size(loaded, parity_inputs)
     sample = [a[:size] for a in parity_inputs]  # the example converters trace with
     reference, output_names = _reference(loaded, parity_inputs, size)
+    lengths = _length_checks(loaded, parity_inputs, size)
     errors: list[EdgepipeError] = []
     missing = {fmt: error for fmt in config.formats
                if (error := require_backends(formats.get(fmt).requires, f"{fmt} export"))}
@@ -142,7 +143,7 @@ def _export_model(model: LoadedModel | str, out: str | Path, config: ExportConfi
                                   "error": error.to_dict()})
             continue
         job = ExportJob(loaded, Path(), config, sample, reference, output_names,
-                        parity_inputs=parity_inputs)
+                        parity_inputs=parity_inputs, length_checks=lengths)
         try:
             try:
                 _export_one(fmt, job, run_dir, described, result, preprocessing)
@@ -243,6 +244,10 @@ def _export_one(fmt: str, job: ExportJob, run_dir: RunDir, described: dict[str, 
             return
         check_seconds = time.perf_counter() - started
         parity_dict = {**parity.to_dict(), "inputs": described, "runtime": session.describe()}
+        checked = [{"name": c.axis.name, "sizes": [c.axis.size, c.size]}
+                   for c in job.length_checks if _takes(session.inputs, c.axis, job.input_names)]
+        if checked:
+            parity_dict["dynamic_axes"] = checked
         if not parity.passed:
             layers = _diagnose(exported, job)
             moved = run_dir.publish(exported.files, suffix=".failed")
@@ -290,7 +295,51 @@ def _check(exported: Exported, job: ExportJob, fmt: str) -> tuple[ParityReport, 
     outputs = [to_channel_first(a) if i in exported.channel_last_outputs else a
                for i, a in enumerate(outputs)]
     atol = job.config.tolerance(exported.precision)
-    return compare_outputs(job.reference, outputs, job.output_names, atol), session
+    parity = compare_outputs(job.reference, outputs, job.output_names, atol)
+    for check in job.length_checks:
+        if not _takes(session.inputs, check.axis, job.input_names):
+            continue  # this format fixed the axis (TFLite)
+        outputs = run_batched(session.run, check.inputs, job.chunk)
+        names = [f"{name} at {check.axis.name} {check.size}" for name in job.output_names]
+        parity.outputs += compare_outputs(check.reference, outputs, names, atol).outputs
+    return parity, session
+
+
+def _takes(specs: list[Any], axis: DynamicAxis, names: list[str]) -> bool:
+    """Whether an artifact's inputs (``specs``, in the order of the source's ``names``:
+    LiteRT and ExecuTorch rename them) keep ``axis`` dynamic."""
+    carrying = [spec for name, spec in zip(names, specs, strict=False)
+                if name in axis.inputs and spec.rank > axis.axis]
+    return bool(carrying) and all(not isinstance(s.shape[axis.axis], int) for s in carrying)
+
+
+@dataclass
+class LengthCheck:
+    """Parity at a second size of a dynamic axis (half its nominal size), so that an
+    artifact that keeps the axis dynamic is shown to take another length."""
+
+    axis: DynamicAxis
+    size: int
+    inputs: list[np.ndarray]
+    reference: list[np.ndarray]
+
+
+def _length_checks(loaded: LoadedModel, parity_inputs: list[np.ndarray],
+                   chunk: int) -> list[LengthCheck]:
+    """For each of the source's dynamic axes: the parity inputs cut to half the nominal
+    size along it (for text, the first tokens with their mask), and the source's outputs
+    on them."""
+    checks = []
+    for axis in loaded.dynamic_axes:
+        size = max(1, axis.size // 2)
+        if size == axis.size or loaded.module is None:
+            continue
+        cut = [np.ascontiguousarray(np.take(a, range(size), axis=axis.axis))
+               if spec.name in axis.inputs else a
+               for spec, a in zip(loaded.inputs, parity_inputs, strict=True)]
+        reference, _ = _reference(loaded, cut, chunk)
+        checks.append(LengthCheck(axis, size, cut, reference))
+    return checks
 
 
 def _diagnose(exported: Exported, job: ExportJob) -> dict[str, Any]:
@@ -302,7 +351,9 @@ def _diagnose(exported: Exported, job: ExportJob) -> dict[str, Any]:
     try:
         return compare_layers(job.source.module, job.sample, exported.path,
                               job.config.tolerance(exported.precision), job.config.threads,
-                              exported.channel_last_inputs)
+                              exported.channel_last_inputs,
+                              dynamic_shapes=job.torch_dynamic_shapes(batch=False)
+                              if exported.path.suffix == ".pte" else None)
     except Exception as exc:  # a diagnosis must never hide the parity failure itself
         log.debug("per-layer comparison failed", exc_info=True)
         return {"available": False, "reason": f"{type(exc).__name__}: {first_line(exc)}"}

@@ -45,6 +45,8 @@ class ExportJob:
     reference: list[np.ndarray]
     output_names: list[str]
     parity_inputs: list[np.ndarray] = field(default_factory=list)
+    # parity at a second size of each dynamic axis (edgepipe.export.api.LengthCheck)
+    length_checks: list[Any] = field(default_factory=list)
 
     @property
     def chunk(self) -> int:
@@ -60,6 +62,49 @@ class ExportJob:
         """Asked for, or already dynamic in the source's first input dimension."""
         return self.config.dynamic_batch or any(
             spec.rank and not isinstance(spec.shape[0], int) for spec in self.source.inputs)
+
+    def torch_dynamic_shapes(self, *, batch: bool = True) -> Any:
+        """``dynamic_shapes`` for torch.export: the batch axis when dynamic (and ``batch``),
+        and each of the source's :attr:`~edgepipe.model.LoadedModel.dynamic_axes` (one
+        ``Dim`` shared by every input that carries it, from 1 to its ``max``), nested like
+        forward's signature (a ``forward(*tensors)`` takes one tuple). None when nothing is
+        dynamic."""
+        import inspect
+
+        import torch
+
+        axes: list[dict[int, Any]] = [{} for _ in self.sample]
+        if batch and self.dynamic_batch:
+            dim = torch.export.Dim("batch")
+            for per_input in axes:
+                per_input[0] = dim
+        names = self.input_names
+        for axis in self.source.dynamic_axes:
+            dim = torch.export.Dim(axis.name, min=1, max=axis.max)
+            for name in axis.inputs:
+                if name in names:
+                    axes[names.index(name)][axis.axis] = dim
+        if not any(axes):
+            return None
+        module = self.source.module
+        parameters = list(inspect.signature(module.forward).parameters.values()) \
+            if module is not None else []
+        if parameters and parameters[0].kind is inspect.Parameter.VAR_POSITIONAL:
+            return (tuple(axes),)
+        return tuple(axes)
+
+    def dynamic_axis_names(self, *, batch: bool = True) -> dict[str, dict[int, str]]:
+        """Input name -> {axis: dimension name} for the exporters that take names (the
+        TorchScript ONNX exporter): what :meth:`torch_dynamic_shapes` makes dynamic."""
+        names: dict[str, dict[int, str]] = {}
+        for name in self.input_names:
+            if batch and self.dynamic_batch:
+                names.setdefault(name, {})[0] = "batch"
+        for axis in self.source.dynamic_axes:
+            for name in axis.inputs:
+                if name in self.input_names:
+                    names.setdefault(name, {})[axis.axis] = axis.name
+        return names
 
     def torch_args(self) -> tuple[Any, ...]:
         import torch

@@ -56,7 +56,10 @@ def export(job: ExportJob) -> Exported:
     args = job.torch_args()
     with quiet_tool("executorch"):
         with _stage("export"):
-            program = torch.export.export(module, args)
+            # the sequence axis of a text encoder stays dynamic; the batch does not (with
+            # XNNPACK delegates a dynamic batch came out bounded at 15 whatever its max)
+            program = torch.export.export(module, args,
+                                          dynamic_shapes=job.torch_dynamic_shapes(batch=False))
         with _stage("to_edge/lowering"):
             edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         delegation = delegation_split(edge.exported_program().graph_module)
@@ -65,6 +68,7 @@ def export(job: ExportJob) -> Exported:
     atomic_write_bytes(job.path, buffer)  # the staging folder's file appears whole or not at all
     tool: dict[str, Any] = {"exporter": "executorch", "version": version("executorch"),
                             "partitioner": "XnnpackPartitioner", "dynamic_batch": False,
+                            "dynamic_axes": [a.name for a in job.source.dynamic_axes],
                             "delegation": delegation}
     if delegation["portable_ops"]:
         log.info("ExecuTorch: %d op(s) run on the portable kernels, not XNNPACK: %s",

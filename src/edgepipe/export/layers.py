@@ -10,7 +10,9 @@ kept); the artifact exposes the same boundaries where its graph names them:
 Those tensors are added as extra outputs and compared in the order torch ran the layers.
 Boundaries a converter fused away (a BatchNorm folded into its conv) or whose shape differs
 are skipped. TFLite (LiteRT's preserved tensors, matched by name or shape, channel-last
-artifacts included) is in :mod:`edgepipe.export.layers_tflite`.
+artifacts included) is in :mod:`edgepipe.export.layers_tflite`, ExecuTorch (its numeric
+debugger, per portable operator and XNNPACK delegate) in
+:mod:`edgepipe.export.layers_executorch`.
 """
 
 from __future__ import annotations
@@ -28,13 +30,19 @@ from edgepipe.export.validate import compare_one
 
 def compare_layers(module: Any, sample: list[np.ndarray], artifact: Path, atol: float,
                    threads: int | None = None,
-                   channel_last_inputs: list[int] | None = None) -> dict[str, Any]:
+                   channel_last_inputs: list[int] | None = None,
+                   dynamic_shapes: Any = None) -> dict[str, Any]:
     """Layer-by-layer differences between ``module`` and ``artifact``; the first over ``atol``.
 
     ``sample`` is channel-first; ``channel_last_inputs`` lists the inputs the artifact takes
-    channel-last (they are transposed before it runs).
+    channel-last (they are transposed before it runs); ``dynamic_shapes`` are the ones a
+    ``.pte`` was exported with (it is lowered again to map its operators).
     """
     suffix = artifact.suffix.lower()
+    if suffix == ".pte":
+        from edgepipe.export.layers_executorch import compare_pte_layers
+
+        return compare_pte_layers(module, sample, artifact, atol, dynamic_shapes)
     if suffix == ".tflite":
         return compare_tflite_layers(module, sample, artifact, atol, threads,
                                      channel_last_inputs)

@@ -47,10 +47,7 @@ def _export_torch(job: ExportJob) -> dict[str, Any]:
     big = _parameter_bytes(module) > EXTERNAL_DATA_THRESHOLD
     tool: dict[str, Any] = {"exporter": "torch.onnx (dynamo)", "version": _torch_version(),
                             "opset_requested": job.config.opset}
-    dynamic_shapes = None
-    if job.dynamic_batch:
-        batch = torch.export.Dim("batch")
-        dynamic_shapes = tuple({0: batch} for _ in job.sample)
+    dynamic_shapes = job.torch_dynamic_shapes()
     try:
         with quiet_tool("torch.onnx"):
             program = torch.onnx.export(
@@ -68,9 +65,9 @@ def _export_torch(job: ExportJob) -> dict[str, Any]:
                 "exporter.", dynamo_error)
     tool.update(exporter="torch.onnx (torchscript)", fallback={"from": "dynamo",
                                                                "reason": dynamo_error})
-    dynamic_axes = None
-    if job.dynamic_batch:
-        dynamic_axes = {name: {0: "batch"} for name in [*job.input_names, *job.output_names]}
+    dynamic_axes: dict[str, dict[int, str]] | None = job.dynamic_axis_names() or None
+    if dynamic_axes is not None and job.dynamic_batch:
+        dynamic_axes.update({name: {0: "batch"} for name in job.output_names})
     kwargs: dict[str, Any] = {} if job.config.opset is None else {"opset_version": job.config.opset}
     try:
         with quiet_tool("torch.onnx"):

@@ -61,14 +61,20 @@ def _plain_attention() -> Iterator[None]:
 
 
 def _input_shapes(job: ExportJob) -> dict[str, Any]:
-    """``input=`` for convert_model: the sample's shapes and dtypes, batch -1 when dynamic.
+    """``input=`` for convert_model: the sample's shapes and dtypes, batch -1 when dynamic,
+    each dynamic axis of the source (a text encoder's sequence) bounded 1..max.
 
     Without it the IR gets every dimension dynamic, which hides shape errors until run time.
     """
     ov = import_openvino()
+    dynamic = job.dynamic_axis_names()
+    bounds = {axis.name: axis.max for axis in job.source.dynamic_axes}
     specs = []
-    for array in job.sample:
-        shape = [-1, *array.shape[1:]] if job.dynamic_batch and array.ndim else list(array.shape)
+    for name, array in zip(job.input_names, job.sample, strict=True):
+        named = dynamic.get(name, {})
+        shape = [ov.Dimension(-1) if named.get(i) == "batch" else
+                 ov.Dimension(1, bounds[named[i]]) if i in named else ov.Dimension(int(d))
+                 for i, d in enumerate(array.shape)]
         specs.append((ov.PartialShape(shape), ov.Type(array.dtype)))
     return {"input": specs}
 

@@ -49,6 +49,9 @@ def export(job: ExportJob) -> Exported:
     if job.dynamic_batch:
         log.warning("TFLite is exported with a fixed batch of %d: litert-torch's dynamic "
                     "shapes are not used by edgepipe yet.", job.sample[0].shape[0])
+    for axis in job.source.dynamic_axes:
+        log.info("TFLite: the %s axis is fixed at %d (the other formats keep it dynamic).",
+                 axis.name, axis.size)
     try:
         with quiet_tool("litert-torch"):
             converted = litert_torch.convert(module.eval(), args)

@@ -15,9 +15,12 @@ inputs come from the config:
 - encoder text models (BERT, MiniLM, DistilBERT, RoBERTa and their kin, ``...Model`` or
   ``...ForSequenceClassification``): ``input_ids`` and ``attention_mask`` (and
   ``token_type_ids`` where the forward takes them and ``type_vocab_size`` > 1), int64
-  ``1 x SEQ`` with SEQ = min(128, ``max_position_embeddings``). The sequence axis is fixed:
-  edgepipe's exporters make only the batch axis dynamic; ``--input input_ids:1x32:int64``
-  (once per input) picks another length.
+  ``1 x SEQ`` with SEQ = min(128, ``max_position_embeddings``). The sequence axis is
+  dynamic (:class:`~edgepipe.tensors.DynamicAxis` ``sequence``, 1 to
+  ``max_position_embeddings``) in the formats whose exporters take dynamic shapes (ONNX,
+  OpenVINO, ExecuTorch) and fixed at SEQ in TFLite; SEQ is the length samples, calibration
+  and profiling use. ``--input input_ids:1x32:int64`` (once per input) fixes every format
+  at another length instead.
 - vision models taking ``pixel_values`` (ViT and kin): float32 ``1 x num_channels x
   image_size x image_size``.
 - Whisper: ``WhisperForAudioClassification``, or the encoder of ``WhisperModel`` /
@@ -47,10 +50,11 @@ import torch
 from edgepipe.data.text import hf_offline
 from edgepipe.errors import ModelError, UnsafePickleError, first_line
 from edgepipe.model.loaded import TRUST_FLAG, LoadedModel, merge_inputs
-from edgepipe.tensors import TensorSpec
+from edgepipe.tensors import DynamicAxis, TensorSpec
 
 PREFIX = "hf:"
 DEFAULT_SEQUENCE = 128
+SEQUENCE = "sequence"  # the name of the token inputs' dynamic dimension in every format
 WHISPER_FRAMES = 3000  # 30 s of audio at 100 mel frames a second: what Whisper's encoder takes
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -100,13 +104,28 @@ def load_hf(spec: str, inputs: list[TensorSpec] | None, trust_pickle: bool) -> L
     module = HFForward(model, [s.name for s in resolved])
     module.eval()
     limits = _value_limits(config, resolved)
+    # the token inputs' sequence axis stays dynamic in the formats that can (up to the
+    # model's position table) unless --input fixed the shapes
+    axes = [] if inputs else _sequence_axis(config, resolved)
     return LoadedModel(
         spec=spec, kind="torch", inputs=resolved, module=module,
         files=[config_path, *weights],
         options={"source": "hugging face folder", "architecture": architecture,
                  "folder": str(folder.resolve()), "value_limits": limits,
+                 **({"dynamic_axes": [a.to_dict() for a in axes]} if axes else {}),
                  **({"trust_pickle": True} if weights[0].suffix == ".bin" else {})},
-        tokenizer_folder=folder.resolve(), value_limits=limits)
+        tokenizer_folder=folder.resolve(), value_limits=limits, dynamic_axes=axes)
+
+
+def _sequence_axis(config: Any, inputs: list[TensorSpec]) -> list[DynamicAxis]:
+    """The sequence axis of the token inputs (``1 x SEQ`` int64), dynamic from 1 to
+    ``max_position_embeddings``; none for a model without token inputs."""
+    tokens = [s for s in inputs if s.dtype == "int64" and s.rank == 2 and s.is_static]
+    if not tokens:
+        return []
+    size = int(tokens[0].shape[1])
+    positions = int(getattr(config, "max_position_embeddings", size) or size)
+    return [DynamicAxis(SEQUENCE, 1, tuple(s.name for s in tokens), size, max(size, positions))]
 
 
 def _weight_files(folder: Path, trust_pickle: bool) -> list[Path]:

@@ -22,7 +22,7 @@ from edgepipe.model.torch_sources import (
     load_torchvision,
 )
 from edgepipe.model.weights import load_weights
-from edgepipe.tensors import Dim, TensorSpec
+from edgepipe.tensors import Dim, TensorSpec, sized
 
 
 def load_model(
@@ -86,7 +86,8 @@ def load_model(
             )
         if kind == "onnx":
             validate_artifact(target)
-            return load_onnx(spec, Path(target), inputs)
+            loaded = load_onnx(spec, Path(target), inputs)
+            return loaded if inputs else _with_recorded_axes(loaded, Path(target))
         # An exported program is already specialised to eval or train mode; it has no eval().
         loaded = load_pt2(spec, Path(target), inputs, trust_pickle)
         if check:
@@ -293,3 +294,17 @@ def _state_sha256(module: Any) -> str:
         if value.numel():
             digest.update(value.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def _with_recorded_axes(loaded: LoadedModel, path: Path) -> LoadedModel:
+    """An ONNX artifact whose source recorded dynamic axes (a text encoder's sequence):
+    its inputs at their nominal sizes, the axes kept (and recorded again by whatever is
+    made from it)."""
+    from edgepipe.model.axes import recorded_axes
+
+    axes = recorded_axes(path, loaded.inputs)
+    if axes:
+        loaded.inputs = sized(loaded.inputs, axes)
+        loaded.dynamic_axes = axes
+        loaded.options["dynamic_axes"] = [axis.to_dict() for axis in axes]
+    return loaded

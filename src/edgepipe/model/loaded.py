@@ -15,7 +15,7 @@ import numpy as np
 from edgepipe.documents import Document
 from edgepipe.errors import InputError, ShapeError, first_line
 from edgepipe.model.onnx_specs import onnx_output_specs
-from edgepipe.tensors import TensorSpec, format_shape
+from edgepipe.tensors import DynamicAxis, TensorSpec, format_shape
 
 if TYPE_CHECKING:
     import torch
@@ -89,6 +89,10 @@ class LoadedModel:
     # per integer input, the values it takes are 0..limit-1 (token ids below the vocabulary
     # size, an attention mask of 0 and 1): random samples keep inside them
     value_limits: dict[str, int] = field(default_factory=dict)
+    # dimensions other than the batch that exports keep dynamic (a text encoder's sequence);
+    # ``inputs`` hold each at its nominal size. Recorded in ``options`` as well, so that the
+    # manifest beside an artifact says what its named dimensions mean.
+    dynamic_axes: list[DynamicAxis] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -271,11 +271,13 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
              "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
             if summary else {"value": None, "label": "unavailable", "why": graph_source})
     runner = target.runner
+    from edgepipe.model.axes import nominal_inputs
     from edgepipe.recorded import normalize_for, recorded_tokenizer, recorded_value_limits
 
     if data is not None and runner.needs_inputs:  # prepared as the artifact was made
         normalize = normalize_for(path, data, normalize)
-    inputs = (input_batch(session.inputs, data, batch, seed, normalize,
+    # a dynamic sequence runs at the length the source was exported at, as samples were made
+    inputs = (input_batch(nominal_inputs(path, session.inputs), data, batch, seed, normalize,
                           tokenizer=recorded_tokenizer(path) if data is not None else None,
                           limits=recorded_value_limits(path), artifact=path)
               if runner.needs_inputs else None)

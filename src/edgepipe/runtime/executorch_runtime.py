@@ -55,8 +55,9 @@ class ExecuTorchSession(Session):
                              f"(it has {', '.join(sorted(program.method_names)) or 'none'})")
         self._method = method
         meta = method.metadata
-        inputs = [_spec(f"input_{i}" if i else "input", meta.input_tensor_meta(i))
-                  for i in range(meta.num_inputs())]
+        bounded = _bounded_inputs(Path(path))
+        inputs = [_spec(f"input_{i}" if i else "input", meta.input_tensor_meta(i),
+                        bounded=i in bounded) for i in range(meta.num_inputs())]
         outputs = [_spec(f"output_{i}" if i else "output", meta.output_tensor_meta(i))
                    for i in range(meta.num_outputs())]
         super().__init__(Path(path), inputs, outputs, {
@@ -78,14 +79,38 @@ def open_session(path: Path, threads: int | None = None, *, spin: bool = True,
     return ExecuTorchSession(path, threads)
 
 
-def _spec(name: str, info: Any) -> TensorSpec:
+def _bounded_inputs(path: Path) -> set[int]:
+    """The positions of the ``forward`` inputs whose shape may shrink at run time
+    (``DYNAMIC_BOUND`` in the program: the sizes MethodMeta gives are their upper bounds).
+    The runtime's MethodMeta does not say it, the program's flatbuffer does; a program this
+    reader cannot parse counts as all-static."""
+    try:
+        from executorch.exir._serialize._program import deserialize_pte_binary
+
+        pte = deserialize_pte_binary(path.read_bytes())
+        program = getattr(pte, "program", pte)
+        plan = next(p for p in program.execution_plan if p.name == METHOD)
+        return {i for i, value in enumerate(plan.inputs)
+                if int(getattr(plan.values[value].val, "shape_dynamism", 0) or 0) != 0}
+    except Exception:  # an older or newer schema: the sizes are taken as fixed
+        logging.getLogger("edgepipe").debug("shape dynamism of %s not read", path,
+                                            exc_info=True)
+        return set()
+
+
+def _spec(name: str, info: Any, *, bounded: bool = False) -> TensorSpec:
+    """The input or output's spec. A bounded input's dimensions after the first are
+    dynamic (``dimN``; their sizes are the bounds): edgepipe's .pte exports keep the batch
+    fixed and make only a text encoder's sequence dynamic."""
     raw = info.dtype()
     named = _SCALAR_TYPES.get(raw, "") if isinstance(raw, int) else str(raw).rsplit(".", 1)[-1]
     if named not in _DTYPES:
         raise ValueError(f"the program's tensor {name} has dtype {raw!r}, which edgepipe "
                          "does not map to numpy")
     dtype = _DTYPES[named]
-    return TensorSpec(name, tuple(int(d) for d in info.sizes()), dtype)
+    sizes = [int(d) for d in info.sizes()]
+    return TensorSpec(name, tuple(f"dim{i}" if bounded and i and d > 1 else d
+                                  for i, d in enumerate(sizes)), dtype)
 
 
 def _to_numpy(value: Any) -> np.ndarray:

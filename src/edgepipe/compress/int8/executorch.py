@@ -11,6 +11,7 @@ stayed on the portable kernels is recorded as in the float export (``delegation`
 from __future__ import annotations
 
 from importlib.metadata import version
+from typing import Any
 
 from edgepipe.compress.base import Compressed, CompressJob
 from edgepipe.compress.int8.config import Int8StaticConfig
@@ -37,7 +38,11 @@ def compress(job: CompressJob) -> Compressed:
     )
     from executorch.exir import to_edge_transform_and_lower
 
-    quantizer = XNNPACKQuantizer().set_global(
+    class Quantizer(XNNPACKQuantizer):  # type: ignore[misc]
+        def transform_for_annotation(self, model: Any) -> Any:
+            return super().transform_for_annotation(integer_scalars_kept(model))
+
+    quantizer = Quantizer().set_global(
         get_symmetric_quantization_config(is_per_channel=job.config.per_channel))
     try:
         with quiet_tool("executorch"):
@@ -65,3 +70,34 @@ def compress(job: CompressJob) -> Compressed:
     left = [{"layer": op, "op": op, "reason": f"not delegated to XNNPACK ({n} node(s) on the "
              "portable kernels)"} for op, n in portable.items()]
     return Compressed(job.path, [job.path], "int8", tool, left_in_float=left)
+
+
+def integer_scalars_kept(model: Any) -> Any:
+    """``model`` (a captured GraphModule) with each integer ``add``/``mul`` of a tensor and
+    a Python number moved to the op's ``.Scalar`` form.
+
+    ExecuTorch's XNNPACK quantizer turns the number operand of every ``add.Tensor`` and
+    ``mul.Tensor`` into a float32 tensor before annotating, integer arithmetic included: a
+    transformers text encoder's position indices (``arange + offset``) came out float and
+    then failed as indices (``IndexError: tensors used as indices must be long...``). The
+    ``.Scalar`` forms compute the same and are left alone."""
+    import torch
+
+    aten = torch.ops.aten
+    scalar_forms = {aten.add.Tensor: aten.add.Scalar, aten.mul.Tensor: aten.mul.Scalar}
+    changed = False
+    for node in model.graph.nodes:
+        value = node.meta.get("val")
+        if node.op != "call_function" or node.target not in scalar_forms or value is None \
+                or getattr(value, "dtype", torch.float32).is_floating_point:
+            continue
+        args = list(node.args)
+        if len(args) == 2 and not isinstance(args[0], torch.fx.Node) and \
+                isinstance(args[1], torch.fx.Node):
+            args.reverse()  # a number first: both ops commute
+        if len(args) == 2 and isinstance(args[0], torch.fx.Node) and \
+                isinstance(args[1], (int, bool)) and not node.kwargs:
+            node.target, node.args, changed = scalar_forms[node.target], tuple(args), True
+    if changed:
+        model.recompile()
+    return model

@@ -1,0 +1,54 @@
+"""The dynamic axes that the manifest beside an artifact records for its source (a text
+encoder's ``sequence``), matched to the artifact's own inputs.
+
+An artifact keeps such an axis dynamic (``1 x sequence`` in ONNX, a bounded dimension in
+OpenVINO and ExecuTorch); its samples, calibration data and padded texts still need a
+length, the one the source was exported at. Read forgivingly: an artifact without a manifest,
+or with one edgepipe cannot read, has no recorded axes and its dynamic dimensions stay.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from edgepipe.tensors import DynamicAxis, TensorSpec, sized
+
+MANIFEST = "manifest.json"
+
+
+def recorded_axes(artifact: str | Path, specs: list[TensorSpec]) -> list[DynamicAxis]:
+    """The dynamic axes the source of ``artifact`` records, naming ``specs`` (the artifact's
+    inputs; a format that renamed its inputs, LiteRT's ``args_N`` or ExecuTorch's ``input``,
+    kept their order, so they are matched by position); empty when none are recorded."""
+    record = _record(Path(artifact))
+    source = record.get("source") if isinstance(record, dict) else None
+    options = source.get("options") if isinstance(source, dict) else None
+    raw = options.get("dynamic_axes") if isinstance(options, dict) else None
+    if not isinstance(raw, list):
+        return []
+    theirs = [i.get("name") for i in source.get("inputs") or [] if isinstance(i, dict)]
+    own = [spec.name for spec in specs]
+    renames = dict(zip(theirs, own, strict=True)) if len(theirs) == len(own) else {}
+    axes = [axis for axis in map(DynamicAxis.from_dict, raw) if axis is not None]
+    return [replace(axis, inputs=tuple(renames.get(n, n) for n in axis.inputs)) for axis in axes]
+
+
+def nominal_inputs(artifact: str | Path, specs: list[TensorSpec]) -> list[TensorSpec]:
+    """``specs`` (an artifact's inputs) with the dynamic axes its manifest records filled by
+    their nominal sizes (``1 x sequence`` -> ``1 x 128``): what samples are made with and
+    texts are padded to. Other dynamic dimensions stay."""
+    return sized(specs, recorded_axes(artifact, specs))
+
+
+def _record(artifact: Path) -> Any:
+    manifest = artifact.parent / MANIFEST
+    try:
+        document = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    artifacts = document.get("artifacts") if isinstance(document, dict) else None
+    return next((a for a in artifacts or [] if isinstance(a, dict)
+                 and a.get("path") == artifact.name), None)
