@@ -326,6 +326,25 @@ def test_compress_and_eval_on_text_data(cli, folders, tmp_path):
     assert document["data"]["preprocessing_from"] == "manifest.json"
 
 
+def test_onnx_int8_preprocesses_the_dynamic_sequence_and_leaves_the_cwd_alone(
+        cli, folders, tmp_path, monkeypatch):
+    # ORT's symbolic shape inference stopped at the dynamic sequence (skipping
+    # quant_pre_process) and wrote sym_shape_infer_temp.onnx into the working directory
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = tmp_path / "out"
+    result = cli("compress", f"hf:{folders['bert']}", "--method", "int8", "-f", "onnx",
+                 "--data", folders["tsv"], "-o", out, "--json")
+    assert result.code == 0, result.stderr
+    (artifact,) = _result(result.stdout)["artifacts"]
+    assert artifact["tool"]["pre_process"] == "quant_pre_process"
+    assert [s["shape"] for s in artifact["inputs"]] == [[1, "sequence"]] * 3
+    (check,) = artifact["metrics"]["eval"]["outputs"]
+    assert check["sqnr_db"] > 20, check
+    assert list(cwd.iterdir()) == []
+
+
 def test_executorch_int8_quantizes_a_text_encoder(cli, folders, tmp_path):
     pytest.importorskip("executorch")
     # ExecuTorch's XNNPACK quantizer made the position indices float (IndexError) before
@@ -355,6 +374,15 @@ def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders
     inputs = _result(result.stdout)["inputs"]
     assert inputs["kind"] == "data" and "texts.txt" in inputs["description"]
 
+    # another length of the dynamic sequence, measured; refused outside 1..64
+    result = cli("profile", out / "bert.onnx", "--target", "host", "--runs", "3",
+                 "--sequence-length", "16", "--json")
+    assert result.code == 0, result.stderr
+    assert _result(result.stdout)["inputs"]["shapes"] == [[1, 16]] * 3
+    result = cli("profile", out / "bert.onnx", "--target", "host", "--sequence-length", "65")
+    assert result.code == 1 and "bad-sequence-length" in result.stderr
+    assert "1 to 64 tokens" in _words(result.stderr)
+
     # a hand-edited manifest's limits that are not whole numbers above 0 are ignored
     manifest = out / "manifest.json"
     document = json.loads(manifest.read_text())
@@ -365,6 +393,19 @@ def test_profile_feeds_random_tokens_in_range_or_the_tokenized_text(cli, folders
     assert result.code == 0, result.stderr
     described = _result(result.stdout)["inputs"]["description"]
     assert "token_type_ids in [0, 2)" in described and "input_ids in" not in described
+
+
+def test_a_fixed_sequence_is_not_profiled_at_another_length(cli, folders, tmp_path):
+    out = tmp_path / "out"
+    assert cli("export", f"hf:{folders['bert']}", "-f", "tflite", "-o", out).code == 0
+    result = cli("profile", out / "bert.tflite", "--target", "host", "--sequence-length", "16")
+    assert result.code == 1 and "no-dynamic-sequence" in result.stderr
+    assert "fixed the sequence at 64 tokens" in _words(result.stderr)
+    # nor an artifact without a text encoder's axis
+    assert cli("export", "builtin:digits-cnn", "-f", "onnx", "-o", out).code == 0
+    result = cli("profile", out / "digits-cnn.onnx", "--target", "host",
+                 "--sequence-length", "16")
+    assert result.code == 1 and "records no dynamic sequence axis" in _words(result.stderr)
 
 
 def test_long_texts_are_truncated_with_one_counted_warning(cli, folders):

@@ -96,7 +96,7 @@ def profile(artifact: Any, target: str = "host", *, runs: int = 100, duration: f
             energy_window: float = 3.0, host: str | None = None,
             benchmark_model: str | Path | None = None, identity: str | Path | None = None,
             ssh_config: str | Path | None = None, remote_python: str = "python3",
-            trust_pickle: bool = False) -> Profile:
+            trust_pickle: bool = False, sequence_length: int | None = None) -> Profile:
     """Latency, memory and energy of an artifact on ``target`` (``edgepipe profile``, the
     same options): measured here for ``host``, on the device behind ``host="ssh://..."``
     or ``"adb://..."``, else estimated and labelled so. ``artifact``: a path, or an
@@ -111,7 +111,7 @@ def profile(artifact: Any, target: str = "host", *, runs: int = 100, duration: f
         artifact_path(artifact), target, settings, data=data, batch=batch, seed=seed,
         normalize=normalize, host=host, benchmark_model=_path(benchmark_model),
         identity=_path(identity), ssh_config=_path(ssh_config), remote_python=remote_python,
-        trust_pickle=trust_pickle)
+        trust_pickle=trust_pickle, sequence_length=sequence_length)
 
 
 def split(model: Any, config: SplitConfig | None = None, *, data: Any, out: str | Path,

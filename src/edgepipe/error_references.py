@@ -1189,6 +1189,16 @@ REFERENCES: dict[str, Reference] = {
             "give 32, 64, 128 or 256, or leave it out for each format's default (onnx and "
             "openvino 128, tflite and executorch 32).",
         ),
+        Reference(
+            "bad-sequence-length",
+            "The --sequence-length asked for is longer than the model's position table, or below 1.",
+            "give a length from 1 to the model's max_position_embeddings.",
+        ),
+        Reference(
+            "no-dynamic-sequence",
+            "--sequence-length was given for an artifact whose sequence length is fixed, or that has none.",
+            "drop --sequence-length, or profile the ONNX, OpenVINO or float .pte export of the same model.",
+        ),
         # new references go above this line (python scripts/error_list.py --add-missing)
     )
 }

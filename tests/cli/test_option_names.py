@@ -27,6 +27,7 @@ NAMES: dict[str, str | dict[str, str]] = {
     "--trust-pickle": "allow pickled code", "--catalog": "user catalog folder",
     "--format": "artifact format (repeated)", "--batch-size": "samples per inference",
     "--samples": "how many samples are run",
+    "--sequence-length": "tokens per text input",
     # inspect
     "--all": "every layer", "--patch-plan": "patch-based inference plans",
     # export

@@ -49,6 +49,9 @@ def profile(
         help="fp16 casts a torch program (.pt2) to half precision as "
         "it loads (for --target cuda); other artifacts run in the precision they were "
         "exported in.", rich_help_panel=TIMING)] = "fp32",
+    sequence_length: Annotated[int | None, typer.Option(
+        help="Tokens per input of a text encoder exported with a dynamic sequence (default: "
+        "the length it was exported at).", rich_help_panel=TIMING)] = None,
     data: DataOption = None,
     normalize: NormalizeOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the random input (without --data).")] = 0,
@@ -86,6 +89,7 @@ def profile(
     machine (`host`), estimated and labelled so for devices not reached."""
     config = {"artifact": artifact, "target": target, "runs": runs, "duration": duration,
               "warmup": warmup, "threads": threads, "cpus": cpus, "batch_size": batch,
+              "sequence_length": sequence_length,
               "data": data, "seed": seed, "per_layer": per_layer, "energy": energy,
               "energy_window": energy_window, "precision": precision, "remote": host, "identity": identity,
               "ssh_config": ssh_config, "remote_python": remote_python,
@@ -110,7 +114,8 @@ def profile(
                                         seed=seed, normalize=normalize, host=host,
                                         benchmark_model=benchmark_model, identity=identity,
                                         ssh_config=ssh_config, remote_python=remote_python,
-                                        trust_pickle=trust_pickle).to_dict()
+                                        trust_pickle=trust_pickle,
+                                        sequence_length=sequence_length).to_dict()
         if save is not None:
             try:
                 atomic_write_json(save, document)

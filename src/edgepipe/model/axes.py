@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edgepipe.errors import InputError
 from edgepipe.tensors import DynamicAxis, TensorSpec, sized
 
 MANIFEST = "manifest.json"
@@ -41,6 +42,37 @@ def nominal_inputs(artifact: str | Path, specs: list[TensorSpec]) -> list[Tensor
     their nominal sizes (``1 x sequence`` -> ``1 x 128``): what samples are made with and
     texts are padded to. Other dynamic dimensions stay."""
     return sized(specs, recorded_axes(artifact, specs))
+
+
+def inputs_at_length(artifact: str | Path, specs: list[TensorSpec],
+                     length: int | None) -> list[TensorSpec]:
+    """:func:`nominal_inputs`, with the ``sequence`` axis at ``length`` tokens where given
+    (``profile --sequence-length``): an InputError when the artifact has no dynamic sequence
+    (not a text encoder, or a format that fixed it) or ``length`` is outside 1..max."""
+    axes = recorded_axes(artifact, specs)
+    if length is None:
+        return sized(specs, axes)
+    name = Path(artifact).name
+    axis = next((a for a in axes if a.name == "sequence"), None)
+    dynamic = axis is not None and any(
+        spec.name in axis.inputs and spec.rank > axis.axis
+        and not isinstance(spec.shape[axis.axis], int) for spec in specs)
+    if axis is None or not dynamic:
+        why = ("its manifest records no dynamic sequence axis (only a Hugging Face text "
+               "encoder exported by edgepipe has one)" if axis is None else
+               f"its format fixed the sequence at {axis.size} tokens")
+        raise InputError(
+            f"--sequence-length {length} does not apply to {name}: {why}.",
+            hint="drop --sequence-length, or profile the ONNX, OpenVINO or float .pte "
+            "export of the same model (a .tflite and an int8 .pte keep one length).",
+            reference="no-dynamic-sequence")
+    if not 1 <= length <= axis.max:
+        raise InputError(
+            f"--sequence-length {length} is outside what {name} takes (1 to {axis.max} "
+            "tokens, the model's max_position_embeddings).",
+            hint=f"give a length from 1 to {axis.max}.", reference="bad-sequence-length")
+    others = [a for a in axes if a is not axis]
+    return sized(specs, [*others, replace(axis, size=length)])
 
 
 def _record(artifact: Path) -> Any:

@@ -127,14 +127,16 @@ def profile_artifact(artifact: str | Path, target: str | DeviceEntry | Target,
                      seed: int = 0, normalize: str | None = None,
                      host: str | DeviceLink | None = None, benchmark_model: Path | None = None,
                      identity: Path | None = None, ssh_config: Path | None = None,
-                     remote_python: str = "python3", trust_pickle: bool = False) -> Profile:
+                     remote_python: str = "python3", trust_pickle: bool = False,
+                     sequence_length: int | None = None) -> Profile:
     """What ``edgepipe profile`` runs once its options are checked: the target resolved
     once with the device behind the ``host`` URL (if any), then :func:`profile`."""
     resolved = resolve_target(target, device=host, benchmark_model=benchmark_model,
                               identity=identity, ssh_config=ssh_config,
                               remote_python=remote_python)
     return profile(artifact, resolved, settings, data=data, batch=batch, seed=seed,
-                   normalize=normalize, trust_pickle=trust_pickle)
+                   normalize=normalize, trust_pickle=trust_pickle,
+                   sequence_length=sequence_length)
 
 
 @dataclass(frozen=True)
@@ -249,9 +251,11 @@ def parse_cpus(text: str | None) -> tuple[int, ...] | None:
 
 def profile(artifact: str | Path, target: Target | str, settings: LatencySettings, *,
             data: str | None = None, batch: int = 1, seed: int = 0,
-            normalize: str | None = None, trust_pickle: bool = False) -> Profile:
+            normalize: str | None = None, trust_pickle: bool = False,
+            sequence_length: int | None = None) -> Profile:
     """The Profile of ``artifact`` on ``target`` (resolved; a bare name is resolved here,
-    with no device): measured or estimated by the target's runner."""
+    with no device): measured or estimated by the target's runner. A text encoder's
+    dynamic sequence runs at the length it was exported at, or ``sequence_length`` tokens."""
     target = resolve_target(target)
     path = Path(artifact)
     entry = target.entry
@@ -259,6 +263,9 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
         settings = replace(settings, device=entry.device)
     threads = settings.threads or default_threads()
     session = open_checked(path, threads, trust_pickle)
+    from edgepipe.model.axes import inputs_at_length
+
+    specs = inputs_at_length(path, session.inputs, sequence_length)
     block = artifact_block(path)
     summary, graph_source = summary_for(path, trust_pickle)
     document: dict[str, Any] = {
@@ -271,13 +278,11 @@ def profile(artifact: str | Path, target: Target | str, settings: LatencySetting
              "model": f"inspect's liveness plan of the graph ({graph_source}); fp32 widths"}
             if summary else {"value": None, "label": "unavailable", "why": graph_source})
     runner = target.runner
-    from edgepipe.model.axes import nominal_inputs
     from edgepipe.recorded import normalize_for, recorded_tokenizer, recorded_value_limits
 
     if data is not None and runner.needs_inputs:  # prepared as the artifact was made
         normalize = normalize_for(path, data, normalize)
-    # a dynamic sequence runs at the length the source was exported at, as samples were made
-    inputs = (input_batch(nominal_inputs(path, session.inputs), data, batch, seed, normalize,
+    inputs = (input_batch(specs, data, batch, seed, normalize,
                           tokenizer=recorded_tokenizer(path) if data is not None else None,
                           limits=recorded_value_limits(path), artifact=path)
               if runner.needs_inputs else None)

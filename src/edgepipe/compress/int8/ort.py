@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -213,8 +214,13 @@ def _preprocess(job: CompressJob) -> tuple[Path, dict[str, Any]]:
     target = job.path.with_name(job.path.stem + ".pre.onnx")
     tool: dict[str, Any] = {"version": version("onnxruntime")}
     try:
-        with _quiet():
-            quant_pre_process(str(job.float_path), str(target))
+        # auto_merge: a text encoder's symbolic sequence meets the position table's fixed
+        # length in the graph, and symbolic shape inference stops there without it. ORT
+        # writes its debug files to the working directory when inference fails: a scratch
+        # one keeps them out of the user's.
+        with _quiet(), tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+            quant_pre_process(str(job.float_path.resolve()), str(target.resolve()),
+                              auto_merge=True)
         tool["pre_process"] = "quant_pre_process"
         return target, tool
     except Exception as exc:
