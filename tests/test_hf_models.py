@@ -596,7 +596,8 @@ def test_onnx_int4_embeddings_follow_keep_8bit(cli, folders, tmp_path, choice, b
     assert check["sqnr_db"] > 10, check
 
 
-@pytest.mark.parametrize("fmt, files", [("onnx", [".onnx"]), ("openvino", [".xml", ".bin"])])
+@pytest.mark.parametrize("fmt, files", [("onnx", [".onnx"]), ("openvino", [".xml", ".bin"]),
+                                        ("tflite", [".tflite"])])
 def test_int4_budget_keeps_the_most_sensitive_layers_in_8_bits(cli, folders, tmp_path, fmt,
                                                                files):
     """--max-drop with int4-weight: layers go back to 8 bits (not float), most sensitive

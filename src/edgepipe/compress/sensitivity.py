@@ -47,6 +47,7 @@ LAYERWISE: dict[tuple[type[CompressConfig], str], str] = {
     (Int8StaticConfig, "onnx"): "edgepipe.compress.int8.ort",
     (Int4WeightConfig, "onnx"): "edgepipe.compress.int4.ort",
     (Int4WeightConfig, "openvino"): "edgepipe.compress.int4.openvino",
+    (Int4WeightConfig, "tflite"): "edgepipe.compress.int4.litert",
 }
 SENSITIVITY_FILE = "sensitivity.json"
 # How a precision reads in a sentence ("kept in float", "kept in 8 bits").

@@ -10,7 +10,8 @@ untouched at a block granularity here (the file kept its float size), so it is n
 Data-aware: the quantizer's GPTQ algorithm, with the Hessians collected by its calibrator
 on the calibration samples. A layer the group size does not divide is kept in float
 (``no_quantize`` for its output tensor), and with ``keep_8bit`` the output head gets int8
-weights per output channel.
+weights per output channel. The accuracy budget (``--max-drop``) keeps the most sensitive
+layers in int8 the same way (:class:`Int4Layerwise`).
 """
 
 from __future__ import annotations
@@ -35,75 +36,101 @@ _LAYER_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
 
 def compress(job: CompressJob) -> Compressed:
     """Write ``job.path`` (.tflite with int4 blockwise weights) from the float .tflite."""
-    from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
+    return Int4Layerwise(job).quantize([], job.path)
 
-    config = job.config
-    assert isinstance(config, Int4WeightConfig)
-    group = config.group_for("tflite")
-    found = _layers(job.float_path)
-    head = found[-1][0] if found and config.keep_8bit else None
-    rows, plan = [], []
-    for output, op, k, n in found:
-        if k % group:
-            rows.append(layers.kept(output, op, k, n, "float",
-                                    layers.NOT_DIVISIBLE.format(k=k, g=group)))
-            plan.append((output, None))
-        elif output == head:
-            rows.append(layers.quantized(output, op, k, n, 8, None))
-            plan.append((output, 8))
-        else:
-            rows.append(layers.quantized(output, op, k, n, 4, group))
-    names = algorithm_manager.AlgorithmName
-    algorithm = names.GPTQ if config.data_aware else names.MIN_MAX_UNIFORM_QUANT
-    ops = qtyping.TFLOperationName
-    try:
-        # its tqdm bars (calibration, transformations) are kept off stderr
-        with quiet_tool("ai-edge-quantizer"), contextlib.redirect_stderr(io.StringIO()):
-            tool_quantizer = quantizer.Quantizer(str(job.float_path))
-            tool_quantizer.add_dynamic_config(
-                regex=".*", operation_name=ops.ALL_SUPPORTED, num_bits=4,
-                granularity=getattr(qtyping.QuantGranularity, f"BLOCKWISE_{group}"),
-                algorithm_key=algorithm)
-            for output, bits in plan:
-                regex = f"^{re.escape(output)};$"  # the quantizer's scope: outputs, then ";"
-                if bits is None:
-                    tool_quantizer.update_quantization_recipe(
-                        regex=regex, operation_name=ops.ALL_SUPPORTED,
-                        algorithm_key=names.NO_QUANTIZE)
-                else:
-                    tool_quantizer.add_dynamic_config(regex=regex,
-                                                      operation_name=ops.ALL_SUPPORTED,
-                                                      num_bits=bits)
-            calibrated = None
-            if config.data_aware:
-                assert job.calibration is not None
-                calibrated = tool_quantizer.calibrate(_calibration(job.float_path,
-                                                                   job.calibration))
-            result = tool_quantizer.quantize(calibrated, enable_progress_report=False)
-        job.path.write_bytes(bytes(result.quantized_model))
-    except Exception as exc:
-        raise quantization_failed("ai-edge-quantizer", exc, "onnx / openvino") from exc
-    integer = _integer_weights(job.path)
-    for row in rows:
-        if "bits" in row and row["layer"] not in integer:
-            rows[rows.index(row)] = layers.kept(row["layer"], row["op"], row["in_features"],
-                                                row["out_features"], "float",
-                                                "ai-edge-quantizer left it in float")
-    tool: dict[str, Any] = {
-        "quantizer": "ai_edge_quantizer.Quantizer.add_dynamic_config (blockwise int4)",
-        "version": version("ai-edge-quantizer"), "group_size": group,
-        "algorithm": "GPTQ" if config.data_aware else "min-max round to nearest",
-        "weights": f"int4 symmetric, blocks of {group} input features",
-        "activations": "float at the model's edges; FULLY_CONNECTED quantizes them on the "
-                       "fly (dynamic range)", "weight_layers": rows,
-        "layer_counts": layers.summary(rows)}
-    notes = []
-    if not config.symmetric:
-        notes.append("ai-edge-quantizer's blockwise int4 is symmetric; --asymmetric does not "
-                     "apply to tflite and was not used")
-    if config.data_aware and job.calibration is not None:
-        tool["calibration_samples"] = len(job.calibration[0])
-    return Compressed(job.path, [job.path], "int4", tool, layers.left_in_float(rows), notes)
+
+def layerwise(job: CompressJob) -> Int4Layerwise:
+    """The per-layer quantizer that sensitivity and the accuracy budget drive."""
+    return Int4Layerwise(job)
+
+
+class Int4Layerwise:
+    """int4-weight of one float .tflite, again and again with different layers kept in 8
+    bits: a kept layer's weights get the quantizer's int8 dynamic-range config (per output
+    channel) instead of 4-bit blocks. Layers are named by their output tensor, as the
+    quantizer's recipe scopes them."""
+
+    precision, backup = "int4", "int8"
+
+    def __init__(self, job: CompressJob) -> None:
+        config = job.config
+        assert isinstance(config, Int4WeightConfig)
+        self.job, self.config, self.group = job, config, config.group_for("tflite")
+        self.found = _layers(job.float_path)
+        self.layers = [(output, op) for output, op, k, _ in self.found if not k % self.group]
+        self.nodes = [name for name, _ in self.layers]
+
+    def quantize(self, kept: list[str], path: Path) -> Compressed:
+        """Quantize with the layers named in ``kept`` in 8 bits instead of 4."""
+        from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
+
+        job, config, group = self.job, self.config, self.group
+        head = self.found[-1][0] if self.found and config.keep_8bit else None
+        rows, plan = [], []
+        for output, op, k, n in self.found:
+            if k % group:
+                rows.append(layers.kept(output, op, k, n, "float",
+                                        layers.NOT_DIVISIBLE.format(k=k, g=group)))
+                plan.append((output, None))
+            elif output == head or output in kept:
+                reason = layers.HEAD_8BIT if output == head else layers.BUDGET_8BIT
+                rows.append(layers.quantized(output, op, k, n, 8, None, reason))
+                plan.append((output, 8))
+            else:
+                rows.append(layers.quantized(output, op, k, n, 4, group))
+        names = algorithm_manager.AlgorithmName
+        algorithm = names.GPTQ if config.data_aware else names.MIN_MAX_UNIFORM_QUANT
+        ops = qtyping.TFLOperationName
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # its tqdm bars (calibration, transformations) are kept off stderr
+            with quiet_tool("ai-edge-quantizer"), contextlib.redirect_stderr(io.StringIO()):
+                tool_quantizer = quantizer.Quantizer(str(job.float_path))
+                tool_quantizer.add_dynamic_config(
+                    regex=".*", operation_name=ops.ALL_SUPPORTED, num_bits=4,
+                    granularity=getattr(qtyping.QuantGranularity, f"BLOCKWISE_{group}"),
+                    algorithm_key=algorithm)
+                for output, bits in plan:
+                    regex = f"^{re.escape(output)};$"  # the quantizer's scope: outputs, ";"
+                    if bits is None:
+                        tool_quantizer.update_quantization_recipe(
+                            regex=regex, operation_name=ops.ALL_SUPPORTED,
+                            algorithm_key=names.NO_QUANTIZE)
+                    else:
+                        tool_quantizer.add_dynamic_config(regex=regex,
+                                                          operation_name=ops.ALL_SUPPORTED,
+                                                          num_bits=bits)
+                calibrated = None
+                if config.data_aware:
+                    assert job.calibration is not None
+                    calibrated = tool_quantizer.calibrate(_calibration(job.float_path,
+                                                                       job.calibration))
+                result = tool_quantizer.quantize(calibrated, enable_progress_report=False)
+            path.write_bytes(bytes(result.quantized_model))
+        except Exception as exc:
+            raise quantization_failed("ai-edge-quantizer", exc, "onnx / openvino") from exc
+        integer = _integer_weights(path)
+        for row in rows:
+            if "bits" in row and row["layer"] not in integer:
+                rows[rows.index(row)] = layers.kept(row["layer"], row["op"], row["in_features"],
+                                                    row["out_features"], "float",
+                                                    "ai-edge-quantizer left it in float")
+        tool: dict[str, Any] = {
+            "quantizer": "ai_edge_quantizer.Quantizer.add_dynamic_config (blockwise int4)",
+            "version": version("ai-edge-quantizer"), "group_size": group,
+            "algorithm": "GPTQ" if config.data_aware else "min-max round to nearest",
+            "weights": f"int4 symmetric, blocks of {group} input features"
+                       + ("; kept layers int8 per output channel" if kept else ""),
+            "activations": "float at the model's edges; FULLY_CONNECTED quantizes them on "
+                           "the fly (dynamic range)", "weight_layers": rows,
+            "layer_counts": layers.summary(rows)}
+        notes = []
+        if not config.symmetric:
+            notes.append("ai-edge-quantizer's blockwise int4 is symmetric; --asymmetric does "
+                         "not apply to tflite and was not used")
+        if config.data_aware and job.calibration is not None:
+            tool["calibration_samples"] = len(job.calibration[0])
+        return Compressed(path, [path], "int4", tool, layers.left_in_float(rows), notes)
 
 
 def _layers(path: Path) -> list[tuple[str, str, int, int]]:
