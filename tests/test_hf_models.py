@@ -566,6 +566,25 @@ def test_int4_weight_with_data_on_text_in_every_runtime(cli, folders, tmp_path):
         assert check["sqnr_db"] > 10, (artifact["name"], check)
 
 
+def test_tflite_int4_embeddings_follow_keep_8bit(cli, folders, tmp_path):
+    """ai-edge-quantizer's recipe puts EMBEDDING_LOOKUP tables in 4-bit blocks too (its
+    default, listed per table); --keep-8bit gives them int8 rows instead, stored as integers."""
+    sizes, bits = {}, {}
+    for choice in (None, "--keep-8bit"):
+        out = tmp_path / str(choice)
+        result = cli("compress", f"hf:{folders['bert']}", "--method", "int4-weight",
+                     "--group-size", "32", "-f", "tflite", *([choice] if choice else []),
+                     "--data", folders["texts"], "-o", out, "--json")
+        assert result.code == 0, result.stderr
+        (artifact,) = _result(result.stdout)["artifacts"]
+        tables = [r for r in artifact["tool"]["weight_layers"] if r["op"] == "EMBEDDING_LOOKUP"]
+        assert [(r["in_features"], r["out_features"]) for r in tables] == [(1000, 32), (2, 32)]
+        bits[choice] = {r.get("bits") for r in tables}  # a table left float has no bits
+        sizes[choice] = artifact["size_bytes"]
+    assert bits == {None: {4}, "--keep-8bit": {8}}
+    assert sizes[None] < sizes["--keep-8bit"]  # 1000 x 32 in 4 rather than 8 bits
+
+
 @pytest.mark.parametrize("choice, bits", [(None, None), ("--keep-8bit", 8), ("--all-4bit", 4)])
 def test_onnx_int4_embeddings_follow_keep_8bit(cli, folders, tmp_path, choice, bits):
     """ONNX Runtime's default leaves the embedding tables float (listed, with the reason);
