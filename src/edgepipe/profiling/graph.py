@@ -46,6 +46,16 @@ def artifact_record(artifact: Path) -> ManifestEntry | None:
     return None
 
 
+def _in_limits(loaded: Any, artifact: Path) -> Any:
+    """``loaded`` with the integer input ranges its manifest records (token ids below the
+    vocabulary size), so that the graph is traced on inputs the model takes: out of range,
+    ONNX Runtime prints a Gather error before the retry on zeros."""
+    from edgepipe.recorded import recorded_value_limits
+
+    loaded.value_limits = loaded.value_limits or recorded_value_limits(artifact)
+    return loaded
+
+
 def summary_for(artifact: Path, trust_pickle: bool = False) -> tuple[ModelSummary | None, str]:
     """(inspect's summary, where the graph came from), or (None, why there is none)."""
     from edgepipe.analysis.inspect import inspect_model
@@ -53,7 +63,8 @@ def summary_for(artifact: Path, trust_pickle: bool = False) -> tuple[ModelSummar
 
     suffix = artifact.suffix.lower()
     if suffix in (".onnx", ".pt2"):
-        return (inspect_model(load_model(str(artifact), check=False, trust_pickle=trust_pickle)),
+        return (inspect_model(_in_limits(load_model(str(artifact), check=False,
+                                                    trust_pickle=trust_pickle), artifact)),
                 f"{artifact.name} itself")
     record = artifact_record(artifact)
     if record is None:
@@ -64,7 +75,7 @@ def summary_for(artifact: Path, trust_pickle: bool = False) -> tuple[ModelSummar
         same = (other.get("source") or {}).get("sha256") == source.get("sha256")
         path = artifact.parent / str(other.get("path", ""))
         if same and other.get("format") == "onnx" and path.is_file():
-            return (inspect_model(load_model(str(path), check=False)),
+            return (inspect_model(_in_limits(load_model(str(path), check=False), path)),
                     f"{path.name}, the ONNX artifact of the same source in manifest.json")
     spec = str(source.get("spec", ""))
     if spec.startswith(("builtin:", "torchvision:")):

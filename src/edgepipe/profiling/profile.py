@@ -25,6 +25,7 @@ from edgepipe.profiling.runner import InputBatch, LatencySettings, MeasureJob
 from edgepipe.profiling.target import DeviceLink, Target, resolve_target
 from edgepipe.progress import timed
 from edgepipe.runtime import default_threads, open_artifact
+from edgepipe.tensors import format_shape
 
 PROFILE_SCHEMA_VERSION = 1
 
@@ -49,9 +50,12 @@ def input_batch(session_inputs: list[Any], data: str | None, batch: int, seed: i
         arrays = [s.sample(batch, seed + i) for i, s in enumerate(specs)]
         arrays = [a % limits[s.name] if s.name in limits and a.dtype.kind in "iu" else a
                   for s, a in zip(specs, arrays, strict=True)]
-        folded = "".join(f", {k} in [0, {v})" for k, v in limits.items())
-        return InputBatch(arrays, "random", f"seeded random (seed {seed}): N(0,1) floats, "
-                          f"integers in [0, 100){folded}")
+        # the limits name the source's inputs and the artifact's renamed ones: say the latter
+        folded = "".join(f", {s.name} in [0, {limits[s.name]})" for s in specs
+                         if s.name in limits)
+        shapes = ", ".join(f"{s.name} {format_shape(s.shape)}" for s in specs)
+        return InputBatch(arrays, "random", f"seeded random (seed {seed}) {shapes}: N(0,1) "
+                          f"floats, integers in [0, 100){folded}")
     from edgepipe.data import load_data_for_model
 
     back: dict[str, str] = {}
