@@ -238,3 +238,51 @@ def test_a_full_disk_fails_cleanly_and_the_run_resumes_with_space(cli, tmp_path,
         assert report["summary"]["steps_failed"] == 0
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+PTE_RECIPE = """\
+name: digits-pte
+model:
+  spec: builtin:digits-mlp
+data:
+  spec: builtin:digits
+variants:
+  - name: float
+    method: float
+    formats: [executorch, onnx]
+  - name: int8
+    method: int8
+    formats: [executorch]
+targets: [host, rpi5]
+budget:
+  max_drop: 2
+profile:
+  runs: 5
+  duration: 0.05
+  warmup: 2
+"""
+
+
+def test_a_recipe_builds_measures_and_recommends_pte_files(cli, tmp_path):
+    pytest.importorskip("executorch")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(PTE_RECIPE)
+    out = tmp_path / "out"
+    result = cli("run", recipe, "-o", out, "--json")
+    assert result.code == 0, result
+    report = result.json()["result"]
+    float_variant, int8_variant = report["variants"]
+    formats = {a["format"]: a for a in float_variant["result"]["artifacts"]}
+    assert set(formats) == {"executorch", "onnx"}
+    (pte,) = int8_variant["result"]["artifacts"]
+    assert pte["format"] == "executorch" and pte["path"].endswith(".pte")
+    for artifact in (formats["executorch"], pte):
+        # accuracy measured on the .pte in ExecuTorch's runtime, within budget of the float
+        assert artifact["accuracy"]["label"] == "measured"
+        assert artifact["accuracy"]["value"] >= formats["onnx"]["accuracy"]["value"] - 0.02
+        host = artifact["targets"]["host"]
+        assert host["latency_label"] == "measured" and (out / host["profile"]).is_file()
+        assert artifact["targets"]["rpi5"]["latency_label"] == "estimated"
+    assert pte["size_bytes"] < 0.5 * formats["executorch"]["size_bytes"]
+    assert report["recommendations"]["host"]["fastest"] is not None
+    assert "| int8 | executorch | int8 |" in (out / "report.md").read_text()
