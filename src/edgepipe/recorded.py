@@ -17,6 +17,7 @@ import numpy as np
 from edgepipe.data.preprocessing import Preprocessing
 from edgepipe.documents import ABSENT
 from edgepipe.errors import InputError
+from edgepipe.model.axes import by_position
 from edgepipe.tensors import TensorSpec
 
 if TYPE_CHECKING:
@@ -42,12 +43,8 @@ def source_named(artifact: str | Path,
 
 
 def _renames(record: ArtifactRecord, own: list[str]) -> dict[str, str]:
-    """Source input name -> the artifact's own name, by position, where the format renamed
-    the inputs and kept their order (empty when nothing was renamed or the counts differ)."""
-    source = [spec.name for spec in record.source.inputs]
-    if len(source) != len(own) or source == own:
-        return {}
-    return dict(zip(source, own, strict=True))
+    """Source input name -> the artifact's own name (:func:`edgepipe.model.axes.by_position`)."""
+    return by_position([spec.name for spec in record.source.inputs], own)
 
 
 def renamed(dataset: Dataset, back: dict[str, str], specs: list[TensorSpec]) -> Dataset:

@@ -240,12 +240,8 @@ def test_a_full_disk_fails_cleanly_and_the_run_resumes_with_space(cli, tmp_path,
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-PTE_RECIPE = """\
-name: digits-pte
-model:
-  spec: builtin:digits-mlp
-data:
-  spec: builtin:digits
+# the shared digits-MLP recipe (conftest.RECIPE) with ExecuTorch variants and two targets
+PTE_VARIANTS = """\
 variants:
   - name: float
     method: float
@@ -254,19 +250,14 @@ variants:
     method: int8
     formats: [executorch]
 targets: [host, rpi5]
-budget:
-  max_drop: 2
-profile:
-  runs: 5
-  duration: 0.05
-  warmup: 2
 """
 
 
-def test_a_recipe_builds_measures_and_recommends_pte_files(cli, tmp_path):
+def test_a_recipe_builds_measures_and_recommends_pte_files(cli, tmp_path, recipe_text):
     pytest.importorskip("executorch")
+    variants = recipe_text[recipe_text.index("variants:"):recipe_text.index("budget:")]
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(PTE_RECIPE)
+    recipe.write_text(recipe_text.replace(variants, PTE_VARIANTS))
     out = tmp_path / "out"
     result = cli("run", recipe, "-o", out, "--json")
     assert result.code == 0, result

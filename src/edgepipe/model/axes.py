@@ -30,11 +30,18 @@ def recorded_axes(artifact: str | Path, specs: list[TensorSpec]) -> list[Dynamic
     raw = options.get("dynamic_axes") if isinstance(options, dict) else None
     if not isinstance(raw, list):
         return []
-    theirs = [i.get("name") for i in source.get("inputs") or [] if isinstance(i, dict)]
-    own = [spec.name for spec in specs]
-    renames = dict(zip(theirs, own, strict=True)) if len(theirs) == len(own) else {}
+    theirs = [str(i.get("name")) for i in source.get("inputs") or [] if isinstance(i, dict)]
+    renames = by_position(theirs, [spec.name for spec in specs])
     axes = [axis for axis in map(DynamicAxis.from_dict, raw) if axis is not None]
     return [replace(axis, inputs=tuple(renames.get(n, n) for n in axis.inputs)) for axis in axes]
+
+
+def by_position(source: list[str], own: list[str]) -> dict[str, str]:
+    """Source input name -> the artifact's own name, by position, where the format renamed
+    the inputs and kept their order (empty when nothing was renamed or the counts differ)."""
+    if len(source) != len(own) or source == own:
+        return {}
+    return dict(zip(source, own, strict=True))
 
 
 def nominal_inputs(artifact: str | Path, specs: list[TensorSpec]) -> list[TensorSpec]:
